@@ -1,0 +1,1 @@
+"""Storage: sqlmodel tables and the data access the services use (SQLite or PostgreSQL)."""
