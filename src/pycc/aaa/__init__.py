@@ -1,0 +1,1 @@
+"""Authentication, authorization and accounting: digest checks, bans and call records."""

@@ -1,0 +1,146 @@
+"""Digest authentication of phones against the extensions in the store.
+
+Joins the pure pieces of :mod:`pycc.sip.auth` (stateless nonces, verification) and
+:mod:`pycc.sip.guard` (the brute-force ban) to the database. Credentials are cached for a few
+seconds so a burst of REGISTERs does not become a burst of queries; an extension added with
+``pycc user add`` while the switch runs is seen within that time.
+
+Answers never tell an unknown extension from a wrong password: both get a fresh challenge,
+so tools such as sipvicious' svwar cannot enumerate extensions (RFC 3261 §26.3.2.4's concern).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pycc.sip.auth import (
+    AuthOutcome,
+    AuthParseError,
+    Credentials,
+    DigestVerifier,
+    NonceIssuer,
+    parse_credentials,
+)
+from pycc.sip.guard import AuthFailureBan
+from pycc.sip.message import Request
+from pycc.store.async_store import AsyncStore
+
+log = logging.getLogger("pycc.auth")
+
+
+class Verdict(Enum):
+    OK = "ok"
+    CHALLENGE = "challenge"
+    BANNED = "banned"
+
+
+@dataclass(slots=True)
+class AuthDecision:
+    verdict: Verdict
+    username: str | None = None
+    #: The challenge header lines for a 401/407 answer.
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Cached:
+    ha1: dict[str, str] | None
+    at: float
+
+
+class Authenticator:
+    """Checks Authorization / Proxy-Authorization of requests for one tenant."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        *,
+        tenant: str,
+        realm: str,
+        secret: bytes,
+        algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
+        nonce_lifetime: float = 300.0,
+        ban: AuthFailureBan | None = None,
+        cache_ttl: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.realm = realm
+        self.algorithms = algorithms
+        self.verifier = DigestVerifier(NonceIssuer(secret, lifetime=nonce_lifetime))
+        self.ban = ban or AuthFailureBan()
+        self.cache_ttl = cache_ttl
+        self._cache: dict[str, _Cached] = {}
+        self.failures = 0
+
+    async def _ha1(self, username: str, now: float) -> dict[str, str] | None:
+        cached = self._cache.get(username)
+        if cached is not None and now - cached.at < self.cache_ttl:
+            return cached.ha1
+        ext = await self.store.get_extension(self.tenant, username)
+        ha1 = (
+            {"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256}
+            if ext is not None and ext.enabled
+            else None
+        )
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[username] = _Cached(ha1, now)
+        return ha1
+
+    def forget(self, username: str) -> None:
+        self._cache.pop(username, None)
+
+    def is_banned(self, source_ip: str, now: float) -> bool:
+        return self.ban.is_banned(source_ip, now)
+
+    async def check(
+        self, request: Request, *, proxy: bool, source_ip: str, now: float
+    ) -> AuthDecision:
+        """Judge ``request``; ``proxy`` selects 407/Proxy-Authorization over 401."""
+        if self.ban.is_banned(source_ip, now):
+            return AuthDecision(Verdict.BANNED)
+        creds = self._credentials(request, "proxy-authorization" if proxy else "authorization")
+        if creds is None:
+            return self._challenge(proxy, now, source_ip)
+        assert creds.username is not None
+        ha1 = await self._ha1(creds.username, now)
+        result = self.verifier.verify(
+            creds,
+            request.method,
+            lambda _user, algorithm: None if ha1 is None else ha1.get(algorithm),
+            now,
+            None,
+            realm=self.realm,
+        )
+        if result.outcome is AuthOutcome.OK:
+            self.ban.record_success(source_ip, now)
+            return AuthDecision(Verdict.OK, creds.username)
+        if result.outcome is AuthOutcome.STALE:
+            return self._challenge(proxy, now, source_ip, stale=True)
+        self.failures += 1
+        log.info("authentication failed from %s: %s", source_ip, result.reason)
+        if self.ban.record_failure(source_ip, now):
+            log.warning("banning %s after repeated authentication failures", source_ip)
+            return AuthDecision(Verdict.BANNED)
+        return self._challenge(proxy, now, source_ip)
+
+    def _credentials(self, request: Request, header: str) -> Credentials | None:
+        for value in request.headers.get_all(header):
+            try:
+                creds = parse_credentials(value)
+            except AuthParseError:
+                continue
+            # RFC 3261 §22.4: credentials for other realms or schemes are not ours to judge.
+            if creds.is_digest and creds.realm == self.realm and creds.username:
+                return creds
+        return None
+
+    def _challenge(
+        self, proxy: bool, now: float, source_ip: str, *, stale: bool = False
+    ) -> AuthDecision:
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        values = self.verifier.challenge(self.realm, now, stale=stale, algorithms=self.algorithms)
+        return AuthDecision(Verdict.CHALLENGE, headers=[(name, v) for v in values])

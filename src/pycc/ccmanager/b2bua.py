@@ -1,0 +1,578 @@
+"""The back-to-back user agent that connects calls between extensions.
+
+A call has an A leg (the caller's INVITE, answered by pycc as a UAS) and, while it rings, one
+B leg per registered contact of the callee (pycc as a UAC): all ring at once, the first 2xx
+wins and the other branches get CANCEL (RFC 3261 §16.7's forking outcome, done by a B2BUA).
+Provisional responses go back to the caller; the caller's CANCEL, either side's BYE and any
+other in-dialog request (re-INVITE, UPDATE, INFO) are relayed to the other leg, and each
+relayed transaction's answer comes back. SDP passes through unchanged.
+
+Failures answer the caller with 404 (unknown number), 480 (not registered), 486 (busy), 408
+(no answer within the ring timeout) or 487 (cancelled). A call record is written at the end of
+every attempt. Times in records are wall-clock; protocol timers use the endpoint's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pycc.aaa.authenticator import Authenticator, Verdict
+from pycc.aaa.cdr import CallRecorder
+from pycc.ccmanager.registrar import Location, Registrar
+from pycc.endpoint import SipEndpoint
+from pycc.sip.address import Address
+from pycc.sip.dialog import Dialog
+from pycc.sip.headers import Headers, NameAddr
+from pycc.sip.message import Request, Response, make_response, reason_for
+from pycc.sip.transaction import ClientTransaction, ServerTransaction
+from pycc.sip.uri import SipUri, parse_uri
+
+log = logging.getLogger("pycc.b2bua")
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE"
+SUPPORTED = "100rel, path"
+
+
+class CallState(Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class LegState(Enum):
+    TRYING = "trying"
+    EARLY = "early"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(eq=False, slots=True)
+class Leg:
+    """One B-leg branch towards a registered contact."""
+
+    call: Call
+    destination: Address
+    invite: Request
+    txn: ClientTransaction
+    state: LegState = LegState.TRYING
+    dialog: Dialog | None = None
+    last_ack: Request | None = None
+
+
+@dataclass(eq=False, slots=True)
+class Relay:
+    """An in-dialog transaction relayed from one leg to the other."""
+
+    server_txn: ServerTransaction
+    request: Request
+    from_a: bool
+
+
+@dataclass(eq=False)
+class Call:
+    call_id: str
+    a_txn: ServerTransaction
+    a_invite: Request
+    a_source: Address
+    caller: str
+    callee: str
+    to_tag: str
+    start: float
+    state: CallState = CallState.RINGING
+    legs: list[Leg] = field(default_factory=list)
+    winner: Leg | None = None
+    a_dialog: Dialog | None = None
+    a_final: Response | None = None  # our 2xx to the caller, retransmitted until ACKed
+    a_acked: bool = False
+    ring: float | None = None
+    answer: float | None = None
+    end: float | None = None
+    best: Response | None = None
+    hangup_by: str = "system"
+    hangup_cause: str = ""
+    sip_status: int = 0
+    disposition: str = "failed"
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    #: a B-leg 2xx whose ACK waits for the caller's ACK (an offer in the 2xx: late offer)
+    b_ack_waits_for_a: bool = False
+
+    def cancel_timers(self) -> None:
+        for handle in self.timers:
+            handle.cancel()
+        self.timers.clear()
+
+
+class B2BUA:
+    """Connects calls between the extensions of one tenant."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        registrar: Registrar,
+        auth: Authenticator,
+        recorder: CallRecorder,
+        *,
+        ring_timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        extension_exists: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.registrar = registrar
+        self.auth = auth
+        self.recorder = recorder
+        self.ring_timeout = ring_timeout
+        self.clock = clock
+        self.extension_exists = extension_exists
+        self.calls: dict[str, Call] = {}  # A-leg key (Call-ID, caller's tag) -> call
+        self._by_a_txn: dict[ServerTransaction, Call] = {}
+        self._by_b_txn: dict[ClientTransaction, Leg] = {}
+        self._dialogs: dict[tuple[str, str, str], tuple[Call, Leg | None]] = {}
+        self._relays: dict[ClientTransaction, Relay] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _dialog_key(call_id: str, local_tag: str, remote_tag: str) -> tuple[str, str, str]:
+        return (call_id, local_tag, remote_tag)
+
+    def active_calls(self) -> int:
+        return sum(1 for c in self.calls.values() if c.state is not CallState.ENDED)
+
+    def _respond(self, call: Call, status: int, reason: str | None = None, *,
+                 body: bytes = b"", content_type: str | None = None,
+                 extra: list[tuple[str, str]] | None = None) -> Response:
+        response = make_response(
+            call.a_invite, status, reason, to_tag=call.to_tag, body=body,
+            content_type=content_type if body else None, extra=extra,
+        )
+        if 100 < status < 300:
+            response.headers.add("Contact", self.endpoint.contact_for(call.a_source.transport))
+        response.headers.add("Server", self.endpoint.user_agent)
+        self.endpoint.send_response(call.a_txn, response)
+        return response
+
+    # -- new calls -------------------------------------------------------------------------
+    async def on_invite(self, txn: ServerTransaction, invite: Request, source: Address) -> None:
+        now = self.clock()
+        decision = await self.auth.check(invite, proxy=True, source_ip=source.host, now=now)
+        if decision.verdict is Verdict.BANNED:
+            self.endpoint.send_response(txn, make_response(invite, 403, "Forbidden"))
+            return
+        if decision.verdict is Verdict.CHALLENGE:
+            self.endpoint.send_response(txn, make_response(invite, 407, extra=decision.headers))
+            return
+        caller = decision.username or ""
+        uri = invite.uri
+        callee = (uri.user or "") if isinstance(uri, SipUri) else ""
+        call = Call(
+            call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
+            caller=caller, callee=callee, to_tag=secrets.token_hex(6), start=now,
+        )
+        if (invite.max_forwards or 70) <= 0:
+            self._fail(call, 483, "Too Many Hops", "failed")
+            return
+        locations = self.registrar.lookup(callee) if callee else []
+        if not locations:
+            exists = callee and await self._exists(callee)
+            if exists:
+                self._fail(call, 480, "Temporarily Unavailable", "unavailable")
+            else:
+                self._fail(call, 404, "Not Found", "not-found")
+            return
+        self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
+        self._by_a_txn[txn] = call
+        for location in locations:
+            self._fork(call, location)
+        if not call.legs:
+            self._fail(call, 480, "Temporarily Unavailable", "unavailable")
+            return
+        loop = asyncio.get_running_loop()
+        call.timers.append(loop.call_later(self.ring_timeout, self._ring_timeout, call))
+
+    async def _exists(self, number: str) -> bool:
+        if self.extension_exists is not None:
+            return self.extension_exists(number)
+        ha1 = await self.auth._ha1(number, self.clock())
+        return ha1 is not None
+
+    def _fork(self, call: Call, location: Location) -> None:
+        destination = location.destination
+        target = parse_uri(location.binding.contact)
+        if not isinstance(target, SipUri):
+            return
+        target = target.with_(headers={})
+        if destination is None:
+            transport = target.transport or "udp"
+            destination = Address(transport, target.host, target.port or 5060)
+        a = call.a_invite
+        headers = Headers()
+        headers.add("Via", self.endpoint.via_for(destination))
+        for route in location.binding.path:
+            headers.add("Route", route)
+        headers.add("Max-Forwards", str(max(0, (a.max_forwards or 70) - 1)))
+        caller_from = a.from_
+        headers.add("From", str(NameAddr(caller_from.uri, caller_from.display_name,
+                                         {"tag": secrets.token_hex(6)})))
+        headers.add("To", str(NameAddr(a.to.uri, a.to.display_name, {})))
+        headers.add("Call-ID", secrets.token_hex(12) + "@pycc")
+        headers.add("CSeq", "1 INVITE")
+        contact = self.endpoint.contact_for(destination.transport, call.caller or "pycc")
+        headers.add("Contact", contact)
+        headers.add("Allow", ALLOW)
+        headers.add("Supported", SUPPORTED)
+        headers.add("User-Agent", self.endpoint.user_agent)
+        content_type = a.headers.get("content-type")
+        if a.body and content_type:
+            headers.add("Content-Type", content_type)
+        invite = Request(headers, a.body, "INVITE", target)
+        txn = self.endpoint.send_request(invite, destination)
+        leg = Leg(call, destination, invite, txn)
+        call.legs.append(leg)
+        self._by_b_txn[txn] = leg
+
+    # -- answers from the B legs -----------------------------------------------------------
+    def on_b_response(self, txn: ClientTransaction, response: Response) -> bool:
+        """Handle a response on a B-leg INVITE; False if ``txn`` is not one."""
+        leg = self._by_b_txn.get(txn)
+        if leg is None:
+            relay = self._relays.get(txn)
+            if relay is None:
+                return False
+            self._relay_answer(txn, relay, response)
+            return True
+        call = leg.call
+        status = response.status
+        if status == 100:
+            return True
+        if status < 200:
+            self._b_provisional(call, leg, response)
+        elif status < 300:
+            self._b_answered(call, leg, response)
+        else:
+            self._b_failed(call, leg, response)
+        return True
+
+    def _b_provisional(self, call: Call, leg: Leg, response: Response) -> None:
+        if response.to.tag and leg.dialog is None:
+            leg.dialog = Dialog.from_uac_response(leg.invite, response)
+        if leg.state is LegState.TRYING:
+            leg.state = LegState.EARLY
+        if "100rel" in response.option_tags("require") and leg.dialog is not None:
+            prack = leg.dialog.create_prack(response)
+            if prack is not None:
+                self._send_in_dialog(prack, leg.destination)
+        if call.state is not CallState.RINGING:
+            return
+        if call.ring is None and response.status in (180, 183):
+            call.ring = self.clock()
+        content_type = response.headers.get("content-type")
+        self._respond(call, response.status, response.reason, body=response.body,
+                      content_type=content_type)
+
+    def _b_answered(self, call: Call, leg: Leg, response: Response) -> None:
+        if leg.dialog is None or leg.dialog.id.remote_tag != response.to.tag:
+            leg.dialog = Dialog.from_uac_response(leg.invite, response)
+        else:
+            leg.dialog.receive_response(response, self.endpoint.now())
+        if call.winner is not None and call.winner is not leg:
+            # Another branch answered first: take this one down (RFC 3261 §13.2.2.4).
+            self._ack_leg(leg, b"")
+            self._bye_leg(leg)
+            return
+        if call.winner is leg:
+            # A 2xx retransmission: the ACK answers it again.
+            if leg.last_ack is not None:
+                self.endpoint.send_stateless(leg.last_ack, leg.destination)
+            return
+        if call.state is not CallState.RINGING:
+            self._ack_leg(leg, b"")
+            self._bye_leg(leg)
+            return
+        call.winner = leg
+        leg.state = LegState.ANSWERED
+        call.state = CallState.ANSWERED
+        call.answer = self.clock()
+        call.cancel_timers()
+        for other in call.legs:
+            if other is not leg and other.state in (LegState.TRYING, LegState.EARLY):
+                other.state = LegState.CANCELLED
+                self.endpoint.cancel(other.txn)
+        assert leg.dialog is not None
+        self._dialogs[self._dialog_key(leg.dialog.id.call_id, leg.dialog.id.local_tag,
+                                       leg.dialog.id.remote_tag)] = (call, leg)
+        if call.a_invite.body:
+            self._ack_leg(leg, b"")
+        else:
+            call.b_ack_waits_for_a = True
+        content_type = response.headers.get("content-type")
+        final = self._respond(call, 200, "OK", body=response.body, content_type=content_type)
+        call.a_final = final
+        call.a_dialog = Dialog.from_uas_request(
+            call.a_invite, call.to_tag, self.endpoint.contact_for(call.a_source.transport)
+        )
+        a_id = call.a_dialog.id
+        a_key = self._dialog_key(a_id.call_id, a_id.local_tag, a_id.remote_tag)
+        self._dialogs[a_key] = (call, None)
+        if not call.a_source.reliable:
+            self._retransmit_2xx(call, self.endpoint.transactions.timers.t1)
+
+    def _retransmit_2xx(self, call: Call, interval: float, waited: float = 0.0) -> None:
+        """RFC 3261 §13.3.1.4: the UAS core resends its 2xx until the ACK arrives."""
+        timers = self.endpoint.transactions.timers
+        if call.a_acked or call.state is not CallState.ANSWERED or call.a_final is None:
+            return
+        if waited >= 64 * timers.t1:
+            log.info("call %s: no ACK for 2xx, hanging up", call.call_id)
+            self._hangup(call, "system", "408 ACK Timeout")
+            return
+        loop = asyncio.get_running_loop()
+
+        def again() -> None:
+            if call.a_acked or call.a_final is None or call.state is not CallState.ANSWERED:
+                return
+            self.endpoint.transports.send(call.a_final.to_bytes(), call.a_source)
+            self._retransmit_2xx(call, min(interval * 2, timers.t2), waited + interval)
+
+        call.timers.append(loop.call_later(interval, again))
+
+    def _b_failed(self, call: Call, leg: Leg, response: Response) -> None:
+        if leg.state not in (LegState.CANCELLED,):
+            leg.state = LegState.FAILED
+        if call.best is None or _preference(response.status) < _preference(call.best.status):
+            call.best = response
+        if call.state is not CallState.RINGING:
+            return
+        if any(x.state in (LegState.TRYING, LegState.EARLY) for x in call.legs):
+            return
+        best = call.best
+        assert best is not None
+        disposition = {486: "busy", 600: "busy", 480: "unavailable", 404: "not-found",
+                       408: "no-answer", 487: "cancelled", 603: "rejected"}.get(
+            best.status, "failed")
+        self._fail(call, best.status, best.reason, disposition, hangup_by="callee")
+
+    def on_b_timeout(self, txn: ClientTransaction) -> bool:
+        leg = self._by_b_txn.get(txn)
+        if leg is None:
+            relay = self._relays.pop(txn, None)
+            if relay is not None:
+                self.endpoint.send_response(
+                    relay.server_txn, make_response(relay.request, 408, "Request Timeout")
+                )
+                return True
+            return False
+        fake = make_response(leg.invite, 408, "Request Timeout")
+        self._b_failed(leg.call, leg, fake)
+        return True
+
+    def on_b_stray_2xx(self, response: Response, source: Address) -> bool:
+        """A 2xx retransmission after its transaction ended: ACK it again."""
+        key = self._dialog_key(response.call_id, response.from_.tag or "", response.to.tag or "")
+        found = self._dialogs.get(key)
+        if found is None or found[1] is None:
+            return False
+        leg = found[1]
+        if leg.last_ack is not None:
+            self.endpoint.send_stateless(leg.last_ack, leg.destination)
+        return True
+
+    def txn_finished(self, txn: ClientTransaction | ServerTransaction) -> None:
+        if isinstance(txn, ClientTransaction):
+            self._by_b_txn.pop(txn, None)
+            self._relays.pop(txn, None)
+        else:
+            self._by_a_txn.pop(txn, None)
+
+    # -- caller side ----------------------------------------------------------------------
+    def on_cancel(self, invite_txn: ServerTransaction) -> None:
+        call = self._by_a_txn.get(invite_txn)
+        if call is None or call.state is not CallState.RINGING:
+            return
+        for leg in call.legs:
+            if leg.state in (LegState.TRYING, LegState.EARLY):
+                leg.state = LegState.CANCELLED
+                self.endpoint.cancel(leg.txn)
+        self._fail(call, 487, "Request Terminated", "cancelled", hangup_by="caller")
+
+    def _ring_timeout(self, call: Call) -> None:
+        if call.state is not CallState.RINGING:
+            return
+        for leg in call.legs:
+            if leg.state in (LegState.TRYING, LegState.EARLY):
+                leg.state = LegState.CANCELLED
+                self.endpoint.cancel(leg.txn)
+        self._fail(call, 408, "Request Timeout", "no-answer", hangup_by="system")
+
+    def _fail(self, call: Call, status: int, reason: str, disposition: str, *,
+              hangup_by: str = "system") -> None:
+        """End an unanswered call: answer the caller with ``status`` and write the record."""
+        call.state = CallState.ENDED
+        call.cancel_timers()
+        self._respond(call, status, reason or reason_for(status))
+        call.sip_status = status
+        call.hangup_cause = f"{status} {reason}".strip()
+        call.hangup_by = hangup_by
+        call.disposition = disposition
+        self._finish(call)
+
+    def _finish(self, call: Call) -> None:
+        call.end = self.clock()
+        call.cancel_timers()
+        self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)
+        for key in [k for k, (c, _leg) in self._dialogs.items() if c is call]:
+            del self._dialogs[key]
+        self.recorder.record(call)
+
+    # -- in-dialog requests ----------------------------------------------------------------
+    def find_dialog(self, request: Request) -> tuple[Call, Leg | None] | None:
+        key = self._dialog_key(request.call_id, request.to.tag or "", request.from_.tag or "")
+        return self._dialogs.get(key)
+
+    def on_ack(self, ack: Request) -> None:
+        found = self.find_dialog(ack)
+        if found is None:
+            return
+        call, leg = found
+        if leg is not None:
+            return  # an ACK from the callee side has no meaning for pycc's own 2xx
+        call.a_acked = True
+        call.a_final = None
+        winner = call.winner
+        if call.b_ack_waits_for_a and winner is not None:
+            call.b_ack_waits_for_a = False
+            self._ack_leg(winner, ack.body, ack.headers.get("content-type"))
+
+    def on_in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
+        found = self.find_dialog(request)
+        if found is None:
+            return False
+        call, leg = found
+        from_a = leg is None
+        dialog = call.a_dialog if from_a else (leg.dialog if leg else None)
+        if dialog is not None:
+            check = dialog.receive_request(request, self.endpoint.now())
+            status = getattr(check, "status", None)
+            if status is not None and status >= 300:
+                self.endpoint.send_response(txn, make_response(request, status,
+                                                               getattr(check, "reason", None)))
+                return True
+        if request.method == "BYE":
+            self.endpoint.send_response(txn, make_response(request, 200))
+            self._hangup(call, "caller" if from_a else "callee", "200 BYE", skip_a=from_a,
+                         skip_b=not from_a)
+            return True
+        other = call.winner if from_a else None
+        if from_a and other is None:
+            self.endpoint.send_response(txn, make_response(request, 481))
+            return True
+        if from_a:
+            assert other is not None and other.dialog is not None
+            out_dialog, destination = other.dialog, other.destination
+        else:
+            assert call.a_dialog is not None
+            out_dialog, destination = call.a_dialog, call.a_source
+        content_type = request.headers.get("content-type")
+        out = out_dialog.create_request(request.method, body=request.body,
+                                        content_type=content_type if request.body else None)
+        out.headers.prepend("Via", self.endpoint.via_for(destination))
+        client = self.endpoint.send_request(out, destination)
+        self._relays[client] = Relay(txn, request, from_a)
+        return True
+
+    def _relay_answer(self, txn: ClientTransaction, relay: Relay, response: Response) -> None:
+        if response.status == 100:
+            return
+        call_leg = self.find_dialog(relay.request)
+        content_type = response.headers.get("content-type")
+        answer = make_response(relay.request, response.status, response.reason,
+                               body=response.body,
+                               content_type=content_type if response.body else None)
+        if response.status < 300 and relay.request.method == "INVITE" and call_leg is not None:
+            call, _leg = call_leg
+            transport = call.a_source.transport if relay.from_a else (
+                call.winner.destination.transport if call.winner else "udp")
+            answer.headers.add("Contact", self.endpoint.contact_for(transport))
+        self.endpoint.send_response(relay.server_txn, answer)
+        if relay.request.method == "INVITE" and 200 <= response.status < 300 and call_leg:
+            # The re-INVITE's 2xx is ACKed by pycc towards the answering side at once; the
+            # originator's ACK ends at pycc.
+            call, _leg = call_leg
+            target_leg = call.winner if relay.from_a else None
+            if target_leg is not None and target_leg.dialog is not None:
+                self._ack_leg(target_leg, b"", cseq=response.cseq.seq)
+            elif not relay.from_a and call.a_dialog is not None:
+                ack = call.a_dialog.create_ack(response.cseq.seq)
+                ack.headers.prepend("Via", self.endpoint.via_for(call.a_source))
+                self.endpoint.send_stateless(ack, call.a_source)
+        if response.status >= 200:
+            self._relays.pop(txn, None)
+
+    # -- taking legs down ------------------------------------------------------------------
+    def _ack_leg(self, leg: Leg, body: bytes, content_type: str | None = None,
+                 cseq: int | None = None) -> None:
+        if leg.dialog is None:
+            return
+        ack = leg.dialog.create_ack(cseq if cseq is not None else leg.invite.cseq.seq, body=body)
+        if body and content_type:
+            ack.headers.set("Content-Type", content_type)
+        ack.headers.prepend("Via", self.endpoint.via_for(leg.destination))
+        leg.last_ack = ack
+        self.endpoint.send_stateless(ack, leg.destination)
+
+    def _bye_leg(self, leg: Leg) -> None:
+        if leg.dialog is None:
+            return
+        bye = leg.dialog.create_request("BYE")
+        self._send_in_dialog(bye, leg.destination)
+
+    def _send_in_dialog(self, request: Request, destination: Address) -> None:
+        request.headers.prepend("Via", self.endpoint.via_for(destination))
+        self.endpoint.send_request(request, destination)
+
+    def _hangup(self, call: Call, by: str, cause: str, *, skip_a: bool = False,
+                skip_b: bool = False) -> None:
+        """End an answered call: BYE the legs that did not hang up, write the record."""
+        if call.state is CallState.ENDED:
+            return
+        call.state = CallState.ENDED
+        if not skip_b and call.winner is not None:
+            self._bye_leg(call.winner)
+        if not skip_a and call.a_dialog is not None:
+            bye = call.a_dialog.create_request("BYE")
+            self._send_in_dialog(bye, call.a_source)
+        call.hangup_by = by
+        call.hangup_cause = cause
+        call.sip_status = 200
+        call.disposition = "answered"
+        self._finish(call)
+
+    def shutdown(self) -> None:
+        """Stop every call: BYE answered ones, CANCEL and 503 ringing ones."""
+        for call in list(self.calls.values()):
+            if call.state is CallState.ANSWERED:
+                self._hangup(call, "system", "503 Switch Stopping")
+            elif call.state is CallState.RINGING:
+                for leg in call.legs:
+                    if leg.state in (LegState.TRYING, LegState.EARLY):
+                        leg.state = LegState.CANCELLED
+                        self.endpoint.cancel(leg.txn)
+                self._fail(call, 503, "Service Unavailable", "failed")
+
+
+def _preference(status: int) -> int:
+    """Which final response wins when every branch failed (RFC 3261 §16.7 step 6)."""
+    if 600 <= status < 700:
+        return 0
+    if status == 486:
+        return 1
+    if status in (401, 407, 415, 420, 484):
+        return 2
+    if status == 408 or status == 487:
+        return 9
+    return 5

@@ -1,0 +1,181 @@
+"""The registrar and location service (RFC 3261 §10, RFC 3327 Path).
+
+Authenticates REGISTER requests, applies :func:`pycc.sip.registrar.process_register` and keeps
+the bindings both in memory (the location service the B2BUA reads on every call) and in the
+database, written before the 200 OK goes out, so they survive a restart. Expired bindings are
+purged by a periodic sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pycc.aaa.authenticator import Authenticator, Verdict
+from pycc.sip.address import Address
+from pycc.sip.errors import SipParseError
+from pycc.sip.message import Request, Response, make_response
+from pycc.sip.registrar import Binding, RegistrarPolicy, process_register
+from pycc.sip.uri import SipUri
+from pycc.store.async_store import AsyncStore
+
+log = logging.getLogger("pycc.registrar")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where to send a request for one binding."""
+
+    binding: Binding
+    destination: Address | None
+
+
+class Registrar:
+    """Bindings of one tenant's extensions."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        auth: Authenticator,
+        *,
+        tenant: str,
+        domain: str,
+        policy: RegistrarPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.auth = auth
+        self.tenant = tenant
+        self.domain = domain
+        self.policy = policy or RegistrarPolicy()
+        self.clock = clock
+        self._bindings: dict[str, list[Binding]] = {}
+        #: Live stream connections bindings arrived on; they do not survive a restart.
+        self._connections: dict[tuple[str, str], int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def aor_for(self, number: str) -> str:
+        """The AOR key of an extension: every domain of the switch maps to one key."""
+        return SipUri("sip", number, None, self.domain, None, {}, {}).aor()
+
+    async def load(self) -> None:
+        now = self.clock()
+        for row in await self.store.list_bindings(now, tenant=self.tenant):
+            binding = Binding(
+                contact=row.contact,
+                expires_at=row.expires_at,
+                q=row.q,
+                call_id=row.call_id,
+                cseq=row.cseq,
+                path=[p for p in row.path.split(",") if p] if row.path else [],
+                received=row.received,
+                instance_id=row.instance_id,
+                reg_id=row.reg_id,
+                user_agent=row.user_agent,
+            )
+            self._bindings.setdefault(row.aor, []).append(binding)
+
+    def lookup(self, number: str) -> list[Location]:
+        """The unexpired bindings of extension ``number``, best q first."""
+        aor = self.aor_for(number)
+        now = self.clock()
+        current = [b for b in self._bindings.get(aor, []) if b.expires_at > now]
+        current.sort(key=lambda b: -b.q)
+        return [Location(b, self._destination(aor, b)) for b in current]
+
+    def binding_count(self) -> int:
+        now = self.clock()
+        return sum(1 for bs in self._bindings.values() for b in bs if b.expires_at > now)
+
+    def _destination(self, aor: str, binding: Binding) -> Address | None:
+        if binding.received:
+            transport, _, rest = binding.received.partition(":")
+            host, _, port = rest.rpartition(":")
+            host = host.strip("[]")
+            connection = self._connections.get((aor, binding.contact))
+            return Address(transport, host, int(port), connection)
+        return None
+
+    async def handle(self, request: Request, source: Address) -> Response:
+        """Process one REGISTER and return the answer."""
+        now = self.clock()
+        decision = await self.auth.check(request, proxy=False, source_ip=source.host, now=now)
+        if decision.verdict is Verdict.BANNED:
+            return make_response(request, 403, "Forbidden")
+        if decision.verdict is Verdict.CHALLENGE:
+            return make_response(request, 401, extra=decision.headers)
+        try:
+            aor_uri = request.to.uri
+            if not isinstance(aor_uri, SipUri):
+                raise SipParseError("To header of a REGISTER must be a SIP or SIPS URI")
+            number = aor_uri.user or ""
+        except SipParseError as exc:
+            return make_response(request, exc.status or 400, exc.reason)
+        if number != decision.username:
+            # RFC 3261 §10.3 step 4: a user may only change its own bindings.
+            return make_response(request, 403, "Not allowed to register this address")
+        aor = self.aor_for(number)
+        received = f"{source.transport}:{source.host_port}"
+        lock = self._locks.setdefault(aor, asyncio.Lock())
+        async with lock:
+            current = [b for b in self._bindings.get(aor, []) if b.expires_at > now]
+            try:
+                outcome = process_register(
+                    request, current, now, received=received, policy=self.policy
+                )
+            except SipParseError as exc:
+                return make_response(request, exc.status or 400, exc.reason)
+            if outcome.status != 200:
+                return make_response(request, outcome.status, outcome.reason,
+                                     extra=outcome.extra_headers)
+            if outcome.upserts or outcome.removals:
+                await self.store.save_bindings(
+                    self.tenant, aor, outcome.upserts, outcome.removals, now,
+                    extension_number=number,
+                )
+            self._apply(aor, current, outcome.upserts, outcome.removals, source)
+        extra = [("Contact", c) for c in outcome.contacts] + outcome.extra_headers
+        extra.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))))
+        if not self._locks_in_use(aor):
+            self._locks.pop(aor, None)
+        return make_response(request, 200, extra=extra)
+
+    def _locks_in_use(self, aor: str) -> bool:
+        lock = self._locks.get(aor)
+        return lock is not None and lock.locked()
+
+    def _apply(
+        self,
+        aor: str,
+        current: list[Binding],
+        upserts: list[Binding],
+        removals: list[str],
+        source: Address,
+    ) -> None:
+        gone = set(removals) | {b.contact for b in upserts}
+        kept = [b for b in current if b.contact not in gone] + upserts
+        if kept:
+            self._bindings[aor] = kept
+        else:
+            self._bindings.pop(aor, None)
+        for contact in removals:
+            self._connections.pop((aor, contact), None)
+        if source.connection is not None:
+            for binding in upserts:
+                self._connections[(aor, binding.contact)] = source.connection
+
+    async def purge(self) -> int:
+        """Drop expired bindings from memory and the database."""
+        now = self.clock()
+        for aor in list(self._bindings):
+            alive = [b for b in self._bindings[aor] if b.expires_at > now]
+            if alive:
+                self._bindings[aor] = alive
+            else:
+                del self._bindings[aor]
+                for key in [k for k in self._connections if k[0] == aor]:
+                    del self._connections[key]
+        return await self.store.purge_expired(now)

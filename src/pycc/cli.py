@@ -1,0 +1,245 @@
+"""The ``pycc`` command line (DESIGN.md's command-line contract).
+
+Errors are one line on stderr and a non-zero exit code: 1 for a failed operation, 2 for bad
+usage (typer's own convention).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pycc.config import (
+    CONFIG_FILE,
+    ConfigError,
+    SwitchConfig,
+    default_data_dir,
+    load_config,
+    write_initial_config,
+)
+from pycc.store.db import make_url
+from pycc.store.errors import StoreError
+from pycc.store.repo import Store
+
+app = typer.Typer(help="pycc: a call center soft switch.", no_args_is_help=True,
+                  add_completion=False)
+user_app = typer.Typer(help="Manage extensions (SIP users).", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(report_app, name="report")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: $PYCC_DATA_DIR or ./data)."),
+]
+DbUrl = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite).")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"pycc: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _config(data_dir: Path | None, db: str | None = None) -> SwitchConfig:
+    directory = data_dir or default_data_dir()
+    try:
+        cfg = load_config(directory)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    return cfg.with_overrides(db_url=db)
+
+
+@contextmanager
+def _store(cfg: SwitchConfig) -> Iterator[Store]:
+    try:
+        store = Store(make_url(cfg.data_dir, cfg.db_url))
+        store.create_all()
+    except Exception as exc:
+        raise fail(f"cannot open the database: {exc}") from None
+    try:
+        yield store
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+@app.command()
+def init(data_dir: DataDir = None, db: DbUrl = None,
+         realm: Annotated[str, typer.Option(help="SIP digest realm.")] = "pycc") -> None:
+    """Create a data directory: pycc.toml, the database and a self-signed TLS certificate."""
+    from pycc.transport.tls import make_self_signed_certificate
+
+    directory = data_dir or default_data_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"cannot create {directory}: {exc.strerror}") from None
+    if not (directory / CONFIG_FILE).exists():
+        write_initial_config(directory, realm=realm)
+    cfg = _config(directory, db)
+    if not cfg.cert_path.exists():
+        cfg.cert_path.parent.mkdir(parents=True, exist_ok=True)
+        make_self_signed_certificate(cfg.cert_path, cfg.key_path)
+    with _store(cfg) as store:
+        store.ensure_tenant(cfg.tenant, cfg.realm)
+    typer.echo(f"initialised {directory}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    bind: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    sip_port: Annotated[int | None, typer.Option(help="UDP and TCP port.")] = None,
+    sips_port: Annotated[int | None, typer.Option(help="TLS port.")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP API port.")] = None,
+    rtp_ports: Annotated[str | None, typer.Option(help="RTP port range, e.g. 20000-20999.")] = None,
+    db: DbUrl = None,
+    ring_timeout: Annotated[float | None, typer.Option(help="Seconds a call rings.")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run the switch until SIGTERM or SIGINT."""
+    from pycc.switch import Switch
+
+    cfg = _config(data_dir, db).with_overrides(
+        bind=bind, sip_port=sip_port, sips_port=sips_port, http_port=http_port,
+        rtp_ports=rtp_ports, ring_timeout=ring_timeout,
+    )
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        switch = Switch(cfg)
+        try:
+            await switch.start()
+        except OSError as exc:
+            raise fail(f"cannot listen: {exc.strerror or exc}") from None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, switch.request_stop)
+        typer.echo("pycc serving " + " ".join(f"{k}={v}" for k, v in
+                                             switch.status().addresses.items()), err=True)
+        await switch.wait_stopped()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+
+
+@user_app.command("add")
+def user_add(
+    number: Annotated[str, typer.Argument(help="Extension number, e.g. 1001.")],
+    password: Annotated[str, typer.Option(help="SIP password.", prompt=True,
+                                          hide_input=True)],
+    tenant: Annotated[str | None, typer.Option(help="Tenant name.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Add an extension with its digest credentials."""
+    if not number or not all(c.isalnum() or c in "-_.+" for c in number):
+        raise fail(f"invalid extension {number!r}: use letters, digits, - _ . +", 2)
+    if not password:
+        raise fail("the password must not be empty", 2)
+    cfg = _config(data_dir, db)
+    with _store(cfg) as store:
+        tenant_name = tenant or cfg.tenant
+        if store.get_tenant(tenant_name) is None:
+            raise fail(f"unknown tenant {tenant_name!r}")
+        store.add_extension(tenant_name, number, password, display_name=name)
+    typer.echo(f"added extension {number}")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None, db: DbUrl = None,
+              tenant: Annotated[str | None, typer.Option(help="Tenant name.")] = None) -> None:
+    """List extensions."""
+    cfg = _config(data_dir, db)
+    with _store(cfg) as store:
+        for ext in store.list_extensions(tenant):
+            typer.echo(f"{ext.number}\t{ext.display_name or ''}")
+
+
+@user_app.command("remove")
+def user_remove(number: str, data_dir: DataDir = None, db: DbUrl = None,
+                tenant: Annotated[str | None, typer.Option(help="Tenant name.")] = None) -> None:
+    """Remove an extension."""
+    cfg = _config(data_dir, db)
+    with _store(cfg) as store:
+        store.remove_extension(tenant or cfg.tenant, number)
+    typer.echo(f"removed extension {number}")
+
+
+CDR_FIELDS = ["call_id", "caller", "callee", "start", "ring", "answer", "end", "duration",
+              "disposition", "hangup_cause", "hangup_by", "sip_status"]
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+@report_app.command("cdr")
+def report_cdr(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    since: Annotated[str | None, typer.Option(help="ISO date/time or epoch seconds.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many records.")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Call records, oldest first."""
+    if fmt not in ("table", "json", "csv"):
+        raise fail(f"unknown format {fmt!r}: use table, json or csv", 2)
+    since_ts: float | None = None
+    if since is not None:
+        try:
+            since_ts = float(since)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(since)
+            except ValueError:
+                raise fail(f"invalid --since {since!r}: use ISO 8601 or epoch seconds", 2) from None
+            since_ts = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    cfg = _config(data_dir, db)
+    with _store(cfg) as store:
+        records = store.list_call_records(since=since_ts, limit=limit)
+    rows = []
+    for rec in records:
+        row: dict[str, object] = {name: getattr(rec, name) for name in CDR_FIELDS}
+        for key in ("start", "ring", "answer", "end"):
+            row[key] = _iso(getattr(rec, key))
+        rows.append(row)
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CDR_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        typer.echo(out.getvalue(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*CDR_FIELDS)
+        for row in rows:
+            table.add_row(*("" if row[k] is None else str(row[k]) for k in CDR_FIELDS))
+        Console().print(table)
+
+
+def main() -> None:
+    app()

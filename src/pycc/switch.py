@@ -1,0 +1,192 @@
+"""`Switch`: one running pycc, embeddable in a developer's own asyncio program.
+
+It opens the store, makes sure the tenant exists, starts the SIP endpoint on UDP, TCP and TLS,
+and wires the registrar, the B2BUA and the call recorder to it. `stop` ends every call (BYE to
+answered calls, CANCEL and 503 to ringing ones), writes their records and closes everything.
+
+    async with Switch(SwitchConfig(data_dir=Path("data"), sip_port=5060)) as switch:
+        await switch.wait_stopped()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from pycc.aaa.authenticator import Authenticator
+from pycc.aaa.cdr import CallRecorder
+from pycc.ccmanager.b2bua import B2BUA
+from pycc.ccmanager.dispatcher import SipApplication
+from pycc.ccmanager.registrar import Registrar
+from pycc.config import SwitchConfig
+from pycc.endpoint import SipEndpoint
+from pycc.sip.address import Address
+from pycc.sip.guard import AuthFailureBan, RateLimiter
+from pycc.sip.registrar import RegistrarPolicy
+from pycc.sip.transaction import TimerConfig, TransactionEvent
+from pycc.store.async_store import AsyncStore
+from pycc.store.db import make_url
+from pycc.store.repo import Store
+from pycc.transport.tls import (
+    client_ssl_context,
+    make_self_signed_certificate,
+    server_ssl_context,
+)
+
+log = logging.getLogger("pycc.switch")
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchStatus:
+    calls: int
+    registrations: int
+    addresses: dict[str, str]
+
+
+class Switch:
+    """The whole call center in one object."""
+
+    def __init__(self, config: SwitchConfig | None = None, **overrides: object) -> None:
+        base = config or SwitchConfig()
+        self.config = base.with_overrides(**overrides) if overrides else base
+        self.addresses: dict[str, Address] = {}
+        self._stopped = asyncio.Event()
+        self._started = False
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.store: AsyncStore | None = None
+        self.endpoint: SipEndpoint | None = None
+        self.app: SipApplication | None = None
+        self.b2bua: B2BUA | None = None
+        self.registrar: Registrar | None = None
+        self.recorder: CallRecorder | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        url = make_url(cfg.data_dir, cfg.db_url)
+        store = AsyncStore(Store(url))
+        self.store = store
+        await store.create_all()
+        tenant = await store.ensure_tenant(cfg.tenant, cfg.realm)
+        secret = (cfg.secret or "pycc-unset-secret").encode()
+        ban = AuthFailureBan(cfg.ban_failures, cfg.ban_window, cfg.ban_time)
+        auth = Authenticator(
+            store, tenant=cfg.tenant, realm=tenant.realm, secret=secret,
+            algorithms=cfg.auth_algorithms, nonce_lifetime=cfg.nonce_lifetime, ban=ban,
+        )
+        ssl_server = None
+        if cfg.sips_port >= 0:
+            if not cfg.cert_path.is_file() or not cfg.key_path.is_file():
+                cfg.cert_path.parent.mkdir(parents=True, exist_ok=True)
+                make_self_signed_certificate(cfg.cert_path, cfg.key_path)
+            ssl_server = server_ssl_context(cfg.cert_path, cfg.key_path)
+        endpoint = SipEndpoint(
+            self,
+            timers=TimerConfig(t1=cfg.t1, t2=cfg.t2, t4=cfg.t4),
+            rate_limiter=RateLimiter(cfg.rate_limit, cfg.rate_burst),
+            ssl_server=ssl_server,
+            ssl_client=client_ssl_context(verify=False),
+            idle_timeout=cfg.tcp_idle_timeout,
+        )
+        self.endpoint = endpoint
+        registrar = Registrar(
+            store, auth, tenant=cfg.tenant, domain=tenant.realm,
+            policy=RegistrarPolicy(min_expires=cfg.min_expires, max_expires=cfg.max_expires),
+        )
+        await registrar.load()
+        self.registrar = registrar
+        assert tenant.id is not None
+        self.recorder = CallRecorder(store, tenant_id=tenant.id, node=cfg.node)
+        self.b2bua = B2BUA(endpoint, registrar, auth, self.recorder,
+                           ring_timeout=cfg.ring_timeout)
+        self.app = SipApplication(endpoint, registrar, self.b2bua)
+        try:
+            if cfg.sip_port >= 0:
+                udp = await endpoint.listen("udp", cfg.bind, cfg.sip_port)
+                self.addresses["udp"] = udp
+                # TCP on the same port as UDP, as RFC 3261 §18 expects.
+                self.addresses["tcp"] = await endpoint.listen("tcp", cfg.bind, udp.port)
+            if ssl_server is not None:
+                self.addresses["tls"] = await endpoint.listen("tls", cfg.bind, cfg.sips_port)
+        except OSError:
+            await endpoint.close()
+            await store.close()
+            raise
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        self._started = True
+        log.info("pycc listening on %s", ", ".join(str(a) for a in self.addresses.values()))
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            if self.registrar is not None:
+                try:
+                    await self.registrar.purge()
+                except Exception:
+                    log.exception("purging expired bindings failed")
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """End every call, write the records, close transports and the store."""
+        if not self._started:
+            return
+        self._started = False
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self.b2bua is not None and self.b2bua.calls:
+            self.b2bua.shutdown()
+            # Let BYEs and CANCELs leave (and their answers arrive) before the sockets close.
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self.endpoint is not None and \
+                    self.endpoint.transactions.client_count() > 0:
+                await asyncio.sleep(0.05)
+        if self.app is not None:
+            await self.app.drain()
+        if self.recorder is not None:
+            await self.recorder.drain()
+        if self.endpoint is not None:
+            await self.endpoint.close()
+        if self.store is not None:
+            await self.store.close()
+        self._stopped.set()
+
+    def request_stop(self) -> None:
+        asyncio.get_running_loop().create_task(self.stop())
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def __aenter__(self) -> Switch:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- EndpointHandler -------------------------------------------------------------------
+    def handle_event(self, event: TransactionEvent) -> None:
+        if self.app is not None:
+            self.app.handle_event(event)
+
+    # -- introspection ---------------------------------------------------------------------
+    def status(self) -> SwitchStatus:
+        return SwitchStatus(
+            calls=self.b2bua.active_calls() if self.b2bua else 0,
+            registrations=self.registrar.binding_count() if self.registrar else 0,
+            addresses={k: str(v) for k, v in self.addresses.items()},
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
