@@ -1,1 +1,37 @@
 """Storage: sqlmodel tables and the data access the services use (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pycc.store.async_store import AsyncStore
+from pycc.store.db import database_url, make_engine, make_url
+from pycc.store.errors import AlreadyExists, NotFound, StoreError
+from pycc.store.models import (
+    DISPOSITIONS,
+    HANGUP_PARTIES,
+    Binding,
+    BindingLike,
+    BindingUpdate,
+    CallRecord,
+    Extension,
+    Tenant,
+)
+from pycc.store.repo import Store
+
+__all__ = [
+    "DISPOSITIONS",
+    "HANGUP_PARTIES",
+    "AlreadyExists",
+    "AsyncStore",
+    "Binding",
+    "BindingLike",
+    "BindingUpdate",
+    "CallRecord",
+    "Extension",
+    "NotFound",
+    "Store",
+    "StoreError",
+    "Tenant",
+    "database_url",
+    "make_engine",
+    "make_url",
+]

@@ -1,0 +1,109 @@
+"""The store for asyncio code: :class:`AsyncStore` runs a :class:`Store` on one worker thread.
+
+The event loop must never wait on the database (DESIGN.md), so every call goes to a thread. One
+thread, not a pool: SQLite allows one writer at a time, and calls queued on one thread run in
+the order they were made instead of contending for the lock. A call whose awaiting task is
+cancelled still completes on the thread, so a record being written is not lost half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from pycc.store.models import Binding, BindingLike, CallRecord, Extension, Tenant
+from pycc.store.repo import Store
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class AsyncStore:
+    """The methods of :class:`Store`, as coroutines that run on one dedicated thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pycc-store")
+
+    async def _call(self, method: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(method, *args, **kwargs)
+        )
+
+    async def create_all(self) -> None:
+        await self._call(self.store.create_all)
+
+    async def close(self) -> None:
+        """Close the store after the calls already queued, then end the thread."""
+        await self._call(self.store.close)
+        self._executor.shutdown(wait=False)
+
+    async def ensure_tenant(self, name: str, realm: str) -> Tenant:
+        return await self._call(self.store.ensure_tenant, name, realm)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        return await self._call(self.store.get_tenant, name)
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._call(self.store.list_tenants)
+
+    async def add_extension(
+        self, tenant: str, number: str, password: str, display_name: str | None = None
+    ) -> Extension:
+        return await self._call(self.store.add_extension, tenant, number, password, display_name)
+
+    async def remove_extension(self, tenant: str, number: str) -> None:
+        await self._call(self.store.remove_extension, tenant, number)
+
+    async def get_extension(self, tenant: str, number: str) -> Extension | None:
+        return await self._call(self.store.get_extension, tenant, number)
+
+    async def list_extensions(self, tenant: str | None = None) -> list[Extension]:
+        return await self._call(self.store.list_extensions, tenant)
+
+    async def set_password(self, tenant: str, number: str, password: str) -> Extension:
+        return await self._call(self.store.set_password, tenant, number, password)
+
+    async def get_bindings(self, tenant: str, aor: str, now: float) -> list[Binding]:
+        return await self._call(self.store.get_bindings, tenant, aor, now)
+
+    async def save_bindings(
+        self,
+        tenant: str,
+        aor: str,
+        upserts: Sequence[BindingLike],
+        removals: Sequence[str],
+        now: float,
+        *,
+        extension_number: str = "",
+    ) -> list[Binding]:
+        return await self._call(
+            self.store.save_bindings,
+            tenant,
+            aor,
+            upserts,
+            removals,
+            now,
+            extension_number=extension_number,
+        )
+
+    async def remove_all_bindings(self, tenant: str, aor: str) -> int:
+        return await self._call(self.store.remove_all_bindings, tenant, aor)
+
+    async def purge_expired(self, now: float) -> int:
+        return await self._call(self.store.purge_expired, now)
+
+    async def list_bindings(self, now: float, tenant: str | None = None) -> list[Binding]:
+        return await self._call(self.store.list_bindings, now, tenant)
+
+    async def add_call_record(self, record: CallRecord) -> CallRecord:
+        return await self._call(self.store.add_call_record, record)
+
+    async def list_call_records(
+        self, tenant: str | None = None, since: float | None = None, limit: int | None = None
+    ) -> list[CallRecord]:
+        return await self._call(self.store.list_call_records, tenant, since, limit)

@@ -1,0 +1,386 @@
+"""The synchronous data access of pycc: :class:`Store`.
+
+Each method is one transaction: it commits everything or, on any error, nothing, and raises a
+:class:`~pycc.store.errors.StoreError`. Objects returned are detached from their session with
+all columns loaded, so any thread may read them after the call. Tenants are named by
+``Tenant.name`` throughout.
+
+Writes that read before they write (create if missing, update if present) can race with another
+pycc node on the same PostgreSQL; the loser gets a unique-key violation, and the whole
+transaction is run once more, when it sees the winner's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, col, delete, select
+
+from pycc.store.db import WRITE_OPTION, database_url, make_engine
+from pycc.store.errors import AlreadyExists, NotFound, StoreError
+from pycc.store.models import (
+    DISPOSITIONS,
+    HANGUP_PARTIES,
+    Binding,
+    BindingLike,
+    CallRecord,
+    Extension,
+    Tenant,
+)
+
+_T = TypeVar("_T")
+
+
+def _ha1(algorithm: str, user: str, realm: str, password: str) -> str:
+    return hashlib.new(algorithm, f"{user}:{realm}:{password}".encode()).hexdigest()
+
+
+class Store:
+    """Tenants, extensions, registrations and call records in one SQL database.
+
+    ``url`` is a SQLAlchemy URL (see :func:`pycc.store.make_url`); ``postgresql://`` is
+    accepted as is. Safe to call from several threads, but the event loop must not call it
+    directly: use :class:`pycc.store.AsyncStore`.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        self._engine = make_engine(self.url)
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for reports that need their own queries."""
+        return self._engine
+
+    def create_all(self) -> None:
+        """Create the tables and indexes that do not exist yet."""
+        try:
+            SQLModel.metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create tables in {self._engine.url!r}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- tenants ---------------------------------------------------------------------------
+
+    def ensure_tenant(self, name: str, realm: str) -> Tenant:
+        """Return the tenant ``name``, creating it with ``realm`` if it does not exist.
+
+        Raises :class:`AlreadyExists` if it exists with another realm: every stored HA1
+        depends on the realm, so it cannot change silently.
+        """
+
+        def work(session: Session) -> Tenant:
+            tenant = _tenant(session, name)
+            if tenant is None:
+                tenant = Tenant(name=name, realm=realm)
+                session.add(tenant)
+                session.flush()
+            elif tenant.realm != realm:
+                raise AlreadyExists(
+                    f"tenant {name!r} already exists with realm {tenant.realm!r}, not {realm!r}"
+                )
+            return tenant
+
+        return self._write(work)
+
+    def get_tenant(self, name: str) -> Tenant | None:
+        """Return the tenant ``name``, or None."""
+        return self._read(lambda session: _tenant(session, name))
+
+    def list_tenants(self) -> list[Tenant]:
+        """Return all tenants, by name."""
+        return self._read(
+            lambda session: list(session.exec(select(Tenant).order_by(col(Tenant.name))))
+        )
+
+    # -- extensions ------------------------------------------------------------------------
+
+    def add_extension(
+        self, tenant: str, number: str, password: str, display_name: str | None = None
+    ) -> Extension:
+        """Create extension ``number`` in ``tenant`` with the HA1 hashes of ``password``.
+
+        Raises :class:`NotFound` if the tenant does not exist, :class:`AlreadyExists` if the
+        extension does.
+        """
+
+        def work(session: Session) -> Extension:
+            owner = _require_tenant(session, tenant)
+            if _extension(session, owner, number) is not None:
+                raise AlreadyExists(f"extension {number} already exists in tenant {tenant!r}")
+            extension = Extension(
+                tenant_id=_id(owner),
+                number=number,
+                display_name=display_name,
+                ha1_md5=_ha1("md5", number, owner.realm, password),
+                ha1_sha256=_ha1("sha256", number, owner.realm, password),
+            )
+            session.add(extension)
+            session.flush()
+            return extension
+
+        return self._write(work)
+
+    def remove_extension(self, tenant: str, number: str) -> None:
+        """Delete extension ``number`` of ``tenant``; raises :class:`NotFound` if absent."""
+
+        def work(session: Session) -> None:
+            session.delete(_require_extension(session, tenant, number))
+
+        self._write(work)
+
+    def get_extension(self, tenant: str, number: str) -> Extension | None:
+        """Return extension ``number`` of ``tenant``, or None."""
+
+        def work(session: Session) -> Extension | None:
+            owner = _tenant(session, tenant)
+            return None if owner is None else _extension(session, owner, number)
+
+        return self._read(work)
+
+    def list_extensions(self, tenant: str | None = None) -> list[Extension]:
+        """Return the extensions of ``tenant`` (of all tenants if None), by tenant and number."""
+        statement = select(Extension).order_by(col(Extension.tenant_id), col(Extension.number))
+        if tenant is not None:
+            statement = statement.join(Tenant).where(Tenant.name == tenant)
+        return self._read(lambda session: list(session.exec(statement)))
+
+    def set_password(self, tenant: str, number: str, password: str) -> Extension:
+        """Replace the HA1 hashes of extension ``number``; raises :class:`NotFound` if absent."""
+
+        def work(session: Session) -> Extension:
+            extension = _require_extension(session, tenant, number)
+            realm = _require_tenant(session, tenant).realm
+            extension.ha1_md5 = _ha1("md5", number, realm, password)
+            extension.ha1_sha256 = _ha1("sha256", number, realm, password)
+            session.add(extension)
+            return extension
+
+        return self._write(work)
+
+    # -- bindings --------------------------------------------------------------------------
+
+    def get_bindings(self, tenant: str, aor: str, now: float) -> list[Binding]:
+        """Return the unexpired contacts of ``aor``, highest q first."""
+        statement = (
+            select(Binding)
+            .join(Tenant)
+            .where(Tenant.name == tenant, Binding.aor == aor, Binding.expires_at > now)
+            .order_by(col(Binding.q).desc(), col(Binding.id))
+        )
+        return self._read(lambda session: list(session.exec(statement)))
+
+    def save_bindings(
+        self,
+        tenant: str,
+        aor: str,
+        upserts: Sequence[BindingLike],
+        removals: Sequence[str],
+        now: float,
+        *,
+        extension_number: str = "",
+    ) -> list[Binding]:
+        """Apply one REGISTER to ``aor``: add or refresh ``upserts``, delete ``removals``.
+
+        ``removals`` are contact URIs; a contact both removed and upserted is kept, refreshed.
+        ``extension_number`` is the extension the REGISTER authenticated as, stored with each
+        upserted contact. All of it is written or, on error, none of it. Returns the unexpired
+        contacts of ``aor`` afterwards, highest q first (what the 200 OK lists).
+        """
+
+        def work(session: Session) -> list[Binding]:
+            owner = _require_tenant(session, tenant)
+            current = {
+                binding.contact: binding
+                for binding in session.exec(
+                    select(Binding).where(Binding.tenant_id == owner.id, Binding.aor == aor)
+                )
+            }
+            kept = {update.contact for update in upserts}
+            for contact in removals:
+                if contact not in kept and (binding := current.pop(contact, None)) is not None:
+                    session.delete(binding)
+            for update in upserts:
+                binding = current.get(update.contact)
+                if binding is None:
+                    binding = Binding(
+                        tenant_id=_id(owner),
+                        aor=aor,
+                        contact=update.contact,
+                        expires_at=update.expires_at,
+                        call_id=update.call_id,
+                        cseq=update.cseq,
+                    )
+                    current[update.contact] = binding
+                _refresh(binding, update, extension_number, now)
+                session.add(binding)
+            session.flush()
+            live = [binding for binding in current.values() if binding.expires_at > now]
+            live.sort(key=lambda binding: (-binding.q, _id(binding)))
+            return live
+
+        return self._write(work)
+
+    def remove_all_bindings(self, tenant: str, aor: str) -> int:
+        """Delete every contact of ``aor`` (REGISTER with ``Contact: *``); returns how many."""
+
+        def work(session: Session) -> int:
+            owner = _tenant(session, tenant)
+            if owner is None:
+                return 0
+            result = session.exec(
+                delete(Binding).where(col(Binding.tenant_id) == owner.id, col(Binding.aor) == aor)
+            )
+            return result.rowcount
+
+        return self._write(work)
+
+    def purge_expired(self, now: float) -> int:
+        """Delete every contact, of any tenant, expired at ``now``; returns how many."""
+        statement = delete(Binding).where(col(Binding.expires_at) <= now)
+        return self._write(lambda session: session.exec(statement).rowcount)
+
+    def list_bindings(self, now: float, tenant: str | None = None) -> list[Binding]:
+        """Return the unexpired contacts of ``tenant`` (of all if None), by tenant, AoR and q."""
+        statement = (
+            select(Binding)
+            .where(Binding.expires_at > now)
+            .order_by(
+                col(Binding.tenant_id), col(Binding.aor), col(Binding.q).desc(), col(Binding.id)
+            )
+        )
+        if tenant is not None:
+            statement = statement.join(Tenant).where(Tenant.name == tenant)
+        return self._read(lambda session: list(session.exec(statement)))
+
+    # -- call records ----------------------------------------------------------------------
+
+    def add_call_record(self, record: CallRecord) -> CallRecord:
+        """Write ``record``, or overwrite the stored one with the same tenant and Call-ID.
+
+        Writing the same call twice (a retry, a replay after restart) leaves one record.
+        ``record`` itself is not attached to any session; the stored copy is returned.
+        """
+        if record.disposition not in DISPOSITIONS:
+            raise ValueError(f"unknown call disposition {record.disposition!r}")
+        if record.hangup_by not in HANGUP_PARTIES:
+            raise ValueError(f"unknown hangup party {record.hangup_by!r}")
+        values = record.model_dump(exclude={"id"})
+
+        def work(session: Session) -> CallRecord:
+            stored = session.exec(
+                select(CallRecord).where(
+                    CallRecord.tenant_id == record.tenant_id, CallRecord.call_id == record.call_id
+                )
+            ).first()
+            if stored is None:
+                stored = CallRecord(**values)
+            else:
+                for field, value in values.items():
+                    setattr(stored, field, value)
+            session.add(stored)
+            session.flush()
+            return stored
+
+        return self._write(work)
+
+    def list_call_records(
+        self, tenant: str | None = None, since: float | None = None, limit: int | None = None
+    ) -> list[CallRecord]:
+        """Return call records by start time: of ``tenant`` (or all), started at or after
+        ``since`` (or ever), the first ``limit`` of them (or all)."""
+        statement = select(CallRecord).order_by(col(CallRecord.start), col(CallRecord.id))
+        if tenant is not None:
+            statement = statement.join(Tenant).where(Tenant.name == tenant)
+        if since is not None:
+            statement = statement.where(CallRecord.start >= since)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return self._read(lambda session: list(session.exec(statement)))
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def _read(self, work: Callable[[Session], _T]) -> _T:
+        return self._transaction(self._engine, work, attempts=1)
+
+    def _write(self, work: Callable[[Session], _T]) -> _T:
+        # Two attempts: the second sees the row a concurrent writer won the race with.
+        return self._transaction(self._writer, work, attempts=2)
+
+    @staticmethod
+    def _transaction(engine: Engine, work: Callable[[Session], _T], attempts: int) -> _T:
+        for attempt in range(1, attempts + 1):
+            try:
+                with Session(engine, expire_on_commit=False) as session, session.begin():
+                    return work(session)
+            except IntegrityError as exc:
+                if attempt == attempts:
+                    raise StoreError(f"constraint violated, nothing written: {exc.orig}") from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"database error: {exc}") from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _id(row: Tenant | Extension | Binding) -> int:
+    # Rows read from or flushed to the database always have their primary key.
+    assert row.id is not None
+    return row.id
+
+
+def _refresh(binding: Binding, update: BindingLike, extension_number: str, now: float) -> None:
+    binding.q = update.q
+    binding.expires_at = update.expires_at
+    binding.call_id = update.call_id
+    binding.cseq = update.cseq
+    path = update.path
+    binding.path = path if isinstance(path, str) else ",".join(path)
+    binding.received = update.received
+    binding.user_agent = update.user_agent
+    binding.instance_id = update.instance_id
+    binding.reg_id = update.reg_id
+    binding.extension_number = extension_number
+    binding.updated = now
+
+
+def _tenant(session: Session, name: str) -> Tenant | None:
+    return session.exec(select(Tenant).where(Tenant.name == name)).first()
+
+
+def _require_tenant(session: Session, name: str) -> Tenant:
+    tenant = _tenant(session, name)
+    if tenant is None:
+        raise NotFound(f"tenant {name!r} does not exist")
+    return tenant
+
+
+def _extension(session: Session, tenant: Tenant, number: str) -> Extension | None:
+    return session.exec(
+        select(Extension).where(Extension.tenant_id == tenant.id, Extension.number == number)
+    ).first()
+
+
+def _require_extension(session: Session, tenant: str, number: str) -> Extension:
+    extension = _extension(session, _require_tenant(session, tenant), number)
+    if extension is None:
+        raise NotFound(f"extension {number} does not exist in tenant {tenant!r}")
+    return extension
