@@ -36,8 +36,10 @@ class SwitchConfig:
     #: Extra host names and addresses under which phones reach this switch.
     domains: tuple[str, ...] = ()
     secret: str = ""
-    #: Digest algorithms offered, most preferred first (RFC 8760 §2.4).
-    auth_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    #: Digest algorithms offered, in this order (RFC 8760 §2.3). MD5 comes first by default
+    #: because many deployed phones (and SIPp) answer the first challenge whatever its
+    #: algorithm and know only MD5; clients that know SHA-256 pick it from the list.
+    auth_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
     nonce_lifetime: float = 300.0
     ring_timeout: float = 60.0
     #: Failed authentications from one address within ``ban_window`` that ban it.
@@ -110,7 +112,7 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         "http_port = 8080\n"
         'rtp_ports = "20000-20999"\n'
         "ring_timeout = 60\n"
-        'auth_algorithms = ["SHA-256", "MD5"]\n'
+        'auth_algorithms = ["MD5", "SHA-256"]\n'
     )
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)
