@@ -144,7 +144,7 @@ class Switch:
             # Let BYEs and CANCELs leave (and their answers arrive) before the sockets close.
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and self.endpoint is not None and \
-                    self.endpoint.transactions.client_count() > 0:
+                    self.b2bua.pending_client_transactions() > 0:
                 await asyncio.sleep(0.05)
         if self.app is not None:
             await self.app.drain()

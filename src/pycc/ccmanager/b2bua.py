@@ -30,7 +30,7 @@ from pycc.sip.address import Address
 from pycc.sip.dialog import Dialog
 from pycc.sip.headers import Headers, NameAddr
 from pycc.sip.message import Request, Response, make_response, reason_for
-from pycc.sip.transaction import ClientTransaction, ServerTransaction
+from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transaction
 from pycc.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("pycc.b2bua")
@@ -382,11 +382,14 @@ class B2BUA:
             self.endpoint.send_stateless(leg.last_ack, leg.destination)
         return True
 
-    def txn_finished(self, txn: ClientTransaction | ServerTransaction) -> None:
+    def pending_client_transactions(self) -> int:
+        return len(self._by_b_txn) + len(self._relays)
+
+    def txn_finished(self, txn: Transaction) -> None:
         if isinstance(txn, ClientTransaction):
             self._by_b_txn.pop(txn, None)
             self._relays.pop(txn, None)
-        else:
+        elif isinstance(txn, ServerTransaction):
             self._by_a_txn.pop(txn, None)
 
     # -- caller side ----------------------------------------------------------------------

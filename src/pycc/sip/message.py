@@ -412,9 +412,9 @@ def make_response(
     for value in request.headers.get_all("via"):
         headers.add("Via", value)
     for key in ("from", "to", "call-id", "cseq"):
-        value = request.headers.get(key)
-        if value is not None:
-            headers.add(key_title(key), value)
+        line = request.headers.get(key)
+        if line is not None:
+            headers.add(key_title(key), line)
     if to_tag and status > 100 and request.to.tag is None:
         headers.set("To", str(request.to.with_tag(to_tag)))
     if status == 100:
@@ -448,9 +448,9 @@ def error_response_for(exc: SipParseError) -> Response | None:
     for value in via_lines:
         headers.add("Via", value)
     for key in ("from", "to", "call-id", "cseq"):
-        value = raw.get(key)
-        if value is not None:
-            headers.add(key_title(key), value)
+        line = raw.get(key)
+        if line is not None:
+            headers.add(key_title(key), line)
     return Response(headers, b"", exc.status, exc.reason)
 
 
