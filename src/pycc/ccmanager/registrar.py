@@ -19,7 +19,7 @@ from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
 from pycc.sip.message import Request, Response, make_response
 from pycc.sip.registrar import Binding, RegistrarPolicy, process_register
-from pycc.sip.uri import SipUri
+from pycc.sip.uri import SipUri, parse_uri
 from pycc.store.async_store import AsyncStore
 
 log = logging.getLogger("pycc.registrar")
@@ -91,13 +91,19 @@ class Registrar:
         return sum(1 for bs in self._bindings.values() for b in bs if b.expires_at > now)
 
     def _destination(self, aor: str, binding: Binding) -> Address | None:
-        if binding.received:
-            transport, _, rest = binding.received.partition(":")
-            host, _, port = rest.rpartition(":")
-            host = host.strip("[]")
-            connection = self._connections.get((aor, binding.contact))
-            return Address(transport, host, int(port), connection)
-        return None
+        if not binding.received:
+            return None
+        transport, _, rest = binding.received.partition(":")
+        host, _, port = rest.rpartition(":")
+        connection = self._connections.get((aor, binding.contact))
+        if transport in ("tcp", "tls"):
+            # A stream binding is reached over the connection it registered on while that
+            # lives (RFC 5626 §5.3); after that, by connecting to its Contact.
+            contact = parse_uri(binding.contact)
+            if isinstance(contact, SipUri):
+                return Address(transport, contact.host, contact.port or 5060, connection)
+        # Over UDP the source address is what gets through a NAT (RFC 3581).
+        return Address(transport, host.strip("[]"), int(port), connection)
 
     async def handle(self, request: Request, source: Address) -> Response:
         """Process one REGISTER and return the answer."""

@@ -1,0 +1,5 @@
+"""``python -m pycc`` runs the command line."""
+
+from pycc.cli import main
+
+main()

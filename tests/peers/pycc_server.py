@@ -1,0 +1,128 @@
+"""``pycc serve`` as a real process on 127.0.0.1, the way an operator runs it.
+
+:func:`start_pycc` makes a data directory with ``pycc init``, adds extensions with
+``pycc user add`` and starts ``pycc serve`` on free ports; :class:`PyccServer` reads call
+records back through ``pycc report cdr --format json`` and stops the server with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .net import LOOPBACK, free_port, wait_port
+from .process import tail, wait_until
+
+PYCC = [sys.executable, "-m", "pycc"]
+
+
+def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None,
+            timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run one ``pycc`` command and return its completed process (never raises on exit code)."""
+    return subprocess.run([*PYCC, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+@dataclass
+class PyccServer:
+    data_dir: Path
+    sip_port: int
+    sips_port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    extra_cli: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.sip_port}"
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return run_cli([*args, "--data-dir", str(self.data_dir), *self.extra_cli],
+                       timeout=timeout)
+
+    def cdrs(self) -> list[dict[str, Any]]:
+        done = self.cli("report", "cdr", "--format", "json")
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        records: list[dict[str, Any]] = json.loads(done.stdout)
+        return records
+
+    def wait_cdrs(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            nonlocal found
+            found = self.cdrs()
+            return len(found) >= count
+
+        wait_until(enough, timeout, interval=0.2)
+        return found
+
+    def log(self) -> str:
+        return tail(self.log_path)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> PyccServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def start_pycc(
+    workdir: Path,
+    users: Iterable[tuple[str, str]] = (),
+    *,
+    serve_args: Sequence[str] = (),
+    config: dict[str, object] | None = None,
+    db_url: str | None = None,
+) -> PyccServer:
+    """Initialise ``workdir/data``, add ``users`` and start ``pycc serve`` on free ports."""
+    data_dir = workdir / "data"
+    extra = ["--db", db_url] if db_url else []
+    env = dict(os.environ)
+    done = run_cli(["init", "--data-dir", str(data_dir), *extra], env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"pycc init failed: {done.stderr}")
+    if config:
+        with (data_dir / "pycc.toml").open("a", encoding="utf-8") as fh:
+            for key, value in config.items():
+                fh.write(f"{key} = {json.dumps(value)}\n")
+    for user, password in users:
+        done = run_cli(["user", "add", user, "--password", password, "--data-dir",
+                        str(data_dir), *extra])
+        if done.returncode != 0:
+            raise RuntimeError(f"pycc user add failed: {done.stderr}")
+    sip_port = free_port("both")
+    sips_port = free_port("tcp")
+    log_path = workdir / "pycc.log"
+    argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
+            "--sip-port", str(sip_port), "--sips-port", str(sips_port), *extra, *serve_args]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra)
+    try:
+        wait_port(sips_port, 20.0)
+    except Exception:
+        server.stop()
+        raise RuntimeError(f"pycc serve did not start:\n{server.log()}") from None
+    return server
