@@ -252,7 +252,8 @@ class BaresipPhone:
             return target
         if self.registrar is None:
             raise ValueError("a bare extension needs a registrar; give a full sip: URI")
-        return f"sip:{target}@{self.registrar};transport={self.transport}"
+        # baresip adds the account's transport parameter to the URI it dials by itself.
+        return f"sip:{target}@{self.registrar}"
 
     def dial(self, target: str) -> None:
         """Call ``target`` (an extension on the registrar, or a full URI)."""

@@ -265,7 +265,7 @@ def test_ipv6_host_port_and_serialization() -> None:
         "sip:alice@example.com;",
         "sip:alice@example.com;;lr",
         "sip:alice@example.com;=x",
-        "sip:alice@example.com;lr;lr",
+        "sip:alice@example.com;transport=udp;transport=tcp",
         "sip:alice@example.com;transport=tcp;TRANSPORT=udp",
         "sip:alice@example.com;a=b=c",
         "sip:alice@example.com?",
@@ -306,8 +306,13 @@ def test_error_names_the_problem() -> None:
         parse_uri("sip:a%zz@h.example")
     with pytest.raises(UriError, match="empty host"):
         parse_uri("sip:alice@;lr")
-    with pytest.raises(UriError, match="duplicate"):
-        parse_uri("sip:h;lr;lr")
+    with pytest.raises(UriError, match="conflicting"):
+        parse_uri("sip:h;transport=udp;transport=tls")
+
+
+def test_repeated_parameter_is_tolerated() -> None:
+    uri = parse_uri("sip:1002@127.0.0.1:5060;transport=udp;transport=udp")
+    assert isinstance(uri, SipUri) and uri.transport == "udp"
 
 
 def test_uri_error_is_value_error() -> None:

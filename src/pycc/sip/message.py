@@ -437,6 +437,8 @@ def error_response_for(exc: SipParseError) -> Response | None:
     if exc.status is None or not exc.is_request or not exc.raw_headers:
         return None
     raw = Headers(exc.raw_headers)
+    if (raw.get("cseq") or "").split()[-1:] == ["ACK"]:
+        return None  # an ACK is never answered (RFC 3261 §17.2.3)
     via_lines = raw.get_all("via")
     if not via_lines:
         return None

@@ -377,9 +377,12 @@ def _parse_params(text: str) -> dict[str, str | None]:
         if not raw_name:
             raise UriError(f"empty uri-parameter name in {text!r}")
         name = _checked(raw_name, _PARAM_CHARS, "uri-parameter").lower()
-        if name in params:
-            raise UriError(f"duplicate uri-parameter {name!r}")
-        params[name] = _checked(raw_value, _PARAM_CHARS, "uri-parameter value") if eq else None
+        value = _checked(raw_value, _PARAM_CHARS, "uri-parameter value") if eq else None
+        # Some phones repeat a parameter (baresip dials "...;transport=udp;transport=udp");
+        # a repetition is harmless, a contradiction is not.
+        if name in params and (params[name] or "").lower() != (value or "").lower():
+            raise UriError(f"conflicting values of uri-parameter {name!r}")
+        params[name] = value
     return params
 
 
