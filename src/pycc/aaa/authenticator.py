@@ -70,7 +70,7 @@ class Authenticator:
         self.realm = realm
         self.algorithms = algorithms
         self.verifier = DigestVerifier(NonceIssuer(secret, lifetime=nonce_lifetime))
-        self.ban = ban or AuthFailureBan()
+        self.ban = ban if ban is not None else AuthFailureBan()
         self.cache_ttl = cache_ttl
         self._cache: dict[str, _Cached] = {}
         self.failures = 0

@@ -1,0 +1,464 @@
+"""pycc.ua against a real pycc Switch on 127.0.0.1: registration, calls, CANCEL, re-INVITE,
+DTMF over INFO, call records and the brute-force ban, over UDP, TCP and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pycc.config import load_config, write_initial_config
+from pycc.store.db import make_url
+from pycc.store.models import CallRecord
+from pycc.store.repo import Store
+from pycc.switch import Switch
+from pycc.ua import Call, CallFailed, CallState, UaError, UserAgent, minimal_sdp
+
+PASSWORDS = {"1001": "secret-1001", "1002": "secret-1002", "1003": "secret-1003"}
+TRANSPORTS = ["udp", "tcp"]
+
+
+class Lab:
+    """A running switch, its store and the user agents of one test."""
+
+    def __init__(self, switch: Switch, store: Store, stack: contextlib.AsyncExitStack) -> None:
+        self.switch = switch
+        self.store = store
+        self.stack = stack
+
+    async def agent(self, user: str, transport: str = "udp", *, password: str | None = None,
+                    register: bool = True, **options: Any) -> UserAgent:
+        ua = UserAgent(user, password or PASSWORDS[user],
+                       server=self.switch.addresses[transport], **options)
+        await self.stack.enter_async_context(ua)
+        if register:
+            await ua.register()
+        return ua
+
+    async def record(self, call_id: str, timeout: float = 5.0) -> CallRecord:
+        """The call record of ``call_id`` (A-leg Call-ID), once the switch has written it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                records = await asyncio.to_thread(self.store.list_call_records, "default")
+                for record in records:
+                    if record.call_id == call_id:
+                        return record
+                await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def lab(tmp_path: Path, **overrides: Any) -> AsyncIterator[Lab]:
+    data = tmp_path / "data"
+    data.mkdir()
+    write_initial_config(data)
+    store = Store(make_url(data, None))
+    store.create_all()
+    store.ensure_tenant("default", "pycc")
+    for number, password in PASSWORDS.items():
+        store.add_extension("default", number, password)
+    config = load_config(data).with_overrides(bind="127.0.0.1", sip_port=0, sips_port=0,
+                                              **overrides)
+    try:
+        async with Switch(config) as switch, contextlib.AsyncExitStack() as stack:
+            yield Lab(switch, store, stack)
+    finally:
+        store.close()
+
+
+def run(tmp_path: Path, scenario: Callable[[Lab], Awaitable[None]], **overrides: Any) -> None:
+    async def main() -> None:
+        async with asyncio.timeout(30), lab(tmp_path, **overrides) as the_lab:
+            await scenario(the_lab)
+
+    asyncio.run(main())
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_register_binds_and_unregister_removes(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        ua = await lab.agent("1001", transport, register=False)
+        response = await ua.register(expires=120)
+        assert response.status == 200
+        assert ua.registered
+        assert ua.challenges[401] == 1  # the first REGISTER went without credentials
+        assert lab.switch.registrar is not None
+        locations = lab.switch.registrar.lookup("1001")
+        assert len(locations) == 1
+        assert locations[0].binding.contact in ua.contact
+        assert (await ua.unregister()).status == 200
+        assert not ua.registered
+        assert lab.switch.registrar.lookup("1001") == []
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_register_with_wrong_password_raises_401(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        ua = await lab.agent("1001", transport, password="wrong", register=False)
+        with pytest.raises(UaError) as failure:
+            await ua.register()
+        assert failure.value.status == 401
+        assert not ua.registered
+        assert lab.switch.registrar is not None
+        assert lab.switch.registrar.lookup("1001") == []
+
+    run(tmp_path, scenario)
+
+
+async def guess_passwords(lab: Lab, attempts: int) -> list[int | None]:
+    """REGISTER ``attempts`` times with a wrong password; the final status of each."""
+    ua = await lab.agent("1001", password="guess", register=False)
+    statuses = []
+    for _attempt in range(attempts):
+        with pytest.raises(UaError) as failure:
+            await ua.register()
+        statuses.append(failure.value.status)
+    return statuses
+
+
+def test_repeated_wrong_passwords_ban_the_source(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        statuses = await guess_passwords(lab, 12)
+        assert statuses[0] == 401
+        assert 403 in statuses
+        first_ban = statuses.index(403)
+        assert set(statuses[:first_ban]) == {401}
+        assert set(statuses[first_ban:]) == {403}
+        # The ban is on the source address: even the right password is refused now.
+        honest = await lab.agent("1002", register=False)
+        with pytest.raises(UaError) as refused:
+            await honest.register()
+        assert refused.value.status == 403
+
+    run(tmp_path, scenario, ban_failures=3)
+
+
+def test_ban_comes_after_ban_failures_failures(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        # Each register() makes one wrong-digest attempt (the first REGISTER of each only
+        # fetches the challenge): the third failure starts the ban.
+        assert await guess_passwords(lab, 4) == [401, 401, 403, 403]
+
+    run(tmp_path, scenario, ban_failures=3)
+
+
+def test_switch_answers_options(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        ua = await lab.agent("1001", register=False)
+        response = await ua.options()
+        assert response.status == 200
+        assert "INVITE" in (response.headers.get("allow") or "")
+
+    run(tmp_path, scenario)
+
+
+# -- answered calls --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_call_answered_and_ended_by_caller(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", transport)
+        bob = await lab.agent("1002", transport, auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        assert call.state is CallState.ANSWERED and call.status == 200
+        assert alice.challenges[407] == 1  # the switch asked the INVITE for credentials
+        answered = await bob.next_call(2)
+        assert answered.direction == "incoming" and answered.remote_party == "1001"
+        await answered.answered.wait()
+        # Both session descriptions crossed the switch unchanged.
+        assert call.remote_sdp is not None and call.remote_sdp == answered.local_sdp
+        assert answered.remote_sdp == call.local_sdp
+        assert b"o=1002 " in call.remote_sdp
+        await call.hangup()
+        assert await answered.wait_ended(3) == "remote"
+        assert await call.wait_ended(1) == "local"
+        record = await lab.record(call.call_id)
+        assert (record.caller, record.callee) == ("1001", "1002")
+        assert record.disposition == "answered"
+        assert record.hangup_by == "caller"
+        assert record.sip_status == 200
+        assert record.answer is not None
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_call_ended_by_callee(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", transport)
+        bob = await lab.agent("1002", transport, auto_answer=True, answer_delay=0.2)
+        call = await alice.call("1002", timeout=10)
+        assert call.ringing.is_set()  # the 180 came before the delayed answer
+        answered = await bob.next_call(2)
+        await answered.answered.wait()
+        await answered.hangup()
+        assert await call.wait_ended(3) == "remote"
+        assert answered.ended_by == "local"
+        record = await lab.record(call.call_id)
+        assert record.disposition == "answered"
+        assert record.hangup_by == "callee"
+
+    run(tmp_path, scenario)
+
+
+def test_manual_answer_after_ringing(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002")
+        call = await alice.dial("1002")
+        incoming = await bob.next_call(3)
+        await asyncio.wait_for(call.ringing.wait(), 3)
+        assert call.state is CallState.RINGING and incoming.state is CallState.RINGING
+        custom = minimal_sdp("127.0.0.1", 41000, username="desk", session_id=77)
+        await incoming.answer(custom)
+        await call.wait_answered(3)
+        assert call.remote_sdp == custom
+        # A re-INVITE is answered with the same description: nothing changed on that side.
+        assert (await call.reinvite()).status == 200
+        assert call.remote_sdp == custom
+        await call.hangup()
+        await incoming.wait_ended(3)
+
+    run(tmp_path, scenario)
+
+
+def test_call_without_offer_gets_answer_in_ack(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", sdp=b"", timeout=10)
+        incoming = await bob.next_call(2)
+        # Late offer: the callee's 200 carries the offer, the caller's ACK the answer.
+        assert call.remote_sdp == incoming.local_sdp
+        async with asyncio.timeout(3):
+            while incoming.remote_sdp is None:
+                await asyncio.sleep(0.02)
+        assert incoming.remote_sdp == call.local_sdp
+        await call.hangup()
+        await incoming.wait_ended(3)
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_reinvite_from_caller_reaches_callee(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", transport)
+        bob = await lab.agent("1002", transport, auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        first_answer = call.remote_sdp
+        offer_before = call.local_sdp
+        response = await call.reinvite()
+        assert response.status == 200
+        assert incoming.requests_received["INVITE"] == 1
+        assert call.local_sdp != offer_before  # a new version of our description
+        assert incoming.remote_sdp == call.local_sdp  # the new offer reached the callee
+        assert call.remote_sdp == incoming.local_sdp == first_answer  # answered, unchanged
+        # The dialog is still usable both ways afterwards.
+        assert (await call.send_info_dtmf("7")).status == 200
+        assert await incoming.next_dtmf(2) == "7"
+        await incoming.hangup()
+        assert await call.wait_ended(3) == "remote"
+
+    run(tmp_path, scenario)
+
+
+def test_info_dtmf_reaches_callee(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        for digit in "12#":
+            assert (await call.send_info_dtmf(digit)).status == 200
+        assert [await incoming.next_dtmf(2) for _ in range(3)] == ["1", "2", "#"]
+        with pytest.raises(ValueError):
+            await call.send_info_dtmf("x")
+        await call.hangup()
+
+    run(tmp_path, scenario)
+
+
+def test_second_registration_gets_cancel_when_first_answers(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        desk = await lab.agent("1002")
+        mobile = await lab.agent("1002", "tcp")
+        assert lab.switch.registrar is not None
+        assert len(lab.switch.registrar.lookup("1002")) == 2
+        call = await alice.dial("1002")
+        on_desk = await desk.next_call(3)
+        on_mobile = await mobile.next_call(3)
+        assert on_desk.state is on_mobile.state is CallState.RINGING
+        await on_mobile.answer()
+        await call.wait_answered(3)
+        assert await on_desk.wait_ended(3) == "remote"
+        assert on_desk.status == 487
+        assert call.remote_sdp == on_mobile.local_sdp
+        await call.hangup()
+        assert await on_mobile.wait_ended(3) == "remote"
+
+    run(tmp_path, scenario)
+
+
+# -- failed calls ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_callee_rejects_busy(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", transport)
+        bob = await lab.agent("1002", transport)
+
+        async def refuse() -> Call:
+            incoming = await bob.next_call(3)
+            await incoming.reject(486)
+            return incoming
+
+        refusing = asyncio.create_task(refuse())
+        with pytest.raises(CallFailed) as failure:
+            await alice.call("1002", timeout=10)
+        assert failure.value.status == 486
+        incoming = await refusing
+        assert incoming.ended_by == "local" and incoming.status == 486
+        record = await lab.record(incoming_call_id(alice))
+        assert record.disposition == "busy"
+        assert record.sip_status == 486
+
+    run(tmp_path, scenario)
+
+
+def incoming_call_id(caller: UserAgent) -> str:
+    """The Call-ID of the one call ``caller`` made (ended calls are kept a while)."""
+    (call_id,) = caller.calls
+    return call_id
+
+
+def test_unregistered_and_unknown_numbers(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        with pytest.raises(CallFailed) as offline:
+            await alice.call("1003", timeout=5)
+        assert offline.value.status == 480
+        with pytest.raises(CallFailed) as unknown:
+            await alice.call("9999", timeout=5)
+        assert unknown.value.status == 404
+        assert alice.challenges[407] == 2
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_caller_cancels_while_ringing(tmp_path: Path, transport: str) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", transport)
+        bob = await lab.agent("1002", transport)
+        call = await alice.dial("1002")
+        incoming = await bob.next_call(3)
+        await asyncio.wait_for(call.ringing.wait(), 3)
+        await call.hangup()
+        assert call.state is CallState.ENDED
+        assert call.status == 487 and call.ended_by == "local"
+        assert await incoming.wait_ended(3) == "remote"
+        assert incoming.status == 487
+        with pytest.raises(CallFailed):
+            await call.wait_answered(1)
+        record = await lab.record(call.call_id)
+        assert record.disposition == "cancelled"
+        assert record.hangup_by == "caller"
+
+    run(tmp_path, scenario)
+
+
+def test_ring_timeout_gives_408(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002")
+        with pytest.raises(CallFailed) as failure:
+            await alice.call("1002", timeout=10)
+        assert failure.value.status == 408
+        incoming = await bob.next_call(1)
+        assert await incoming.wait_ended(3) == "remote"  # the switch cancelled the branch
+        record = await lab.record(incoming_call_id(alice))
+        assert record.disposition == "no-answer"
+
+    run(tmp_path, scenario, ring_timeout=1)
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+
+def test_tls_register_and_call(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", "tls")
+        bob = await lab.agent("1002", "tls", auto_answer=True)
+        assert ";transport=tls" in alice.contact
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        assert call.remote_sdp == incoming.local_sdp
+        await call.hangup()
+        assert await incoming.wait_ended(3) == "remote"
+
+    run(tmp_path, scenario)
+
+
+# -- the other direction, and endings the users did not choose ------------------------------
+
+
+def test_reinvite_from_callee_reaches_caller(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        await incoming.answered.wait()
+        response = await incoming.reinvite()
+        assert response.status == 200
+        assert call.requests_received["INVITE"] == 1
+        assert call.remote_sdp == incoming.local_sdp
+        assert incoming.remote_sdp == call.local_sdp
+        await call.hangup()
+        assert await incoming.wait_ended(3) == "remote"
+        record = await lab.record(call.call_id)
+        assert record.hangup_by == "caller"
+
+    run(tmp_path, scenario)
+
+
+def test_closing_an_agent_hangs_up_its_calls(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001", "tcp")
+        bob = await lab.agent("1002", "tcp", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        await bob.close()
+        assert await call.wait_ended(3) == "remote"
+        record = await lab.record(call.call_id)
+        assert record.hangup_by == "callee"
+
+    run(tmp_path, scenario)
+
+
+def test_stopping_the_switch_ends_answered_calls(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        await lab.switch.stop()
+        assert await call.wait_ended(3) == "remote"
+        assert await incoming.wait_ended(3) == "remote"
+        (record,) = await asyncio.to_thread(lab.store.list_call_records, "default")
+        assert record.call_id == call.call_id
+        assert (record.disposition, record.hangup_by) == ("answered", "system")
+
+    run(tmp_path, scenario)
