@@ -11,6 +11,7 @@ them unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -77,16 +78,24 @@ SINGLE_HEADERS = frozenset({
 TOKEN_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 )
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_KEYS: dict[str, str] = {}
 
 
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact form expanded."""
-    key = name.lower()
-    return COMPACT_FORMS.get(key, key)
+    try:
+        return _KEYS[name]
+    except KeyError:
+        key = name.lower()
+        key = COMPACT_FORMS.get(key, key)
+        if len(_KEYS) < 4096:  # names seen on the wire are few; never let them grow memory
+            _KEYS[name] = key
+        return key
 
 
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return _TOKEN.match(text) is not None
 
 
 class Headers:
@@ -100,10 +109,16 @@ class Headers:
     __slots__ = ("_cache", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
-        self._cache: dict[str, object] = {}
+        entries = []
         for name, value in items:
-            self.add(name, value)
+            key = header_key(name)
+            entries.append((key, CANONICAL.get(key, name), value))
+        self._items: list[tuple[str, str, str]] = entries
+        self._cache: dict[str, object] = {}
+
+    def line_keys(self) -> list[str]:
+        """The lookup key of every line, in order."""
+        return [k for k, _n, _v in self._items]
 
     # -- reading ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -113,24 +128,33 @@ class Headers:
     def __len__(self) -> int:
         return len(self._items)
 
+    def _index(self) -> dict[str, list[str]]:
+        # Built once per version of the headers: lookups are then one dict access each.
+        index = self._cache.get("\0index")
+        if index is None:
+            built: dict[str, list[str]] = {}
+            for k, _n, v in self._items:
+                if k in built:
+                    built[k].append(v)
+                else:
+                    built[k] = [v]
+            self._cache["\0index"] = built
+            return built
+        return index  # type: ignore[return-value]
+
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)
-        return any(k == key for k, _n, _v in self._items)
+        return header_key(name) in self._index()
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first line's value of ``name``."""
-        key = header_key(name)
-        for k, _n, v in self._items:
-            if k == key:
-                return v
-        return default
+        found = self._index().get(header_key(name))
+        return found[0] if found else default
 
     def get_all(self, name: str) -> list[str]:
         """Every line's value of ``name``, in order."""
-        key = header_key(name)
-        return [v for k, _n, v in self._items if k == key]
+        return list(self._index().get(header_key(name), ()))
 
     def values(self, name: str) -> list[str]:
         """Every value of a list header, lines split on top-level commas."""
@@ -140,8 +164,7 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        key = header_key(name)
-        return sum(1 for k, _n, _v in self._items if k == key)
+        return len(self._index().get(header_key(name), ()))
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """Return the typed value ``key``, computing it once per version of the headers."""
@@ -293,6 +316,8 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
         return params
     if not text.startswith(";"):
         raise SipParseError(f"Malformed {what} parameters")
+    if '"' not in text:
+        return _parse_plain_params(text, what)
     i = 1
     n = len(text)
     while i <= n:
@@ -335,10 +360,35 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
     return params
 
 
+def _parse_plain_params(text: str, what: str) -> dict[str, str | None]:
+    """`parse_params` for the common case without quoted strings."""
+    params: dict[str, str | None] = {}
+    for item in text[1:].split(";"):
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not name:
+            raise SipParseError(f"Empty {what} parameter")
+        if _TOKEN.match(name) is None:
+            raise SipParseError(f"Invalid {what} parameter name {name!r}")
+        if eq:
+            value = value.strip()
+            if not value:
+                raise SipParseError(f"Empty value of {what} parameter {name}")
+            if not (value.startswith("[") or _is_param_value(value)):
+                raise SipParseError(f"Invalid value of {what} parameter {name}")
+            params[name.lower()] = value
+        else:
+            params[name.lower()] = None
+    return params
+
+
+_BAD_VALUE = re.compile(r'[ \t,;"<>]')
+
+
 def _is_param_value(value: str) -> bool:
     # Beyond token, RFC 3261 gen-value allows host; UTF-8 text is tolerated (RFC 4475 §3.1.1.2)
     # so only separators that would break the framing of the header are refused.
-    return not any(c in ' \t,;"<>' for c in value)
+    return _BAD_VALUE.search(value) is None
 
 
 def format_params(params: dict[str, str | None]) -> str:

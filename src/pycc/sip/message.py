@@ -257,7 +257,8 @@ def parse_message(
         sep = 0
     head = data[start:end].decode("utf-8", "surrogateescape")
     raw_body = data[end + sep :]
-    lines = head.split("\n")
+    # CRLF is the rule; bare LF line ends are tolerated (each line is stripped of a CR).
+    lines = head.split("\r\n") if head.count("\n") == head.count("\r\n") else head.split("\n")
     if not lines or not lines[0].strip():
         raise SipParseError("Empty message", None)
 
@@ -266,9 +267,11 @@ def parse_message(
     first = lines[0].rstrip("\r")
     is_request = not first.startswith("SIP/")
     problem: SipParseError | None = None
+    max_line = limits.max_line
     for line in lines[1:]:
-        line = line.rstrip("\r")
-        if len(line) > limits.max_line:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if len(line) > max_line:
             problem = problem or SipParseError("Header Line Too Long", 513)
             continue
         if line[:1] in (" ", "\t"):
@@ -281,7 +284,8 @@ def parse_message(
         if not line:
             continue
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
+        if name.endswith((" ", "\t")):
+            name = name.rstrip(" \t")
         if not colon or not is_token(name):
             problem = problem or SipParseError("Malformed header line")
             continue
@@ -369,9 +373,12 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
 
 def validate_message(msg: Request | Response) -> None:
     """Check the mandatory header fields (RFC 3261 §8.1.1, §8.2) and their scalar ranges."""
-    for key in SINGLE_HEADERS:
-        if msg.headers.count(key) > 1 and key != "content-length":
-            raise SipParseError(f"Multiple {key_title(key)} headers")
+    seen: set[str] = set()
+    for key in msg.headers.line_keys():
+        if key in SINGLE_HEADERS:
+            if key in seen and key != "content-length":
+                raise SipParseError(f"Multiple {key_title(key)} headers")
+            seen.add(key)
     if not msg.vias:
         raise SipParseError("Missing Via header")
     msg.call_id  # noqa: B018 - presence check
@@ -443,7 +450,10 @@ def error_response_for(exc: SipParseError) -> Response | None:
     if not via_lines:
         return None
     try:
-        Via.parse(raw.values("via")[0])
+        # Only the sent-protocol and sent-by must be readable: the answer goes back to the
+        # source address, and a malformed Via parameter (RFC 4475 §3.1.2.1 badinv01, §3.2.1
+        # badbranch) is itself a problem to answer with 400, not a reason to stay silent.
+        Via.parse(raw.values("via")[0].split(";", 1)[0])
     except SipParseError:
         return None
     headers = Headers()
