@@ -15,6 +15,7 @@ every attempt. Times in records are wall-clock; protocol timers use the endpoint
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -28,6 +29,7 @@ from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
 from pycc.sip.address import Address
 from pycc.sip.dialog import Dialog
+from pycc.sip.errors import SipUsageError
 from pycc.sip.headers import Headers, NameAddr
 from pycc.sip.message import Request, Response, make_response, reason_for
 from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transaction
@@ -73,6 +75,13 @@ class Relay:
     server_txn: ServerTransaction
     request: Request
     from_a: bool
+    in_dialog: Dialog | None
+    out_dialog: Dialog
+    destination: Address
+
+    @property
+    def source_transport(self) -> str:
+        return self.server_txn.source.transport
 
 
 @dataclass(eq=False)
@@ -442,8 +451,12 @@ class B2BUA:
         if found is None:
             return
         call, leg = found
+        dialog = call.a_dialog if leg is None else leg.dialog
+        if dialog is not None:
+            with contextlib.suppress(SipUsageError):
+                dialog.receive_request(ack, self.endpoint.now())
         if leg is not None:
-            return  # an ACK from the callee side has no meaning for pycc's own 2xx
+            return  # the callee ACKs a re-INVITE's 2xx that pycc relayed; nothing to do
         call.a_acked = True
         call.a_final = None
         winner = call.winner
@@ -457,62 +470,69 @@ class B2BUA:
             return False
         call, leg = found
         from_a = leg is None
-        dialog = call.a_dialog if from_a else (leg.dialog if leg else None)
-        if dialog is not None:
-            check = dialog.receive_request(request, self.endpoint.now())
-            status = getattr(check, "status", None)
-            if status is not None and status >= 300:
-                self.endpoint.send_response(txn, make_response(request, status,
-                                                               getattr(check, "reason", None)))
+        in_dialog = call.a_dialog if leg is None else leg.dialog
+        if in_dialog is not None:
+            check = in_dialog.receive_request(request, self.endpoint.now())
+            if not check.accepted:
+                self.endpoint.send_response(txn, check.response(request))
                 return True
         if request.method == "BYE":
-            self.endpoint.send_response(txn, make_response(request, 200))
+            self._answer_in(in_dialog, txn, make_response(request, 200))
             self._hangup(call, "caller" if from_a else "callee", "200 BYE", skip_a=from_a,
                          skip_b=not from_a)
             return True
-        other = call.winner if from_a else None
-        if from_a and other is None:
-            self.endpoint.send_response(txn, make_response(request, 481))
-            return True
         if from_a:
-            assert other is not None and other.dialog is not None
-            out_dialog, destination = other.dialog, other.destination
+            winner = call.winner
+            if winner is None or winner.dialog is None:
+                self._answer_in(in_dialog, txn, make_response(request, 481))
+                return True
+            out_dialog, destination = winner.dialog, winner.destination
         else:
-            assert call.a_dialog is not None
+            if call.a_dialog is None:
+                self._answer_in(in_dialog, txn, make_response(request, 481))
+                return True
             out_dialog, destination = call.a_dialog, call.a_source
         content_type = request.headers.get("content-type")
-        out = out_dialog.create_request(request.method, body=request.body,
-                                        content_type=content_type if request.body else None)
+        try:
+            out = out_dialog.create_request(request.method, body=request.body,
+                                            content_type=content_type if request.body else None)
+        except SipUsageError:
+            # The other leg is busy with its own offer or INVITE: the sender retries later
+            # (RFC 3261 §14.1).
+            self._answer_in(in_dialog, txn, make_response(request, 491, "Request Pending"))
+            return True
         out.headers.prepend("Via", self.endpoint.via_for(destination))
         client = self.endpoint.send_request(out, destination)
-        self._relays[client] = Relay(txn, request, from_a)
+        self._relays[client] = Relay(txn, request, from_a, in_dialog, out_dialog, destination)
         return True
+
+    def _answer_in(self, dialog: Dialog | None, txn: ServerTransaction, answer: Response) -> None:
+        if dialog is not None:
+            with contextlib.suppress(SipUsageError):
+                dialog.response_sent(answer, self.endpoint.now())
+        answer.headers.add("Server", self.endpoint.user_agent)
+        self.endpoint.send_response(txn, answer)
 
     def _relay_answer(self, txn: ClientTransaction, relay: Relay, response: Response) -> None:
         if response.status == 100:
             return
-        call_leg = self.find_dialog(relay.request)
+        with contextlib.suppress(SipUsageError):
+            relay.out_dialog.receive_response(response, self.endpoint.now())
         content_type = response.headers.get("content-type")
         answer = make_response(relay.request, response.status, response.reason,
                                body=response.body,
                                content_type=content_type if response.body else None)
-        if response.status < 300 and relay.request.method == "INVITE" and call_leg is not None:
-            call, _leg = call_leg
-            transport = call.a_source.transport if relay.from_a else (
-                call.winner.destination.transport if call.winner else "udp")
-            answer.headers.add("Contact", self.endpoint.contact_for(transport))
-        self.endpoint.send_response(relay.server_txn, answer)
-        if relay.request.method == "INVITE" and 200 <= response.status < 300 and call_leg:
-            # The re-INVITE's 2xx is ACKed by pycc towards the answering side at once; the
+        is_invite_2xx = relay.request.method == "INVITE" and 200 <= response.status < 300
+        if is_invite_2xx:
+            answer.headers.add("Contact", self.endpoint.contact_for(relay.source_transport))
+        self._answer_in(relay.in_dialog, relay.server_txn, answer)
+        if is_invite_2xx:
+            # pycc ACKs the re-INVITE's 2xx towards the answering side at once; the
             # originator's ACK ends at pycc.
-            call, _leg = call_leg
-            target_leg = call.winner if relay.from_a else None
-            if target_leg is not None and target_leg.dialog is not None:
-                self._ack_leg(target_leg, b"", cseq=response.cseq.seq)
-            elif not relay.from_a and call.a_dialog is not None:
-                ack = call.a_dialog.create_ack(response.cseq.seq)
-                ack.headers.prepend("Via", self.endpoint.via_for(call.a_source))
-                self.endpoint.send_stateless(ack, call.a_source)
+            with contextlib.suppress(SipUsageError):
+                ack = relay.out_dialog.create_ack(response.cseq.seq)
+                ack.headers.prepend("Via", self.endpoint.via_for(relay.destination))
+                self.endpoint.send_stateless(ack, relay.destination)
         if response.status >= 200:
             self._relays.pop(txn, None)
 
