@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from peers.audio import active_seconds, dominant_frequency, tone_present, write_tone_wav
 from peers.baresip import start_baresip
 from peers.pycc_server import PyccServer, start_pycc

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from peers.pycc_server import PyccServer, start_pycc
 from peers.sipp import SipAccount, run_sipp, scenario, start_sipp_uas, write_credentials
 

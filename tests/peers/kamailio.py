@@ -218,7 +218,7 @@ class KamailioProxy:
 
     def stop(self, timeout: float = 5.0) -> int:
         """Stop Kamailio and all its workers; returns its exit status."""
-        code = stop_process(self.process, grace=timeout)
+        code = stop_process(self.process, grace=timeout, whole_group=True)
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return code

@@ -50,14 +50,20 @@ def stop_process(
     *,
     first_signal: signal.Signals = signal.SIGTERM,
     grace: float = 5.0,
+    whole_group: bool = False,
 ) -> int:
     """Stop ``proc`` and its process group: ``first_signal``, then SIGKILL after ``grace``.
 
+    With ``whole_group`` the first signal goes to every process of the group, not only to
+    the leader: a worker forked while the leader was handling the signal would miss it.
     Returns the exit status (negative for a signal, as in :mod:`subprocess`).
     """
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(first_signal)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if whole_group:
+                os.killpg(proc.pid, first_signal)
+            else:
+                proc.send_signal(first_signal)
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,159 @@
+"""SIP load: calls/s and digest REGISTER/s through pycc, with Kamailio as the yardstick.
+
+    python benchmarks/sip_load.py [--runs 3] [--seconds 10] [--call-rates 200,400,600]
+                                  [--register-rates 1000,2000,3000] [--transport u1]
+
+For each offered rate, SIPp runs for ``--seconds`` against ``pycc serve`` and then against
+Kamailio (a stateful proxy that does the same digest checks, see tests/peers/kamailio.py), in
+the same invocation. A rate counts only if every call succeeded. Each figure is the median of
+``--runs`` runs; the last column is pycc's completed rate over Kamailio's.
+
+Calls: SIPp UAC (INVITE, 407, INVITE with credentials, 180, 200, ACK, BYE) -> server ->
+SIPp UAS. Registrations: SIPp REGISTER, 401, REGISTER with credentials, 200, spread over
+1,000 extensions; one SIPp "call" is one authenticated registration.
+
+pycc runs with a per-source rate limit above the offered load (every SIPp request comes from
+one address, which the default limit of 500 requests/s would throttle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from peers.kamailio import start_kamailio  # noqa: E402
+from peers.net import free_port  # noqa: E402
+from peers.pycc_server import PyccServer, start_pycc  # noqa: E402
+from peers.sipp import (  # noqa: E402
+    SipAccount,
+    SippResult,
+    run_sipp,
+    scenario,
+    start_sipp,
+    start_sipp_uas,
+    write_credentials,
+)
+
+PASSWORD = "bench-secret"
+REGISTER_USERS = [str(n) for n in range(3000, 4000)]
+
+
+def add_users(server: PyccServer, numbers: list[str]) -> None:
+    from pycc.store.db import make_url
+    from pycc.store.repo import Store
+
+    store = Store(make_url(server.data_dir, None))
+    for number in numbers:
+        store.add_extension("default", number, PASSWORD)
+    store.close()
+
+
+def offered(result: SippResult, seconds: float) -> float:
+    return result.successful / max(result.elapsed, seconds * 0.5)
+
+
+def run_calls(target: str, rate: float, seconds: float, transport: str, work: Path,
+              uas_target: Callable[[Path], object]) -> tuple[float, int]:
+    calls = int(rate * seconds)
+    inf = write_credentials(work / "caller.csv", [("1001", PASSWORD)])
+    result = run_sipp(scenario("uac_call_auth"), target, transport=transport,  # type: ignore[arg-type]
+                      service="1002", inf_file=inf, calls=calls, rate=rate,
+                      max_concurrent=int(rate * 3) + 10, pause_ms=100,
+                      timeout=seconds * 3 + 20, trace_messages=False, workdir=work / "uac")
+    return offered(result, seconds), result.failed + (calls - result.successful)
+
+
+def run_registers(target: str, rate: float, seconds: float, transport: str,
+                  work: Path) -> tuple[float, int]:
+    calls = int(rate * seconds)
+    inf = write_credentials(work / "users.csv", [(u, PASSWORD) for u in REGISTER_USERS])
+    result = run_sipp(scenario("uac_register_auth"), target, transport=transport,  # type: ignore[arg-type]
+                      inf_file=inf, calls=calls, rate=rate, max_concurrent=int(rate) + 10,
+                      timeout=seconds * 3 + 20, trace_messages=False, workdir=work / "reg")
+    return offered(result, seconds), result.failed + (calls - result.successful)
+
+
+def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for rate in rates:
+        figures: dict[str, list[float]] = {"pycc": [], "kamailio": []}
+        failures: dict[str, int] = {"pycc": 0, "kamailio": 0}
+        for _ in range(args.runs):
+            for server_kind in ("pycc", "kamailio"):
+                with tempfile.TemporaryDirectory(prefix="pycc-bench-") as tmp:
+                    work = Path(tmp)
+                    done, failed = run_one(kind, server_kind, rate, args, work)
+                figures[server_kind].append(done)
+                failures[server_kind] += failed
+        row = {
+            "kind": kind, "offered": rate,
+            "pycc": round(statistics.median(figures["pycc"]), 1),
+            "kamailio": round(statistics.median(figures["kamailio"]), 1),
+            "pycc_failed": failures["pycc"], "kamailio_failed": failures["kamailio"],
+        }
+        kam = float(row["kamailio"])  # type: ignore[arg-type]
+        row["ratio"] = round(float(row["pycc"]) / kam, 2) if kam else None  # type: ignore[arg-type]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
+            work: Path) -> tuple[float, int]:
+    transport = args.transport
+    if server_kind == "pycc":
+        server = start_pycc(work, [("1001", PASSWORD), ("1002", PASSWORD)],
+                            config={"rate_limit": 1e6, "rate_burst": 1e6,
+                                    "ban_failures": 1_000_000})
+        try:
+            if kind == "register":
+                add_users(server, REGISTER_USERS)
+                return run_registers(server.address, rate, args.seconds, transport, work)
+            account = SipAccount("1002", PASSWORD, server.address)
+            with start_sipp_uas(scenario("uas_answer"), account=account, transport=transport,
+                                calls=None, timeout=None, trace_messages=False,
+                                workdir=work / "uas"):
+                return run_calls(server.address, rate, args.seconds, transport, work,
+                                 lambda _p: None)
+        finally:
+            server.stop()
+    uas_port = free_port("both")
+    with start_kamailio(work / "kamailio", None, uas_port, auth_password=PASSWORD) as kam:
+        if kind == "register":
+            return run_registers(kam.address, rate, args.seconds, transport, work)
+        with start_sipp(scenario("uas_answer"), None, transport=transport, local_port=uas_port,
+                        calls=None, rate=None, timeout=None, trace_messages=False,
+                        workdir=work / "uas"):
+            return run_calls(kam.address, rate, args.seconds, transport, work, lambda _p: None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--call-rates", default="200,400,600")
+    parser.add_argument("--register-rates", default="1000,2000,3000")
+    parser.add_argument("--transport", default="u1", choices=["u1", "t1"])
+    parser.add_argument("--only", choices=["calls", "register"], default=None)
+    args = parser.parse_args()
+    rows: list[dict[str, object]] = []
+    if args.only in (None, "calls"):
+        rows += measure("calls", [float(r) for r in args.call_rates.split(",")], args)
+    if args.only in (None, "register"):
+        rows += measure("register", [float(r) for r in args.register_rates.split(",")], args)
+    print("\nkind      offered  pycc/s  kamailio/s  ratio  failed(pycc/kam)")
+    for row in rows:
+        print(f"{row['kind']:<9} {row['offered']:>7} {row['pycc']:>7} {row['kamailio']:>11} "
+              f"{row['ratio']!s:>6}  {row['pycc_failed']}/{row['kamailio_failed']}")
+
+
+if __name__ == "__main__":
+    main()
