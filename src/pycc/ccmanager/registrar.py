@@ -21,6 +21,7 @@ from pycc.sip.message import Request, Response, make_response
 from pycc.sip.registrar import Binding, RegistrarPolicy, process_register
 from pycc.sip.uri import SipUri, parse_uri
 from pycc.store.async_store import AsyncStore
+from pycc.store.repo import BindingChange
 
 log = logging.getLogger("pycc.registrar")
 
@@ -56,6 +57,8 @@ class Registrar:
         #: Live stream connections bindings arrived on; they do not survive a restart.
         self._connections: dict[tuple[str, str], int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._writes: list[tuple[BindingChange, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def aor_for(self, number: str) -> str:
         """The AOR key of an extension: every domain of the switch maps to one key."""
@@ -108,11 +111,8 @@ class Registrar:
     async def handle(self, request: Request, source: Address) -> Response:
         """Process one REGISTER and return the answer."""
         now = self.clock()
-        decision = await self.auth.check(request, proxy=False, source_ip=source.host, now=now)
-        if decision.verdict is Verdict.BANNED:
-            return make_response(request, 403, "Forbidden")
-        if decision.verdict is Verdict.CHALLENGE:
-            return make_response(request, 401, extra=decision.headers)
+        # A To that is no SIP AOR can never be registered (RFC 4475 §3.3.4): 400 at once,
+        # rather than a challenge whose answer would still be refused. It reveals nothing.
         try:
             aor_uri = request.to.uri
             if not isinstance(aor_uri, SipUri):
@@ -120,6 +120,11 @@ class Registrar:
             number = aor_uri.user or ""
         except SipParseError as exc:
             return make_response(request, exc.status or 400, exc.reason)
+        decision = await self.auth.check(request, proxy=False, source_ip=source.host, now=now)
+        if decision.verdict is Verdict.BANNED:
+            return make_response(request, 403, "Forbidden")
+        if decision.verdict is Verdict.CHALLENGE:
+            return make_response(request, 401, extra=decision.headers)
         if number != decision.username:
             # RFC 3261 §10.3 step 4: a user may only change its own bindings.
             return make_response(request, 403, "Not allowed to register this address")
@@ -138,16 +143,46 @@ class Registrar:
                 return make_response(request, outcome.status, outcome.reason,
                                      extra=outcome.extra_headers)
             if outcome.upserts or outcome.removals:
-                await self.store.save_bindings(
-                    self.tenant, aor, outcome.upserts, outcome.removals, now,
-                    extension_number=number,
-                )
+                await self._persist(BindingChange(self.tenant, aor, outcome.upserts,
+                                                  outcome.removals, now, number))
             self._apply(aor, current, outcome.upserts, outcome.removals, source)
         extra = [("Contact", c) for c in outcome.contacts] + outcome.extra_headers
         extra.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))))
         if not self._locks_in_use(aor):
             self._locks.pop(aor, None)
         return make_response(request, 200, extra=extra)
+
+    async def _persist(self, change: BindingChange) -> None:
+        """Write one REGISTER's changes; returns once they are committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((change, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        await done
+
+    async def _write_batches(self) -> None:
+        # Group commit: the REGISTERs that arrive while a batch is committed go in the next
+        # one. Each 200 OK still waits for its own changes to be durable.
+        while self._writes:
+            batch = self._writes[:500]
+            del self._writes[: len(batch)]
+            try:
+                await self.store.save_bindings_many([change for change, _ in batch])
+            except Exception:
+                # One bad change must not fail the others: retry them one at a time.
+                for change, done in batch:
+                    try:
+                        await self.store.save_bindings_many([change])
+                    except Exception as exc:
+                        if not done.done():
+                            done.set_exception(exc)
+                    else:
+                        if not done.done():
+                            done.set_result(None)
+                continue
+            for _change, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     def _locks_in_use(self, aor: str) -> bool:
         lock = self._locks.get(aor)

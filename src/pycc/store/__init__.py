@@ -15,7 +15,7 @@ from pycc.store.models import (
     Extension,
     Tenant,
 )
-from pycc.store.repo import Store
+from pycc.store.repo import BindingChange, Store
 
 __all__ = [
     "DISPOSITIONS",
@@ -23,6 +23,7 @@ __all__ = [
     "AlreadyExists",
     "AsyncStore",
     "Binding",
+    "BindingChange",
     "BindingLike",
     "BindingUpdate",
     "CallRecord",

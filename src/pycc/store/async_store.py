@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from pycc.store.models import Binding, BindingLike, CallRecord, Extension, Tenant
-from pycc.store.repo import Store
+from pycc.store.repo import BindingChange, Store
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -91,6 +91,9 @@ class AsyncStore:
             extension_number=extension_number,
         )
 
+    async def save_bindings_many(self, changes: Sequence[BindingChange]) -> None:
+        await self._call(self.store.save_bindings_many, changes)
+
     async def remove_all_bindings(self, tenant: str, aor: str) -> int:
         return await self._call(self.store.remove_all_bindings, tenant, aor)
 
@@ -99,6 +102,9 @@ class AsyncStore:
 
     async def list_bindings(self, now: float, tenant: str | None = None) -> list[Binding]:
         return await self._call(self.store.list_bindings, now, tenant)
+
+    async def add_call_records(self, records: Sequence[CallRecord]) -> int:
+        return await self._call(self.store.add_call_records, records)
 
     async def add_call_record(self, record: CallRecord) -> CallRecord:
         return await self._call(self.store.add_call_record, record)

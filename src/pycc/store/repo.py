@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, delete, select
 
@@ -208,38 +211,25 @@ class Store:
         contacts of ``aor`` afterwards, highest q first (what the 200 OK lists).
         """
 
-        def work(session: Session) -> list[Binding]:
-            owner = _require_tenant(session, tenant)
-            current = {
-                binding.contact: binding
-                for binding in session.exec(
-                    select(Binding).where(Binding.tenant_id == owner.id, Binding.aor == aor)
-                )
-            }
-            kept = {update.contact for update in upserts}
-            for contact in removals:
-                if contact not in kept and (binding := current.pop(contact, None)) is not None:
-                    session.delete(binding)
-            for update in upserts:
-                binding = current.get(update.contact)
-                if binding is None:
-                    binding = Binding(
-                        tenant_id=_id(owner),
-                        aor=aor,
-                        contact=update.contact,
-                        expires_at=update.expires_at,
-                        call_id=update.call_id,
-                        cseq=update.cseq,
-                    )
-                    current[update.contact] = binding
-                _refresh(binding, update, extension_number, now)
-                session.add(binding)
-            session.flush()
-            live = [binding for binding in current.values() if binding.expires_at > now]
-            live.sort(key=lambda binding: (-binding.q, _id(binding)))
-            return live
+        return self._write(
+            lambda session: _save_bindings(
+                session, tenant, aor, upserts, removals, now, extension_number
+            )
+        )
 
-        return self._write(work)
+    def save_bindings_many(self, changes: Sequence[BindingChange]) -> None:
+        """Apply the changes of several REGISTERs in one transaction (group commit).
+
+        All are written or, on error, none; the caller may then retry them one by one.
+        """
+
+        def work(session: Session) -> None:
+            for change in changes:
+                _save_bindings(session, change.tenant, change.aor, change.upserts,
+                               change.removals, change.now, change.extension_number)
+
+        self._write(work)
+
 
     def remove_all_bindings(self, tenant: str, aor: str) -> int:
         """Delete every contact of ``aor`` (REGISTER with ``Contact: *``); returns how many."""
@@ -304,6 +294,37 @@ class Store:
 
         return self._write(work)
 
+    def add_call_records(self, records: Sequence[CallRecord]) -> int:
+        """Write several call records in one transaction (one commit): all or none.
+
+        Idempotent like `add_call_record`: a record whose (tenant, call id) is stored already
+        replaces it. Returns how many were written.
+        """
+        rows = []
+        for record in records:
+            if record.disposition not in DISPOSITIONS:
+                raise ValueError(f"unknown call disposition {record.disposition!r}")
+            if record.hangup_by not in HANGUP_PARTIES:
+                raise ValueError(f"unknown hangup party {record.hangup_by!r}")
+            rows.append(record.model_dump(exclude={"id"}))
+        if not rows:
+            return 0
+        table = CallRecord.__table__  # type: ignore[attr-defined]
+        dialect = self._engine.dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_fn(table)
+        updates = {name: statement.excluded[name] for name in rows[0]
+                   if name not in ("tenant_id", "call_id")}
+        statement = statement.on_conflict_do_update(
+            index_elements=["tenant_id", "call_id"], set_=updates
+        )
+
+        def work(session: Session) -> int:
+            session.connection().execute(statement, rows)
+            return len(rows)
+
+        return self._write(work)
+
     def list_call_records(
         self, tenant: str | None = None, since: float | None = None, limit: int | None = None
     ) -> list[CallRecord]:
@@ -339,6 +360,58 @@ class Store:
             except SQLAlchemyError as exc:
                 raise StoreError(f"database error: {exc}") from exc
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@dataclass(frozen=True, slots=True)
+class BindingChange:
+    """What one REGISTER changes, for `Store.save_bindings_many`."""
+
+    tenant: str
+    aor: str
+    upserts: Sequence[BindingLike]
+    removals: Sequence[str]
+    now: float
+    extension_number: str = ""
+
+
+def _save_bindings(
+    session: Session,
+    tenant: str,
+    aor: str,
+    upserts: Sequence[BindingLike],
+    removals: Sequence[str],
+    now: float,
+    extension_number: str,
+) -> list[Binding]:
+    owner = _require_tenant(session, tenant)
+    current = {
+        binding.contact: binding
+        for binding in session.exec(
+            select(Binding).where(Binding.tenant_id == owner.id, Binding.aor == aor)
+        )
+    }
+    kept = {update.contact for update in upserts}
+    for contact in removals:
+        if contact not in kept and (binding := current.pop(contact, None)) is not None:
+            session.delete(binding)
+    for update in upserts:
+        binding = current.get(update.contact)
+        if binding is None:
+            binding = Binding(
+                tenant_id=_id(owner),
+                aor=aor,
+                contact=update.contact,
+                expires_at=update.expires_at,
+                call_id=update.call_id,
+                cseq=update.cseq,
+            )
+            current[update.contact] = binding
+        _refresh(binding, update, extension_number, now)
+        session.add(binding)
+    session.flush()
+    live = [binding for binding in current.values() if binding.expires_at > now]
+    live.sort(key=lambda binding: (-binding.q, _id(binding)))
+    return live
 
 
 def _id(row: Tenant | Extension | Binding) -> int:
