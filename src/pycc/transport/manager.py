@@ -36,6 +36,8 @@ from pycc.transport.user import TransportUser
 logger = logging.getLogger("pycc.transport")
 
 STREAM_TRANSPORTS = ("tcp", "tls")
+# Socket buffer asked for on UDP listeners (the kernel caps it at rmem_max / wmem_max).
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
 #: How many messages may wait for one connection being opened.
 MAX_QUEUED_MESSAGES = 64
 # How long close() lets connections flush before dropping them.
@@ -126,6 +128,12 @@ class TransportManager:
                 # One listener per family: IPv4 peers must not appear as ::ffff: addresses.
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setblocking(False)
+            # A burst (many phones re-registering at once, a call storm) must wait in the
+            # kernel while the loop catches up, not be dropped: ask for a large buffer (the
+            # kernel caps it at net.core.rmem_max / wmem_max).
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
             sock.bind(sockaddr)
             transport, protocol = await loop.create_datagram_endpoint(
                 lambda: UdpListener(self._user), sock=sock
