@@ -79,6 +79,12 @@ def call_id_of(raw: bytes) -> str | None:
     return None if match is None else match.group("value").decode("utf-8", "surrogateescape")
 
 
+#: RFC 3261 §7.3.3 compact header names (and those of the event and refer extensions).
+_COMPACT = {"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
+            "c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to",
+            "v": "via", "o": "event", "r": "refer-to", "u": "allow-events"}
+
+
 @dataclass
 class SipMessage:
     """A received message read by the test's own minimal parser (CRLF, folding, compact names)."""
@@ -87,10 +93,6 @@ class SipMessage:
     headers: list[tuple[str, str]]
     body: bytes
     raw: bytes
-
-    _COMPACT = {"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
-                "c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to",
-                "v": "via", "o": "event", "r": "refer-to", "u": "allow-events"}
 
     @classmethod
     def parse(cls, data: bytes) -> SipMessage:
@@ -106,7 +108,7 @@ class SipMessage:
             if not colon:
                 raise ValueError(f"malformed header line {line!r}")
             key = name.strip().lower()
-            headers.append((cls._COMPACT.get(key, key), value.strip()))
+            headers.append((_COMPACT.get(key, key), value.strip()))
         return cls(lines[0], headers, body, data)
 
     @property
@@ -607,3 +609,33 @@ def iter_vectors() -> Iterator[str]:
         yield path.name
     for path in sorted((VECTORS / "rfc5118" / "wire").glob("*.dat")):
         yield f"rfc5118/wire/{path.name}"
+
+
+def respond_to(request: SipMessage, status: int, reason: str, *, to_tag: str | None = None,
+               extra: list[tuple[str, str]] | None = None) -> bytes:
+    """A response to a request pycc sent: its Vias, From, To (tagged), Call-ID and CSeq."""
+    to = request.get("to") or ""
+    if to_tag is not None and request.to_tag is None:
+        to = f"{to};tag={to_tag}"
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {via}" for via in request.lines("via")]
+    lines += [f"From: {request.get('from')}", f"To: {to}", f"Call-ID: {request.call_id}",
+              f"CSeq: {request.get('cseq')}"]
+    lines += [f"{name}: {value}" for name, value in extra or []]
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+SDP_OFFER = (
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def invite_request(caller: SipAgent, callee: str) -> RawRequest:
+    """An INVITE from ``caller`` to extension ``callee`` with a small SDP offer."""
+    request = caller.new_request("INVITE", f"sip:{callee}@{caller.domain}")
+    request.header("Contact", f"<{caller.contact_uri}>")
+    request.header("Content-Type", "application/sdp")
+    request.body = SDP_OFFER
+    return request

@@ -171,10 +171,13 @@ class B2BUA:
         now = self.clock()
         decision = await self.auth.check(invite, proxy=True, source_ip=source.host, now=now)
         if decision.verdict is Verdict.BANNED:
-            self.endpoint.send_response(txn, make_response(invite, 403, "Forbidden"))
+            self.endpoint.send_response(
+                txn, make_response(invite, 403, "Forbidden", to_tag=secrets.token_hex(6)))
             return
         if decision.verdict is Verdict.CHALLENGE:
-            self.endpoint.send_response(txn, make_response(invite, 407, extra=decision.headers))
+            # The To tag lets the caller's ACK match (RFC 3261 §8.2.6.2, §17.2.3).
+            self.endpoint.send_response(txn, make_response(
+                invite, 407, extra=decision.headers, to_tag=secrets.token_hex(6)))
             return
         caller = decision.username or ""
         uri = invite.uri

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Coroutine
 from typing import Any
 
@@ -41,6 +42,15 @@ UNDERSTOOD = frozenset({"100rel", "path", "outbound", "gruu", "timer", "replaces
 #: Methods pycc knows but does not serve outside a dialog.
 NOT_SERVED = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE",
                         "PRACK"})
+#: The Allow of a 405: the methods valid outside a dialog (RFC 3261 §21.4.6 lists "valid
+#: methods for the indicated address"), so never the refused method itself.
+ALLOW_OUT_OF_DIALOG = ", ".join(
+    m for m in (part.strip() for part in ALLOW.split(",")) if m not in NOT_SERVED
+)
+
+
+def new_to_tag() -> str:
+    return secrets.token_hex(6)
 
 
 class SipApplication:
@@ -85,7 +95,9 @@ class SipApplication:
 
     def _answer(self, txn: ServerTransaction, request: Request, status: int,
                 reason: str | None = None, extra: list[tuple[str, str]] | None = None) -> None:
-        response = make_response(request, status, reason, extra=extra)
+        # RFC 3261 §8.2.6.2: a UAS adds a To tag to every non-100 answer to a request that had
+        # none (make_response applies it only then).
+        response = make_response(request, status, reason, to_tag=new_to_tag(), extra=extra)
         response.headers.add("Server", self.endpoint.user_agent)
         self.endpoint.send_response(txn, response)
 
@@ -131,7 +143,8 @@ class SipApplication:
             if self._check_invite_body(txn, request):
                 self.spawn(self.b2bua.on_invite(txn, request, source))
         elif method in NOT_SERVED:
-            self._answer(txn, request, 405, "Method Not Allowed", [("Allow", ALLOW)])
+            self._answer(txn, request, 405, "Method Not Allowed",
+                         [("Allow", ALLOW_OUT_OF_DIALOG)])
         else:  # BYE and the like outside any dialog
             self._answer(txn, request, 481)
 
@@ -153,5 +166,7 @@ class SipApplication:
             response = await self.registrar.handle(request, source)
         except SipParseError as exc:
             response = make_response(request, exc.status or 400, exc.reason)
+        if response.status > 100 and request.to.tag is None:
+            response.headers.set("To", str(request.to.with_tag(new_to_tag())))
         response.headers.add("Server", self.endpoint.user_agent)
         self.endpoint.send_response(txn, response)
