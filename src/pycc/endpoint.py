@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import ssl
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +21,7 @@ from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
 from pycc.sip.guard import RateLimiter
 from pycc.sip.headers import Via
+from pycc.sip.ids import token_hex
 from pycc.sip.message import (
     DEFAULT_LIMITS,
     Limits,
@@ -115,7 +115,7 @@ class SipEndpoint:
 
     # -- building blocks for the application -----------------------------------------------
     def new_branch(self) -> str:
-        return BRANCH_PREFIX + secrets.token_hex(8)
+        return BRANCH_PREFIX + token_hex(8)
 
     def via_for(self, destination: Address, branch: str | None = None) -> str:
         local = self.local_address(destination.transport)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pycc.store.async_store import AsyncStore
 from pycc.store.models import CallRecord
@@ -34,15 +34,19 @@ class CallRecorder:
         self.store = store
         self.tenant_id = tenant_id
         self.node = node
-        self._queue: list[CallRecord] = []
+        self._queue: list[dict[str, Any]] = []
         self._writer: asyncio.Task[None] | None = None
         self.max_batch = 500
         self.written = 0
 
     def to_record(self, call: Call) -> CallRecord:
+        return CallRecord(**self.to_row(call))
+
+    def to_row(self, call: Call) -> dict[str, Any]:
+        """The record's columns; building the model object is left to the store."""
         end = call.end if call.end is not None else call.start
         duration = max(0.0, end - call.answer) if call.answer is not None else 0.0
-        return CallRecord(
+        return dict(
             tenant_id=self.tenant_id,
             call_id=call.call_id,
             caller=call.caller,
@@ -63,7 +67,7 @@ class CallRecorder:
 
     def record(self, call: Call) -> None:
         """Queue the record of a finished call; it is written with the next batch."""
-        self._queue.append(self.to_record(call))
+        self._queue.append(self.to_row(call))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_batches())
 

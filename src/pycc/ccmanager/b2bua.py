@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pycc.sip.address import Address
 from pycc.sip.dialog import Dialog
 from pycc.sip.errors import SipUsageError
 from pycc.sip.headers import Headers, NameAddr
+from pycc.sip.ids import token_hex
 from pycc.sip.message import Request, Response, make_response, reason_for
 from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transaction
 from pycc.sip.uri import SipUri, parse_uri
@@ -111,6 +111,8 @@ class Call:
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     #: a B-leg 2xx whose ACK waits for the caller's ACK (an offer in the 2xx: late offer)
     b_ack_waits_for_a: bool = False
+    #: keys of this call's entries in the B2BUA's dialog table
+    dialog_keys: list[tuple[str, str, str]] = field(default_factory=list)
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -172,19 +174,19 @@ class B2BUA:
         decision = await self.auth.check(invite, proxy=True, source_ip=source.host, now=now)
         if decision.verdict is Verdict.BANNED:
             self.endpoint.send_response(
-                txn, make_response(invite, 403, "Forbidden", to_tag=secrets.token_hex(6)))
+                txn, make_response(invite, 403, "Forbidden", to_tag=token_hex(6)))
             return
         if decision.verdict is Verdict.CHALLENGE:
             # The To tag lets the caller's ACK match (RFC 3261 §8.2.6.2, §17.2.3).
             self.endpoint.send_response(txn, make_response(
-                invite, 407, extra=decision.headers, to_tag=secrets.token_hex(6)))
+                invite, 407, extra=decision.headers, to_tag=token_hex(6)))
             return
         caller = decision.username or ""
         uri = invite.uri
         callee = (uri.user or "") if isinstance(uri, SipUri) else ""
         call = Call(
             call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
-            caller=caller, callee=callee, to_tag=secrets.token_hex(6), start=now,
+            caller=caller, callee=callee, to_tag=token_hex(6), start=now,
         )
         if (invite.max_forwards or 70) <= 0:
             self._fail(call, 483, "Too Many Hops", "failed")
@@ -230,9 +232,9 @@ class B2BUA:
         headers.add("Max-Forwards", str(max(0, (a.max_forwards or 70) - 1)))
         caller_from = a.from_
         headers.add("From", str(NameAddr(caller_from.uri, caller_from.display_name,
-                                         {"tag": secrets.token_hex(6)})))
+                                         {"tag": token_hex(6)})))
         headers.add("To", str(NameAddr(a.to.uri, a.to.display_name, {})))
-        headers.add("Call-ID", secrets.token_hex(12) + "@pycc")
+        headers.add("Call-ID", token_hex(12) + "@pycc")
         headers.add("CSeq", "1 INVITE")
         contact = self.endpoint.contact_for(destination.transport, call.caller or "pycc")
         headers.add("Contact", contact)
@@ -316,8 +318,10 @@ class B2BUA:
                 other.state = LegState.CANCELLED
                 self.endpoint.cancel(other.txn)
         assert leg.dialog is not None
-        self._dialogs[self._dialog_key(leg.dialog.id.call_id, leg.dialog.id.local_tag,
-                                       leg.dialog.id.remote_tag)] = (call, leg)
+        b_key = self._dialog_key(leg.dialog.id.call_id, leg.dialog.id.local_tag,
+                                 leg.dialog.id.remote_tag)
+        self._dialogs[b_key] = (call, leg)
+        call.dialog_keys.append(b_key)
         if call.a_invite.body:
             self._ack_leg(leg, b"")
         else:
@@ -331,6 +335,7 @@ class B2BUA:
         a_id = call.a_dialog.id
         a_key = self._dialog_key(a_id.call_id, a_id.local_tag, a_id.remote_tag)
         self._dialogs[a_key] = (call, None)
+        call.dialog_keys.append(a_key)
         if not call.a_source.reliable:
             self._retransmit_2xx(call, self.endpoint.transactions.timers.t1)
 
@@ -440,8 +445,8 @@ class B2BUA:
         call.end = self.clock()
         call.cancel_timers()
         self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)
-        for key in [k for k, (c, _leg) in self._dialogs.items() if c is call]:
-            del self._dialogs[key]
+        for key in call.dialog_keys:
+            self._dialogs.pop(key, None)
         self.recorder.record(call)
 
     # -- in-dialog requests ----------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Coroutine
 from typing import Any
 
@@ -20,6 +19,7 @@ from pycc.ccmanager.registrar import Registrar
 from pycc.endpoint import SipEndpoint
 from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
+from pycc.sip.ids import token_hex
 from pycc.sip.message import KNOWN_METHODS, Request, make_response
 from pycc.sip.transaction import (
     AckReceived,
@@ -50,7 +50,7 @@ ALLOW_OUT_OF_DIALOG = ", ".join(
 
 
 def new_to_tag() -> str:
-    return secrets.token_hex(6)
+    return token_hex(6)
 
 
 class SipApplication:

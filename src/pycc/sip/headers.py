@@ -441,6 +441,17 @@ class Via:
 
     @classmethod
     def parse(cls, value: str) -> Via:
+        fast = _VIA_FAST.match(value)
+        if fast is not None:
+            # The common spelling: no LWS inside sent-protocol, a plain sent-by, no quotes.
+            transport, host, port_text, params_text = fast.groups()
+            port = int(port_text) if port_text else None
+            if port is not None and port > 65535:
+                raise SipParseError("Port out of range in Via sent-by")
+            params = _parse_plain_params(params_text, "Via") if params_text else {}
+            if params.get("branch") == "z9hG4bK":
+                raise SipParseError("Via branch has no transaction identifier")
+            return cls(transport.upper(), host.strip("[]").lower(), port, params)
         value = value.strip()
         if not value:
             raise SipParseError("Empty Via value")
@@ -495,6 +506,16 @@ def parse_host_port(text: str, what: str) -> tuple[str, int | None]:
     return host.lower(), port
 
 
+#: From, To and Contact values repeat across the messages of a dialog: parse each once.
+_NAME_ADDR_CACHE: dict[str, NameAddr] = {}
+_NAME_ADDR_CACHE_SIZE = 8192
+
+_VIA_FAST = re.compile(
+    r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
+    r"((?:;[^;\s\"]+)*)\Z"
+)
+
+
 @dataclass(slots=True)
 class NameAddr:
     """A From, To, Contact, Route, Record-Route or Path value (RFC 3261 §20.10, §25.1).
@@ -528,6 +549,19 @@ class NameAddr:
 
     @classmethod
     def parse(cls, value: str, what: str = "header") -> NameAddr:
+        """Parse a value; results are shared through a bounded cache, so treat them as
+        immutable (`with_tag` and the constructor make new ones)."""
+        cached = _NAME_ADDR_CACHE.get(value)
+        if cached is not None:
+            return cached
+        parsed = cls._parse(value, what)
+        if len(_NAME_ADDR_CACHE) >= _NAME_ADDR_CACHE_SIZE:
+            _NAME_ADDR_CACHE.clear()  # cheap and bounded; the working set refills at once
+        _NAME_ADDR_CACHE[value] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, value: str, what: str) -> NameAddr:
         text = value.strip()
         if not text:
             raise SipParseError(f"Empty {what} value")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pycc.store.models import Binding, BindingLike, CallRecord, Extension, Tenant
 from pycc.store.repo import BindingChange, Store
@@ -103,7 +103,9 @@ class AsyncStore:
     async def list_bindings(self, now: float, tenant: str | None = None) -> list[Binding]:
         return await self._call(self.store.list_bindings, now, tenant)
 
-    async def add_call_records(self, records: Sequence[CallRecord]) -> int:
+    async def add_call_records(
+        self, records: Sequence[CallRecord | Mapping[str, Any]]
+    ) -> int:
         return await self._call(self.store.add_call_records, records)
 
     async def add_call_record(self, record: CallRecord) -> CallRecord:

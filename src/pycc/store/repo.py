@@ -13,10 +13,10 @@ transaction is run once more, when it sees the winner's row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -294,19 +294,23 @@ class Store:
 
         return self._write(work)
 
-    def add_call_records(self, records: Sequence[CallRecord]) -> int:
+    def add_call_records(self, records: Sequence[CallRecord | Mapping[str, Any]]) -> int:
         """Write several call records in one transaction (one commit): all or none.
 
         Idempotent like `add_call_record`: a record whose (tenant, call id) is stored already
         replaces it. Returns how many were written.
         """
-        rows = []
+        rows: list[dict[str, Any]] = []
         for record in records:
-            if record.disposition not in DISPOSITIONS:
-                raise ValueError(f"unknown call disposition {record.disposition!r}")
-            if record.hangup_by not in HANGUP_PARTIES:
-                raise ValueError(f"unknown hangup party {record.hangup_by!r}")
-            rows.append(record.model_dump(exclude={"id"}))
+            # Plain mappings skip building model objects: the recorder writes many at once.
+            row = (dict(record) if isinstance(record, Mapping)
+                   else record.model_dump(exclude={"id"}))
+            row.pop("id", None)
+            if row.get("disposition") not in DISPOSITIONS:
+                raise ValueError(f"unknown call disposition {row.get('disposition')!r}")
+            if row.get("hangup_by") not in HANGUP_PARTIES:
+                raise ValueError(f"unknown hangup party {row.get('hangup_by')!r}")
+            rows.append(row)
         if not rows:
             return 0
         table = CallRecord.__table__  # type: ignore[attr-defined]
