@@ -88,17 +88,21 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flushing = False
+        self._listening: list[Address] = []
 
     # -- life cycle ------------------------------------------------------------------------
     async def listen(self, transport: str, host: str, port: int) -> Address:
         self._loop = asyncio.get_running_loop()
         if transport == "udp":
-            return await self.transports.listen_udp(host, port)
-        if transport == "tcp":
-            return await self.transports.listen_tcp(host, port)
-        if transport == "tls":
-            return await self.transports.listen_tls(host, port)
-        raise ValueError(f"unknown transport {transport!r}")
+            address = await self.transports.listen_udp(host, port)
+        elif transport == "tcp":
+            address = await self.transports.listen_tcp(host, port)
+        elif transport == "tls":
+            address = await self.transports.listen_tls(host, port)
+        else:
+            raise ValueError(f"unknown transport {transport!r}")
+        self._listening.append(address)
+        return address
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -112,6 +116,10 @@ class SipEndpoint:
 
     def local_address(self, transport: str) -> Address:
         return self.transports.local_address(transport)
+
+    def transports_addresses(self) -> list[Address]:
+        """The addresses this endpoint listens on."""
+        return list(self._listening)
 
     # -- building blocks for the application -----------------------------------------------
     def new_branch(self) -> str:

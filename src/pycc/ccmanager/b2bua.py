@@ -188,7 +188,8 @@ class B2BUA:
             call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
             caller=caller, callee=callee, to_tag=token_hex(6), start=now,
         )
-        if (invite.max_forwards or 70) <= 0:
+        hops = invite.max_forwards
+        if hops is not None and hops <= 0:
             self._fail(call, 483, "Too Many Hops", "failed")
             return
         locations = self.registrar.lookup(callee) if callee else []
@@ -229,7 +230,8 @@ class B2BUA:
         headers.add("Via", self.endpoint.via_for(destination))
         for route in location.binding.path:
             headers.add("Route", route)
-        headers.add("Max-Forwards", str(max(0, (a.max_forwards or 70) - 1)))
+        hops = a.max_forwards
+        headers.add("Max-Forwards", str(69 if hops is None else max(0, hops - 1)))
         caller_from = a.from_
         headers.add("From", str(NameAddr(caller_from.uri, caller_from.display_name,
                                          {"tag": token_hex(6)})))

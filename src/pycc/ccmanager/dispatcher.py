@@ -16,7 +16,7 @@ from typing import Any
 
 from pycc.ccmanager.b2bua import ALLOW, B2BUA, SUPPORTED
 from pycc.ccmanager.registrar import Registrar
-from pycc.endpoint import SipEndpoint
+from pycc.endpoint import BRANCH_PREFIX, SipEndpoint
 from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
 from pycc.sip.ids import token_hex
@@ -140,13 +140,27 @@ class SipApplication:
         elif method == "REGISTER":
             self.spawn(self._register(txn, request, source))
         elif method == "INVITE":
-            if self._check_invite_body(txn, request):
+            if self._looped(request):
+                self._answer(txn, request, 482, "Loop Detected")
+            elif self._check_invite_body(txn, request):
                 self.spawn(self.b2bua.on_invite(txn, request, source))
         elif method in NOT_SERVED:
             self._answer(txn, request, 405, "Method Not Allowed",
                          [("Allow", ALLOW_OUT_OF_DIALOG)])
         else:  # BYE and the like outside any dialog
             self._answer(txn, request, 481)
+
+    def _looped(self, request: Request) -> bool:
+        """Did this INVITE already pass through pycc (RFC 3261 §16.3 step 4)?
+
+        Every B leg pycc sends carries a Via with pycc's branch prefix and address; meeting
+        one again below the top means the request came back round a loop of forwardings.
+        """
+        mine = {(a.host, a.port) for a in self.endpoint.transports_addresses()}
+        return any(
+            (via.branch or "").startswith(BRANCH_PREFIX) and (via.host, via.port or 5060) in mine
+            for via in request.vias[1:]
+        )
 
     def _check_invite_body(self, txn: ServerTransaction, request: Request) -> bool:
         content_type = request.content_type
