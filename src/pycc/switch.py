@@ -79,6 +79,7 @@ class Switch:
             store, tenant=cfg.tenant, realm=tenant.realm, secret=secret,
             algorithms=cfg.auth_algorithms, nonce_lifetime=cfg.nonce_lifetime, ban=ban,
         )
+        await auth.preload(time.time())
         ssl_server = None
         if cfg.sips_port >= 0:
             if not cfg.cert_path.is_file() or not cfg.key_path.is_file():

@@ -1,9 +1,10 @@
 """Digest authentication of phones against the extensions in the store.
 
 Joins the pure pieces of :mod:`pycc.sip.auth` (stateless nonces, verification) and
-:mod:`pycc.sip.guard` (the brute-force ban) to the database. Credentials are cached for a few
-seconds so a burst of REGISTERs does not become a burst of queries; an extension added with
-``pycc user add`` while the switch runs is seen within that time.
+:mod:`pycc.sip.guard` (the brute-force ban) to the database. All credentials are loaded at start
+and cached (a minute for a known extension, two seconds for an unknown name), so a burst of
+REGISTERs does not become a burst of queries; an extension added with ``pycc user add`` while
+the switch runs works within seconds, a changed password within a minute.
 
 Answers never tell an unknown extension from a wrong password: both get a fresh challenge,
 so tools such as sipvicious' svwar cannot enumerate extensions (RFC 3261 §26.3.2.4's concern).
@@ -63,7 +64,8 @@ class Authenticator:
         algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
         nonce_lifetime: float = 300.0,
         ban: AuthFailureBan | None = None,
-        cache_ttl: float = 5.0,
+        cache_ttl: float = 60.0,
+        negative_ttl: float = 2.0,
     ) -> None:
         self.store = store
         self.tenant = tenant
@@ -72,13 +74,26 @@ class Authenticator:
         self.verifier = DigestVerifier(NonceIssuer(secret, lifetime=nonce_lifetime))
         self.ban = ban if ban is not None else AuthFailureBan()
         self.cache_ttl = cache_ttl
+        self.negative_ttl = negative_ttl
         self._cache: dict[str, _Cached] = {}
         self.failures = 0
 
+    async def preload(self, now: float) -> int:
+        """Cache every extension of the tenant in one query (at start-up)."""
+        extensions = await self.store.list_extensions(self.tenant)
+        for ext in extensions:
+            if ext.enabled:
+                self._cache[ext.number] = _Cached(
+                    {"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256}, now)
+        return len(extensions)
+
     async def _ha1(self, username: str, now: float) -> dict[str, str] | None:
         cached = self._cache.get(username)
-        if cached is not None and now - cached.at < self.cache_ttl:
-            return cached.ha1
+        if cached is not None:
+            # Unknown names are asked again soon, so a new extension works within seconds.
+            ttl = self.cache_ttl if cached.ha1 is not None else self.negative_ttl
+            if now - cached.at < ttl:
+                return cached.ha1
         ext = await self.store.get_extension(self.tenant, username)
         ha1 = (
             {"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256}

@@ -223,10 +223,36 @@ class Store:
         All are written or, on error, none; the caller may then retry them one by one.
         """
 
+        table = Binding.__table__  # type: ignore[attr-defined]
+        insert_fn = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+
         def work(session: Session) -> None:
+            # SQL statements rather than ORM objects: a burst of REGISTERs is one round of
+            # deletes and upserts, without loading the rows first.
+            connection = session.connection()
+            tenant_ids: dict[str, int] = {}
             for change in changes:
-                _save_bindings(session, change.tenant, change.aor, change.upserts,
-                               change.removals, change.now, change.extension_number)
+                tenant_id = tenant_ids.get(change.tenant)
+                if tenant_id is None:
+                    tenant_id = _id(_require_tenant(session, change.tenant))
+                    tenant_ids[change.tenant] = tenant_id
+                kept = {update.contact for update in change.upserts}
+                gone = [contact for contact in change.removals if contact not in kept]
+                if gone:
+                    connection.execute(delete(Binding).where(
+                        col(Binding.tenant_id) == tenant_id, col(Binding.aor) == change.aor,
+                        col(Binding.contact).in_(gone),
+                    ))
+                if not change.upserts:
+                    continue
+                rows = [_binding_row(tenant_id, change, update) for update in change.upserts]
+                statement = insert_fn(table)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["tenant_id", "aor", "contact"],
+                    set_={name: statement.excluded[name] for name in rows[0]
+                          if name not in ("tenant_id", "aor", "contact")},
+                )
+                connection.execute(statement, rows)
 
         self._write(work)
 
@@ -422,6 +448,18 @@ def _id(row: Tenant | Extension | Binding) -> int:
     # Rows read from or flushed to the database always have their primary key.
     assert row.id is not None
     return row.id
+
+
+def _binding_row(tenant_id: int, change: BindingChange, update: BindingLike) -> dict[str, Any]:
+    path = update.path
+    return {
+        "tenant_id": tenant_id, "aor": change.aor, "contact": update.contact,
+        "extension_number": change.extension_number, "q": update.q,
+        "expires_at": update.expires_at, "call_id": update.call_id, "cseq": update.cseq,
+        "path": path if isinstance(path, str) else ",".join(path),
+        "received": update.received, "user_agent": update.user_agent,
+        "instance_id": update.instance_id, "reg_id": update.reg_id, "updated": change.now,
+    }
 
 
 def _refresh(binding: Binding, update: BindingLike, extension_number: str, now: float) -> None:
