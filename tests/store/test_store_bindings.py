@@ -236,3 +236,36 @@ def test_returned_bindings_are_readable_from_another_thread(tenant_store: Store)
     reader.start()
     reader.join()
     assert seen == [f"{_contact('a').contact}|udp:198.51.100.7:40123|{NOW + 3600}"]
+
+
+def test_save_bindings_many_in_one_transaction(tenant_store: Store) -> None:
+    from pycc.store import BindingChange
+
+    other = "sip:1002@pycc"
+    tenant_store.save_bindings_many([
+        BindingChange("default", AOR, [_contact("a"), _contact("b", q=0.5)], [], NOW, "1001"),
+        BindingChange("default", other, [_contact("c")], [], NOW, "1002"),
+    ])
+    assert [b.contact for b in tenant_store.get_bindings("default", AOR, NOW)] == [
+        _contact("a").contact, _contact("b").contact]
+    # a refresh upserts in place, a removal deletes, other AORs are untouched
+    tenant_store.save_bindings_many([
+        BindingChange("default", AOR, [_contact("a", expires=60, cseq=2)],
+                      [_contact("b").contact], NOW, "1001"),
+    ])
+    [a] = tenant_store.get_bindings("default", AOR, NOW)
+    assert a.cseq == 2 and a.expires_at == NOW + 60 and a.extension_number == "1001"
+    assert a.path == _contact("a").path and a.instance_id == _contact("a").instance_id
+    assert len(tenant_store.get_bindings("default", other, NOW)) == 1
+    assert len(tenant_store.list_bindings(NOW)) == 2
+
+
+def test_save_bindings_many_is_all_or_nothing(tenant_store: Store) -> None:
+    from pycc.store import BindingChange
+
+    with pytest.raises(NotFound):
+        tenant_store.save_bindings_many([
+            BindingChange("default", AOR, [_contact("a")], [], NOW, "1001"),
+            BindingChange("no-such-tenant", AOR, [_contact("b")], [], NOW, "1001"),
+        ])
+    assert tenant_store.get_bindings("default", AOR, NOW) == []

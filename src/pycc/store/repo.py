@@ -55,6 +55,7 @@ class Store:
         self.url = database_url(url)
         self._engine = make_engine(self.url)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        self._upsert: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -223,14 +224,14 @@ class Store:
         All are written or, on error, none; the caller may then retry them one by one.
         """
 
-        table = Binding.__table__  # type: ignore[attr-defined]
-        insert_fn = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+        upsert = self._binding_upsert()
 
         def work(session: Session) -> None:
             # SQL statements rather than ORM objects: a burst of REGISTERs is one round of
             # deletes and upserts, without loading the rows first.
             connection = session.connection()
             tenant_ids: dict[str, int] = {}
+            rows: list[dict[str, Any]] = []
             for change in changes:
                 tenant_id = tenant_ids.get(change.tenant)
                 if tenant_id is None:
@@ -243,18 +244,25 @@ class Store:
                         col(Binding.tenant_id) == tenant_id, col(Binding.aor) == change.aor,
                         col(Binding.contact).in_(gone),
                     ))
-                if not change.upserts:
-                    continue
-                rows = [_binding_row(tenant_id, change, update) for update in change.upserts]
-                statement = insert_fn(table)
-                statement = statement.on_conflict_do_update(
-                    index_elements=["tenant_id", "aor", "contact"],
-                    set_={name: statement.excluded[name] for name in rows[0]
-                          if name not in ("tenant_id", "aor", "contact")},
-                )
-                connection.execute(statement, rows)
+                rows.extend(_binding_row(tenant_id, change, u) for u in change.upserts)
+            if rows:
+                connection.execute(upsert, rows)
 
         self._write(work)
+
+    def _binding_upsert(self) -> Any:
+        """INSERT ... ON CONFLICT DO UPDATE for bindings, built once per store."""
+        if self._upsert is None:
+            table = Binding.__table__  # type: ignore[attr-defined]
+            postgres = self._engine.dialect.name == "postgresql"
+            statement = (pg_insert if postgres else sqlite_insert)(table)
+            keys = ("tenant_id", "aor", "contact")
+            self._upsert = statement.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c.name: statement.excluded[c.name] for c in table.columns
+                      if c.name not in (*keys, "id")},
+            )
+        return self._upsert
 
 
     def remove_all_bindings(self, tenant: str, aor: str) -> int:
