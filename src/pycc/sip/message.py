@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pycc.sip.errors import SipParseError
 from pycc.sip.headers import (
+    CANONICAL,
     SINGLE_HEADERS,
     CSeq,
     Headers,
@@ -219,8 +220,6 @@ class Response(Message):
 
 
 def key_title(key: str) -> str:
-    from pycc.sip.headers import CANONICAL
-
     return CANONICAL.get(key, key)
 
 
@@ -374,7 +373,8 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
 def validate_message(msg: Request | Response) -> None:
     """Check the mandatory header fields (RFC 3261 §8.1.1, §8.2) and their scalar ranges."""
     seen: set[str] = set()
-    for key in msg.headers.line_keys():
+    seen_keys = msg.headers.line_keys()
+    for key in seen_keys:
         if key in SINGLE_HEADERS:
             if key in seen and key != "content-length":
                 raise SipParseError(f"Multiple {key_title(key)} headers")
@@ -395,10 +395,11 @@ def validate_message(msg: Request | Response) -> None:
         msg.max_forwards  # noqa: B018
         msg.expires  # noqa: B018
         if msg.method in ("REGISTER", "INVITE", "SUBSCRIBE", "REFER", "UPDATE"):
-            for contact in msg.contacts:
+            for contact in msg.contacts if "contact" in seen_keys else ():
                 if "expires" in contact.params:
                     parse_uint(contact.params["expires"] or "", "Contact expires")
-        msg.routes  # noqa: B018
+        if "route" in seen_keys:
+            msg.routes  # noqa: B018
 
 
 # -- building responses ----------------------------------------------------------------------
