@@ -2,10 +2,11 @@
 per-source request rate limits.
 
 A public SIP port is scanned and brute-forced within minutes of going online (REGISTER floods
-guessing extension passwords, OPTIONS scans). The transport asks these objects before handing
-a request to the core: a banned or over-rate source is dropped without an answer, so it learns
-nothing and costs nothing. No RFC defines this; RFC 3261 §26.3.2.4 (denial of service) and
-RFC 5390 list the threats it answers.
+guessing extension passwords, OPTIONS scans). The switch asks these objects before doing work
+for a request: an over-rate source's messages are dropped without an answer (it costs nothing
+and learns nothing), and a banned source's REGISTER and INVITE get a cheap 403 without any
+credential check, so a guessed password is never tried. No RFC defines this; RFC 3261
+§26.3.2.4 (denial of service) and RFC 5390 list the threats it answers.
 
 Pure: no I/O and no clock; ``now`` (seconds, any monotonic origin) is passed in. Memory is
 bounded by ``max_tracked`` / ``max_sources`` whatever the traffic, since an attacker controls

@@ -26,6 +26,7 @@ from pycc.sip.headers import (
     is_token,
     parse_uint,
 )
+from pycc.sip.ids import token_hex
 from pycc.sip.uri import AbsoluteUri, SipUri, TelUri, Uri, UriError, parse_uri
 
 SIP_VERSION = "SIP/2.0"
@@ -463,8 +464,19 @@ def error_response_for(exc: SipParseError) -> Response | None:
     for key in ("from", "to", "call-id", "cseq"):
         line = raw.get(key)
         if line is not None:
+            if key == "to":
+                line = _with_to_tag(line)
             headers.add(key_title(key), line)
     return Response(headers, b"", exc.status, exc.reason)
+
+
+def _with_to_tag(line: str) -> str:
+    """The To of a stateless answer gets a tag when it is readable (RFC 3261 §8.2.6.2)."""
+    try:
+        to = NameAddr.parse(line, "To")
+    except SipParseError:
+        return line
+    return line if to.tag is not None else str(to.with_tag(token_hex(6)))
 
 
 def reason_for(status: int) -> str:
