@@ -315,10 +315,7 @@ class B2BUA:
         call.state = CallState.ANSWERED
         call.answer = self.clock()
         call.cancel_timers()
-        for other in call.legs:
-            if other is not leg and other.state in (LegState.TRYING, LegState.EARLY):
-                other.state = LegState.CANCELLED
-                self.endpoint.cancel(other.txn)
+        self._cancel_ringing(call, keep=leg)
         assert leg.dialog is not None
         b_key = self._dialog_key(leg.dialog.id.call_id, leg.dialog.id.local_tag,
                                  leg.dialog.id.remote_tag)
@@ -416,19 +413,20 @@ class B2BUA:
         call = self._by_a_txn.get(invite_txn)
         if call is None or call.state is not CallState.RINGING:
             return
+        self._cancel_ringing(call)
+        self._fail(call, 487, "Request Terminated", "cancelled", hangup_by="caller")
+
+    def _cancel_ringing(self, call: Call, keep: Leg | None = None) -> None:
+        """CANCEL every branch still trying or ringing (but ``keep``)."""
         for leg in call.legs:
-            if leg.state in (LegState.TRYING, LegState.EARLY):
+            if leg is not keep and leg.state in (LegState.TRYING, LegState.EARLY):
                 leg.state = LegState.CANCELLED
                 self.endpoint.cancel(leg.txn)
-        self._fail(call, 487, "Request Terminated", "cancelled", hangup_by="caller")
 
     def _ring_timeout(self, call: Call) -> None:
         if call.state is not CallState.RINGING:
             return
-        for leg in call.legs:
-            if leg.state in (LegState.TRYING, LegState.EARLY):
-                leg.state = LegState.CANCELLED
-                self.endpoint.cancel(leg.txn)
+        self._cancel_ringing(call)
         self._fail(call, 408, "Request Timeout", "no-answer", hangup_by="system")
 
     def _fail(self, call: Call, status: int, reason: str, disposition: str, *,
@@ -591,10 +589,7 @@ class B2BUA:
             if call.state is CallState.ANSWERED:
                 self._hangup(call, "system", "503 Switch Stopping")
             elif call.state is CallState.RINGING:
-                for leg in call.legs:
-                    if leg.state in (LegState.TRYING, LegState.EARLY):
-                        leg.state = LegState.CANCELLED
-                        self.endpoint.cancel(leg.txn)
+                self._cancel_ringing(call)
                 self._fail(call, 503, "Service Unavailable", "failed")
 
 
