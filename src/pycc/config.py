@@ -53,6 +53,9 @@ class SwitchConfig:
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    #: How long a failed INVITE's transaction absorbs retransmitted answers over UDP
+    #: (RFC 3261 Timer D, at least 32 s on the open network).
+    timer_d: float = 32.0
     min_expires: int = 60
     max_expires: int = 7200
     tls_cert: str = "tls/cert.pem"

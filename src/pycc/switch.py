@@ -88,7 +88,7 @@ class Switch:
             ssl_server = server_ssl_context(cfg.cert_path, cfg.key_path)
         endpoint = SipEndpoint(
             self,
-            timers=TimerConfig(t1=cfg.t1, t2=cfg.t2, t4=cfg.t4),
+            timers=TimerConfig(t1=cfg.t1, t2=cfg.t2, t4=cfg.t4, timer_d=cfg.timer_d),
             rate_limiter=RateLimiter(cfg.rate_limit, cfg.rate_burst),
             ssl_server=ssl_server,
             ssl_client=client_ssl_context(verify=False),
