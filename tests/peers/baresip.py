@@ -422,8 +422,12 @@ def write_config(
     ca_file: Path | None,
 ) -> None:
     """Write baresip's ``config`` and ``accounts`` into ``workdir``."""
+    # baresip 1.0's sndfile module builds the dump's file name in a 128-byte buffer and cuts
+    # it there, ".wav" first: keep the directory path short and link it into the workdir.
+    short = Path(tempfile.mkdtemp(prefix="pycc-rec-", dir="/tmp"))
     recordings = workdir / "recordings"
-    recordings.mkdir(parents=True, exist_ok=True)
+    recordings.symlink_to(short, target_is_directory=True)
+    recordings = short
     device = f"pycc{local_port}"
     lines = [
         "poll_method epoll",
