@@ -105,6 +105,10 @@ class Authenticator:
         self._cache[username] = _Cached(ha1, now)
         return ha1
 
+    async def known(self, username: str, now: float) -> bool:
+        """Is ``username`` an enabled extension of the tenant (through the same cache)?"""
+        return await self._ha1(username, now) is not None
+
     def forget(self, username: str) -> None:
         self._cache.pop(username, None)
 

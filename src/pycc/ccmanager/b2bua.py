@@ -213,8 +213,7 @@ class B2BUA:
     async def _exists(self, number: str) -> bool:
         if self.extension_exists is not None:
             return self.extension_exists(number)
-        ha1 = await self.auth._ha1(number, self.clock())
-        return ha1 is not None
+        return await self.auth.known(number, self.clock())
 
     def _fork(self, call: Call, location: Location) -> None:
         destination = location.destination
