@@ -296,6 +296,25 @@ class Call:
         )
         return await asyncio.wait_for(waiter, timeout)
 
+    async def update(self, sdp: bytes | None = None, timeout: float = 10.0) -> Response:
+        """Send an UPDATE (RFC 3311) offering ``sdp``; returns the final response."""
+        dialog = self._confirmed_dialog("UPDATE")
+        if sdp is None:
+            self._sdp_version += 1
+            sdp = self._make_sdp()
+        request = dialog.create_request("UPDATE", body=sdp, content_type=SDP)
+        now = self.ua.endpoint.now
+
+        def book(response: Response) -> None:
+            # The dialog books the answer (or the failure): the next offer may go either way.
+            dialog.receive_response(response, now())
+
+        waiter = self.ua._send_in_dialog(request, book)
+        response = await asyncio.wait_for(waiter, timeout)
+        if 200 <= response.status < 300 and _has_sdp(response):
+            self.local_sdp, self.remote_sdp = sdp, response.body
+        return response
+
     async def send_info_dtmf(self, digit: str, duration: int = 160,
                              timeout: float = 10.0) -> Response:
         """Send one DTMF digit as INFO ``application/dtmf-relay``; returns the final response."""

@@ -273,6 +273,31 @@ def test_reinvite_from_caller_reaches_callee(tmp_path: Path, transport: str) -> 
     run(tmp_path, scenario)
 
 
+def test_update_is_relayed_both_ways(tmp_path: Path) -> None:
+    """RFC 3311 UPDATE inside an answered call, from each side, with an SDP offer."""
+
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        response = await call.update()
+        assert response.status == 200
+        assert incoming.requests_received["UPDATE"] == 1
+        assert incoming.remote_sdp == call.local_sdp  # the offer crossed pycc
+        assert response.body == incoming.local_sdp  # and the answer came back
+        back = await incoming.update()
+        assert back.status == 200
+        assert call.requests_received["UPDATE"] == 1
+        assert call.remote_sdp == incoming.local_sdp
+        # a re-INVITE still works after the UPDATEs: offer/answer state is consistent
+        assert (await call.reinvite()).status == 200
+        await call.hangup()
+        assert await incoming.wait_ended(3) == "remote"
+
+    run(tmp_path, scenario)
+
+
 def test_info_dtmf_reaches_callee(tmp_path: Path) -> None:
     async def scenario(lab: Lab) -> None:
         alice = await lab.agent("1001")
