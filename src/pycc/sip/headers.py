@@ -80,6 +80,7 @@ TOKEN_CHARS = frozenset(
 )
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _KEYS: dict[str, str] = {}
+_MISSING = object()
 
 
 def header_key(name: str) -> str:
@@ -168,12 +169,11 @@ class Headers:
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """Return the typed value ``key``, computing it once per version of the headers."""
-        try:
-            return self._cache[key]  # type: ignore[return-value]
-        except KeyError:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:  # a first look is the common case: no exception on the way
             value = compute()
             self._cache[key] = value
-            return value
+        return value  # type: ignore[return-value]
 
     # -- changing --------------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
