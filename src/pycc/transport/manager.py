@@ -63,8 +63,10 @@ class _PendingConnection:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def _literal_family(host: str) -> int | None:
-    """AF_INET or AF_INET6 for an IP literal, None for a name to resolve."""
+    """AF_INET or AF_INET6 for an IP literal, None for a name to resolve (cached: the same
+    few peers are sent to again and again)."""
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, host)
