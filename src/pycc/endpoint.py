@@ -117,7 +117,7 @@ class SipEndpoint:
     def local_address(self, transport: str) -> Address:
         return self.transports.local_address(transport)
 
-    def transports_addresses(self) -> list[Address]:
+    def listening_addresses(self) -> list[Address]:
         """The addresses this endpoint listens on."""
         return list(self._listening)
 

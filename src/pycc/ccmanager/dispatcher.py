@@ -156,7 +156,7 @@ class SipApplication:
         Every B leg pycc sends carries a Via with pycc's branch prefix and address; meeting
         one again below the top means the request came back round a loop of forwardings.
         """
-        mine = {(a.host, a.port) for a in self.endpoint.transports_addresses()}
+        mine = {(a.host, a.port) for a in self.endpoint.listening_addresses()}
         return any(
             (via.branch or "").startswith(BRANCH_PREFIX) and (via.host, via.port or 5060) in mine
             for via in request.vias[1:]
