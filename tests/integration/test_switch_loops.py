@@ -18,7 +18,7 @@ def switch(tmp_path: Path) -> Iterator[ThreadedSwitch]:
     prepare_data_dir(tmp_path, USERS)
     threaded = ThreadedSwitch(switch_config(tmp_path)).start()
     yield threaded
-    threaded.close()
+    threaded.stop()
 
 
 def test_invite_that_passed_pycc_before_is_a_loop(switch: ThreadedSwitch) -> None:

@@ -25,7 +25,7 @@ def switch(tmp_path: Path) -> Iterator[ThreadedSwitch]:
     prepare_data_dir(tmp_path, USERS)
     threaded = ThreadedSwitch(switch_config(tmp_path)).start()
     yield threaded
-    threaded.close()
+    threaded.stop()
 
 
 def test_reliable_180_is_pracked_once(switch: ThreadedSwitch) -> None:
