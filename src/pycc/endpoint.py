@@ -32,6 +32,7 @@ from pycc.sip.message import (
 )
 from pycc.sip.transaction import (
     ClientTransaction,
+    InviteClientTransaction,
     ServerTransaction,
     TimerConfig,
     TransactionEvent,
@@ -150,8 +151,10 @@ class SipEndpoint:
         self._flush()
 
     def cancel(self, txn: ClientTransaction) -> None:
-        self.transactions.cancel(txn, self.now())  # type: ignore[arg-type]
-        self._flush()
+        """CANCEL an INVITE client transaction (§9.1); other transactions cannot be."""
+        if isinstance(txn, InviteClientTransaction):
+            self.transactions.cancel(txn, self.now())
+            self._flush()
 
     # -- TransportUser ---------------------------------------------------------------------
     def message_received(self, data: bytes, source: Address) -> None:

@@ -56,6 +56,9 @@ class Registrar:
         self._bindings: dict[str, list[Binding]] = {}
         #: Live stream connections bindings arrived on; they do not survive a restart.
         self._connections: dict[tuple[str, str], int] = {}
+        # One lock per AOR, kept: a released lock whose waiter has not run yet looks unlocked,
+        # so dropping it could let two REGISTERs for one AOR interleave. Only authenticated
+        # users reach it, so there are at most as many as extensions.
         self._locks: dict[str, asyncio.Lock] = {}
         self._writes: list[tuple[BindingChange, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -148,8 +151,6 @@ class Registrar:
             self._apply(aor, current, outcome.upserts, outcome.removals, source)
         extra = [("Contact", c) for c in outcome.contacts] + outcome.extra_headers
         extra.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))))
-        if not self._locks_in_use(aor):
-            self._locks.pop(aor, None)
         return make_response(request, 200, extra=extra)
 
     async def _persist(self, change: BindingChange) -> None:
@@ -183,10 +184,6 @@ class Registrar:
             for _change, done in batch:
                 if not done.done():
                     done.set_result(None)
-
-    def _locks_in_use(self, aor: str) -> bool:
-        lock = self._locks.get(aor)
-        return lock is not None and lock.locked()
 
     def _apply(
         self,
