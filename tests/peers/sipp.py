@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from .net import LOOPBACK, free_port, tcp_listening, udp_bound
 from .process import stop_process, tail, wait_until
@@ -408,6 +408,23 @@ def _workdir(workdir: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="sipp-", dir=workdir))
 
 
+def _spawn(
+    scenario: Path | str,
+    target: str | None,
+    *,
+    workdir: Path | None,
+    transport: Transport,
+    local_port: int | None,
+    **options: Any,
+) -> SippProcess:
+    """Launch SIPp with :func:`sipp_argv` in a fresh run directory; return its handle."""
+    port = free_port("both") if local_port is None else local_port
+    run_dir = _workdir(workdir)
+    argv = sipp_argv(scenario, target, workdir=run_dir, transport=transport, local_port=port,
+                     **options)
+    return SippProcess(_launch(argv, run_dir), run_dir, argv, port, transport)
+
+
 def start_sipp(
     scenario: Path | str,
     target: str | None,
@@ -434,29 +451,14 @@ def start_sipp(
     Arguments as in :func:`sipp_argv`; ``local_port`` None picks a free port. Each run gets a
     fresh subdirectory of ``workdir`` (or a temporary directory) for its logs.
     """
-    port = free_port("both") if local_port is None else local_port
-    run_dir = _workdir(workdir)
-    argv = sipp_argv(
-        scenario,
-        target,
-        workdir=run_dir,
-        transport=transport,
-        local_port=port,
-        calls=calls,
-        rate=rate,
-        max_concurrent=max_concurrent,
-        service=service,
-        inf_file=inf_file,
-        keys=keys,
-        pause_ms=pause_ms,
-        timeout=timeout,
-        recv_timeout_ms=recv_timeout_ms,
-        trace_messages=trace_messages,
-        auth_uri=auth_uri,
+    handle = _spawn(
+        scenario, target, workdir=workdir, transport=transport, local_port=local_port,
+        calls=calls, rate=rate, max_concurrent=max_concurrent, service=service,
+        inf_file=inf_file, keys=keys, pause_ms=pause_ms, timeout=timeout,
+        recv_timeout_ms=recv_timeout_ms, trace_messages=trace_messages, auth_uri=auth_uri,
         extra_args=extra_args,
     )
-    proc = _launch(argv, run_dir)
-    handle = SippProcess(proc, run_dir, argv, port, transport)
+    port, proc = handle.local_port, handle.process
     if transport.startswith("u"):
         bound = lambda: not handle.running or udp_bound(port)  # noqa: E731
     elif target is None:
@@ -500,29 +502,13 @@ def run_sipp(
                           service="1002", inf_file=inf, calls=3)
         assert result.ok and result.successful == 3, result.describe()
     """
-    port = free_port("both") if local_port is None else local_port
-    run_dir = _workdir(workdir)
-    argv = sipp_argv(
-        scenario,
-        target,
-        workdir=run_dir,
-        transport=transport,
-        local_port=port,
-        calls=calls,
-        rate=rate,
-        max_concurrent=max_concurrent,
-        service=service,
-        inf_file=inf_file,
-        keys=keys,
-        pause_ms=pause_ms,
-        timeout=timeout,
-        recv_timeout_ms=recv_timeout_ms,
-        trace_messages=trace_messages,
-        auth_uri=auth_uri,
+    handle = _spawn(
+        scenario, target, workdir=workdir, transport=transport, local_port=local_port,
+        calls=calls, rate=rate, max_concurrent=max_concurrent, service=service,
+        inf_file=inf_file, keys=keys, pause_ms=pause_ms, timeout=timeout,
+        recv_timeout_ms=recv_timeout_ms, trace_messages=trace_messages, auth_uri=auth_uri,
         extra_args=extra_args,
     )
-    proc = _launch(argv, run_dir)
-    handle = SippProcess(proc, run_dir, argv, port, transport)
     # SIPp's own -timeout fires first; the margin covers its shutdown.
     return handle.wait(timeout + 10.0)
 
