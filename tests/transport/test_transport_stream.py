@@ -8,10 +8,11 @@ import contextlib
 import gc
 import socket
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from peers.aio import Run, eventually
 from pycc.sip.address import Address
 from pycc.transport import TransportManager
 from pycc.transport.stream import KEEPALIVE_IDLE, enable_keepalive
@@ -70,14 +71,6 @@ def manager_for(user: Recorder, **kwargs: float) -> TransportManager:
     return manager
 
 
-async def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 async def closed_by_peer(reader: asyncio.StreamReader) -> bool:
     """True when the server closed (or reset) the connection within TIMEOUT."""
     try:
@@ -97,27 +90,6 @@ async def close_writer(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
-Scenario = Callable[[], Coroutine[object, object, None]]
-Run = Callable[[Scenario], None]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Runs a scenario on a fresh loop: stock asyncio, and uvloop, which pycc serve installs."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        factory = uvloop.new_event_loop
-
-    def runner(scenario: Scenario) -> None:
-        async def bounded() -> None:
-            async with asyncio.timeout(30):
-                await scenario()
-
-        with asyncio.Runner(loop_factory=factory) as loop_runner:
-            loop_runner.run(bounded())
-
-    return runner
 
 
 async def with_server(

@@ -8,12 +8,12 @@ import datetime
 import ipaddress
 import ssl
 import stat
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from peers.aio import Run, eventually
 from pycc.sip.address import Address
 from pycc.transport import (
     TransportManager,
@@ -63,35 +63,6 @@ class Recorder:
         self.failed.append(destination)
 
 
-async def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-Scenario = Callable[[], Coroutine[object, object, None]]
-Run = Callable[[Scenario], None]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Runs a scenario on a fresh loop: stock asyncio, and uvloop, which pycc serve installs."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        factory = uvloop.new_event_loop
-
-    def runner(scenario: Scenario) -> None:
-        async def bounded() -> None:
-            async with asyncio.timeout(30):
-                await scenario()
-
-        with asyncio.Runner(loop_factory=factory) as loop_runner:
-            loop_runner.run(bounded())
-
-    return runner
 
 
 def test_self_signed_certificate_names_the_hosts(certificate: tuple[Path, Path]) -> None:

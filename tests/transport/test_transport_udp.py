@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Coroutine
 
 import pytest
 
+from peers.aio import Run, eventually
 from pycc.sip.address import Address
 from pycc.transport import TransportManager
 
@@ -73,35 +73,6 @@ class MinimalUser:
         raise AssertionError("no streams here")
 
 
-async def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-Scenario = Callable[[], Coroutine[object, object, None]]
-Run = Callable[[Scenario], None]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Runs a scenario on a fresh loop: stock asyncio, and uvloop, which pycc serve installs."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        factory = uvloop.new_event_loop
-
-    def runner(scenario: Scenario) -> None:
-        async def bounded() -> None:
-            async with asyncio.timeout(30):
-                await scenario()
-
-        with asyncio.Runner(loop_factory=factory) as loop_runner:
-            loop_runner.run(bounded())
-
-    return runner
 
 
 def test_udp_round_trip_uses_the_listening_sockets(run: Run) -> None:
