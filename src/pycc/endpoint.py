@@ -12,7 +12,9 @@ error answers to malformed requests (RFC 4475), with drops counted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,6 +45,24 @@ from pycc.transport import TransportManager
 log = logging.getLogger("pycc.endpoint")
 
 BRANCH_PREFIX = "z9hG4bK-pycc-"
+
+
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_address_toward(host: str) -> str:
+    """The local address the system would send from to ``host``.
+
+    Connecting a UDP socket only asks the routing table; no packet leaves.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((host, 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
 
 class EndpointHandler(Protocol):
@@ -126,15 +146,27 @@ class SipEndpoint:
     def new_branch(self) -> str:
         return BRANCH_PREFIX + token_hex(8)
 
+    def advertised_address(self, toward: Address) -> Address:
+        """The address a peer at ``toward`` reaches this endpoint on, for Via and Contact.
+
+        A listener on a wildcard address (``0.0.0.0``, ``::``) cannot be named in a message:
+        the interface address the system routes ``toward`` through is named instead.
+        """
+        local = self.transports.local_address(toward.transport, toward.host)
+        if local.host in _WILDCARDS:
+            return Address(local.transport, _source_address_toward(toward.host), local.port)
+        return local
+
     def via_for(self, destination: Address, branch: str | None = None) -> str:
-        local = self.local_address(destination.transport)
+        local = self.advertised_address(destination)
         value = Via(destination.transport.upper(), local.host, local.port,
                     {"branch": branch or self.new_branch(), "rport": None})
         return str(value)
 
-    def contact_for(self, transport: str, user: str = "pycc") -> str:
-        local = self.local_address(transport)
-        suffix = "" if transport == "udp" else f";transport={transport}"
+    def contact_for(self, toward: Address, user: str = "pycc") -> str:
+        """A Contact for ``toward`` to send its next requests to (RFC 3261 §8.1.1.8)."""
+        local = self.advertised_address(toward)
+        suffix = "" if toward.transport == "udp" else f";transport={toward.transport}"
         return f"<sip:{user}@{local.host_port}{suffix}>"
 
     def send_request(self, request: Request, destination: Address) -> ClientTransaction:

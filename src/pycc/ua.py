@@ -415,7 +415,7 @@ class UserAgent:
         """Listen on the server's transport at ``local_host`` with a free port."""
         self.local_address = await self.endpoint.listen(self.server.transport,
                                                         self.local_host, 0)
-        self.contact = self.endpoint.contact_for(self.server.transport, self.username)
+        self.contact = self.endpoint.contact_for(self.server, self.username)
 
     async def close(self) -> None:
         """End live calls without waiting for answers, then close the transports."""

@@ -79,10 +79,6 @@ class Relay:
     out_dialog: Dialog
     destination: Address
 
-    @property
-    def source_transport(self) -> str:
-        return self.server_txn.source.transport
-
 
 @dataclass(eq=False)
 class Call:
@@ -163,7 +159,7 @@ class B2BUA:
             content_type=content_type if body else None, extra=extra,
         )
         if 100 < status < 300:
-            response.headers.add("Contact", self.endpoint.contact_for(call.a_source.transport))
+            response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
         response.headers.add("Server", self.endpoint.user_agent)
         self.endpoint.send_response(call.a_txn, response)
         return response
@@ -237,7 +233,7 @@ class B2BUA:
         headers.add("To", str(NameAddr(a.to.uri, a.to.display_name, {})))
         headers.add("Call-ID", token_hex(12) + "@pycc")
         headers.add("CSeq", "1 INVITE")
-        contact = self.endpoint.contact_for(destination.transport, call.caller or "pycc")
+        contact = self.endpoint.contact_for(destination, call.caller or "pycc")
         headers.add("Contact", contact)
         headers.add("Allow", ALLOW)
         headers.add("Supported", SUPPORTED)
@@ -328,7 +324,7 @@ class B2BUA:
         final = self._respond(call, 200, "OK", body=response.body, content_type=content_type)
         call.a_final = final
         call.a_dialog = Dialog.from_uas_request(
-            call.a_invite, call.to_tag, self.endpoint.contact_for(call.a_source.transport)
+            call.a_invite, call.to_tag, self.endpoint.contact_for(call.a_source)
         )
         a_id = call.a_dialog.id
         a_key = self._dialog_key(a_id.call_id, a_id.local_tag, a_id.remote_tag)
@@ -531,7 +527,7 @@ class B2BUA:
                                content_type=content_type if response.body else None)
         is_invite_2xx = relay.request.method == "INVITE" and 200 <= response.status < 300
         if is_invite_2xx:
-            answer.headers.add("Contact", self.endpoint.contact_for(relay.source_transport))
+            answer.headers.add("Contact", self.endpoint.contact_for(relay.server_txn.source))
         self._answer_in(relay.in_dialog, relay.server_txn, answer)
         if is_invite_2xx:
             # pycc ACKs the re-INVITE's 2xx towards the answering side at once; the
