@@ -46,3 +46,17 @@ def test_wildcard_listener_advertises_a_reachable_address(tmp_path: Path) -> Non
             busy = caller.peer.response_to(call_id, "INVITE")
             assert busy.status == 486
             caller.ack_failure(signed, busy)
+
+
+def test_loop_detected_behind_a_wildcard_listener(tmp_path: Path) -> None:
+    prepare_data_dir(tmp_path, USERS)
+    with ThreadedSwitch(switch_config(tmp_path, bind="0.0.0.0")) as switch:
+        server = ("127.0.0.1", switch.udp[1])
+        caller = SipAgent("1001", "secret1001", server)
+        with caller.peer:
+            request = invite_request(caller, "1002")
+            request.headers.insert(
+                1, ("Via", f"SIP/2.0/UDP 127.0.0.1:{server[1]};branch=z9hG4bK-pycc-0001"))
+            answer = caller.transact(request)
+            assert answer.status == 482, answer.start_line
+            caller.ack_failure(request, answer)

@@ -156,9 +156,14 @@ class SipApplication:
         Every B leg pycc sends carries a Via with pycc's branch prefix and address; meeting
         one again below the top means the request came back round a loop of forwardings.
         """
-        mine = {(a.host, a.port) for a in self.endpoint.listening_addresses()}
+        listeners = self.endpoint.listening_addresses()
+
+        def mine(host: str, port: int) -> bool:
+            # A wildcard listener is advertised under the address each peer reaches it on.
+            return any(a.port == port and a.host in (host, "0.0.0.0", "::") for a in listeners)
+
         return any(
-            (via.branch or "").startswith(BRANCH_PREFIX) and (via.host, via.port or 5060) in mine
+            (via.branch or "").startswith(BRANCH_PREFIX) and mine(via.host, via.port or 5060)
             for via in request.vias[1:]
         )
 
