@@ -125,6 +125,13 @@ class SipEndpoint:
         self._listening.append(address)
         return address
 
+    async def listen_udp_and_tcp(self, host: str, port: int) -> tuple[Address, Address]:
+        """UDP and TCP listeners on one port (port 0: a free one for both)."""
+        self._loop = asyncio.get_running_loop()
+        udp, tcp = await self.transports.listen_udp_and_tcp(host, port)
+        self._listening += [udp, tcp]
+        return udp, tcp
+
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -108,10 +108,9 @@ class Switch:
         self.app = SipApplication(endpoint, registrar, self.b2bua)
         try:
             if cfg.sip_port >= 0:
-                udp = await endpoint.listen("udp", cfg.bind, cfg.sip_port)
+                udp, tcp = await endpoint.listen_udp_and_tcp(cfg.bind, cfg.sip_port)
                 self.addresses["udp"] = udp
-                # TCP on the same port as UDP, as RFC 3261 §18 expects.
-                self.addresses["tcp"] = await endpoint.listen("tcp", cfg.bind, udp.port)
+                self.addresses["tcp"] = tcp
             if ssl_server is not None:
                 self.addresses["tls"] = await endpoint.listen("tls", cfg.bind, cfg.sips_port)
         except OSError:

@@ -7,8 +7,10 @@ port chosen here, so several tests can run side by side without colliding.
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import time
+from pathlib import Path
 from typing import Literal
 
 LOOPBACK = "127.0.0.1"
@@ -39,18 +41,30 @@ def _can_bind(port: int, kind: PortKind) -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# Ports are drawn below the kernel's ephemeral range: a port the kernel hands to some outgoing
+# connection or port-0 socket between our check and the peer's bind would make a test flaky.
+# 20000-20999 is left alone because it is pycc's default RTP range.
+_EPHEMERAL_LOW, _ = _ephemeral_range()
+_POOL = [p for p in range(10000, min(_EPHEMERAL_LOW, 65536)) if not 20000 <= p <= 20999]
+_random = random.Random()
+
+
 def free_port(kind: PortKind = "both", *, count: int = 1) -> int:
     """Return a port on 127.0.0.1 that is free for ``kind`` (UDP, TCP or both).
 
     With ``count > 1`` the ports ``port .. port + count - 1`` are all free (baresip, for
     instance, listens for TLS one port above its UDP/TCP port).
     """
-    for _ in range(200):
-        # Let the kernel pick a free ephemeral TCP or UDP port, then check the others.
-        probe_type = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, probe_type) as probe:
-            probe.bind((LOOPBACK, 0))
-            port = int(probe.getsockname()[1])
+    for _ in range(500):
+        port = _random.choice(_POOL) if _POOL else _kernel_port(kind)
         block = range(port, port + count)
         if block[-1] > 65535 or any(p in _issued for p in block):
             continue
@@ -58,6 +72,13 @@ def free_port(kind: PortKind = "both", *, count: int = 1) -> int:
             _issued.update(block)
             return port
     raise RuntimeError(f"no free {kind} port block of {count} on {LOOPBACK}")
+
+
+def _kernel_port(kind: PortKind) -> int:
+    probe_type = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, probe_type) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 10.0, *, host: str = LOOPBACK) -> None:

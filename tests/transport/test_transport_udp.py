@@ -73,8 +73,6 @@ class MinimalUser:
         raise AssertionError("no streams here")
 
 
-
-
 def test_udp_round_trip_uses_the_listening_sockets(run: Run) -> None:
     server_user, client_user = Recorder(echo=True), Recorder()
 
@@ -104,6 +102,65 @@ def test_udp_round_trip_uses_the_listening_sockets(run: Run) -> None:
             await server.close()
 
     run(scenario)
+
+
+def test_udp_and_tcp_pair_skips_a_port_taken_for_tcp(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Port 0 for the UDP+TCP pair: when the kernel's free UDP port is busy for TCP, another
+    port is tried, and both listeners end up on one number."""
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = int(taken.getsockname()[1])
+    real_bind = TransportManager._bind_udp
+    tried: list[int] = []
+
+    def bind_busy_first(family: int, sockaddr: tuple[str, int]) -> socket.socket:
+        # The first UDP port offered is the one already listening for TCP.
+        sock = real_bind(family, (sockaddr[0], busy if not tried else sockaddr[1]))
+        tried.append(int(sock.getsockname()[1]))
+        return sock
+
+    monkeypatch.setattr(TransportManager, "_bind_udp", staticmethod(bind_busy_first))
+
+    async def scenario() -> None:
+        manager = TransportManager(Recorder())
+        try:
+            udp, tcp = await manager.listen_udp_and_tcp("127.0.0.1", 0)
+            assert tried[0] == busy
+            assert len(tried) == 2
+            assert udp.port == tcp.port != busy
+            assert (udp.transport, tcp.transport) == ("udp", "tcp")
+        finally:
+            await manager.close()
+
+    try:
+        run(scenario)
+    finally:
+        taken.close()
+
+
+def test_udp_and_tcp_pair_on_a_fixed_busy_port_fails(run: Run) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = int(taken.getsockname()[1])
+
+        async def scenario() -> None:
+            manager = TransportManager(Recorder())
+            try:
+                with pytest.raises(OSError):
+                    await manager.listen_udp_and_tcp("127.0.0.1", busy)
+                # The UDP socket bound before the TCP failure was released.
+                with pytest.raises(LookupError):
+                    manager.local_address("udp")
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+                    again.bind(("127.0.0.1", busy))
+            finally:
+                await manager.close()
+
+        run(scenario)
 
 
 def test_crlf_datagrams_are_keepalives_not_messages(run: Run) -> None:

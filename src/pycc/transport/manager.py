@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import itertools
 import logging
@@ -122,8 +123,31 @@ class TransportManager:
     # -- listening -----------------------------------------------------------------------------
     async def listen_udp(self, host: str, port: int) -> Address:
         """Bind a UDP socket; port 0 picks a free one. Returns the bound address."""
-        loop = asyncio.get_running_loop()
         family, sockaddr = await self._resolve_local(host, port, socket.SOCK_DGRAM)
+        return await self._start_udp(family, self._bind_udp(family, sockaddr))
+
+    async def listen_udp_and_tcp(self, host: str, port: int) -> tuple[Address, Address]:
+        """Listen for UDP and TCP on the same port, as RFC 3261 §18 expects.
+
+        With port 0 the kernel picks a free UDP port, which may already be taken for TCP; then
+        another UDP port is tried, so the pair is always on one number."""
+        family, sockaddr = await self._resolve_local(host, port, socket.SOCK_DGRAM)
+        attempts = 32 if port == 0 else 1
+        for attempt in range(attempts):
+            sock = self._bind_udp(family, sockaddr)
+            number = int(sock.getsockname()[1])
+            try:
+                tcp = await self._listen_stream("tcp", host, number, None)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+                continue
+            return await self._start_udp(family, sock), tcp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _bind_udp(family: int, sockaddr: tuple[str, int]) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if family == socket.AF_INET6:
@@ -137,6 +161,14 @@ class TransportManager:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
             sock.bind(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def _start_udp(self, family: int, sock: socket.socket) -> Address:
+        loop = asyncio.get_running_loop()
+        try:
             transport, protocol = await loop.create_datagram_endpoint(
                 lambda: UdpListener(self._user), sock=sock
             )
