@@ -14,7 +14,7 @@ Each ``parse`` raises :class:`~pycc.sdp.errors.SdpError` naming the attribute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pycc.sdp.errors import SdpError
@@ -231,7 +231,8 @@ class Crypto:
 
     tag: int
     suite: str
-    key_params: str
+    #: Holds the key: never shown in a repr, so it cannot reach a log by accident.
+    key_params: str = field(repr=False)
     session_params: tuple[str, ...] = ()
 
     @classmethod
@@ -239,7 +240,8 @@ class Crypto:
         parts = value.split()
         if len(parts) < 3:
             raise SdpError(
-                f"expected '<tag> <suite> <key-params> [<session-params>]', got {value!r}",
+                f"expected '<tag> <suite> <key-params> [<session-params>]', got {len(parts)}"
+                " fields",
                 field="crypto",
             )
         # RFC 4568 §9.1: tag = 1*9DIGIT.

@@ -247,6 +247,14 @@ class Attribute:
     def __str__(self) -> str:
         return self.name if self.value is None else f"{self.name}:{self.value}"
 
+    def __repr__(self) -> str:
+        # Key material (SDES crypto, key-mgmt) must never reach a log through a repr.
+        value = "<redacted>" if self.name in _SECRET_ATTRIBUTES else repr(self.value)
+        return f"Attribute(name={self.name!r}, value={value})"
+
+
+_SECRET_ATTRIBUTES = frozenset({"crypto", "key-mgmt"})
+
 
 @dataclass(frozen=True, slots=True)
 class UnknownLine:
