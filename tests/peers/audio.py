@@ -3,6 +3,9 @@
 The phones in the tests play a tone from a WAV file and record what they hear; a test then
 asserts on the recorded frequency (not just that a file exists), so a call that carried
 silence, noise or the wrong direction's audio fails.
+
+Every analysis takes the WAV's own sample rate and mixes its channels to mono first: baresip
+records G.711 at 8 kHz mono, G.722 at 16 kHz mono and Opus at 48 kHz stereo.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ def write_tone_wav(
     *,
     amplitude: float = 0.5,
 ) -> Path:
-    """Write a sine tone as 16-bit PCM WAV (8 kHz mono by default, what G.711 carries)."""
+    """Write a sine tone as 16-bit PCM WAV (8 kHz mono by default, what G.711 carries).
+
+    Every channel carries the same tone: 48 kHz stereo is what baresip's Opus wants, 16 kHz
+    mono what its G.722 wants.
+    """
     if not 0 < freq_hz < rate / 2:
         raise ValueError(f"{freq_hz} Hz cannot be represented at {rate} Hz")
     count = round(seconds * rate)
@@ -44,6 +51,58 @@ def write_tone_wav(
         out.setframerate(rate)
         out.writeframes(frames.tobytes())
     return path
+
+
+def wav_format(path: Path) -> tuple[int, int, int]:
+    """A WAV file's (sample rate, channels, bits per sample)."""
+    with wave.open(str(path), "rb") as wav:
+        return wav.getframerate(), wav.getnchannels(), 8 * wav.getsampwidth()
+
+
+def write_silence_wav(path: Path, seconds: float, rate: int = 8000, channels: int = 1) -> Path:
+    """Write ``seconds`` of digital silence as 16-bit PCM WAV."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * channels * round(seconds * rate))
+    return path
+
+
+def resample(samples: Samples, from_rate: int, to_rate: int) -> Samples:
+    """Band-limited resampling by zero-padding or truncating the spectrum.
+
+    Exact for the periodic test tones used here, and free of the images linear
+    interpolation would add (a 1 kHz tone taken from 8 to 48 kHz must not grow a 7 kHz one).
+    """
+    if from_rate == to_rate or len(samples) == 0:
+        return samples
+    count = round(len(samples) * to_rate / from_rate)
+    spectrum = np.fft.rfft(samples)
+    bins = count // 2 + 1
+    if bins <= len(spectrum):
+        spectrum = spectrum[:bins]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - len(spectrum), spectrum.dtype)])
+    return (np.fft.irfft(spectrum, count) * (count / len(samples))).astype(np.float64)
+
+
+def convert_wav(source: Path, target: Path, rate: int, channels: int) -> Path:
+    """Copy a 16-bit WAV to ``target`` at ``rate`` Hz with ``channels`` identical channels.
+
+    The source's channels are mixed to mono first; a stereo source therefore loses its stereo
+    image, which the tones these tests use do not have.
+    """
+    samples, source_rate = read_wav(source)
+    converted = resample(samples, source_rate, rate)
+    pcm = np.round(np.clip(converted, -1.0, 32767 / 32768) * 32768).astype("<i2")
+    frames = np.repeat(pcm[:, None], channels, axis=1).reshape(-1)
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames.tobytes())
+    return target
 
 
 def read_wav(path: Path) -> tuple[Samples, int]:

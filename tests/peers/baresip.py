@@ -7,18 +7,26 @@ the call (see :mod:`tests.peers.audio`).
 
 The installed baresip is 1.0.0. Its pieces used here:
 
-- ``ctrl_tcp``: commands (``dial``, ``hangup``, ``accept``, ``quit``) as netstring-framed JSON on
-  a TCP port, answered with a response and followed by events (``REGISTER_OK``,
-  ``CALL_ESTABLISHED``, ``CALL_CLOSED`` ...); the phone's stdout carries the human-readable log.
-  :meth:`BaresipPhone.wait_for` searches both, :meth:`BaresipPhone.wait_event` the events.
-- ``aufile`` as the audio source: a 16-bit mono WAV at the codec's rate (8 kHz for G.711).
-  This version has no file player, so:
+- ``ctrl_tcp``: commands (``dial``, ``hangup``, ``accept``, ``sndcode``, ``quit``) as
+  netstring-framed JSON on a TCP port, answered with a response and followed by events
+  (``REGISTER_OK``, ``CALL_ESTABLISHED``, ``CALL_DTMF_START``, ``CALL_CLOSED`` ...); the phone's
+  stdout carries the human-readable log. :meth:`BaresipPhone.wait_for` searches both,
+  :meth:`BaresipPhone.wait_event` the events.
+- ``aufile`` as the audio source: a 16-bit WAV at exactly the sample rate and channel count of
+  the call's codec (8 kHz mono for G.711, 16 kHz mono for G.722, 48 kHz stereo for Opus), or it
+  refuses to start the stream. :func:`start_baresip` converts or generates the WAV in the format
+  of the first codec offered. This version has no file player, so:
 - ``sndfile`` records: it dumps each call's decoded audio to ``dump-<time>-dec.wav`` (and what
-  the phone sent to ``...-enc.wav``) in ``snd_path``; the player itself is a silent
-  ``aubridge`` device. :meth:`BaresipPhone.stop` copies the last decoded dump to
-  ``record_wav``.
-- Only G.711 (PCMU, PCMA) is offered. UDP and TCP listen on ``local_port``, TLS on
-  ``local_port + 1``.
+  the phone sent to ``...-enc.wav``) in ``snd_path``, at the codec's rate and channels; the
+  player itself is a silent ``aubridge`` device. :meth:`BaresipPhone.stop` copies the last
+  decoded dump to ``record_wav``.
+- Codecs: ``g711`` (PCMU, PCMA), ``g722``, ``opus`` and ``l16`` as asked for with ``codecs``;
+  only those are offered and accepted. ``srtp`` adds SDES-keyed SRTP (RFC 3711, RFC 4568).
+- DTMF: baresip 1.0 sends digits only as RFC 4733 telephone-events (``telephone-event/8000`` is
+  in every audio offer); there is no account setting for SIP INFO. It receives both RFC 4733
+  events and SIP INFO ``application/dtmf-relay`` and reports each digit as a
+  ``CALL_DTMF_START`` event (:meth:`BaresipPhone.received_digits`).
+- UDP and TCP listen on ``local_port``, TLS on ``local_port + 1``.
 """
 
 from __future__ import annotations
@@ -34,11 +42,13 @@ import tempfile
 import threading
 import time
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
+from .audio import convert_wav, wav_format, write_silence_wav, write_tone_wav
 from .net import LOOPBACK, free_port, tcp_listening
 from .process import start_process, stop_process, tail, wait_until
 
@@ -51,6 +61,72 @@ MODULE_DIRS = (
 REQUIRED_MODULES = ("g711", "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp")
 
 PhoneTransport = Literal["udp", "tcp", "tls"]
+DTMF_DIGITS = "0123456789*#ABCD"
+#: baresip's media encryption ids: ``srtp`` offers RTP/AVP with a=crypto and falls back to
+#: plain RTP; ``srtp-mand`` offers RTP/SAVP and refuses a call without SRTP.
+SrtpMode = Literal[None, "srtp", "srtp-mand"]
+
+
+@dataclass(frozen=True)
+class CodecFormat:
+    """An audio codec as baresip 1.0 knows it: the module that provides it and the PCM format
+    (rate, channels) its encoder takes and its decoder gives, which aufile and sndfile use."""
+
+    name: str
+    module: str
+    rate: int
+    channels: int
+
+    @property
+    def spec(self) -> str:
+        """The ``name/rate/channels`` form the account's ``audio_codecs`` wants.
+
+        A bare name does not do: baresip 1.0 then looks the codec up as ``name/8000/1``, finds
+        no Opus, G.722 or most L16 variants, and silently offers every loaded codec instead.
+        """
+        return f"{self.name}/{self.rate}/{self.channels}"
+
+
+# Names as the modules register them; aucodec_find() compares them case-insensitively. The
+# rates are baresip's sampling rates, not the RTP clock rates: G.722 samples at 16 kHz but its
+# SDP clock rate stays 8000 (RFC 3551 section 4.5.2). l16.so registers ten variants (8, 16,
+# 32, 44.1 and 48 kHz, mono and stereo); a bare "l16" means the first one, 48 kHz stereo.
+_CODECS: dict[str, CodecFormat] = {
+    "pcmu": CodecFormat("PCMU", "g711", 8000, 1),
+    "pcma": CodecFormat("PCMA", "g711", 8000, 1),
+    "g722": CodecFormat("G722", "g722", 16000, 1),
+    "opus": CodecFormat("opus", "opus", 48000, 2),
+    "l16": CodecFormat("L16", "l16", 48000, 2),
+}
+_L16_RATES = (8000, 16000, 32000, 44100, 48000)
+_OPUS_PTIMES = (5, 10, 20, 40, 60)
+
+
+def codec_format(codec: str) -> CodecFormat:
+    """Parse ``name[/rate[/channels]]`` (``pcmu``, ``G722``, ``opus/48000/2``, ``l16/16000/1``).
+
+    As in baresip, a rate without channels means mono. ValueError for a codec the harness
+    cannot load or a format its module does not provide.
+    """
+    name, *rest = codec.split("/")
+    known = _CODECS.get(name.strip().lower())
+    if known is None or len(rest) > 2:
+        raise ValueError(f"unknown audio codec {codec!r}; known: {', '.join(_CODECS)}")
+    if not rest:
+        return known
+    try:
+        rate = int(rest[0])
+        channels = int(rest[1]) if len(rest) == 2 else 1
+    except ValueError:
+        raise ValueError(f"bad audio codec {codec!r}: rate and channels are numbers") from None
+    allowed = (
+        {(r, c) for r in _L16_RATES for c in (1, 2)}
+        if known.module == "l16"
+        else {(known.rate, known.channels)}
+    )
+    if (rate, channels) not in allowed:
+        raise ValueError(f"baresip's {known.module} has no {known.name} at {rate} Hz/{channels}")
+    return CodecFormat(known.name, known.module, rate, channels)
 
 
 def module_dir() -> Path:
@@ -63,24 +139,46 @@ def module_dir() -> Path:
     )
 
 
-def check_wav(path: Path, rate: int = 8000) -> None:
-    """Raise ValueError unless ``path`` is a WAV aufile can play to a G.711 call."""
-    with wave.open(str(path), "rb") as wav:
-        shape = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())
-    if shape != (rate, 1, 2):
+def check_wav(path: Path, rate: int = 8000, channels: int = 1) -> None:
+    """Raise ValueError unless ``path`` is a WAV aufile can play to a call whose codec takes
+    ``rate`` Hz and ``channels`` channels (8 kHz mono: G.711)."""
+    try:
+        shape = wav_format(path)
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"{path}: not a PCM WAV file ({exc})") from None
+    if shape != (rate, channels, 16):
         raise ValueError(
-            f"{path}: baresip's aufile needs {rate} Hz mono 16-bit, got "
-            f"{shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit"
+            f"{path}: baresip's aufile needs {rate} Hz, {channels} channel(s), 16-bit; got "
+            f"{shape[0]} Hz, {shape[1]} channel(s), {shape[2]}-bit"
         )
 
 
-def _silence(path: Path, seconds: float = 1.0, rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"\0\0" * int(seconds * rate))
-    return path
+def _audio_source(
+    root: Path,
+    fmt: CodecFormat,
+    audio_source_wav: Path | None,
+    tone_hz: float | None,
+    tone_seconds: float,
+) -> Path:
+    """The WAV aufile plays, in ``fmt``'s rate and channels: the given file (converted when its
+    format differs), a generated tone, or one second of silence."""
+    if audio_source_wav is not None and tone_hz is not None:
+        raise ValueError("give audio_source_wav or tone_hz, not both")
+    if tone_hz is not None:
+        path = root / f"tone-{tone_hz:g}hz-{fmt.rate}-{fmt.channels}.wav"
+        return write_tone_wav(path, tone_hz, tone_seconds, fmt.rate, fmt.channels)
+    if audio_source_wav is None:
+        return write_silence_wav(root / "silence.wav", 1.0, fmt.rate, fmt.channels)
+    try:
+        rate, channels, bits = wav_format(audio_source_wav)
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"{audio_source_wav}: not a PCM WAV file ({exc})") from None
+    if bits != 16:
+        raise ValueError(f"{audio_source_wav}: aufile plays 16-bit PCM only, not {bits}-bit")
+    if (rate, channels) == (fmt.rate, fmt.channels):
+        return audio_source_wav.resolve()
+    converted = root / f"source-{fmt.rate}-{fmt.channels}.wav"
+    return convert_wav(audio_source_wav, converted, fmt.rate, fmt.channels)
 
 
 @dataclass(frozen=True)
@@ -111,6 +209,8 @@ class BaresipPhone:
     registrar: str | None
     record_wav: Path | None
     log_path: Path
+    codecs: tuple[CodecFormat, ...] = ()
+    srtp: SrtpMode = None
     _lines: list[str] = field(default_factory=list, repr=False)
     _events: list[PhoneEvent] = field(default_factory=list, repr=False)
     _responses: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
@@ -255,6 +355,12 @@ class BaresipPhone:
         # baresip adds the account's transport parameter to the URI it dials by itself.
         return f"sip:{target}@{self.registrar}"
 
+    def direct_uri(self, transport: PhoneTransport | None = None) -> str:
+        """The URI that reaches this phone itself, without a registrar (TLS one port up)."""
+        transport = self.transport if transport is None else transport
+        port = self.local_port + 1 if transport == "tls" else self.local_port
+        return f"sip:{self.sip_user}@{LOOPBACK}:{port};transport={transport}"
+
     def dial(self, target: str) -> None:
         """Call ``target`` (an extension on the registrar, or a full URI)."""
         self.command("dial", self.uri_for(target))
@@ -266,6 +372,63 @@ class BaresipPhone:
     def hangup(self) -> None:
         """Hang up the current call."""
         self.command("hangup")
+
+    # -- media ------------------------------------------------------------------------------
+
+    def audio_decoders(self) -> list[tuple[str, int, int]]:
+        """The (codec, rate, channels) baresip set as audio decoder, once per stream start:
+        what the offer/answer really chose, e.g. ``("G722", 16000, 1)``."""
+        found: list[tuple[str, int, int]] = []
+        for line in self.lines:
+            match = _DECODER_LINE.search(line)
+            if match:
+                found.append((match[1], int(match[2]), int(match[3])))
+        return found
+
+    def srtp_suites(self) -> list[str]:
+        """The SRTP crypto suite of each stream that went secure (``CALL_MENC`` events, whose
+        parameter is ``<error>,<media>,<suite>``), e.g. ``["AES_CM_128_HMAC_SHA1_80"]``."""
+        return [
+            e.param.split(",")[-1]
+            for e in self.events
+            if e.type == "CALL_MENC" and e.param.startswith("0,")
+        ]
+
+    # -- DTMF -------------------------------------------------------------------------------
+
+    def send_digits(self, digits: str) -> None:
+        """Send DTMF ``digits`` (0-9, *, #, A-D) in the current call as RFC 4733 events.
+
+        ``sndcode`` (a command menu only registers while a call is up) queues every digit and
+        then a key release; baresip sends each digit for at least a few packets and ends it
+        (three end packets) when the next one is queued, so one command carries a sequence.
+        """
+        bad = sorted(set(digits) - set(DTMF_DIGITS))
+        if not digits or bad:
+            raise ValueError(f"not DTMF digits: {digits!r}")
+        self.command("sndcode", digits)
+
+    def received_digits(self) -> str:
+        """Every DTMF digit received so far, in order, once per key press (RFC 4733 or INFO).
+
+        baresip reports the start of each received digit as a ``CALL_DTMF_START`` event whose
+        parameter is the digit; repeated packets of the same event are not reported again.
+        """
+        return "".join(e.param for e in self.events if e.type == "CALL_DTMF_START")
+
+    def wait_digits(self, count: int, timeout: float = 10.0) -> str:
+        """Wait until ``count`` digits were received and have ended; returns all received."""
+        ok = wait_until(
+            lambda: sum(e.type == "CALL_DTMF_END" for e in self.events) >= count
+            or not self.running,
+            timeout,
+        )
+        if not ok or not self.running:
+            raise TimeoutError(
+                f"baresip {self.sip_user}: {count} DTMF digits not received within {timeout}s"
+                f" (got {self.received_digits()!r}); output:\n{self.output()}"
+            )
+        return self.received_digits()
 
     # -- recordings -------------------------------------------------------------------------
 
@@ -383,6 +546,7 @@ class BaresipPhone:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_DECODER_LINE = re.compile(r"audio: Set audio decoder: (\S+) (\d+)Hz (\d+)ch")
 
 
 def _strip_ansi(text: str) -> str:
@@ -420,8 +584,29 @@ def write_config(
     rtp_ports: tuple[int, int],
     certificate: Path | None,
     ca_file: Path | None,
+    codecs: Sequence[str] = ("pcmu", "pcma"),
+    srtp: SrtpMode = None,
+    ptime: int = 20,
 ) -> None:
-    """Write baresip's ``config`` and ``accounts`` into ``workdir``."""
+    """Write baresip's ``config`` and ``accounts`` into ``workdir``.
+
+    ``codecs`` (see :func:`codec_format`) become the account's ``audio_codecs``, in order of
+    preference, and their modules are loaded; ``srtp`` sets the account's ``mediaenc``.
+    """
+    formats = [codec_format(c) for c in codecs]
+    if not formats:
+        raise ValueError("at least one audio codec is needed")
+    if not 1 <= ptime <= 60:
+        # baresip 1.0 refuses to start the audio stream (the dial fails) outside 1..60 ms.
+        raise ValueError(f"ptime {ptime} ms is outside baresip's 1..60 ms")
+    if ptime not in _OPUS_PTIMES and any(f.module == "opus" for f in formats):
+        # Opus frames are 2.5 to 60 ms long (RFC 6716 section 2.1.4); with any other ptime
+        # baresip's encoder fails on every packet and the call is silent.
+        raise ValueError(f"ptime {ptime} ms is not an Opus frame length {_OPUS_PTIMES}")
+    codec_modules = list(dict.fromkeys(f.module for f in formats))
+    for name in codec_modules + (["srtp"] if srtp else []):
+        if not (module_dir() / f"{name}.so").exists():
+            raise FileNotFoundError(f"baresip module {name}.so is not installed")
     # baresip 1.0's sndfile module builds the dump's file name in a 128-byte buffer and cuts
     # it there, ".wav" first: keep the directory path short and link it into the workdir.
     short = Path(tempfile.mkdtemp(prefix="pycc-rec-", dir="/tmp"))
@@ -449,7 +634,14 @@ def write_config(
         f"dns_server {LOOPBACK}:53",
         f"net_interface {LOOPBACK}",
         f"module_path {module_dir()}",
-        "module g711.so",
+        *(f"module {name}.so" for name in codec_modules),
+        # SDES-keyed SRTP (RFC 4568). baresip 1.0 has no setting for the crypto suites: an
+        # offer carries a single a=crypto line, tag 1, AES_CM_128_HMAC_SHA1_80 with a fresh
+        # random key; an answerer takes the first offered line whose suite it supports
+        # (AES_CM_128_HMAC_SHA1_80 or _32, AEAD_AES_128_GCM, AEAD_AES_256_GCM) and answers it
+        # with the same tag and suite and its own key; no lifetime or MKI is sent. "srtp"
+        # offers RTP/AVP (SRTP only if the answer has a=crypto), "srtp-mand" RTP/SAVP.
+        *(["module srtp.so"] if srtp else []),
         "module aufile.so",
         "module aubridge.so",
         "module sndfile.so",
@@ -470,10 +662,12 @@ def write_config(
 
     params = [
         f"answermode={'auto' if auto_answer else 'manual'}",
-        "audio_codecs=pcmu,pcma",
-        "ptime=20",
+        f"audio_codecs={','.join(f.spec for f in formats)}",
+        f"ptime={ptime}",
         "mwi=no",
     ]
+    if srtp is not None:
+        params.append(f"mediaenc={srtp}")
     if registrar is None:
         aor = f"<sip:{sip_user}@{LOOPBACK}:{local_port}>"
         params.append("regint=0")
@@ -504,17 +698,29 @@ def start_baresip(
     sip_trace: bool = False,
     wait_registered: bool = True,
     startup_timeout: float = 10.0,
+    codecs: Sequence[str] = ("pcmu", "pcma"),
+    tone_hz: float | None = None,
+    tone_seconds: float = 20.0,
+    srtp: SrtpMode = None,
+    ptime: int = 20,
 ) -> BaresipPhone:
     """Start a baresip phone for extension ``sip_user``.
 
     It registers to ``registrar_host:registrar_port`` over ``transport`` with digest
     ``password`` (and by default waits for the 200); with ``registrar_port`` None it does not
     register and only listens on ``local_port`` (None: a free port, with ``local_port + 1``
-    free for TLS). ``audio_source_wav`` (8 kHz mono 16-bit; one second of silence if None) is
-    what the phone says; the audio it hears is recorded and copied to ``record_wav`` by
-    :meth:`BaresipPhone.stop`. ``certificate`` (PEM with certificate and key) lets the phone
-    accept TLS; ``ca_file`` is what it trusts as a TLS client. ``sip_trace`` logs every SIP
-    message to the output. ``workdir`` None uses a temporary directory.
+    free for TLS). ``certificate`` (PEM with certificate and key) lets the phone accept TLS;
+    ``ca_file`` is what it trusts as a TLS client. ``sip_trace`` logs every SIP message to the
+    output. ``workdir`` None uses a temporary directory.
+
+    Media: ``codecs`` are offered and accepted in that order (``pcmu``, ``pcma``, ``g722``,
+    ``opus``, ``l16`` or ``l16/<rate>/<channels>``), with ``ptime`` ms packets; ``srtp``
+    (``"srtp"`` or ``"srtp-mand"``) encrypts them with SDES-keyed SRTP. The phone says
+    ``audio_source_wav`` (16-bit; converted to the first codec's rate and channels when it
+    differs) or a ``tone_hz`` sine of ``tone_seconds``, or one second of silence when neither
+    is given. aufile plays the file once and then sends silence, so the sound must outlast
+    the part of the call a test listens to. The audio the phone hears is recorded and copied
+    to ``record_wav`` by :meth:`BaresipPhone.stop`.
     """
     if shutil.which(BARESIP) is None:
         raise FileNotFoundError("baresip not installed; run scripts/setup.sh --test")
@@ -523,9 +729,11 @@ def start_baresip(
     root.mkdir(parents=True, exist_ok=False)
     port = free_port("both", count=2) if local_port is None else local_port
     ctrl_port = free_port("tcp")
-    if audio_source_wav is None:
-        audio_source_wav = _silence(root / "silence.wav")
-    check_wav(audio_source_wav)
+    formats = tuple(codec_format(c) for c in codecs)
+    if not formats:
+        raise ValueError("at least one audio codec is needed")
+    source = _audio_source(root, formats[0], audio_source_wav, tone_hz, tone_seconds)
+    check_wav(source, formats[0].rate, formats[0].channels)
     registrar = (
         None
         if registrar_port is None or registrar_host is None
@@ -539,12 +747,15 @@ def start_baresip(
         transport=transport,
         local_port=port,
         ctrl_port=ctrl_port,
-        audio_source_wav=audio_source_wav.resolve(),
+        audio_source_wav=source.resolve(),
         auto_answer=auto_answer,
         regint=regint,
         rtp_ports=rtp_ports,
         certificate=certificate,
         ca_file=ca_file,
+        codecs=codecs,
+        srtp=srtp,
+        ptime=ptime,
     )
     argv: list[str] = []
     if shutil.which("stdbuf"):
@@ -565,6 +776,8 @@ def start_baresip(
         registrar=registrar,
         record_wav=record_wav,
         log_path=log_path,
+        codecs=formats,
+        srtp=srtp,
     )
     assert proc.stdout is not None
     reader = threading.Thread(
@@ -586,6 +799,10 @@ def start_baresip(
         ctrl_reader.start()
         phone._threads.append(ctrl_reader)
         phone.wait_for("baresip is ready", startup_timeout, since=0)
+        # An unknown entry is only a warning, and with none left baresip offers every codec.
+        refused = [line for line in phone.lines if "codec not found" in line]
+        if refused:
+            raise BaresipError(f"baresip {sip_user} rejected codecs: {refused}")
         if registrar is not None and wait_registered:
             phone.wait_registered(startup_timeout)
     except BaseException:
