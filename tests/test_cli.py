@@ -190,6 +190,18 @@ def test_unknown_tenant_fails(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [("--rtp-ports", "3000-2000", "reversed"), ("--rtp-ports", "20000", "rtp-ports"),
+     ("--rtp-ports", "10-20", "rtp-ports"), ("--rtp-timeout", "-1", "rtp-timeout")],
+)
+def test_serve_refuses_bad_media_settings(data_dir: Path, option: str, value: str,
+                                          named: str) -> None:
+    result = pycc("serve", "--data-dir", str(data_dir), option, value)
+    assert result.exit_code == 1, result.output
+    assert named in error_line(result)
+
+
+@pytest.mark.parametrize(
     "args",
     [["user", "list"], ["user", "add", "1001", "--password", "pw"], ["user", "remove", "1001"],
      ["report", "cdr"], ["serve"]],

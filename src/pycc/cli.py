@@ -109,15 +109,24 @@ def serve(
     rtp_ports: Annotated[str | None, typer.Option(help="RTP port range, e.g. 20000-20999.")] = None,
     db: DbUrl = None,
     ring_timeout: Annotated[float | None, typer.Option(help="Seconds a call rings.")] = None,
+    rtp_timeout: Annotated[float | None, typer.Option(
+        help="Seconds without RTP before a call is hung up (0: never).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run the switch until SIGTERM or SIGINT."""
+    from pycc.rtp.ports import PortRange
     from pycc.switch import Switch
 
     cfg = _config(data_dir, db).with_overrides(
         bind=bind, sip_port=sip_port, sips_port=sips_port, http_port=http_port,
-        rtp_ports=rtp_ports, ring_timeout=ring_timeout,
+        rtp_ports=rtp_ports, ring_timeout=ring_timeout, rtp_timeout=rtp_timeout,
     )
+    try:
+        PortRange.parse(cfg.rtp_ports)
+    except ValueError as exc:
+        raise fail(f"--rtp-ports: {exc}") from None
+    if cfg.rtp_timeout < 0:
+        raise fail(f"--rtp-timeout: must not be negative, got {cfg.rtp_timeout}")
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

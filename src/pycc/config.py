@@ -30,6 +30,9 @@ class SwitchConfig:
     sips_port: int = 5061
     http_port: int = 8080
     rtp_ports: str = "20000-20999"
+    #: Seconds without RTP from a party that should be sending before its call is hung up
+    #: (0 disables the check).
+    rtp_timeout: float = 60.0
     db_url: str | None = None
     tenant: str = DEFAULT_TENANT
     realm: str = DEFAULT_REALM

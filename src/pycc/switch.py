@@ -23,8 +23,10 @@ from pycc.aaa.cdr import CallRecorder
 from pycc.ccmanager.b2bua import B2BUA
 from pycc.ccmanager.dispatcher import SipApplication
 from pycc.ccmanager.registrar import Registrar
-from pycc.config import SwitchConfig
+from pycc.config import ConfigError, SwitchConfig
 from pycc.endpoint import SipEndpoint
+from pycc.media.server import MediaServer
+from pycc.rtp.ports import PortRange
 from pycc.sip.address import Address
 from pycc.sip.guard import AuthFailureBan, RateLimiter
 from pycc.sip.registrar import RegistrarPolicy
@@ -64,6 +66,7 @@ class Switch:
         self.b2bua: B2BUA | None = None
         self.registrar: Registrar | None = None
         self.recorder: CallRecorder | None = None
+        self.media: MediaServer | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,8 +106,16 @@ class Switch:
         self.registrar = registrar
         assert tenant.id is not None
         self.recorder = CallRecorder(store, tenant_id=tenant.id, node=cfg.node)
+        try:
+            ports = PortRange.parse(cfg.rtp_ports)
+        except ValueError as exc:
+            await store.close()
+            raise ConfigError(f"rtp_ports: {exc}") from None
+        media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout)
+        await media.start()
+        self.media = media
         self.b2bua = B2BUA(endpoint, registrar, auth, self.recorder,
-                           ring_timeout=cfg.ring_timeout)
+                           ring_timeout=cfg.ring_timeout, media=media)
         self.app = SipApplication(endpoint, registrar, self.b2bua)
         try:
             if cfg.sip_port >= 0:
@@ -114,6 +125,7 @@ class Switch:
             if ssl_server is not None:
                 self.addresses["tls"] = await endpoint.listen("tls", cfg.bind, cfg.sips_port)
         except OSError:
+            await media.close()
             await endpoint.close()
             await store.close()
             raise
@@ -150,6 +162,8 @@ class Switch:
             await self.app.drain()
         if self.recorder is not None:
             await self.recorder.drain()
+        if self.media is not None:
+            await self.media.close()
         if self.endpoint is not None:
             await self.endpoint.close()
         if self.store is not None:

@@ -117,3 +117,35 @@ def test_record_for_unknown_tenant_is_refused(store: Store, tenant_id: int) -> N
     with pytest.raises(StoreError):
         store.add_call_record(_record(tenant_id + 100, "call-1", T0))
     assert store.list_call_records() == []
+
+
+def test_a_table_from_an_older_pycc_gets_the_new_columns(store_url: str) -> None:
+    """create_all adds the media columns to a call_records table made before they existed,
+    keeping its rows; records can then carry codecs and MOS."""
+    import sqlalchemy
+
+    from pycc.aaa.cdr import MEDIA_COLUMNS
+
+    first = Store(store_url)
+    first.create_all()
+    tenant = first.ensure_tenant("default", "pycc")
+    assert tenant.id is not None
+    first.add_call_records([_record(tenant.id, "old", T0)])
+    first.close()
+    engine = sqlalchemy.create_engine(store_url)
+    with engine.begin() as connection:  # the table as an older pycc made it
+        for column in MEDIA_COLUMNS:
+            connection.execute(sqlalchemy.text(f"ALTER TABLE call_records DROP COLUMN {column}"))
+    engine.dispose()
+    store = Store(store_url)
+    try:
+        store.create_all()
+        store.create_all()  # a second run finds nothing to add
+        old = store.list_call_records("default")
+        assert [r.call_id for r in old] == ["old"] and old[0].mos_caller is None
+        store.add_call_records([_record(tenant.id, "new", T0 + 1, codec_caller="PCMU/8000",
+                                        mos_caller=4.3, media_path="relay")])
+        by_id = {r.call_id: r for r in store.list_call_records("default")}
+        assert by_id["new"].codec_caller == "PCMU/8000" and by_id["new"].mos_caller == 4.3
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pycc.config import load_config, write_initial_config
+from pycc.sdp.session import SessionDescription
 from pycc.store.db import make_url
 from pycc.store.models import CallRecord
 from pycc.store.repo import Store
@@ -75,6 +76,25 @@ def run(tmp_path: Path, scenario: Callable[[Lab], Awaitable[None]], **overrides:
             await scenario(the_lab)
 
     asyncio.run(main())
+
+
+def rtp_port(sdp: bytes) -> int:
+    return SessionDescription.parse(sdp).media[0].port
+
+
+def sdp_version(sdp: bytes) -> int:
+    return SessionDescription.parse(sdp).origin.sess_version
+
+
+def anchored(sdp: bytes) -> int:
+    """The RTP port of a description pycc wrote (its o= and c= name pycc); the port."""
+    description = SessionDescription.parse(sdp)
+    assert description.origin.username == "pycc"
+    assert description.connection is not None
+    assert description.connection.address == "127.0.0.1"
+    port = description.media[0].port
+    assert 20000 <= port <= 20999 and port % 2 == 0
+    return port
 
 
 # -- registration ----------------------------------------------------------------------------
@@ -174,10 +194,12 @@ def test_call_answered_and_ended_by_caller(tmp_path: Path, transport: str) -> No
         answered = await bob.next_call(2)
         assert answered.direction == "incoming" and answered.remote_party == "1001"
         await answered.answered.wait()
-        # Both session descriptions crossed the switch unchanged.
-        assert call.remote_sdp is not None and call.remote_sdp == answered.local_sdp
-        assert answered.remote_sdp == call.local_sdp
-        assert b"o=1002 " in call.remote_sdp
+        # pycc anchors the media: each side sees pycc's ports, never the other phone's.
+        assert call.remote_sdp is not None and answered.remote_sdp is not None
+        assert call.local_sdp is not None and answered.local_sdp is not None
+        to_alice, to_bob = anchored(call.remote_sdp), anchored(answered.remote_sdp)
+        assert to_alice != rtp_port(answered.local_sdp) and to_alice != to_bob
+        assert to_bob != rtp_port(call.local_sdp)
         await call.hangup()
         assert await answered.wait_ended(3) == "remote"
         assert await call.wait_ended(1) == "local"
@@ -187,6 +209,8 @@ def test_call_answered_and_ended_by_caller(tmp_path: Path, transport: str) -> No
         assert record.hangup_by == "caller"
         assert record.sip_status == 200
         assert record.answer is not None
+        assert (record.codec_caller, record.codec_callee) == ("PCMU/8000", "PCMU/8000")
+        assert record.media_path == "relay"
 
     run(tmp_path, scenario)
 
@@ -221,10 +245,12 @@ def test_manual_answer_after_ringing(tmp_path: Path) -> None:
         custom = minimal_sdp("127.0.0.1", 41000, username="desk", session_id=77)
         await incoming.answer(custom)
         await call.wait_answered(3)
-        assert call.remote_sdp == custom
+        first = call.remote_sdp
+        assert first is not None and anchored(first) != 41000
+        assert incoming.local_sdp == custom
         # A re-INVITE is answered with the same description: nothing changed on that side.
         assert (await call.reinvite()).status == 200
-        assert call.remote_sdp == custom
+        assert call.remote_sdp == first
         await call.hangup()
         await incoming.wait_ended(3)
 
@@ -237,12 +263,15 @@ def test_call_without_offer_gets_answer_in_ack(tmp_path: Path) -> None:
         bob = await lab.agent("1002", auto_answer=True)
         call = await alice.call("1002", sdp=b"", timeout=10)
         incoming = await bob.next_call(2)
-        # Late offer: the callee's 200 carries the offer, the caller's ACK the answer.
-        assert call.remote_sdp == incoming.local_sdp
+        # Late offer: the callee's 200 carries the offer, the caller's ACK the answer; pycc
+        # rewrites both.
+        assert call.remote_sdp is not None and incoming.local_sdp is not None
+        assert anchored(call.remote_sdp) != rtp_port(incoming.local_sdp)
         async with asyncio.timeout(3):
             while incoming.remote_sdp is None:
                 await asyncio.sleep(0.02)
-        assert incoming.remote_sdp == call.local_sdp
+        assert call.local_sdp is not None
+        assert anchored(incoming.remote_sdp) != rtp_port(call.local_sdp)
         await call.hangup()
         await incoming.wait_ended(3)
 
@@ -258,12 +287,17 @@ def test_reinvite_from_caller_reaches_callee(tmp_path: Path, transport: str) -> 
         incoming = await bob.next_call(2)
         first_answer = call.remote_sdp
         offer_before = call.local_sdp
+        relayed_before = incoming.remote_sdp
+        assert relayed_before is not None
         response = await call.reinvite()
         assert response.status == 200
         assert incoming.requests_received["INVITE"] == 1
         assert call.local_sdp != offer_before  # a new version of our description
-        assert incoming.remote_sdp == call.local_sdp  # the new offer reached the callee
-        assert call.remote_sdp == incoming.local_sdp == first_answer  # answered, unchanged
+        # pycc's own offer to the callee is a new version, on the same ports.
+        assert incoming.remote_sdp is not None and incoming.remote_sdp != relayed_before
+        assert sdp_version(incoming.remote_sdp) == sdp_version(relayed_before) + 1
+        assert anchored(incoming.remote_sdp) == anchored(relayed_before)
+        assert call.remote_sdp == first_answer  # the callee answered the same: so does pycc
         # The dialog is still usable both ways afterwards.
         assert (await call.send_info_dtmf("7")).status == 200
         assert await incoming.next_dtmf(2) == "7"
@@ -284,12 +318,15 @@ def test_update_is_relayed_both_ways(tmp_path: Path) -> None:
         response = await call.update()
         assert response.status == 200
         assert incoming.requests_received["UPDATE"] == 1
-        assert incoming.remote_sdp == call.local_sdp  # the offer crossed pycc
-        assert response.body == incoming.local_sdp  # and the answer came back
+        # the offer crossed pycc, rewritten, and the answer came back, rewritten
+        assert incoming.remote_sdp is not None and call.local_sdp is not None
+        assert anchored(incoming.remote_sdp) != rtp_port(call.local_sdp)
+        assert response.body and anchored(response.body) != rtp_port(incoming.local_sdp or b"")
         back = await incoming.update()
         assert back.status == 200
         assert call.requests_received["UPDATE"] == 1
-        assert call.remote_sdp == incoming.local_sdp
+        assert call.remote_sdp is not None and incoming.local_sdp is not None
+        assert anchored(call.remote_sdp) != rtp_port(incoming.local_sdp)
         # a re-INVITE still works after the UPDATEs: offer/answer state is consistent
         assert (await call.reinvite()).status == 200
         await call.hangup()
@@ -329,7 +366,8 @@ def test_second_registration_gets_cancel_when_first_answers(tmp_path: Path) -> N
         await call.wait_answered(3)
         assert await on_desk.wait_ended(3) == "remote"
         assert on_desk.status == 487
-        assert call.remote_sdp == on_mobile.local_sdp
+        assert call.remote_sdp is not None and on_mobile.local_sdp is not None
+        assert anchored(call.remote_sdp) != rtp_port(on_mobile.local_sdp)
         await call.hangup()
         assert await on_mobile.wait_ended(3) == "remote"
 
@@ -430,7 +468,8 @@ def test_tls_register_and_call(tmp_path: Path) -> None:
         assert ";transport=tls" in alice.contact
         call = await alice.call("1002", timeout=10)
         incoming = await bob.next_call(2)
-        assert call.remote_sdp == incoming.local_sdp
+        assert call.remote_sdp is not None and incoming.local_sdp is not None
+        assert anchored(call.remote_sdp) != rtp_port(incoming.local_sdp)
         await call.hangup()
         assert await incoming.wait_ended(3) == "remote"
 
@@ -450,8 +489,10 @@ def test_reinvite_from_callee_reaches_caller(tmp_path: Path) -> None:
         response = await incoming.reinvite()
         assert response.status == 200
         assert call.requests_received["INVITE"] == 1
-        assert call.remote_sdp == incoming.local_sdp
-        assert incoming.remote_sdp == call.local_sdp
+        # the callee's offer reached the caller rewritten by pycc, the answer came back so
+        assert call.remote_sdp is not None and incoming.local_sdp is not None
+        assert anchored(call.remote_sdp) != rtp_port(incoming.local_sdp)
+        assert response.body and anchored(response.body) == anchored(incoming.remote_sdp or b"")
         await call.hangup()
         assert await incoming.wait_ended(3) == "remote"
         record = await lab.record(call.call_id)

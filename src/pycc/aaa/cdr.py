@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pycc.cdr")
 
+#: The call record columns the media server fills in (None when a call had no media).
+MEDIA_COLUMNS = ("codec_caller", "codec_callee", "media_path", "mos_caller", "mos_callee",
+                 "packets_lost_caller", "packets_lost_callee")
+
 
 class CallSink(Protocol):
     def record(self, call: Call) -> None: ...
@@ -63,6 +67,8 @@ class CallRecorder:
             sip_status=call.sip_status,
             duration=round(duration, 3),
             node=self.node,
+            # Every row has every media column, so a batch is one executemany.
+            **{column: call.media_info.get(column) for column in MEDIA_COLUMNS},
         )
 
     def record(self, call: Call) -> None:

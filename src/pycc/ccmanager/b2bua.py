@@ -5,7 +5,13 @@ B leg per registered contact of the callee (pycc as a UAC): all ring at once, th
 wins and the other branches get CANCEL (RFC 3261 §16.7's forking outcome, done by a B2BUA).
 Provisional responses go back to the caller; the caller's CANCEL, either side's BYE and any
 other in-dialog request (re-INVITE, UPDATE, INFO) are relayed to the other leg, and each
-relayed transaction's answer comes back. SDP passes through unchanged.
+relayed transaction's answer comes back.
+
+With a media server, pycc anchors every call's media: each offer (in the INVITE, in a 2xx for a
+late offer, in a re-INVITE or UPDATE) is rewritten by the call's
+:class:`~pycc.media.session.MediaSession` so that each party talks to pycc's own RTP ports, and
+each answer likewise; the media server relays or transcodes between the two. A call whose RTP
+stops for the media server's timeout is hung up with the cause "RTP timeout".
 
 Failures answer the caller with 404 (unknown number), 480 (not registered), 486 (busy), 408
 (no answer within the ring timeout) or 487 (cancelled). A call record is written at the end of
@@ -26,6 +32,11 @@ from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.aaa.cdr import CallRecorder
 from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
+from pycc.media.server import MediaServer, PortsExhausted
+from pycc.media.session import MediaSession
+from pycc.rtp.quality import mos_for_leg
+from pycc.sdp.errors import SdpError
+from pycc.sdp.session import SessionDescription
 from pycc.sip.address import Address
 from pycc.sip.dialog import Dialog
 from pycc.sip.errors import SipUsageError
@@ -78,6 +89,8 @@ class Relay:
     in_dialog: Dialog | None
     out_dialog: Dialog
     destination: Address
+    #: The media party ("a" or "b") whose offer this request carried, rewritten by pycc.
+    offer_from: str | None = None
 
 
 @dataclass(eq=False)
@@ -109,6 +122,11 @@ class Call:
     b_ack_waits_for_a: bool = False
     #: keys of this call's entries in the B2BUA's dialog table
     dialog_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the call's anchored media, and pycc's offer to the callee's branches
+    media: MediaSession | None = None
+    b_offer: bytes | None = None
+    #: what the call record says about the media (codecs, MOS), filled in at the end
+    media_info: dict[str, object] = field(default_factory=dict)
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -129,8 +147,10 @@ class B2BUA:
         ring_timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
         extension_exists: Callable[[str], bool] | None = None,
+        media: MediaServer | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.media = media
         self.registrar = registrar
         self.auth = auth
         self.recorder = recorder
@@ -196,6 +216,8 @@ class B2BUA:
             else:
                 self._fail(call, 404, "Not Found", "not-found")
             return
+        if self.media is not None and not self._open_media(call, locations):
+            return
         self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
         self._by_a_txn[txn] = call
         for location in locations:
@@ -205,6 +227,59 @@ class B2BUA:
             return
         loop = asyncio.get_running_loop()
         call.timers.append(loop.call_later(self.ring_timeout, self._ring_timeout, call))
+
+    def _open_media(self, call: Call, locations: list[Location]) -> bool:
+        """Anchor the call's media on pycc; False when the call was refused instead."""
+        assert self.media is not None
+        try:
+            session = self.media.new_session(call.call_id, on_timeout=self._media_timeout)
+        except PortsExhausted:
+            log.warning("call %s: no free RTP ports", call.call_id)
+            self._fail(call, 503, "Service Unavailable", "failed")
+            return False
+        session.owner = call
+        call.media = session
+        session.set_address("a", self.endpoint.advertised_address(call.a_source).host)
+        towards = locations[0].destination or call.a_source
+        session.set_address("b", self.endpoint.advertised_address(towards).host)
+        if not _is_sdp(call.a_invite):
+            return True
+        try:
+            offer = SessionDescription.parse(call.a_invite.body)
+            call.b_offer = session.relay_offer(offer, "a").to_bytes()
+        except SdpError as exc:
+            log.info("call %s: unusable SDP offer: %s", call.call_id, exc)
+            self._fail(call, 488, "Not Acceptable Here", "failed",
+                       extra=[("Warning", f'399 pycc "{_warning_text(exc)}"')])
+            return False
+        except PortsExhausted:
+            log.warning("call %s: no free RTP ports", call.call_id)
+            self._fail(call, 503, "Service Unavailable", "failed")
+            return False
+        return True
+
+    def _media_timeout(self, session: MediaSession) -> None:
+        call = session.owner
+        if isinstance(call, Call) and call.state is CallState.ANSWERED:
+            log.info("call %s: no RTP for %.0f s, hanging up", call.call_id,
+                     self.media.rtp_timeout if self.media else 0)
+            self._hangup(call, "system", "RTP timeout")
+
+    def _media_answer(self, call: Call, body: bytes, answerer: str) -> bytes:
+        """pycc's answer to the pending offer, after ``answerer`` answered pycc's own."""
+        if call.media is None:
+            return body
+        try:
+            return call.media.relay_answer(SessionDescription.parse(body), answerer).to_bytes()
+        except SdpError as exc:
+            log.info("call %s: unusable SDP answer: %s", call.call_id, exc)
+            return b""
+
+    def _media_offer(self, call: Call, body: bytes, offerer: str) -> bytes:
+        """pycc's offer to the other party for ``offerer``'s offer; raises SdpError."""
+        if call.media is None:
+            return body
+        return call.media.relay_offer(SessionDescription.parse(body), offerer).to_bytes()
 
     async def _exists(self, number: str) -> bool:
         if self.extension_exists is not None:
@@ -238,10 +313,14 @@ class B2BUA:
         headers.add("Allow", ALLOW)
         headers.add("Supported", SUPPORTED)
         headers.add("User-Agent", self.endpoint.user_agent)
+        body = a.body
         content_type = a.headers.get("content-type")
-        if a.body and content_type:
+        if call.media is not None:
+            body = call.b_offer or b""
+            content_type = "application/sdp" if body else None
+        if body and content_type:
             headers.add("Content-Type", content_type)
-        invite = Request(headers, a.body, "INVITE", target)
+        invite = Request(headers, body, "INVITE", target)
         txn = self.endpoint.send_request(invite, destination)
         leg = Leg(call, destination, invite, txn)
         call.legs.append(leg)
@@ -283,7 +362,13 @@ class B2BUA:
         if call.ring is None and response.status in (180, 183):
             call.ring = self.clock()
         content_type = response.headers.get("content-type")
-        self._respond(call, response.status, response.reason, body=response.body,
+        body = response.body
+        if call.media is not None and body:
+            # Early media: the callee's answer, anchored. A late offer in a provisional
+            # response is not relayed (its answer would need PRACK or UPDATE on both legs).
+            body = self._media_answer(call, body, "b") if call.b_offer and _is_sdp(
+                response) else b""
+        self._respond(call, response.status, response.reason, body=body,
                       content_type=content_type)
 
     def _b_answered(self, call: Call, leg: Leg, response: Response) -> None:
@@ -321,7 +406,17 @@ class B2BUA:
         else:
             call.b_ack_waits_for_a = True
         content_type = response.headers.get("content-type")
-        final = self._respond(call, 200, "OK", body=response.body, content_type=content_type)
+        body = response.body
+        if call.media is not None and body and _is_sdp(response):
+            if call.b_offer:
+                body = self._media_answer(call, body, "b")
+            else:
+                try:  # a late offer: the callee offers in its 2xx, the caller answers in ACK
+                    body = self._media_offer(call, body, "b")
+                except SdpError as exc:
+                    log.info("call %s: unusable SDP offer in 2xx: %s", call.call_id, exc)
+                    body = b""
+        final = self._respond(call, 200, "OK", body=body, content_type=content_type)
         call.a_final = final
         call.a_dialog = Dialog.from_uas_request(
             call.a_invite, call.to_tag, self.endpoint.contact_for(call.a_source)
@@ -425,11 +520,11 @@ class B2BUA:
         self._fail(call, 408, "Request Timeout", "no-answer", hangup_by="system")
 
     def _fail(self, call: Call, status: int, reason: str, disposition: str, *,
-              hangup_by: str = "system") -> None:
+              hangup_by: str = "system", extra: list[tuple[str, str]] | None = None) -> None:
         """End an unanswered call: answer the caller with ``status`` and write the record."""
         call.state = CallState.ENDED
         call.cancel_timers()
-        self._respond(call, status, reason or reason_for(status))
+        self._respond(call, status, reason or reason_for(status), extra=extra)
         call.sip_status = status
         call.hangup_cause = f"{status} {reason}".strip()
         call.hangup_by = hangup_by
@@ -439,6 +534,10 @@ class B2BUA:
     def _finish(self, call: Call) -> None:
         call.end = self.clock()
         call.cancel_timers()
+        if call.media is not None:
+            call.media_info = _media_summary(call.media)
+            if self.media is not None:
+                self.media.end_session(call.media)
         self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)
         for key in call.dialog_keys:
             self._dialogs.pop(key, None)
@@ -465,7 +564,10 @@ class B2BUA:
         winner = call.winner
         if call.b_ack_waits_for_a and winner is not None:
             call.b_ack_waits_for_a = False
-            self._ack_leg(winner, ack.body, ack.headers.get("content-type"))
+            body = ack.body
+            if call.media is not None and body and _is_sdp(ack):
+                body = self._media_answer(call, body, "a")
+            self._ack_leg(winner, body, ack.headers.get("content-type"))
 
     def on_in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
         found = self.find_dialog(request)
@@ -496,9 +598,21 @@ class B2BUA:
                 return True
             out_dialog, destination = call.a_dialog, call.a_source
         content_type = request.headers.get("content-type")
+        body = request.body
+        offer_from: str | None = None
+        if (call.media is not None and body and request.method in ("INVITE", "UPDATE")
+                and _is_sdp(request)):
+            offer_from = "a" if from_a else "b"
+            try:
+                body = self._media_offer(call, body, offer_from)
+            except SdpError as exc:
+                self._answer_in(in_dialog, txn, make_response(
+                    request, 488, "Not Acceptable Here",
+                    extra=[("Warning", f'399 pycc "{_warning_text(exc)}"')]))
+                return True
         try:
-            out = out_dialog.create_request(request.method, body=request.body,
-                                            content_type=content_type if request.body else None)
+            out = out_dialog.create_request(request.method, body=body,
+                                            content_type=content_type if body else None)
         except SipUsageError:
             # The other leg is busy with its own offer or INVITE: the sender retries later
             # (RFC 3261 §14.1).
@@ -506,7 +620,8 @@ class B2BUA:
             return True
         out.headers.prepend("Via", self.endpoint.via_for(destination))
         client = self.endpoint.send_request(out, destination)
-        self._relays[client] = Relay(txn, request, from_a, in_dialog, out_dialog, destination)
+        self._relays[client] = Relay(txn, request, from_a, in_dialog, out_dialog, destination,
+                                     offer_from)
         return True
 
     def _answer_in(self, dialog: Dialog | None, txn: ServerTransaction, answer: Response) -> None:
@@ -522,9 +637,14 @@ class B2BUA:
         with contextlib.suppress(SipUsageError):
             relay.out_dialog.receive_response(response, self.endpoint.now())
         content_type = response.headers.get("content-type")
+        body = response.body
+        call_found = self.find_dialog(relay.request) if relay.offer_from else None
+        if (relay.offer_from is not None and call_found is not None and body
+                and 200 <= response.status < 300 and _is_sdp(response)):
+            answerer = "b" if relay.offer_from == "a" else "a"
+            body = self._media_answer(call_found[0], body, answerer)
         answer = make_response(relay.request, response.status, response.reason,
-                               body=response.body,
-                               content_type=content_type if response.body else None)
+                               body=body, content_type=content_type if body else None)
         is_invite_2xx = relay.request.method == "INVITE" and 200 <= response.status < 300
         if is_invite_2xx:
             answer.headers.add("Contact", self.endpoint.contact_for(relay.server_txn.source))
@@ -599,3 +719,36 @@ def _preference(status: int) -> int:
     if status == 408 or status == 487:
         return 9
     return 5
+
+
+def _is_sdp(message: Request | Response) -> bool:
+    content_type = message.headers.get("content-type") or ""
+    return bool(message.body) and content_type.split(";")[0].strip().lower() == "application/sdp"
+
+
+def _warning_text(exc: Exception) -> str:
+    return str(exc).replace('"', "'").replace("\\", "/")[:120]
+
+
+def _media_summary(session: MediaSession) -> dict[str, object]:
+    """The call record's media columns: codecs, relay or transcode, MOS and loss per party."""
+    info: dict[str, object] = {}
+    if not session.plans:
+        return info
+    plan = session.plans[0]
+    sides = {"a": plan.offerer, "b": plan.answerer}
+    if session.plans_offerer == "b":
+        sides = {"a": plan.answerer, "b": plan.offerer}
+    quality = session.quality()
+    for party, column in (("a", "caller"), ("b", "callee")):
+        side = sides[party]
+        if side.codec is not None:
+            info[f"codec_{column}"] = f"{side.codec.encoding}/{side.codec.clock_rate}"
+        stats = quality.get(party)
+        if stats is None or side.codec is None or stats["received"] == 0:
+            continue
+        info[f"mos_{column}"] = round(mos_for_leg(
+            side.codec.encoding, stats["rtt"], stats["jitter_ms"], stats["loss"]), 2)
+        info[f"packets_lost_{column}"] = int(stats["lost"])
+    info["media_path"] = "relay" if plan.relay else "transcode"
+    return info

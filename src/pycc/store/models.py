@@ -128,6 +128,16 @@ class CallRecord(SQLModel, table=True):
     sip_status: int
     duration: float = 0.0
     node: str = ""
+    #: Media as pycc anchored it: the codec each party used ("PCMU/8000"), whether packets
+    #: were relayed or transcoded, and the E-model (ITU-T G.107) MOS estimate of each party's
+    #: received audio, from pycc's RTP statistics.
+    codec_caller: str | None = None
+    codec_callee: str | None = None
+    media_path: str | None = None
+    mos_caller: float | None = None
+    mos_callee: float | None = None
+    packets_lost_caller: int | None = None
+    packets_lost_callee: int | None = None
 
 
 class BindingLike(Protocol):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -63,11 +63,37 @@ class Store:
         return self._engine
 
     def create_all(self) -> None:
-        """Create the tables and indexes that do not exist yet."""
+        """Create the tables and indexes that do not exist yet, and add the columns a newer
+        pycc has to tables an older one made (only nullable or defaulted columns are ever
+        added, so existing rows stay valid)."""
         try:
             SQLModel.metadata.create_all(self._engine)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create tables in {self._engine.url!r}: {exc}") from exc
+
+    def _add_missing_columns(self) -> None:
+        inspector = inspect(self._engine)
+        preparer = self._engine.dialect.identifier_preparer
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=self._engine.dialect)
+                default = ""
+                value = getattr(column.default, "arg", None)
+                if value is not None and getattr(column.default, "is_scalar", False):
+                    default = f" DEFAULT {value!r}" if isinstance(value, str) else (
+                        f" DEFAULT {value}")
+                elif not column.nullable:
+                    raise StoreError(
+                        f"table {table.name} lacks column {column.name}, which has no default;"
+                        " this database was made by an incompatible pycc")
+                with self._engine.begin() as connection:
+                    connection.execute(text(
+                        f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN "
+                        f"{preparer.quote(column.name)} {kind}{default}"))
 
     def close(self) -> None:
         """Close every pooled connection."""

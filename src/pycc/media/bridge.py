@@ -1,0 +1,246 @@
+"""A bridge joins two legs of one stream so each party hears the other.
+
+Each direction is one of two paths, chosen from the offer/answer outcome
+(:class:`pycc.sdp.anchor.StreamPlan`):
+
+- a **relay** when both parties use the same codec: packets go on untouched (SSRC, sequence
+  numbers, timestamps, marker and payload as sent), only the payload type number is rewritten
+  when the two legs numbered the codec differently, and SRTP is re-applied per leg;
+- a **transcoder** otherwise: decode, resample, re-encode in the far party's frame size, with a
+  continuous outgoing stream of pycc's own (RFC 3550 §5.1: own SSRC, sequence numbers +1 per
+  packet, timestamps that follow the sender's timing through silence and across SSRC changes,
+  marker on a talkspurt's first packet). Lost packets are concealed by the decoder (G.711
+  concealment, Opus PLC or FEC from the next packet).
+
+RFC 4733 telephone-events are passed on in the far leg's numbering and clock; when the far party
+negotiated no telephone-event, digits are handed to ``on_digit`` for the signalling layer (SIP
+INFO). Unknown payload types are dropped and counted by the leg.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from pycc.codecs.registry import Decoder, Encoder, Registry, default_registry
+from pycc.dsp.resample import Resampler
+from pycc.media.leg import MediaLeg
+from pycc.rtp.errors import RtpError
+from pycc.rtp.packet import RtpPacket, parse_rtp
+from pycc.sdp.anchor import StreamSide
+from pycc.sdp.offer_answer import codec_matches
+
+__all__ = ["Bridge"]
+
+log = logging.getLogger("pycc.media")
+
+#: Lost packets concealed at most in one gap; a longer gap is a new talkspurt.
+_MAX_CONCEAL = 5
+
+
+class _Path:
+    """One direction of a bridge."""
+
+    def forward(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class _Relay(_Path):
+    __slots__ = ("_map", "_out")
+
+    def __init__(self, src: StreamSide, dst: StreamSide, out: MediaLeg) -> None:
+        self._out = out
+        mapping: dict[int, int] = {13: 13}
+        if src.codec is not None and dst.codec is not None:
+            mapping[src.codec.payload_type] = dst.codec.payload_type
+        if src.event is not None and dst.event is not None:
+            mapping[src.event.payload_type] = dst.event.payload_type
+        # Precomputed second header byte per input byte: the marker bit is kept, the payload
+        # type renumbered; None drops the packet (no such format on the far leg).
+        self._map: list[int | None] = [None] * 256
+        for src_pt, dst_pt in mapping.items():
+            self._map[src_pt] = dst_pt
+            self._map[src_pt | 0x80] = dst_pt | 0x80
+
+    def forward(self, data: bytes) -> None:
+        second = self._map[data[1]]
+        if second is None:
+            return
+        if second != data[1]:
+            buf = bytearray(data)
+            buf[1] = second
+            data = bytes(buf)
+        self._out.send_rtp(data)
+
+
+class _Transcoder(_Path):
+    def __init__(self, src: StreamSide, dst: StreamSide, out: MediaLeg, registry: Registry,
+                 ssrc: int) -> None:
+        assert src.codec is not None and dst.codec is not None
+        self._out = out
+        src_codec = registry.find(src.codec.encoding, src.codec.clock_rate, src.codec.channels)
+        dst_codec = registry.find(dst.codec.encoding, dst.codec.clock_rate, dst.codec.channels)
+        self._decoder: Decoder = src_codec.decoder()
+        frame_ms = int(dst.ptime) if dst.ptime else None
+        self._encoder: Encoder = dst_codec.encoder(frame_ms)
+        self._resampler = Resampler(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
+        self._src_pt = src.codec.payload_type
+        self._dst_pt = dst.codec.payload_type
+        self._src_event = src.event.payload_type if src.event is not None else None
+        self._dst_event = dst.event.payload_type if dst.event is not None else None
+        self._src_clock = src.codec.clock_rate
+        self._dst_clock = dst.codec.clock_rate
+        self._src_frame = src_codec.spec.samples_per_frame
+        self._frame = self._encoder.samples_per_frame
+        self._step = self._frame * dst_codec.spec.clock_rate // dst_codec.spec.sample_rate
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._ssrc = ssrc
+        self._seq = int.from_bytes(os.urandom(2), "big")
+        self._ts = int.from_bytes(os.urandom(4), "big")
+        self._in_ssrc: int | None = None
+        self._in_seq: int | None = None
+        self._in_base = 0
+        self._out_base = self._ts
+        self._marker = True
+        self.concealed = 0
+
+    def _out_timestamp(self, in_ts: int) -> int:
+        elapsed = (in_ts - self._in_base) & 0xFFFFFFFF
+        if elapsed >= 1 << 31:
+            elapsed = 0  # an older timestamp (reordering): keep the running clock
+        return (self._out_base + elapsed * self._dst_clock // self._src_clock) & 0xFFFFFFFF
+
+    def forward(self, data: bytes) -> None:
+        try:
+            packet = parse_rtp(data)
+        except RtpError:
+            return
+        if packet.ssrc != self._in_ssrc:
+            # A new source (or the first): pycc's stream goes on, re-anchored on it.
+            self._in_ssrc = packet.ssrc
+            self._in_base = packet.timestamp
+            self._out_base = self._ts
+            self._in_seq = None
+            self._marker = True
+        if packet.payload_type == self._src_event:
+            self._forward_event(packet)
+            return
+        if packet.payload_type != self._src_pt:
+            return  # comfort noise and the like: the far codec has its own silence
+        pcm_parts: list[np.ndarray] = []
+        last = self._in_seq
+        if last is not None:
+            gap = (packet.sequence - last - 1) & 0xFFFF
+            if gap >= 0x8000:
+                return  # late duplicate or reordered packet: already concealed
+            if 0 < gap <= _MAX_CONCEAL:
+                self.concealed += gap
+                for index in range(gap):
+                    if index == gap - 1:
+                        pcm_parts.append(self._decoder.decode_fec(packet.payload, self._src_frame))
+                    else:
+                        pcm_parts.append(self._decoder.conceal(self._src_frame))
+            elif gap > _MAX_CONCEAL:
+                self._marker = True
+        self._in_seq = packet.sequence
+        try:
+            pcm_parts.append(self._decoder.decode(packet.payload))
+        except ValueError:
+            return
+        if not self._pending.size:
+            # Nothing buffered: this packet's audio starts at its own time on pycc's clock,
+            # so silence suppression at the sender keeps its length on the far side.
+            self._ts = self._out_timestamp(packet.timestamp)
+        pcm = np.concatenate(pcm_parts) if len(pcm_parts) > 1 else pcm_parts[0]
+        pcm = self._resampler.process(pcm)
+        pending = np.concatenate((self._pending, pcm)) if self._pending.size else pcm
+        frame = self._frame
+        offset = 0
+        while len(pending) - offset >= frame:
+            payload = self._encoder.encode(pending[offset:offset + frame])
+            offset += frame
+            self._send(self._dst_pt, payload, self._ts)
+            self._ts = (self._ts + self._step) & 0xFFFFFFFF
+        self._pending = pending[offset:]
+
+    def _forward_event(self, packet: RtpPacket) -> None:
+        if self._dst_event is None:
+            return
+        payload = bytearray(packet.payload)
+        if len(payload) < 4:
+            return
+        duration = int.from_bytes(payload[2:4], "big") * self._dst_clock // self._src_clock
+        payload[2:4] = min(duration, 0xFFFF).to_bytes(2, "big")
+        self._send(self._dst_event, bytes(payload), self._out_timestamp(packet.timestamp),
+                   marker=packet.marker)
+
+    def _send(self, pt: int, payload: bytes, ts: int, *, marker: bool | None = None) -> None:
+        mark = self._marker if marker is None else marker
+        self._marker = False
+        header = RtpPacket(pt, self._seq, ts, self._ssrc, payload, marker=mark)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._out.send_rtp(header.serialize())
+
+
+class Bridge:
+    """Connects legs ``x`` and ``y`` of one stream in both directions."""
+
+    def __init__(self, x: MediaLeg, y: MediaLeg, *, registry: Registry | None = None,
+                 on_digit: Callable[[MediaLeg, str], None] | None = None) -> None:
+        self.x = x
+        self.y = y
+        self.registry = registry or default_registry()
+        self.on_digit = on_digit
+        self._to_y: _Path | None = None
+        self._to_x: _Path | None = None
+        self.transcoding = False
+        x.on_rtp = self._from_x
+        y.on_rtp = self._from_y
+        x.on_digit = self._digit
+        y.on_digit = self._digit
+        self.update()
+
+    def update(self) -> None:
+        """Choose each direction's path again after an offer/answer changed a leg."""
+        xs, ys = self.x.side, self.y.side
+        self._to_y = self._to_x = None
+        self.transcoding = False
+        if xs is None or ys is None or xs.codec is None or ys.codec is None:
+            return
+        if codec_matches(xs.codec, ys.codec):
+            self._to_y = _Relay(xs, ys, self.y)
+            self._to_x = _Relay(ys, xs, self.x)
+            self.x.own_ssrc = self.y.own_ssrc = None
+            return
+        try:
+            ssrc_y, ssrc_x = (int.from_bytes(os.urandom(4), "big") for _ in range(2))
+            self._to_y = _Transcoder(xs, ys, self.y, self.registry, ssrc_y)
+            self._to_x = _Transcoder(ys, xs, self.x, self.registry, ssrc_x)
+            self.x.own_ssrc, self.y.own_ssrc = ssrc_x, ssrc_y
+            self.transcoding = True
+        except LookupError as exc:
+            log.warning("cannot transcode %s to %s: %s", xs.codec, ys.codec, exc)
+            self._to_y = self._to_x = None
+
+    def _from_x(self, _leg: MediaLeg, data: bytes) -> None:
+        path = self._to_y
+        if path is not None:
+            path.forward(data)
+
+    def _from_y(self, _leg: MediaLeg, data: bytes) -> None:
+        path = self._to_x
+        if path is not None:
+            path.forward(data)
+
+    def _digit(self, leg: MediaLeg, digit: str) -> None:
+        if self.on_digit is not None:
+            self.on_digit(leg, digit)
+
+    def close(self) -> None:
+        self._to_x = self._to_y = None
+        for leg in (self.x, self.y):
+            leg.on_rtp = None
+            leg.on_digit = None

@@ -1,0 +1,245 @@
+"""One party's side of one media stream on pycc: where its RTP goes and what arrives from it.
+
+A :class:`MediaLeg` owns an RTP/RTCP socket pair. For every datagram it decides, in this order:
+RTCP or RTP (RFC 5761 §4 on a multiplexed port), whether the source is the party (symmetric
+RTP with protection against a third party taking the stream over, RFC 4961 and
+:mod:`pycc.rtp.latch`), SRTP verification (RFC 3711, per leg), then the RTP header checks. What
+passes goes to ``on_rtp`` (the bridge, a player's listener, a recorder); what fails is dropped
+and counted by reason. Received telephone-events (RFC 4733) become digits, once per key press.
+
+The leg also keeps the RFC 3550 reception statistics pycc reports in RTCP and in the call
+record (loss, jitter, round-trip time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from pycc.media.rtp_socket import RtpSocketPair
+from pycc.media.srtp import SrtpError, SrtpLeg
+from pycc.rtp.dtmf import DigitStarted, DtmfReceiver
+from pycc.rtp.errors import RtpError
+from pycc.rtp.latch import SourceLatch
+from pycc.rtp.packet import header_fields, is_rtcp, parse_rtp
+from pycc.rtp.rtcp import ReceiverReport, SenderReport, middle32, ntp_from_unix, parse_rtcp
+from pycc.rtp.stats import ReceiverStats, round_trip
+from pycc.sdp.anchor import StreamSide
+
+__all__ = ["LEARN_SECONDS", "MediaLeg"]
+
+log = logging.getLogger("pycc.media")
+
+#: How long after the media address is signalled a NATed phone's real source may be learned.
+LEARN_SECONDS = 3.0
+
+PacketHandler = Callable[["MediaLeg", bytes], None]
+DigitHandler = Callable[["MediaLeg", str], None]
+
+
+class MediaLeg:
+    """The socket pair, peer address, security and statistics of one party on one stream."""
+
+    def __init__(self, sockets: RtpSocketPair, clock: Callable[[], float], *,
+                 name: str = "") -> None:
+        self.sockets = sockets
+        self.clock = clock
+        self.name = name
+        self.side: StreamSide | None = None
+        self.latch = SourceLatch(None, 0.0)
+        self.srtp: SrtpLeg | None = None
+        self.on_rtp: PacketHandler | None = None
+        self.on_rtcp: PacketHandler | None = None
+        self.on_digit: DigitHandler | None = None
+        self.dropped: Counter[str] = Counter()
+        self.received = 0
+        self.sent = 0
+        self.last_received: float | None = None
+        self.stats: ReceiverStats | None = None
+        self.rtt: float | None = None
+        self.remote_loss: float = 0.0
+        self.remote_jitter_ms: float = 0.0
+        #: The SSRC pycc sends to this party with when it originates the stream (transcoding,
+        #: prompts); reports about it give the round-trip time. None while packets are relayed.
+        self.own_ssrc: int | None = None
+        self._ssrc: int | None = None
+        self._dtmf: DtmfReceiver | None = None
+        self._event_pt: int | None = None
+        self._payload_types: frozenset[int] = frozenset()
+        self._rtcp_mux = False
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.sockets.port
+
+    @property
+    def host(self) -> str:
+        return self.sockets.host
+
+    def configure(self, side: StreamSide, srtp: SrtpLeg | None) -> None:
+        """Apply what the party settled on in the latest offer/answer."""
+        now = self.clock()
+        old = self.side
+        self.side = side
+        self.srtp = srtp
+        if old is None or old.rtp_address != side.rtp_address:
+            self.latch.resignal(side.rtp_address, now, now + LEARN_SECONDS)
+        self._rtcp_mux = side.rtcp_mux
+        types = set()
+        if side.codec is not None:
+            types.add(side.codec.payload_type)
+            if self.stats is None or self.stats.clock_rate != side.codec.clock_rate:
+                self.stats = ReceiverStats(side.codec.clock_rate)
+                self._ssrc = None
+        if side.event is not None:
+            types.add(side.event.payload_type)
+            if self._dtmf is None or self._event_pt != side.event.payload_type:
+                self._dtmf = DtmfReceiver(side.event.clock_rate)
+            self._event_pt = side.event.payload_type
+        else:
+            self._dtmf = None
+            self._event_pt = None
+        # Comfort noise (RFC 3389, static 13) is accepted whatever was negotiated.
+        types.add(13)
+        self._payload_types = frozenset(types)
+
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """Where this party receives RTP: the latched source, else the signalled address."""
+        return self.latch.peer
+
+    # -- receiving ------------------------------------------------------------------------
+    def receive(self, data: bytes, source: tuple[str, int], on_rtcp_port: bool) -> None:
+        if on_rtcp_port or is_rtcp(data):
+            self._receive_rtcp(data, source)
+            return
+        now = self.clock()
+        if not self.latch.accept(source, now):
+            self.dropped["source"] += 1
+            return
+        if self.srtp is not None:
+            clear = self.srtp.unprotect_rtp(data)
+            if clear is None:
+                self.dropped["srtp"] += 1
+                return
+            data = clear
+        try:
+            pt, _marker, seq, ts, ssrc = header_fields(data)
+        except RtpError as exc:
+            self.dropped[exc.reason] += 1
+            return
+        if pt not in self._payload_types:
+            self.dropped["payload-type"] += 1
+            return
+        self.received += 1
+        self.last_received = now
+        stats = self.stats
+        if stats is not None:
+            if ssrc != self._ssrc:
+                self._ssrc = ssrc
+                stats.reset()
+            stats.update(seq, ts, now)
+        if pt == self._event_pt:
+            self._receive_event(data, now)
+        handler = self.on_rtp
+        if handler is not None:
+            handler(self, data)
+
+    def _receive_event(self, data: bytes, now: float) -> None:
+        dtmf = self._dtmf
+        if dtmf is None:
+            return
+        try:
+            packet = parse_rtp(data)
+            events = dtmf.receive_packet(packet, now)
+        except (RtpError, ValueError):
+            self.dropped["event"] += 1
+            return
+        for event in events:
+            if isinstance(event, DigitStarted) and self.on_digit is not None:
+                self.on_digit(self, event.digit)
+
+    def _receive_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
+        peer = self.latch.peer
+        side = self.side
+        rtcp_from = side.rtcp_address if side is not None else None
+        # RTCP comes from the party's RTCP address or, multiplexed, from its RTP source.
+        if source != peer and source != rtcp_from:
+            self.dropped["rtcp-source"] += 1
+            return
+        if self.srtp is not None:
+            clear = self.srtp.unprotect_rtcp(data)
+            if clear is None:
+                self.dropped["srtcp"] += 1
+                return
+            data = clear
+        try:
+            packets = parse_rtcp(data)
+        except ValueError:
+            self.dropped["rtcp"] += 1
+            return
+        now = self.clock()
+        for packet in packets:
+            if isinstance(packet, SenderReport) and self.stats is not None:
+                self.stats.sender_report_received(middle32(packet.ntp_timestamp), now)
+            if isinstance(packet, (SenderReport, ReceiverReport)):
+                for block in packet.reports:
+                    if block.ssrc != self.own_ssrc:
+                        continue
+                    rtt = round_trip(block, _ntp_middle(now))
+                    if rtt is not None:
+                        self.rtt = rtt
+                    self.remote_loss = block.fraction_lost / 256
+                    if self.stats is not None:
+                        self.remote_jitter_ms = block.jitter * 1000 / self.stats.clock_rate
+        handler = self.on_rtcp
+        if handler is not None:
+            handler(self, data)
+
+    # -- sending --------------------------------------------------------------------------
+    def send_rtp(self, data: bytes) -> None:
+        """Send an RTP packet to the party, if it wants media and pycc knows where it is."""
+        side = self.side
+        peer = self.latch.peer
+        if side is None or peer is None or not side.receives:
+            return
+        if self.srtp is not None:
+            try:
+                data = self.srtp.protect_rtp(data)
+            except SrtpError:
+                # A duplicated packet (libsrtp refuses to reuse keystream) or an oversized one.
+                self.dropped["srtp-send"] += 1
+                return
+        self.sockets.send_rtp(data, peer)
+        self.sent += 1
+
+    def send_rtcp(self, data: bytes) -> None:
+        side = self.side
+        if side is None:
+            return
+        destination = self.latch.peer if side.rtcp_mux else side.rtcp_address
+        if destination is None:
+            return
+        if side.rtcp_mux is False and self.latch.latched and self.latch.peer is not None:
+            # A latched NAT source: its RTCP comes from the port above, by convention.
+            host, port = self.latch.peer
+            destination = (host, port + 1)
+        if self.srtp is not None:
+            try:
+                data = self.srtp.protect_rtcp(data)
+            except SrtpError:
+                self.dropped["srtcp-send"] += 1
+                return
+        self.sockets.send_rtcp(data, destination, mux=side.rtcp_mux)
+
+    def close(self) -> None:
+        self.sockets.close()
+        self.on_rtp = None
+        self.on_rtcp = None
+        self.on_digit = None
+
+
+def _ntp_middle(now: float) -> int:
+    return middle32(ntp_from_unix(now))

@@ -1,0 +1,95 @@
+"""The UDP sockets of one RTP stream on pycc: an even RTP port and RTCP on the next one.
+
+RFC 3550 §11 puts RTP on an even port and RTCP one above. Both sockets are read by draining
+them from the event loop's reader callback with a small buffer: stock asyncio's datagram
+protocol would allocate a 256 KiB buffer for every read, which costs more than the relay of
+the packet itself. Sending is a non-blocking ``sendto``; a full socket buffer drops the packet
+(counted), as a router would, rather than queueing audio that would arrive too late anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+
+__all__ = ["MAX_DATAGRAM", "RtpSocketPair"]
+
+#: Larger than any RTP packet on an Ethernet path (1500-byte MTU) with room for jumbo video
+#: fragments; a bigger datagram is truncated and then fails the RTP checks.
+MAX_DATAGRAM = 4096
+#: Datagrams read per wake-up before yielding to other sockets (fairness across calls).
+_BURST = 64
+
+Receiver = Callable[[bytes, tuple[str, int], bool], None]
+
+
+class RtpSocketPair:
+    """RTP and RTCP sockets bound to ``host:port`` and ``host:port + 1``.
+
+    ``receive(data, source, on_rtcp_port)`` is called for every datagram. Raises
+    :class:`OSError` when either port cannot be bound (the caller tries another pair).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        port: int,
+        receive: Receiver,
+    ) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.host = host
+        self.port = port
+        self._loop = loop
+        self._receive = receive
+        self.send_errors = 0
+        self._rtp = socket.socket(family, socket.SOCK_DGRAM)
+        self._rtcp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for sock, number in ((self._rtp, port), (self._rtcp, port + 1)):
+                sock.setblocking(False)
+                sock.bind((host, number))
+        except BaseException:
+            self._rtp.close()
+            self._rtcp.close()
+            raise
+        loop.add_reader(self._rtp.fileno(), self._drain, self._rtp, False)
+        loop.add_reader(self._rtcp.fileno(), self._drain, self._rtcp, True)
+        self._closed = False
+
+    def _drain(self, sock: socket.socket, on_rtcp_port: bool) -> None:
+        receive = self._receive
+        for _ in range(_BURST):
+            try:
+                data, source = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                # An ICMP port-unreachable from an earlier send surfaces here on Linux; it
+                # says nothing about this socket, which stays usable.
+                continue
+            receive(data, (source[0], source[1]), on_rtcp_port)
+
+    def send_rtp(self, data: bytes, destination: tuple[str, int]) -> None:
+        self._send(self._rtp, data, destination)
+
+    def send_rtcp(self, data: bytes, destination: tuple[str, int], *, mux: bool) -> None:
+        """RTCP leaves from the RTP port when multiplexed (RFC 5761 §4), else from port + 1."""
+        self._send(self._rtp if mux else self._rtcp, data, destination)
+
+    def _send(self, sock: socket.socket, data: bytes, destination: tuple[str, int]) -> None:
+        try:
+            sock.sendto(data, destination)
+        except OSError:
+            self.send_errors += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for sock in (self._rtp, self._rtcp):
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(sock.fileno())
+            sock.close()

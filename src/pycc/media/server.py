@@ -1,0 +1,147 @@
+"""The media server: RTP ports, the calls' media sessions, and their supervision.
+
+:class:`MediaServer` hands out RTP/RTCP port pairs from the configured range (``--rtp-ports``,
+even RTP ports as RFC 3550 §11 asks), makes one :class:`~pycc.media.session.MediaSession` per
+call, and once a second checks every session: a call whose expected RTP has stopped for
+``rtp_timeout`` seconds is reported to its owner (the B2BUA hangs it up and records why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from pycc.codecs.registry import Registry, default_registry
+from pycc.media.leg import MediaLeg
+from pycc.media.rtp_socket import RtpSocketPair
+from pycc.media.session import MediaSession
+from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
+from pycc.sdp.anchor import LocalCodec
+
+__all__ = ["MediaServer", "PortsExhausted"]
+
+log = logging.getLogger("pycc.media")
+
+#: Codecs pycc offers for transcoding when a party's own codecs are not enough, in order of
+#: preference, with their RFC 3551 static payload types.
+TRANSCODE_PREFERENCE = (
+    ("PCMU", 8000, 1), ("PCMA", 8000, 1), ("G722", 8000, 1), ("opus", 48000, 2),
+    ("G729", 8000, 1),
+)
+
+TimeoutHandler = Callable[[MediaSession], None]
+
+
+class MediaServer:
+    """Owns the RTP port range and every call's media session."""
+
+    def __init__(
+        self,
+        host: str,
+        ports: PortRange | str,
+        *,
+        rtp_timeout: float = 60.0,
+        registry: Registry | None = None,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self.host = host
+        self.range = PortRange.parse(ports) if isinstance(ports, str) else ports
+        self.allocator = PortAllocator(self.range)
+        self.rtp_timeout = rtp_timeout
+        self.registry = registry or default_registry()
+        self.sweep_interval = sweep_interval
+        self.sessions: dict[MediaSession, tuple[float, TimeoutHandler | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.transcodable = self._transcodable()
+
+    def _transcodable(self) -> list[LocalCodec]:
+        result: list[LocalCodec] = []
+        for name, rate, channels in TRANSCODE_PREFERENCE:
+            try:
+                codec = self.registry.find(name, rate, channels)
+            except LookupError:
+                continue  # e.g. the G.729 library is not installed
+            spec = codec.spec
+            result.append(LocalCodec(spec.name, spec.clock_rate, spec.channels,
+                                     spec.static_payload_type, spec.fmtp or None))
+        return result
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sweeper = self._loop.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for session in list(self.sessions):
+            session.close()
+        self.sessions.clear()
+
+    # -- sessions ---------------------------------------------------------------------------
+    def new_session(self, name: str = "", *, on_timeout: TimeoutHandler | None = None,
+                    on_digit: Callable[[str, str], None] | None = None) -> MediaSession:
+        session = MediaSession(self._new_leg, self._release_leg, self.transcodable, name=name,
+                               on_digit=on_digit)
+        self.sessions[session] = (self._now(), on_timeout)
+        return session
+
+    def end_session(self, session: MediaSession) -> None:
+        self.sessions.pop(session, None)
+        session.close()
+
+    def _now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    def _new_leg(self, name: str) -> MediaLeg:
+        loop = self._loop or asyncio.get_running_loop()
+        made: list[RtpSocketPair] = []
+        leg_ref: list[MediaLeg] = []
+
+        def receive(data: bytes, source: tuple[str, int], on_rtcp_port: bool) -> None:
+            leg_ref[0].receive(data, source, on_rtcp_port)
+
+        def try_bind(port: int) -> bool:
+            try:
+                made.append(RtpSocketPair(loop, self.host, port, receive))
+            except OSError:
+                return False
+            return True
+
+        self.allocator.allocate(try_bind)
+        leg = MediaLeg(made[-1], loop.time, name=name)
+        leg_ref.append(leg)
+        return leg
+
+    def _release_leg(self, leg: MediaLeg) -> None:
+        leg.close()
+        self.allocator.release(leg.port)
+
+    # -- supervision ------------------------------------------------------------------------
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                self.sweep()
+            except Exception:  # a bug in one check must not end supervision of all calls
+                log.exception("media sweep failed")
+
+    def sweep(self) -> None:
+        now = self._now()
+        for session, (started, on_timeout) in list(self.sessions.items()):
+            if session.closed:
+                self.sessions.pop(session, None)
+                continue
+            if on_timeout is None or self.rtp_timeout <= 0:
+                continue
+            if session.plans and session.silent_for(now, started) >= self.rtp_timeout:
+                session.hangup_reason = "rtp-timeout"
+                self.sessions[session] = (started, None)  # report once
+                on_timeout(session)

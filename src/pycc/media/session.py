@@ -1,0 +1,265 @@
+"""The media of one call: each party's legs, the bridges between them, and the SDP pycc writes.
+
+A :class:`MediaSession` has two parties, ``"a"`` (the caller's side) and ``"b"`` (the callee's).
+When one party makes an offer, :meth:`MediaSession.relay_offer` gives the offer pycc makes to the
+other party (pycc's ports and keys, the codecs it can transcode); when that party answers,
+:meth:`MediaSession.relay_answer` configures both legs and gives pycc's answer to the offerer.
+Each ``m=`` line has one :class:`~pycc.media.leg.MediaLeg` per party and one
+:class:`~pycc.media.bridge.Bridge` between them.
+
+SDES keys (RFC 4568) are made per leg: pycc offers its own keys to the answerer in any case
+(best-effort SRTP: a party that does not know ``a=crypto`` ignores it) and answers an SRTP
+offerer with a fresh key for the suite it chose.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pycc.media.bridge import Bridge
+from pycc.media.leg import MediaLeg
+from pycc.media.srtp import SrtpError, SrtpLeg
+from pycc.sdp.anchor import SECURE_PROTOS, LocalCodec, StreamPlan, relay_answer, relay_offer
+from pycc.sdp.attributes import Crypto
+from pycc.sdp.crypto import CryptoAttribute, CryptoError, new_crypto, parse_crypto, select_crypto
+from pycc.sdp.errors import SdpError
+from pycc.sdp.session import Origin, SessionDescription
+
+__all__ = ["MediaSession", "Party"]
+
+log = logging.getLogger("pycc.media")
+
+Party = str  # "a" or "b"
+_OTHER = {"a": "b", "b": "a"}
+#: Suites pycc offers, in order of preference (RFC 4568 §6.2, RFC 7714 §12).
+OFFER_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM")
+
+
+@dataclass
+class _PendingOffer:
+    offerer: Party
+    offer: SessionDescription
+    relayed: SessionDescription
+    #: pycc's offered keys per m= line (to the answerer)
+    keys: list[list[CryptoAttribute]]
+
+
+@dataclass
+class _PartyState:
+    address: str = "127.0.0.1"
+    origin: Origin | None = None
+    legs: list[MediaLeg] = field(default_factory=list)
+    last_answer: tuple[bytes, SessionDescription] | None = None
+
+
+class MediaSession:
+    """The media of one call; made by :class:`pycc.media.server.MediaServer`."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        new_leg: Callable[[str], MediaLeg],
+        release_leg: Callable[[MediaLeg], None],
+        transcodable: Sequence[LocalCodec],
+        *,
+        name: str = "",
+        on_digit: Callable[[Party, str], None] | None = None,
+    ) -> None:
+        self.name = name or f"media-{next(self._ids)}"
+        self._new_leg = new_leg
+        self._release_leg = release_leg
+        self.transcodable = list(transcodable)
+        self.on_digit = on_digit
+        self.parties: dict[Party, _PartyState] = {"a": _PartyState(), "b": _PartyState()}
+        self.bridges: list[Bridge] = []
+        self.plans: list[StreamPlan] = []
+        #: The party whose offer the current plans answer ("a" or "b").
+        self.plans_offerer: Party = "a"
+        #: Whoever made the session (the B2BUA's call), for its callbacks.
+        self.owner: object | None = None
+        self._pending: _PendingOffer | None = None
+        self.closed = False
+        self.hangup_reason: str | None = None
+
+    # -- addressing -------------------------------------------------------------------------
+    def set_address(self, party: Party, address: str) -> None:
+        """The address pycc writes in SDP for ``party``: the one that party can reach."""
+        self.parties[party].address = address
+
+    def legs(self, party: Party) -> list[MediaLeg]:
+        return self.parties[party].legs
+
+    def _origin(self, party: Party) -> Origin:
+        state = self.parties[party]
+        if state.origin is None:
+            state.origin = Origin("pycc", str(secrets.randbelow(10**12)), 1, "IN",
+                                  "IP6" if ":" in state.address else "IP4", state.address)
+        else:
+            state.origin = Origin(state.origin.username, state.origin.sess_id,
+                                  state.origin.sess_version + 1, state.origin.nettype,
+                                  state.origin.addrtype, state.origin.address)
+        return state.origin
+
+    def _ensure_legs(self, party: Party, count: int) -> list[MediaLeg]:
+        legs = self.parties[party].legs
+        while len(legs) < count:
+            legs.append(self._new_leg(f"{self.name}/{party}{len(legs)}"))
+        return legs
+
+    # -- offer/answer -----------------------------------------------------------------------
+    def relay_offer(self, offer: SessionDescription, offerer: Party) -> SessionDescription:
+        """The offer pycc makes to the other party for ``offer`` from ``offerer``."""
+        answerer = _OTHER[offerer]
+        count = len(offer.media)
+        self._ensure_legs(offerer, count)
+        far_legs = self._ensure_legs(answerer, count)
+        keys: list[list[CryptoAttribute]] = []
+        for media in offer.media:
+            if media.rejected or not media.is_rtp:
+                keys.append([])
+            else:
+                keys.append([new_crypto(tag, suite) for tag, suite in enumerate(OFFER_SUITES, 1)])
+        crypto = [[Crypto.parse(k.format()) for k in line] for line in keys]
+        ports = [leg.port for leg in far_legs[:count]]
+        relayed = relay_offer(offer, self.parties[answerer].address, ports,
+                              origin=self._origin(answerer), transcodable=self.transcodable,
+                              crypto=crypto)
+        self._pending = _PendingOffer(offerer, offer, relayed, keys)
+        return relayed
+
+    def relay_answer(self, answer: SessionDescription, answerer: Party) -> SessionDescription:
+        """pycc's answer to the pending offer, now that ``answerer`` answered pycc's offer.
+
+        Raises :class:`~pycc.sdp.errors.SdpError` when no offer is pending from the other party
+        or the answer does not fit the offer.
+        """
+        pending = self._pending
+        if pending is None or pending.offerer != _OTHER[answerer]:
+            raise SdpError("an answer without a pending offer")
+        offerer = pending.offerer
+        raw = answer.to_bytes()
+        cached = self.parties[offerer].last_answer
+        if cached is not None and cached[0] == raw:
+            # The same answer again (a 183 then the 200): pycc's answer must not change either.
+            return cached[1]
+        our_keys: list[CryptoAttribute | None] = []
+        for media in pending.offer.media:
+            our_keys.append(self._answer_key(media.attribute_values("crypto"), media.proto))
+        crypto_lines = [None if k is None else Crypto.parse(k.format()) for k in our_keys]
+        offerer_legs = self.parties[offerer].legs
+        ports = [leg.port for leg in offerer_legs[: len(pending.offer.media)]]
+        result, plans = relay_answer(
+            pending.offer, pending.relayed, answer, self.parties[offerer].address, ports,
+            origin=self._origin(offerer), transcodable=self.transcodable, crypto=crypto_lines,
+        )
+        answerer_legs = self.parties[answerer].legs
+        for plan in plans:
+            offerer_leg = offerer_legs[plan.index]
+            answerer_leg = answerer_legs[plan.index]
+            offerer_leg.configure(plan.offerer, self._srtp(our_keys[plan.index],
+                                                           plan.offerer.crypto))
+            answerer_leg.configure(plan.answerer, self._srtp_answered(
+                pending.keys[plan.index], plan.answerer.crypto))
+        self.plans = plans
+        self.plans_offerer = offerer
+        self._bridge()
+        self.parties[offerer].last_answer = (raw, result)
+        return result
+
+    @staticmethod
+    def _answer_key(values: list[str], proto: str) -> CryptoAttribute | None:
+        if proto not in SECURE_PROTOS:
+            return None
+        offered: list[CryptoAttribute] = []
+        for value in values:
+            try:
+                offered.append(parse_crypto(value))
+            except CryptoError:
+                continue  # an unknown suite or a malformed line: skip it (RFC 4568 §5.1.2)
+        chosen = select_crypto(offered)
+        if chosen is None:
+            return None
+        return new_crypto(chosen.tag, chosen.suite)
+
+    @staticmethod
+    def _srtp(ours: CryptoAttribute | None, theirs: Crypto | None) -> SrtpLeg | None:
+        if ours is None or theirs is None:
+            return None
+        try:
+            return SrtpLeg(ours, parse_crypto(str(theirs)))
+        except (CryptoError, SrtpError) as exc:
+            log.warning("SRTP not set up: %s", exc)
+            return None
+
+    @staticmethod
+    def _srtp_answered(offered: list[CryptoAttribute], theirs: Crypto | None) -> SrtpLeg | None:
+        if theirs is None:
+            return None
+        ours = next((k for k in offered if k.tag == theirs.tag), None)
+        if ours is None:
+            return None
+        return MediaSession._srtp(ours, theirs)
+
+    def _bridge(self) -> None:
+        a_legs, b_legs = self.parties["a"].legs, self.parties["b"].legs
+        for index in range(min(len(a_legs), len(b_legs))):
+            if index < len(self.bridges):
+                self.bridges[index].update()
+            else:
+                self.bridges.append(Bridge(a_legs[index], b_legs[index],
+                                           on_digit=self._digit))
+
+    def _digit(self, leg: MediaLeg, digit: str) -> None:
+        party = "a" if leg in self.parties["a"].legs else "b"
+        if self.on_digit is not None:
+            self.on_digit(party, digit)
+
+    # -- supervision ------------------------------------------------------------------------
+    def silent_for(self, now: float, started: float) -> float:
+        """How long the quietest party that should be sending has sent nothing (0 when no
+        party is expected to send, e.g. both on hold)."""
+        worst = 0.0
+        for state in self.parties.values():
+            for leg in state.legs:
+                side = leg.side
+                if side is None or side.codec is None or not side.sends:
+                    continue
+                last = leg.last_received if leg.last_received is not None else started
+                worst = max(worst, now - last)
+        return worst
+
+    def quality(self) -> dict[Party, dict[str, float]]:
+        """Per party: packets, loss, jitter and round-trip time of its first stream."""
+        result: dict[Party, dict[str, float]] = {}
+        for party, state in self.parties.items():
+            if not state.legs:
+                continue
+            leg = state.legs[0]
+            stats = leg.stats
+            lost = stats.cumulative_lost if stats is not None else 0
+            expected = stats.expected if stats is not None else 0
+            result[party] = {
+                "received": float(leg.received),
+                "sent": float(leg.sent),
+                "lost": float(max(0, lost)),
+                "loss": (max(0, lost) / expected) if expected > 0 else 0.0,
+                "jitter_ms": stats.jitter_ms if stats is not None else 0.0,
+                "rtt": leg.rtt if leg.rtt is not None else 0.0,
+            }
+        return result
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for bridge in self.bridges:
+            bridge.close()
+        for state in self.parties.values():
+            for leg in state.legs:
+                self._release_leg(leg)
+            state.legs.clear()
