@@ -49,6 +49,7 @@ from pycc.sip.auth import (
     parse_challenge,
 )
 from pycc.sip.dialog import AckTimedOut, Dialog, DialogId, DialogState
+from pycc.sip.dtmf_info import DTMF_DIGITS, DTMF_RELAY, format_dtmf_relay, parse_dtmf_info
 from pycc.sip.errors import SipError
 from pycc.sip.headers import Headers, NameAddr
 from pycc.sip.message import Request, Response, make_response, reason_for
@@ -87,9 +88,6 @@ log = logging.getLogger("pycc.ua")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 SDP = "application/sdp"
-DTMF_RELAY = "application/dtmf-relay"
-#: The events a ``Signal=`` line may name (RFC 4733 §3.2 events 0-15, the usual spelling).
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
 #: How often one request is sent again after a challenge: once, and once more when the
 #: second answer says the nonce went stale (RFC 7616 §3.3: the password was right).
 MAX_AUTH_ROUNDS = 3
@@ -128,9 +126,11 @@ class CallState(enum.Enum):
 
 
 def minimal_sdp(
-    host: str, rtp_port: int, *, username: str = "pycc", session_id: int = 1, version: int = 1
+    host: str, rtp_port: int, *, username: str = "pycc", session_id: int = 1, version: int = 1,
+    telephone_events: bool = True,
 ) -> bytes:
-    """A one-stream audio description: PCMU and RFC 4733 telephone-events (RFC 8866 syntax)."""
+    """A one-stream audio description: PCMU and, unless told otherwise, RFC 4733
+    telephone-events (RFC 8866 syntax)."""
     ip = "IP6" if ":" in host else "IP4"
     lines = [
         "v=0",
@@ -138,10 +138,12 @@ def minimal_sdp(
         "s=pycc",
         f"c=IN {ip} {host}",
         "t=0 0",
-        f"m=audio {rtp_port} RTP/AVP 0 101",
+        f"m=audio {rtp_port} RTP/AVP 0" + (" 101" if telephone_events else ""),
         "a=rtpmap:0 PCMU/8000",
-        "a=rtpmap:101 telephone-event/8000",
-        "a=fmtp:101 0-16",
+    ]
+    if telephone_events:
+        lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"]
+    lines += [
         "a=ptime:20",
         "a=sendrecv",
     ]
@@ -150,14 +152,6 @@ def minimal_sdp(
 
 def _has_sdp(message: Request | Response) -> bool:
     return bool(message.body) and message.content_type == SDP
-
-
-def _dtmf_signal(body: bytes) -> str | None:
-    for line in body.decode("utf-8", "replace").splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip().lower() == "signal" and value.strip():
-            return value.strip()
-    return None
 
 
 class _Pending:
@@ -318,10 +312,8 @@ class Call:
     async def send_info_dtmf(self, digit: str, duration: int = 160,
                              timeout: float = 10.0) -> Response:
         """Send one DTMF digit as INFO ``application/dtmf-relay``; returns the final response."""
-        if len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
-            raise ValueError(f"not a DTMF digit: {digit!r}")
+        body = format_dtmf_relay(digit, duration)
         dialog = self._confirmed_dialog("INFO")
-        body = f"Signal={digit.upper()}\r\nDuration={duration}\r\n".encode("ascii")
         request = dialog.create_request("INFO", body=body, content_type=DTMF_RELAY)
         return await asyncio.wait_for(self.ua._send_in_dialog(request), timeout)
 
@@ -333,7 +325,8 @@ class Call:
 
     def _make_sdp(self) -> bytes:
         return minimal_sdp(self.ua.local_host, self.ua.rtp_port, username=self.ua.username,
-                           session_id=self._session_id, version=self._sdp_version)
+                           session_id=self._session_id, version=self._sdp_version,
+                           telephone_events=self.ua.telephone_events)
 
 
 class UserAgent:
@@ -360,6 +353,7 @@ class UserAgent:
         rtp_port: int | None = None,
         timers: TimerConfig | None = None,
         user_agent: str = "pycc-ua",
+        telephone_events: bool = True,
     ) -> None:
         self.username = username
         self.password = password
@@ -371,6 +365,8 @@ class UserAgent:
         self.display_name = display_name
         # No media yet: the port only has to be plausible (even, non-zero) in the SDP.
         self.rtp_port = rtp_port or 20000 + 2 * secrets.randbelow(5000)
+        #: Whether this agent's SDP offers RFC 4733 events (else keys reach it as SIP INFO).
+        self.telephone_events = telephone_events
         self.timers = timers or TimerConfig()
         self.aor = SipUri("sip", username, None, self.domain)
         #: Challenges answered, by status (401 for REGISTER, 407 for INVITE from pycc).
@@ -817,11 +813,9 @@ class UserAgent:
                 call._reply_to = txn.destination
                 self._schedule_dialog_timer()
         elif method == "INFO":
-            if request.content_type in (DTMF_RELAY, "application/dtmf"):
-                signal = (_dtmf_signal(request.body) if request.content_type == DTMF_RELAY
-                          else request.body.decode("utf-8", "replace").strip())
-                if signal:
-                    call.dtmf_received.put_nowait(signal)
+            info = parse_dtmf_info(request.content_type, request.body)
+            if info is not None:
+                call.dtmf_received.put_nowait(info.digit)
             self.endpoint.send_response(txn, dialog.create_response(request, 200, now))
         elif method in ("OPTIONS", "PRACK"):
             self._answer_request(txn, request, 200, extra=self._capabilities())

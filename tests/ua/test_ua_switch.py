@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from pycc.config import load_config, write_initial_config
+from pycc.rtp.dtmf import DigitEnded, DigitStarted, DtmfReceiver
+from pycc.rtp.packet import parse_rtp
 from pycc.sdp.session import SessionDescription
 from pycc.store.db import make_url
 from pycc.store.models import CallRecord
@@ -299,8 +302,7 @@ def test_reinvite_from_caller_reaches_callee(tmp_path: Path, transport: str) -> 
         assert anchored(incoming.remote_sdp) == anchored(relayed_before)
         assert call.remote_sdp == first_answer  # the callee answered the same: so does pycc
         # The dialog is still usable both ways afterwards.
-        assert (await call.send_info_dtmf("7")).status == 200
-        assert await incoming.next_dtmf(2) == "7"
+        assert (await call.update()).status == 200
         await incoming.hangup()
         assert await call.wait_ended(3) == "remote"
 
@@ -335,20 +337,63 @@ def test_update_is_relayed_both_ways(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
-def test_info_dtmf_reaches_callee(tmp_path: Path) -> None:
+def test_info_dtmf_reaches_a_callee_without_events_as_info(tmp_path: Path) -> None:
     async def scenario(lab: Lab) -> None:
         alice = await lab.agent("1001")
-        bob = await lab.agent("1002", auto_answer=True)
+        bob = await lab.agent("1002", auto_answer=True, telephone_events=False)
+        keys: list[tuple[str, str, str]] = []
+        assert lab.switch.b2bua is not None
+        lab.switch.b2bua.dtmf_listeners.append(
+            lambda _call, party, digit, form: keys.append((party, digit, form)))
         call = await alice.call("1002", timeout=10)
         incoming = await bob.next_call(2)
         for digit in "12#":
             assert (await call.send_info_dtmf(digit)).status == 200
         assert [await incoming.next_dtmf(2) for _ in range(3)] == ["1", "2", "#"]
+        assert keys == [("a", "1", "info"), ("a", "2", "info"), ("a", "#", "info")]
         with pytest.raises(ValueError):
             await call.send_info_dtmf("x")
         await call.hangup()
 
     run(tmp_path, scenario)
+
+
+def test_info_dtmf_reaches_a_callee_with_events_as_rfc4733(tmp_path: Path) -> None:
+    """The callee negotiated telephone-event: pycc answers the INFO and sends the key to the
+    callee's RTP port as RFC 4733 packets, each key once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+        rtp.bind(("127.0.0.1", 0))
+        rtp.setblocking(False)
+        port = rtp.getsockname()[1]
+
+        async def scenario(lab: Lab) -> None:
+            alice = await lab.agent("1001")
+            bob = await lab.agent("1002", auto_answer=True, rtp_port=port)
+            call = await alice.call("1002", timeout=10)
+            await bob.next_call(2)
+            assert (await call.send_info_dtmf("5", duration=100)).status == 200
+            receiver = DtmfReceiver(8000)
+            digits: list[str] = []
+            loop = asyncio.get_running_loop()
+            async with asyncio.timeout(3):
+                while not any(isinstance(e, DigitEnded) for e in receiver.handle_timer(
+                        loop.time())) and len(digits) < 2:
+                    try:
+                        data = rtp.recv(2048)
+                    except BlockingIOError:
+                        await asyncio.sleep(0.01)
+                        if digits and receiver.get_timer() is None:
+                            break
+                        continue
+                    packet = parse_rtp(data)
+                    assert packet.payload_type == 101
+                    for event in receiver.receive_packet(packet, loop.time()):
+                        if isinstance(event, DigitStarted):
+                            digits.append(event.digit)
+            assert digits == ["5"]
+            await call.hangup()
+
+        run(tmp_path, scenario)
 
 
 def test_second_registration_gets_cancel_when_first_answers(tmp_path: Path) -> None:

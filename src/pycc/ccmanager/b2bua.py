@@ -39,6 +39,7 @@ from pycc.sdp.errors import SdpError
 from pycc.sdp.session import SessionDescription
 from pycc.sip.address import Address
 from pycc.sip.dialog import Dialog
+from pycc.sip.dtmf_info import DTMF_RELAY, format_dtmf_relay, parse_dtmf_info
 from pycc.sip.errors import SipUsageError
 from pycc.sip.headers import Headers, NameAddr
 from pycc.sip.ids import token_hex
@@ -162,6 +163,9 @@ class B2BUA:
         self._by_b_txn: dict[ClientTransaction, Leg] = {}
         self._dialogs: dict[tuple[str, str, str], tuple[Call, Leg | None]] = {}
         self._relays: dict[ClientTransaction, Relay] = {}
+        #: Called with (call, party "a"/"b", digit, form "rfc4733"/"info"/"inband") for every
+        #: key a party presses: the hook of the call-control services.
+        self.dtmf_listeners: list[Callable[[Call, str, str, str], None]] = []
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -232,7 +236,9 @@ class B2BUA:
         """Anchor the call's media on pycc; False when the call was refused instead."""
         assert self.media is not None
         try:
-            session = self.media.new_session(call.call_id, on_timeout=self._media_timeout)
+            session = self.media.new_session(
+                call.call_id, on_timeout=self._media_timeout,
+                on_digit=lambda party, digit: self._media_digit(call, party, digit, "rfc4733"))
         except PortsExhausted:
             log.warning("call %s: no free RTP ports", call.call_id)
             self._fail(call, 503, "Service Unavailable", "failed")
@@ -264,6 +270,33 @@ class B2BUA:
             log.info("call %s: no RTP for %.0f s, hanging up", call.call_id,
                      self.media.rtp_timeout if self.media else 0)
             self._hangup(call, "system", "RTP timeout")
+
+    def _media_digit(self, call: Call, party: str, digit: str, form: str) -> None:
+        """A key pressed by ``party``: tell the listeners, and pass it on to the other party
+        as SIP INFO when that party negotiated no telephone-events (RFC 4733 events between
+        two parties that both have them are relayed by the media bridge)."""
+        for listener in tuple(self.dtmf_listeners):
+            listener(call, party, digit, form)
+        if form != "rfc4733" or call.state is not CallState.ANSWERED or call.media is None:
+            return
+        other = "b" if party == "a" else "a"
+        if call.media.has_events(other):
+            return
+        if other == "b":
+            winner = call.winner
+            if winner is None or winner.dialog is None:
+                return
+            dialog, destination = winner.dialog, winner.destination
+        else:
+            if call.a_dialog is None:
+                return
+            dialog, destination = call.a_dialog, call.a_source
+        try:
+            info = dialog.create_request("INFO", body=format_dtmf_relay(digit),
+                                         content_type=DTMF_RELAY)
+        except (SipUsageError, ValueError):
+            return
+        self._send_in_dialog(info, destination)
 
     def _media_answer(self, call: Call, body: bytes, answerer: str) -> bytes:
         """pycc's answer to the pending offer, after ``answerer`` answered pycc's own."""
@@ -586,6 +619,16 @@ class B2BUA:
             self._hangup(call, "caller" if from_a else "callee", "200 BYE", skip_a=from_a,
                          skip_b=not from_a)
             return True
+        if request.method == "INFO" and call.media is not None:
+            info = parse_dtmf_info(request.headers.get("content-type"), request.body)
+            other = "b" if from_a else "a"
+            if info is not None:
+                self._media_digit(call, "a" if from_a else "b", info.digit, "info")
+                if call.media.has_events(other):
+                    # The other party hears keys as RFC 4733 events: pycc answers the INFO.
+                    self._answer_in(in_dialog, txn, make_response(request, 200))
+                    call.media.send_digit(other, info.digit, info.duration_ms)
+                    return True
         if from_a:
             winner = call.winner
             if winner is None or winner.dialog is None:

@@ -199,6 +199,8 @@ class Bridge:
         self.transcoding = False
         x.on_rtp = self._from_x
         y.on_rtp = self._from_y
+        x.on_rtcp = self._rtcp_from_x
+        y.on_rtcp = self._rtcp_from_y
         x.on_digit = self._digit
         y.on_digit = self._digit
         self.update()
@@ -235,6 +237,17 @@ class Bridge:
         if path is not None:
             path.forward(data)
 
+    def _rtcp_from_x(self, _leg: MediaLeg, data: bytes) -> None:
+        # Relayed streams keep their SSRCs end to end, so their reports and feedback (PLI, FIR
+        # and NACK for video) mean the same to the other party; pass them on. A transcoded
+        # stream is pycc's own, and pycc reports on it itself.
+        if isinstance(self._to_y, _Relay):
+            self.y.send_rtcp(data)
+
+    def _rtcp_from_y(self, _leg: MediaLeg, data: bytes) -> None:
+        if isinstance(self._to_x, _Relay):
+            self.x.send_rtcp(data)
+
     def _digit(self, leg: MediaLeg, digit: str) -> None:
         if self.on_digit is not None:
             self.on_digit(leg, digit)
@@ -243,4 +256,5 @@ class Bridge:
         self._to_x = self._to_y = None
         for leg in (self.x, self.y):
             leg.on_rtp = None
+            leg.on_rtcp = None
             leg.on_digit = None

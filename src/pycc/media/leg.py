@@ -52,6 +52,9 @@ class MediaLeg:
         self.on_rtp: PacketHandler | None = None
         self.on_rtcp: PacketHandler | None = None
         self.on_digit: DigitHandler | None = None
+        #: Listeners that see every accepted RTP packet too (recorders, supervisors, players
+        #: listening for speech), whatever ``on_rtp`` does with it.
+        self.taps: list[PacketHandler] = []
         self.dropped: Counter[str] = Counter()
         self.received = 0
         self.sent = 0
@@ -146,6 +149,9 @@ class MediaLeg:
         handler = self.on_rtp
         if handler is not None:
             handler(self, data)
+        if self.taps:
+            for tap in tuple(self.taps):
+                tap(self, data)
 
     def _receive_event(self, data: bytes, now: float) -> None:
         dtmf = self._dtmf
@@ -239,6 +245,7 @@ class MediaLeg:
         self.on_rtp = None
         self.on_rtcp = None
         self.on_digit = None
+        self.taps.clear()
 
 
 def _ntp_middle(now: float) -> int:

@@ -14,6 +14,7 @@ offerer with a fresh key for the suite it chose.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from pycc.media.bridge import Bridge
 from pycc.media.leg import MediaLeg
 from pycc.media.srtp import SrtpError, SrtpLeg
+from pycc.rtp.dtmf import DtmfPacket, DtmfSender
+from pycc.rtp.packet import RtpPacket
 from pycc.sdp.anchor import SECURE_PROTOS, LocalCodec, StreamPlan, relay_answer, relay_offer
 from pycc.sdp.attributes import Crypto
 from pycc.sdp.crypto import CryptoAttribute, CryptoError, new_crypto, parse_crypto, select_crypto
@@ -56,6 +59,23 @@ class _PartyState:
     last_answer: tuple[bytes, SessionDescription] | None = None
 
 
+class _EventStream:
+    """An RTP stream of telephone-events pycc originates towards one party."""
+
+    def __init__(self, clock_rate: int, ptime_ms: int) -> None:
+        self.ssrc = secrets.randbits(32)
+        self._sequence = secrets.randbits(16)
+        self._planner = DtmfSender(clock_rate, ptime_ms,
+                                   initial_timestamp=secrets.randbits(32))
+
+    def next_sequence(self) -> int:
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        return self._sequence
+
+    def packets(self, digit: str, duration_ms: int) -> list[DtmfPacket]:
+        return self._planner.packets(digit, duration_ms)
+
+
 class MediaSession:
     """The media of one call; made by :class:`pycc.media.server.MediaServer`."""
 
@@ -85,6 +105,7 @@ class MediaSession:
         self._pending: _PendingOffer | None = None
         self.closed = False
         self.hangup_reason: str | None = None
+        self._senders: dict[Party, _EventStream] = {}
 
     # -- addressing -------------------------------------------------------------------------
     def set_address(self, party: Party, address: str) -> None:
@@ -218,6 +239,39 @@ class MediaSession:
         party = "a" if leg in self.parties["a"].legs else "b"
         if self.on_digit is not None:
             self.on_digit(party, digit)
+
+    # -- DTMF -------------------------------------------------------------------------------
+    def has_events(self, party: Party) -> bool:
+        """True when ``party`` negotiated RFC 4733 telephone-events on its audio stream."""
+        legs = self.parties[party].legs
+        return bool(legs) and legs[0].side is not None and legs[0].side.event is not None
+
+    def send_digit(self, party: Party, digit: str, duration_ms: int = 160) -> bool:
+        """Send ``digit`` to ``party`` as RFC 4733 events (False when it negotiated none).
+
+        The packets go out at their RFC 4733 §2.5.1 times on a stream of their own (a new
+        SSRC), which every receiver must accept (RFC 3550 §8.2).
+        """
+        legs = self.parties[party].legs
+        side = legs[0].side if legs else None
+        event = side.event if side is not None else None
+        if side is None or event is None:
+            return False
+        leg = legs[0]
+        ptime = int(side.ptime or 20)
+        sender = self._senders.get(party)
+        if sender is None:
+            sender = self._senders[party] = _EventStream(event.clock_rate, ptime)
+        loop = asyncio.get_running_loop()
+        for packet in sender.packets(digit, duration_ms):
+            data = RtpPacket(event.payload_type, sender.next_sequence(), packet.timestamp,
+                             sender.ssrc, packet.payload, marker=packet.marker).serialize()
+            loop.call_later(packet.offset, self._send_event, leg, data)
+        return True
+
+    def _send_event(self, leg: MediaLeg, data: bytes) -> None:
+        if not self.closed:
+            leg.send_rtp(data)
 
     # -- supervision ------------------------------------------------------------------------
     def silent_for(self, now: float, started: float) -> float:
