@@ -238,7 +238,7 @@ class B2BUA:
         try:
             session = self.media.new_session(
                 call.call_id, on_timeout=self._media_timeout,
-                on_digit=lambda party, digit: self._media_digit(call, party, digit, "rfc4733"))
+                on_digit=lambda party, digit, form: self._media_digit(call, party, digit, form))
         except PortsExhausted:
             log.warning("call %s: no free RTP ports", call.call_id)
             self._fail(call, 503, "Service Unavailable", "failed")

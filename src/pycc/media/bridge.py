@@ -12,9 +12,11 @@ Each direction is one of two paths, chosen from the offer/answer outcome
   marker on a talkspurt's first packet). Lost packets are concealed by the decoder (G.711
   concealment, Opus PLC or FEC from the next packet).
 
-RFC 4733 telephone-events are passed on in the far leg's numbering and clock; when the far party
-negotiated no telephone-event, digits are handed to ``on_digit`` for the signalling layer (SIP
-INFO). Unknown payload types are dropped and counted by the leg.
+RFC 4733 telephone-events are passed on in the far leg's numbering and clock; every key goes to
+``on_digit`` too (with its form), so the signalling layer can send SIP INFO to a party without
+telephone-events. Where pycc decodes the audio of a party without telephone-events, keys sent as
+tones are detected (Goertzel) and reported as "inband". Unknown payload types are dropped and
+counted by the leg.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pycc.codecs.registry import Decoder, Encoder, Registry, default_registry
+from pycc.dsp.goertzel import DtmfDetector
 from pycc.dsp.resample import Resampler
 from pycc.media.leg import MediaLeg
 from pycc.rtp.errors import RtpError
@@ -78,7 +81,7 @@ class _Relay(_Path):
 
 class _Transcoder(_Path):
     def __init__(self, src: StreamSide, dst: StreamSide, out: MediaLeg, registry: Registry,
-                 ssrc: int) -> None:
+                 ssrc: int, on_inband: Callable[[str], None] | None = None) -> None:
         assert src.codec is not None and dst.codec is not None
         self._out = out
         src_codec = registry.find(src.codec.encoding, src.codec.clock_rate, src.codec.channels)
@@ -106,6 +109,11 @@ class _Transcoder(_Path):
         self._out_base = self._ts
         self._marker = True
         self.concealed = 0
+        # A party without telephone-events can only send keys as tones: listen for them in
+        # the audio pycc decodes anyway (Goertzel, pycc.dsp.goertzel).
+        self._detector = (DtmfDetector(src_codec.spec.sample_rate)
+                          if src.event is None and on_inband is not None else None)
+        self._on_inband = on_inband
 
     def _out_timestamp(self, in_ts: int) -> int:
         elapsed = (in_ts - self._in_base) & 0xFFFFFFFF
@@ -155,6 +163,9 @@ class _Transcoder(_Path):
             # so silence suppression at the sender keeps its length on the far side.
             self._ts = self._out_timestamp(packet.timestamp)
         pcm = np.concatenate(pcm_parts) if len(pcm_parts) > 1 else pcm_parts[0]
+        if self._detector is not None and self._on_inband is not None:
+            for digit in self._detector.feed(pcm):
+                self._on_inband(digit)
         pcm = self._resampler.process(pcm)
         pending = np.concatenate((self._pending, pcm)) if self._pending.size else pcm
         frame = self._frame
@@ -189,7 +200,7 @@ class Bridge:
     """Connects legs ``x`` and ``y`` of one stream in both directions."""
 
     def __init__(self, x: MediaLeg, y: MediaLeg, *, registry: Registry | None = None,
-                 on_digit: Callable[[MediaLeg, str], None] | None = None) -> None:
+                 on_digit: Callable[[MediaLeg, str, str], None] | None = None) -> None:
         self.x = x
         self.y = y
         self.registry = registry or default_registry()
@@ -219,8 +230,10 @@ class Bridge:
             return
         try:
             ssrc_y, ssrc_x = (int.from_bytes(os.urandom(4), "big") for _ in range(2))
-            self._to_y = _Transcoder(xs, ys, self.y, self.registry, ssrc_y)
-            self._to_x = _Transcoder(ys, xs, self.x, self.registry, ssrc_x)
+            self._to_y = _Transcoder(xs, ys, self.y, self.registry, ssrc_y,
+                                     lambda digit: self._inband(self.x, digit))
+            self._to_x = _Transcoder(ys, xs, self.x, self.registry, ssrc_x,
+                                     lambda digit: self._inband(self.y, digit))
             self.x.own_ssrc, self.y.own_ssrc = ssrc_x, ssrc_y
             self.transcoding = True
         except LookupError as exc:
@@ -250,7 +263,11 @@ class Bridge:
 
     def _digit(self, leg: MediaLeg, digit: str) -> None:
         if self.on_digit is not None:
-            self.on_digit(leg, digit)
+            self.on_digit(leg, digit, "rfc4733")
+
+    def _inband(self, leg: MediaLeg, digit: str) -> None:
+        if self.on_digit is not None:
+            self.on_digit(leg, digit, "inband")
 
     def close(self) -> None:
         self._to_x = self._to_y = None

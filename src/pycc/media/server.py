@@ -86,7 +86,7 @@ class MediaServer:
 
     # -- sessions ---------------------------------------------------------------------------
     def new_session(self, name: str = "", *, on_timeout: TimeoutHandler | None = None,
-                    on_digit: Callable[[str, str], None] | None = None) -> MediaSession:
+                    on_digit: Callable[[str, str, str], None] | None = None) -> MediaSession:
         session = MediaSession(self._new_leg, self._release_leg, self.transcodable, name=name,
                                on_digit=on_digit)
         self.sessions[session] = (self._now(), on_timeout)

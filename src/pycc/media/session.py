@@ -88,7 +88,7 @@ class MediaSession:
         transcodable: Sequence[LocalCodec],
         *,
         name: str = "",
-        on_digit: Callable[[Party, str], None] | None = None,
+        on_digit: Callable[[Party, str, str], None] | None = None,
     ) -> None:
         self.name = name or f"media-{next(self._ids)}"
         self._new_leg = new_leg
@@ -235,10 +235,10 @@ class MediaSession:
                 self.bridges.append(Bridge(a_legs[index], b_legs[index],
                                            on_digit=self._digit))
 
-    def _digit(self, leg: MediaLeg, digit: str) -> None:
+    def _digit(self, leg: MediaLeg, digit: str, form: str) -> None:
         party = "a" if leg in self.parties["a"].legs else "b"
         if self.on_digit is not None:
-            self.on_digit(party, digit)
+            self.on_digit(party, digit, form)
 
     # -- DTMF -------------------------------------------------------------------------------
     def has_events(self, party: Party) -> bool:
