@@ -59,8 +59,12 @@ class _Relay(_Path):
         mapping: dict[int, int] = {13: 13}
         if src.codec is not None and dst.codec is not None:
             mapping[src.codec.payload_type] = dst.codec.payload_type
+            if src.local_codec_pt is not None:
+                mapping[src.local_codec_pt] = dst.codec.payload_type
         if src.event is not None and dst.event is not None:
             mapping[src.event.payload_type] = dst.event.payload_type
+            if src.local_event_pt is not None:
+                mapping[src.local_event_pt] = dst.event.payload_type
         # Precomputed second header byte per input byte: the marker bit is kept, the payload
         # type renumbered; None drops the packet (no such format on the far leg).
         self._map: list[int | None] = [None] * 256
@@ -90,13 +94,21 @@ class _Transcoder(_Path):
         frame_ms = int(dst.ptime) if dst.ptime else None
         self._encoder: Encoder = dst_codec.encoder(frame_ms)
         self._resampler = Resampler(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
-        self._src_pt = src.codec.payload_type
+        self._src_pts = frozenset(
+            t for t in (src.codec.payload_type, src.local_codec_pt) if t is not None)
         self._dst_pt = dst.codec.payload_type
-        self._src_event = src.event.payload_type if src.event is not None else None
+        self._src_events = frozenset(
+            t for t in (src.event.payload_type if src.event is not None else None,
+                        src.local_event_pt) if t is not None)
         self._dst_event = dst.event.payload_type if dst.event is not None else None
         self._src_clock = src.codec.clock_rate
         self._dst_clock = dst.codec.clock_rate
+        # Events may run at their own clock (telephone-event/8000 beside Opus at 48000).
+        self._src_event_clock = src.event.clock_rate if src.event is not None else 8000
+        self._dst_event_clock = dst.event.clock_rate if dst.event is not None else 8000
+        self._event_ts: dict[int, int] = {}
         self._src_frame = src_codec.spec.samples_per_frame
+        self._src_step = src_codec.spec.timestamp_step
         self._frame = self._encoder.samples_per_frame
         self._step = self._frame * dst_codec.spec.clock_rate // dst_codec.spec.sample_rate
         self._pending = np.zeros(0, dtype=np.int16)
@@ -133,12 +145,13 @@ class _Transcoder(_Path):
             self._out_base = self._ts
             self._in_seq = None
             self._marker = True
-        if packet.payload_type == self._src_event:
+        if packet.payload_type in self._src_events:
             self._forward_event(packet)
             return
-        if packet.payload_type != self._src_pt:
+        if packet.payload_type not in self._src_pts:
             return  # comfort noise and the like: the far codec has its own silence
         pcm_parts: list[np.ndarray] = []
+        concealed = 0
         last = self._in_seq
         if last is not None:
             gap = (packet.sequence - last - 1) & 0xFFFF
@@ -146,6 +159,7 @@ class _Transcoder(_Path):
                 return  # late duplicate or reordered packet: already concealed
             if 0 < gap <= _MAX_CONCEAL:
                 self.concealed += gap
+                concealed = gap
                 for index in range(gap):
                     if index == gap - 1:
                         pcm_parts.append(self._decoder.decode_fec(packet.payload, self._src_frame))
@@ -161,7 +175,8 @@ class _Transcoder(_Path):
         if not self._pending.size:
             # Nothing buffered: this packet's audio starts at its own time on pycc's clock,
             # so silence suppression at the sender keeps its length on the far side.
-            self._ts = self._out_timestamp(packet.timestamp)
+            # Concealed frames come first: they stand where the lost packets were.
+            self._ts = self._out_timestamp(packet.timestamp - concealed * self._src_step)
         pcm = np.concatenate(pcm_parts) if len(pcm_parts) > 1 else pcm_parts[0]
         if self._detector is not None and self._on_inband is not None:
             for digit in self._detector.feed(pcm):
@@ -183,10 +198,18 @@ class _Transcoder(_Path):
         payload = bytearray(packet.payload)
         if len(payload) < 4:
             return
-        duration = int.from_bytes(payload[2:4], "big") * self._dst_clock // self._src_clock
+        duration = (int.from_bytes(payload[2:4], "big") * self._dst_event_clock
+                    // self._src_event_clock)
         payload[2:4] = min(duration, 0xFFFF).to_bytes(2, "big")
-        self._send(self._dst_event, bytes(payload), self._out_timestamp(packet.timestamp),
-                   marker=packet.marker)
+        # Every packet of one key press shares its timestamp: the output position (in the
+        # far event clock) when its first packet arrived.
+        out_ts = self._event_ts.get(packet.timestamp)
+        if out_ts is None:
+            out_ts = self._ts * self._dst_event_clock // self._dst_clock & 0xFFFFFFFF
+            if len(self._event_ts) > 8:
+                self._event_ts.clear()
+            self._event_ts[packet.timestamp] = out_ts
+        self._send(self._dst_event, bytes(payload), out_ts, marker=packet.marker)
 
     def _send(self, pt: int, payload: bytes, ts: int, *, marker: bool | None = None) -> None:
         mark = self._marker if marker is None else marker
@@ -208,16 +231,38 @@ class Bridge:
         self._to_y: _Path | None = None
         self._to_x: _Path | None = None
         self.transcoding = False
-        x.on_rtp = self._from_x
-        y.on_rtp = self._from_y
-        x.on_rtcp = self._rtcp_from_x
-        y.on_rtcp = self._rtcp_from_y
+        self.suspended = False
         x.on_digit = self._digit
         y.on_digit = self._digit
+        self._connect()
+        self.update()
+
+    def _connect(self) -> None:
+        self.x.on_rtp = self._from_x
+        self.y.on_rtp = self._from_y
+        self.x.on_rtcp = self._rtcp_from_x
+        self.y.on_rtcp = self._rtcp_from_y
+
+    def suspend(self) -> None:
+        """Stop carrying media between the legs (a mixing room feeds them meanwhile); keys
+        are still reported."""
+        self.suspended = True
+        for leg in (self.x, self.y):
+            leg.on_rtp = None
+            leg.on_rtcp = None
+
+    def resume(self) -> None:
+        """Carry media between the legs again, on fresh paths (new outgoing streams)."""
+        if not self.suspended:
+            return
+        self.suspended = False
+        self._connect()
         self.update()
 
     def update(self) -> None:
         """Choose each direction's path again after an offer/answer changed a leg."""
+        if self.suspended:
+            return
         xs, ys = self.x.side, self.y.side
         self._to_y = self._to_x = None
         self.transcoding = False

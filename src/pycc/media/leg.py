@@ -22,7 +22,7 @@ from pycc.media.srtp import SrtpError, SrtpLeg
 from pycc.rtp.dtmf import DigitStarted, DtmfReceiver
 from pycc.rtp.errors import RtpError
 from pycc.rtp.latch import SourceLatch
-from pycc.rtp.packet import header_fields, is_rtcp, parse_rtp
+from pycc.rtp.packet import checked_header_fields, is_rtcp, parse_rtp
 from pycc.rtp.rtcp import ReceiverReport, SenderReport, middle32, ntp_from_unix, parse_rtcp
 from pycc.rtp.stats import ReceiverStats, round_trip
 from pycc.sdp.anchor import StreamSide
@@ -69,6 +69,7 @@ class MediaLeg:
         self._ssrc: int | None = None
         self._dtmf: DtmfReceiver | None = None
         self._event_pt: int | None = None
+        self._event_pts: frozenset[int] = frozenset()
         self._payload_types: frozenset[int] = frozenset()
         self._rtcp_mux = False
 
@@ -90,20 +91,21 @@ class MediaLeg:
         if old is None or old.rtp_address != side.rtp_address:
             self.latch.resignal(side.rtp_address, now, now + LEARN_SECONDS)
         self._rtcp_mux = side.rtcp_mux
-        types = set()
-        if side.codec is not None:
-            types.add(side.codec.payload_type)
-            if self.stats is None or self.stats.clock_rate != side.codec.clock_rate:
-                self.stats = ReceiverStats(side.codec.clock_rate)
-                self._ssrc = None
+        types = set(side.receive_types)
+        if side.codec is not None and (
+                self.stats is None or self.stats.clock_rate != side.codec.clock_rate):
+            self.stats = ReceiverStats(side.codec.clock_rate)
+            self._ssrc = None
         if side.event is not None:
-            types.add(side.event.payload_type)
             if self._dtmf is None or self._event_pt != side.event.payload_type:
                 self._dtmf = DtmfReceiver(side.event.clock_rate)
             self._event_pt = side.event.payload_type
+            self._event_pts = frozenset(
+                t for t in (side.event.payload_type, side.local_event_pt) if t is not None)
         else:
             self._dtmf = None
             self._event_pt = None
+            self._event_pts = frozenset()
         # Comfort noise (RFC 3389, static 13) is accepted whatever was negotiated.
         types.add(13)
         self._payload_types = frozenset(types)
@@ -129,7 +131,7 @@ class MediaLeg:
                 return
             data = clear
         try:
-            pt, _marker, seq, ts, ssrc = header_fields(data)
+            pt, _marker, seq, ts, ssrc = checked_header_fields(data)
         except RtpError as exc:
             self.dropped[exc.reason] += 1
             return
@@ -144,7 +146,7 @@ class MediaLeg:
                 self._ssrc = ssrc
                 stats.reset()
             stats.update(seq, ts, now)
-        if pt == self._event_pt:
+        if pt in self._event_pts:
             self._receive_event(data, now)
         handler = self.on_rtp
         if handler is not None:
@@ -225,13 +227,17 @@ class MediaLeg:
         side = self.side
         if side is None:
             return
-        destination = self.latch.peer if side.rtcp_mux else side.rtcp_address
+        peer = self.latch.peer
+        destination = peer if side.rtcp_mux else side.rtcp_address
+        if (not side.rtcp_mux and peer is not None and peer != side.rtp_address
+                and side.rtcp_address is not None and side.rtp_address is not None
+                and side.rtcp_address[1] == side.rtp_address[1] + 1):
+            # The party is behind a NAT (pycc learned another source than it signalled) and
+            # named no RTCP port of its own: its RTCP is reachable next to its RTP, by
+            # convention, on the learned address.
+            destination = (peer[0], peer[1] + 1)
         if destination is None:
             return
-        if side.rtcp_mux is False and self.latch.latched and self.latch.peer is not None:
-            # A latched NAT source: its RTCP comes from the port above, by convention.
-            host, port = self.latch.peer
-            destination = (host, port + 1)
         if self.srtp is not None:
             try:
                 data = self.srtp.protect_rtcp(data)

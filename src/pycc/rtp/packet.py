@@ -20,6 +20,7 @@ __all__ = [
     "HEADER_SIZE",
     "BytesLike",
     "RtpPacket",
+    "checked_header_fields",
     "header_fields",
     "is_rtcp",
     "parse_rtp",
@@ -90,29 +91,21 @@ class RtpPacket:
         return b"".join(parts)
 
 
-def parse_rtp(data: BytesLike) -> RtpPacket:
-    """Parse one RTP packet; raises `RtpError` if it is not valid RTP version 2."""
+def _payload_bounds(data: BytesLike, b0: int) -> tuple[int, int, int]:
+    """Offsets of the payload (start, end) and the padding count; checks CSRCs, the header
+    extension and the padding against the packet's length (RFC 3550 §5.1, §5.3.1)."""
     size = len(data)
-    if size < HEADER_SIZE:
-        raise RtpError("short", f"{size} bytes, the fixed header alone is 12")
-    b0, b1, sequence, timestamp, ssrc = _FIXED.unpack_from(data)
-    if b0 >> 6 != 2:
-        raise RtpError("version", f"version {b0 >> 6}, expected 2")
     count = b0 & 0x0F
     offset = HEADER_SIZE + 4 * count
     if offset > size:
         raise RtpError("csrc", f"{count} CSRCs do not fit in {size} bytes")
-    csrc: tuple[int, ...] = _CSRC[count].unpack_from(data, HEADER_SIZE) if count else ()
-    extension = None
     if b0 & 0x10:
         if offset + 4 > size:
             raise RtpError("extension", "the extension header is cut off")
-        profile, words = _EXTENSION.unpack_from(data, offset)
-        start = offset + 4
-        offset = start + 4 * words
+        words = int.from_bytes(data[offset + 2:offset + 4], "big")
+        offset += 4 + 4 * words
         if offset > size:
             raise RtpError("extension", f"extension of {words} words runs past the packet")
-        extension = (profile, bytes(data[start:offset]))
     end = size
     padding = 0
     if b0 & 0x20:
@@ -122,17 +115,45 @@ def parse_rtp(data: BytesLike) -> RtpPacket:
         if padding == 0 or padding > size - offset:
             raise RtpError("padding", f"padding count {padding} with {size - offset} bytes left")
         end = size - padding
+    return offset, end, padding
+
+
+def parse_rtp(data: BytesLike) -> RtpPacket:
+    """Parse one RTP packet; raises `RtpError` if it is not valid RTP version 2."""
+    size = len(data)
+    if size < HEADER_SIZE:
+        raise RtpError("short", f"{size} bytes, the fixed header alone is 12")
+    b0, b1, sequence, timestamp, ssrc = _FIXED.unpack_from(data)
+    if b0 >> 6 != 2:
+        raise RtpError("version", f"version {b0 >> 6}, expected 2")
+    start, end, padding = _payload_bounds(data, b0)
+    count = b0 & 0x0F
+    csrc: tuple[int, ...] = _CSRC[count].unpack_from(data, HEADER_SIZE) if count else ()
+    extension = None
+    if b0 & 0x10:
+        at = HEADER_SIZE + 4 * count
+        profile, _words = _EXTENSION.unpack_from(data, at)
+        extension = (profile, bytes(data[at + 4:start]))
     return RtpPacket(
         b1 & 0x7F,
         sequence,
         timestamp,
         ssrc,
-        bytes(data[offset:end]),
+        bytes(data[start:end]),
         b1 >= 0x80,
         csrc,
         extension,
         padding,
     )
+
+
+def checked_header_fields(data: BytesLike) -> tuple[int, bool, int, int, int]:
+    """`header_fields` plus the length checks of CSRCs, extension and padding: what a relay
+    must verify before passing a packet on, without copying its payload."""
+    fields = header_fields(data)
+    if data[0] & 0x3F:
+        _payload_bounds(data, data[0])
+    return fields
 
 
 def is_rtcp(data: BytesLike) -> bool:

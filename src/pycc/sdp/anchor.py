@@ -11,6 +11,9 @@ packets untouched (both legs settled on the same codec) or transcodes.
   telephone-event (RFC 4733) always, and pycc's own SDES keys. An SRTP offer (RTP/SAVP) goes on
   as RTP/AVP with keys: best-effort SRTP, so an SRTP phone can call a plain one (RFC 4568
   §7.1.2 lets an answerer that does not know the attribute ignore it).
+- :func:`local_answer` is pycc answering an offer itself (an IVR, a conference, a prompt):
+  the offerer's first audio codec pycc can decode, telephone-event, pycc's key for SRTP;
+  :func:`local_offer` is pycc's own offer (a call pycc places, a re-INVITE from pycc).
 - :func:`relay_answer` takes the far party's answer and builds pycc's answer to the offerer:
   the far party's codec if the offerer offered it (relay), else the offerer's first codec pycc
   can transcode, with the far party's direction mirrored so hold works end to end. It returns
@@ -21,6 +24,7 @@ Pure code: pycc's ports, keys and ``o=`` line are passed in.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +49,8 @@ __all__ = [
     "LocalCodec",
     "StreamPlan",
     "StreamSide",
+    "local_answer",
+    "local_offer",
     "relay_answer",
     "relay_offer",
 ]
@@ -92,6 +98,20 @@ class StreamSide:
     #: The party's own SDES key for what it sends, chosen from its crypto lines.
     crypto: Crypto | None
     fmtp: str | None
+    #: The numbers of ``codec`` and ``event`` in the description pycc sent this party: the
+    #: ones it sends with (RFC 3264 §5.1), when they differ from its own.
+    local_codec_pt: int | None = None
+    local_event_pt: int | None = None
+
+    @property
+    def receive_types(self) -> frozenset[int]:
+        """Payload types this party may send to pycc for its codec and events."""
+        types = {t for t in (self.local_codec_pt, self.local_event_pt) if t is not None}
+        if self.codec is not None:
+            types.add(self.codec.payload_type)
+        if self.event is not None:
+            types.add(self.event.payload_type)
+        return frozenset(types)
 
     @property
     def active(self) -> bool:
@@ -201,7 +221,7 @@ def relay_answer(
     for index, (offered, far_offered, answered) in enumerate(
         zip(offer.media, far_offer.media, far_answer.media, strict=True)
     ):
-        far_side = _side(far_answer, answered, far_offered)
+        far_side = _with_local_numbers(_side(far_answer, answered, far_offered), far_offered)
         plans_far.append(far_side)
         chosen: RtpMap | None = None
         if far_side.codec is not None and not offered.rejected:
@@ -238,6 +258,7 @@ def relay_answer(
             protos=_PROTOS, rtcp_mux=True,
         )
         media = part.media[0]
+        _keep_events(media, offered)
         key = crypto[index] if crypto is not None and index < len(crypto) else None
         if offered.proto in SECURE_PROTOS and key is not None:
             media.attributes.append(Attribute("crypto", str(key)))
@@ -245,6 +266,37 @@ def relay_answer(
         offerer_side = _side(offer, offered, None, answered=media)
         plans.append(StreamPlan(index, offered.media, offerer_side, far_side))
     return answer, plans
+
+
+def _with_local_numbers(side: StreamSide, ours: MediaDescription) -> StreamSide:
+    """``side`` with the numbers pycc gave its codec and events in ``ours``."""
+    codec, event = side.codec, side.event
+    local_codec = local_event = None
+    if codec is not None:
+        local_codec = next((c.payload_type for c in ours.codecs() if codec_matches(c, codec)),
+                           None)
+    if event is not None:
+        local_event = next((c.payload_type for c in ours.codecs() if codec_matches(c, event)),
+                           None)
+    return dataclasses.replace(side, local_codec_pt=local_codec, local_event_pt=local_event)
+
+
+def _keep_events(answer: MediaDescription, offered: MediaDescription) -> None:
+    """Accept the offered telephone-event even at another clock rate than the codec's.
+
+    RFC 4733 §2.1 only says events SHOULD use the audio's rate; phones offer
+    telephone-event/8000 beside Opus at 48000, and refusing it would lose their keys.
+    """
+    if answer.rejected or any(_is_event(c) for c in answer.codecs()):
+        return
+    event = next((c for c in offered.codecs() if _is_event(c)), None)
+    if event is None:
+        return
+    answer.formats.append(str(event.payload_type))
+    answer.attributes.append(Attribute("rtpmap", str(event)))
+    params = offered.fmtp(event.payload_type)
+    if params:
+        answer.attributes.append(Attribute("fmtp", f"{event.payload_type} {params}"))
 
 
 def _is_event(codec: RtpMap) -> bool:
@@ -281,12 +333,19 @@ def _side(
         codec = next((c for c in media.codecs() if codec_matches(c, codec)), codec)
     event = None
     if codec is not None:
-        event = next(
-            (c for c in media.codecs() if _is_event(c) and c.clock_rate == codec.clock_rate),
-            None,
-        )
+        events = [c for c in (answered or media).codecs() if _is_event(c)]
+        # Events at the codec's rate first (RFC 4733 §2.1), else whatever rate was settled.
+        event = next((c for c in events if c.clock_rate == codec.clock_rate),
+                     events[0] if events else None)
+        if event is not None and answered is not None:
+            event = next((c for c in media.codecs() if codec_matches(c, event)), event)
     connection = sdp.media_connection(media)
     direction = sdp.media_direction(media)
+    if answered is not None:
+        # What was settled: the offer's wish limited by pycc's answer (RFC 3264 §6.1).
+        settled = answered.direction or Direction.SENDRECV
+        direction = Direction.from_flags(send=direction.sends and settled.receives,
+                                         receive=direction.receives and settled.sends)
     address: tuple[str, int] | None = None
     rtcp_address: tuple[str, int] | None = None
     if connection is not None and not connection.is_null:
@@ -316,3 +375,69 @@ def _side(
         crypto=crypto,
         fmtp=fmtp,
     )
+
+
+def local_answer(
+    offer: SessionDescription,
+    local_address: str,
+    local_ports: Sequence[int],
+    *,
+    origin: Origin,
+    supported: Sequence[LocalCodec],
+    crypto: Sequence[Crypto | None] | None = None,
+) -> tuple[SessionDescription, list[StreamSide]]:
+    """pycc's own answer to ``offer``, for media pycc terminates, and what the offerer uses.
+
+    Each audio line gets the offerer's first codec in ``supported`` (the offerer's
+    preference, RFC 3264 §6.1), plus telephone-event at its rate; other lines are refused.
+    ``crypto`` as in :func:`relay_answer`.
+    """
+    answer = SessionDescription(origin=origin, connection=Connection.for_address(local_address),
+                                times=list(offer.times))
+    sides: list[StreamSide] = []
+    for index, offered in enumerate(offer.media):
+        key = crypto[index] if crypto is not None and index < len(crypto) else None
+        chosen: RtpMap | None = None
+        if offered.media == "audio" and not offered.rejected and offered.is_rtp:
+            chosen = next((c for c in offered.codecs() if not _is_event(c)
+                           and any(codec_matches(c, s) for s in supported)), None)
+        if offered.proto in SECURE_PROTOS and key is None:
+            chosen = None
+        if chosen is None or index >= len(local_ports):
+            answer.media.append(MediaDescription(
+                media=offered.media, port=0, proto=offered.proto, formats=list(offered.formats)))
+            sides.append(_inactive(offered))
+            continue
+        single = SessionDescription(origin=origin, connection=offer.connection,
+                                    attributes=list(offer.attributes), times=list(offer.times),
+                                    media=[offered])
+        media = make_answer(single, [chosen], local_address, [local_ports[index]],
+                            protos=_PROTOS, rtcp_mux=True).media[0]
+        _keep_events(media, offered)
+        if offered.proto in SECURE_PROTOS and key is not None:
+            media.attributes.append(Attribute("crypto", str(key)))
+        answer.media.append(media)
+        sides.append(_side(offer, offered, None, answered=media))
+    return answer, sides
+
+
+def local_offer(
+    local_address: str,
+    local_ports: Sequence[int],
+    *,
+    origin: Origin,
+    supported: Sequence[LocalCodec],
+    crypto: Sequence[Crypto] = (),
+    direction: Direction = Direction.SENDRECV,
+) -> SessionDescription:
+    """pycc's own offer of one audio stream with ``supported`` codecs, in that order, and
+    telephone-events; ``crypto`` lines make it best-effort SRTP (still RTP/AVP)."""
+    media = MediaDescription(media="audio", port=local_ports[0], proto="RTP/AVP", formats=[])
+    _add_codecs(media, supported)
+    media.attributes.append(Attribute("ptime", "20"))
+    media.set_direction(direction)
+    media.attributes.append(Attribute("rtcp-mux"))
+    for key in crypto:
+        media.attributes.append(Attribute("crypto", str(key)))
+    return SessionDescription(origin=origin, connection=Connection.for_address(local_address),
+                              media=[media])
