@@ -200,7 +200,13 @@ def user_remove(number: str, data_dir: DataDir = None, db: DbUrl = None,
 
 
 CDR_FIELDS = ["call_id", "caller", "callee", "start", "ring", "answer", "end", "duration",
-              "disposition", "hangup_cause", "hangup_by", "sip_status"]
+              "disposition", "hangup_cause", "hangup_by", "sip_status", "codec_caller",
+              "codec_callee", "media_path", "mos_caller", "mos_callee", "packets_lost_caller",
+              "packets_lost_callee"]
+#: What fits a terminal: the table leaves out ring/answer/end times and the loss counts.
+CDR_TABLE_FIELDS = ["call_id", "caller", "callee", "start", "duration", "disposition",
+                    "hangup_cause", "hangup_by", "codec_caller", "codec_callee", "mos_caller",
+                    "mos_callee"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -249,9 +255,9 @@ def report_cdr(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*CDR_FIELDS)
+        table = Table(*CDR_TABLE_FIELDS)
         for row in rows:
-            table.add_row(*("" if row[k] is None else str(row[k]) for k in CDR_FIELDS))
+            table.add_row(*("" if row[k] is None else str(row[k]) for k in CDR_TABLE_FIELDS))
         Console().print(table)
 
 

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -32,6 +32,7 @@ from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.aaa.cdr import CallRecorder
 from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
+from pycc.media.channel import Channel, ChannelGone
 from pycc.media.server import MediaServer, PortsExhausted
 from pycc.media.session import MediaSession
 from pycc.rtp.quality import mos_for_leg
@@ -48,6 +49,9 @@ from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transacti
 from pycc.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("pycc.b2bua")
+
+#: A service that takes a call pycc answers itself (an IVR flow, a conference, a test tone).
+Application = Callable[[Channel], Awaitable[None]]
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE"
 SUPPORTED = "100rel, path"
@@ -128,6 +132,8 @@ class Call:
     b_offer: bytes | None = None
     #: what the call record says about the media (codecs, MOS), filled in at the end
     media_info: dict[str, object] = field(default_factory=dict)
+    #: the service running a call pycc answered itself
+    app_task: asyncio.Task[None] | None = None
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -166,6 +172,8 @@ class B2BUA:
         #: Called with (call, party "a"/"b", digit, form "rfc4733"/"info"/"inband") for every
         #: key a party presses: the hook of the call-control services.
         self.dtmf_listeners: list[Callable[[Call, str, str, str], None]] = []
+        #: Numbers pycc answers itself, and the service each one runs.
+        self.applications: dict[str, Application] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -211,6 +219,10 @@ class B2BUA:
         hops = invite.max_forwards
         if hops is not None and hops <= 0:
             self._fail(call, 483, "Too Many Hops", "failed")
+            return
+        application = self.applications.get(callee)
+        if application is not None:
+            self._start_application(call, application)
             return
         locations = self.registrar.lookup(callee) if callee else []
         if not locations:
@@ -264,6 +276,70 @@ class B2BUA:
             return False
         return True
 
+    # -- calls pycc answers itself -----------------------------------------------------------
+    def _start_application(self, call: Call, application: Application) -> None:
+        media = self.media
+        if media is None or media.engine is None:
+            self._fail(call, 480, "Temporarily Unavailable", "unavailable")
+            return
+        if not _is_sdp(call.a_invite):
+            # pycc would have to offer in its 2xx; the services need the caller's offer.
+            self._fail(call, 488, "Not Acceptable Here", "failed",
+                       extra=[("Warning", '399 pycc "an SDP offer is required"')])
+            return
+        try:
+            session = media.new_session(
+                call.call_id, on_timeout=self._media_timeout,
+                on_digit=lambda party, digit, form: self._media_digit(call, party, digit, form))
+        except PortsExhausted:
+            self._fail(call, 503, "Service Unavailable", "failed")
+            return
+        session.owner = call
+        call.media = session
+        session.set_address("a", self.endpoint.advertised_address(call.a_source).host)
+        try:
+            answer = session.answer_locally(SessionDescription.parse(call.a_invite.body), "a")
+        except (SdpError, PortsExhausted) as exc:
+            log.info("call %s: cannot answer: %s", call.call_id, exc)
+            self._fail(call, 488, "Not Acceptable Here", "failed",
+                       extra=[("Warning", f'399 pycc "{_warning_text(exc)}"')])
+            return
+        if not session.active:
+            self._fail(call, 488, "Not Acceptable Here", "failed",
+                       extra=[("Warning", '399 pycc "no common audio codec"')])
+            return
+        self.calls[f"{call.call_id}|{call.a_invite.from_.tag}"] = call
+        self._by_a_txn[call.a_txn] = call
+        call.state = CallState.ANSWERED
+        call.answer = self.clock()
+        self._confirm_a(call, answer.to_bytes(), "application/sdp")
+        channel = media.engine.channel(
+            session, "a", name=f"{call.callee}:{call.call_id}",
+            hangup=lambda: self._hangup(call, "system", "200 Application Hangup"))
+        call.app_task = asyncio.get_running_loop().create_task(
+            self._run_application(call, channel, application))
+
+    async def _run_application(self, call: Call, channel: Channel,
+                               application: Application) -> None:
+        try:
+            await application(channel)
+        except ChannelGone:
+            pass
+        except Exception:
+            log.exception("call %s: the application for %s failed", call.call_id, call.callee)
+        finally:
+            if call.state is CallState.ANSWERED:
+                self._hangup(call, "system", "200 Application Ended")
+
+    def channel(self, call: Call, party: str) -> Channel:
+        """The call-control handle of one party ("a" caller, "b" callee) of an answered call."""
+        media = self.media
+        if media is None or media.engine is None or call.media is None:
+            raise ChannelGone(f"call {call.call_id} has no media")
+        return media.engine.channel(
+            call.media, party, name=f"{call.call_id}/{party}",
+            hangup=lambda: self._hangup(call, "system", "200 Application Hangup"))
+
     def _media_timeout(self, session: MediaSession) -> None:
         call = session.owner
         if isinstance(call, Call) and call.state is CallState.ANSWERED:
@@ -277,6 +353,11 @@ class B2BUA:
         two parties that both have them are relayed by the media bridge)."""
         for listener in tuple(self.dtmf_listeners):
             listener(call, party, digit, form)
+        media = self.media
+        if media is not None and media.engine is not None and call.media is not None:
+            channel = media.engine.find(call.media, party)
+            if channel is not None:
+                channel.press(digit)
         if form != "rfc4733" or call.state is not CallState.ANSWERED or call.media is None:
             return
         other = "b" if party == "a" else "a"
@@ -449,6 +530,10 @@ class B2BUA:
                 except SdpError as exc:
                     log.info("call %s: unusable SDP offer in 2xx: %s", call.call_id, exc)
                     body = b""
+        self._confirm_a(call, body, content_type)
+
+    def _confirm_a(self, call: Call, body: bytes, content_type: str | None) -> None:
+        """Answer the caller with 200 and set up its dialog (2xx resent until the ACK)."""
         final = self._respond(call, 200, "OK", body=body, content_type=content_type)
         call.a_final = final
         call.a_dialog = Dialog.from_uas_request(
@@ -619,6 +704,9 @@ class B2BUA:
             self._hangup(call, "caller" if from_a else "callee", "200 BYE", skip_a=from_a,
                          skip_b=not from_a)
             return True
+        if call.app_task is not None and call.winner is None:
+            self._app_in_dialog(call, in_dialog, txn, request)
+            return True
         if request.method == "INFO" and call.media is not None:
             info = parse_dtmf_info(request.headers.get("content-type"), request.body)
             other = "b" if from_a else "a"
@@ -666,6 +754,41 @@ class B2BUA:
         self._relays[client] = Relay(txn, request, from_a, in_dialog, out_dialog, destination,
                                      offer_from)
         return True
+
+    def _app_in_dialog(self, call: Call, dialog: Dialog | None, txn: ServerTransaction,
+                       request: Request) -> None:
+        """A request from the caller of a call pycc answered itself: pycc is the other end."""
+        if request.method == "INFO":
+            info = parse_dtmf_info(request.headers.get("content-type"), request.body)
+            if info is not None:
+                self._media_digit(call, "a", info.digit, "info")
+            self._answer_in(dialog, txn, make_response(request, 200))
+            return
+        if request.method in ("INVITE", "UPDATE") and call.media is not None and _is_sdp(
+                request):
+            try:
+                answer = call.media.answer_locally(SessionDescription.parse(request.body), "a")
+            except SdpError as exc:
+                self._answer_in(dialog, txn, make_response(
+                    request, 488, "Not Acceptable Here",
+                    extra=[("Warning", f'399 pycc "{_warning_text(exc)}"')]))
+                return
+            response = make_response(request, 200, body=answer.to_bytes(),
+                                     content_type="application/sdp")
+            response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
+            self._answer_in(dialog, txn, response)
+            return
+        if request.method in ("INVITE", "UPDATE"):
+            # No offer: answer with the current description again (RFC 3261 §14.2 lets the
+            # answerer of an offerless re-INVITE offer, but pycc's side has not changed).
+            last = call.media.parties["a"].last_answer if call.media is not None else None
+            body = last[1].to_bytes() if last is not None else b""
+            response = make_response(request, 200, body=body,
+                                     content_type="application/sdp" if body else None)
+            response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
+            self._answer_in(dialog, txn, response)
+            return
+        self._answer_in(dialog, txn, make_response(request, 200))
 
     def _answer_in(self, dialog: Dialog | None, txn: ServerTransaction, answer: Response) -> None:
         if dialog is not None:

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 
 from pycc.codecs.registry import Registry, default_registry
+from pycc.media.channel import MediaEngine
+from pycc.media.clock import FrameClock
 from pycc.media.leg import MediaLeg
 from pycc.media.rtp_socket import RtpSocketPair
 from pycc.media.session import MediaSession
@@ -56,6 +58,14 @@ class MediaServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.transcodable = self._transcodable()
+        #: Channels, mixes, prompts and recordings (made by :meth:`start`).
+        self.engine: MediaEngine | None = None
+
+    def _sample_rate_of(self, name: str, clock_rate: int, channels: int) -> int:
+        try:
+            return self.registry.find(name, clock_rate, channels).spec.sample_rate
+        except LookupError:
+            return clock_rate
 
     def _transcodable(self) -> list[LocalCodec]:
         result: list[LocalCodec] = []
@@ -72,6 +82,7 @@ class MediaServer:
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.engine = MediaEngine(FrameClock(self._loop), self._sample_rate_of)
         self._sweeper = self._loop.create_task(self._sweep_forever())
 
     async def close(self) -> None:
@@ -80,6 +91,8 @@ class MediaServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self.engine is not None:
+            self.engine.close()
         for session in list(self.sessions):
             session.close()
         self.sessions.clear()
@@ -94,6 +107,8 @@ class MediaServer:
 
     def end_session(self, session: MediaSession) -> None:
         self.sessions.pop(session, None)
+        if self.engine is not None:
+            self.engine.end_session(session)
         session.close()
 
     def _now(self) -> float:
@@ -141,7 +156,7 @@ class MediaServer:
                 continue
             if on_timeout is None or self.rtp_timeout <= 0:
                 continue
-            if session.plans and session.silent_for(now, started) >= self.rtp_timeout:
+            if session.active and session.silent_for(now, started) >= self.rtp_timeout:
                 session.hangup_reason = "rtp-timeout"
                 self.sessions[session] = (started, None)  # report once
                 on_timeout(session)

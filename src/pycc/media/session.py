@@ -26,7 +26,14 @@ from pycc.media.leg import MediaLeg
 from pycc.media.srtp import SrtpError, SrtpLeg
 from pycc.rtp.dtmf import DtmfPacket, DtmfSender
 from pycc.rtp.packet import RtpPacket
-from pycc.sdp.anchor import SECURE_PROTOS, LocalCodec, StreamPlan, relay_answer, relay_offer
+from pycc.sdp.anchor import (
+    SECURE_PROTOS,
+    LocalCodec,
+    StreamPlan,
+    local_answer,
+    relay_answer,
+    relay_offer,
+)
 from pycc.sdp.attributes import Crypto
 from pycc.sdp.crypto import CryptoAttribute, CryptoError, new_crypto, parse_crypto, select_crypto
 from pycc.sdp.errors import SdpError
@@ -102,6 +109,8 @@ class MediaSession:
         self.plans_offerer: Party = "a"
         #: Whoever made the session (the B2BUA's call), for its callbacks.
         self.owner: object | None = None
+        #: The party whose media pycc terminates itself (no relay), if any.
+        self.local_party: Party | None = None
         self._pending: _PendingOffer | None = None
         self.closed = False
         self.hangup_reason: str | None = None
@@ -192,6 +201,25 @@ class MediaSession:
         self.parties[offerer].last_answer = (raw, result)
         return result
 
+    def answer_locally(self, offer: SessionDescription, party: Party) -> SessionDescription:
+        """pycc answers ``party``'s offer itself: the media ends in pycc (an IVR, a prompt, a
+        conference), with no other party. Configures ``party``'s legs and returns the answer."""
+        raw = offer.to_bytes()
+        cached = self.parties[party].last_answer
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        legs = self._ensure_legs(party, len(offer.media))
+        our_keys = [self._answer_key(m.attribute_values("crypto"), m.proto) for m in offer.media]
+        crypto_lines = [None if k is None else Crypto.parse(k.format()) for k in our_keys]
+        answer, sides = local_answer(
+            offer, self.parties[party].address, [leg.port for leg in legs],
+            origin=self._origin(party), supported=self.transcodable, crypto=crypto_lines)
+        for index, side in enumerate(sides):
+            legs[index].configure(side, self._srtp(our_keys[index], side.crypto))
+        self.local_party = party
+        self.parties[party].last_answer = (raw, answer)
+        return answer
+
     @staticmethod
     def _answer_key(values: list[str], proto: str) -> CryptoAttribute | None:
         if proto not in SECURE_PROTOS:
@@ -274,6 +302,12 @@ class MediaSession:
             leg.send_rtp(data)
 
     # -- supervision ------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Some party has settled on a codec: media is expected to flow."""
+        return any(leg.side is not None and leg.side.codec is not None
+                   for state in self.parties.values() for leg in state.legs)
+
     def silent_for(self, now: float, started: float) -> float:
         """How long the quietest party that should be sending has sent nothing (0 when no
         party is expected to send, e.g. both on hold)."""

@@ -1,0 +1,580 @@
+"""The call-control API of the media server: channels, mixes, prompts, recordings, monitors.
+
+A :class:`Channel` is one party of a call as the services (IVR, ACD, dialer) drive it: what it
+hears, what it says, the keys it presses. The :class:`MediaEngine` (one per media server) owns
+the 20 ms frame clock and makes the mixes everything else is built from:
+
+- **play** a file or a tone to a channel, optionally stopped by a key (:meth:`Channel.play`),
+  and **collect** keys (:meth:`Channel.collect`);
+- **record** one or two channels, mixed or one per stereo channel (:meth:`MediaEngine.record`);
+- **conferences** of N channels, each hearing all but itself, with mute, deaf, kick and join
+  and leave tones (:class:`Conference`);
+- **monitoring** of a call by a supervisor: listen, whisper, barge (:class:`Monitor`).
+
+A two-party call normally has its media carried by its :class:`~pycc.media.bridge.Bridge`
+(relayed without decoding when it can). When something has to be mixed into what a party
+hears (a prompt during the call, a whispering supervisor), the call's parties move into a mix
+and the bridge is suspended; when the mix has nothing left to add, the bridge takes over again.
+Recording only listens (taps), so a recorded call keeps its relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
+from typing import Literal
+
+from pycc.dsp.pcm import Pcm
+from pycc.media.audio import LegInput, LegOutput
+from pycc.media.bridge import Bridge
+from pycc.media.clock import AudioSource, FrameClock
+from pycc.media.leg import MediaLeg
+from pycc.media.player import FilePlayer, PromptError, TonePlayer
+from pycc.media.recorder import Recorder
+from pycc.media.room import Room
+from pycc.media.session import MediaSession, Party
+
+__all__ = [
+    "Channel",
+    "ChannelGone",
+    "Conference",
+    "MediaEngine",
+    "Mix",
+    "Monitor",
+    "MonitorMode",
+    "Recording",
+]
+
+log = logging.getLogger("pycc.media")
+
+MonitorMode = Literal["listen", "whisper", "barge"]
+_OTHER = {"a": "b", "b": "a"}
+
+
+class ChannelGone(Exception):
+    """The channel's call ended while an operation waited on it."""
+
+
+class _SharedInput:
+    """A leg's input read by several mixes in one tick: decoded once per tick."""
+
+    __slots__ = ("_frame", "_now", "source")
+
+    def __init__(self, source: LegInput) -> None:
+        self.source = source
+        self._now = -1.0
+        self._frame: Pcm | None = None
+
+    @property
+    def rate(self) -> int:
+        return self.source.rate
+
+    def read(self, now: float) -> Pcm | None:
+        if now != self._now:
+            self._now = now
+            self._frame = self.source.read(now)
+        return self._frame
+
+
+class Channel:
+    """One party of a call, driven by a service. Made by :meth:`MediaEngine.channel`."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, engine: MediaEngine, session: MediaSession, party: Party, *,
+                 name: str = "", hangup: Callable[[], None] | None = None) -> None:
+        self.engine = engine
+        self.session = session
+        self.party = party
+        self.name = name or f"{session.name}/{party}"
+        self.id = next(self._ids)
+        self._hangup = hangup
+        self.digits: asyncio.Queue[str] = asyncio.Queue()
+        self.ended = asyncio.Event()
+        self._inputs: dict[int, _SharedInput] = {}
+        self._output: LegOutput | None = None
+        #: The mix that feeds what this channel hears (None: its bridge, or nothing).
+        self.mix: Mix | None = None
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name}>"
+
+    @property
+    def leg(self) -> MediaLeg:
+        legs = self.session.legs(self.party)
+        if self.ended.is_set() or not legs:
+            raise ChannelGone(f"{self.name} has no media")
+        return legs[0]
+
+    @property
+    def rate(self) -> int:
+        """The mixing rate that suits this channel's codec: 8 kHz narrowband, else 16 kHz."""
+        try:
+            side = self.leg.side
+        except ChannelGone:
+            return 8000
+        codec = side.codec if side is not None else None
+        if codec is None:
+            return 8000
+        spec_rate = self.engine.sample_rate_of(codec.encoding, codec.clock_rate, codec.channels)
+        return 8000 if spec_rate <= 8000 else 16000
+
+    def input(self, rate: int) -> _SharedInput:
+        """What the party says, as 20 ms frames at ``rate`` (decoded once per tick)."""
+        shared = self._inputs.get(rate)
+        if shared is None:
+            source = LegInput(self.leg, rate)
+            source.attach()
+            shared = self._inputs[rate] = _SharedInput(source)
+        return shared
+
+    def output(self, rate: int) -> LegOutput:
+        """The party's ear: frames at ``rate`` encoded and sent as pycc's own stream."""
+        if self._output is None or self._output.rate != rate:
+            if self._output is not None:
+                self._output.close()
+            self._output = LegOutput(self.leg, rate)
+        return self._output
+
+    # -- keys ------------------------------------------------------------------------------
+    def press(self, digit: str) -> None:
+        """A key the party pressed (any form: RFC 4733, SIP INFO, inband)."""
+        self.digits.put_nowait(digit)
+
+    def flush_digits(self) -> str:
+        """Drop and return the keys pressed so far and not read yet."""
+        pressed = []
+        while not self.digits.empty():
+            pressed.append(self.digits.get_nowait())
+        return "".join(pressed)
+
+    async def _next_digit(self, timeout: float | None) -> str | None:
+        """The next key, None on timeout; ChannelGone when the call ends first."""
+        if self.ended.is_set() and self.digits.empty():
+            raise ChannelGone(self.name)
+        getter = asyncio.ensure_future(self.digits.get())
+        ender = asyncio.ensure_future(self.ended.wait())
+        try:
+            done, _ = await asyncio.wait({getter, ender}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ender.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            return getter.result()
+        if ender in done:
+            raise ChannelGone(self.name)
+        return None
+
+    # -- prompts ---------------------------------------------------------------------------
+    async def play(self, what: str | Path | AudioSource, *, stop_on: str = "",
+                   country: str = "us", duration: float | None = None) -> str | None:
+        """Play a prompt to the party and wait until it ends; the key that stopped it (one of
+        ``stop_on``) or None.
+
+        ``what``: a file any format PyAV reads, ``"tone:NAME"`` (ringback, busy, congestion,
+        dial, hold, beep ... of ``country``'s tone plan; ``duration`` bounds endless tones), or
+        any audio source. Raises :class:`~pycc.media.player.PromptError` for a bad prompt,
+        :class:`ChannelGone` when the call ends.
+        """
+        mix = self.engine.mix_for(self)
+        source = await self.engine.open_prompt(what, mix.rate, country=country,
+                                               duration=duration)
+        key = f"prompt-{id(source)}"
+        mix.add_source(key, source, heard_by=[self.id])
+        try:
+            while True:
+                if getattr(source, "finished", False):
+                    return None
+                if stop_on:
+                    digit = await self._next_digit(0.02)
+                    if digit is not None and digit in stop_on:
+                        return digit
+                else:
+                    if self.ended.is_set():
+                        raise ChannelGone(self.name)
+                    await asyncio.sleep(0.02)
+        finally:
+            stopper = getattr(source, "stop", None)
+            if callable(stopper):
+                stopper()
+            mix.remove(key)
+            self.engine.release_mix(self)
+
+    async def collect(self, max_digits: int, *, min_digits: int = 1, timeout: float = 5.0,
+                      inter_digit: float = 3.0, terminator: str = "#",
+                      prompt: str | Path | None = None) -> str:
+        """Keys the party presses: up to ``max_digits``, ended early by ``terminator`` (not
+        included) or when no key comes within ``timeout`` (first) / ``inter_digit`` (next).
+        A ``prompt`` plays first and a key stops it (that key counts). Fewer than
+        ``min_digits`` keys give ``""``."""
+        digits = ""
+        if prompt is not None:
+            first = await self.play(prompt, stop_on="0123456789*#ABCD")
+            if first is not None:
+                if first in terminator:
+                    return ""
+                digits = first
+        while len(digits) < max_digits:
+            digit = await self._next_digit(timeout if not digits else inter_digit)
+            if digit is None:
+                break
+            if digit in terminator:
+                break
+            digits += digit
+        return digits if len(digits) >= min_digits else ""
+
+    def hangup(self) -> None:
+        """End the call this channel belongs to (its signalling layer sends BYE)."""
+        if self._hangup is not None:
+            self._hangup()
+
+    def end(self) -> None:
+        """The call is over: stop listening and sending, leave every mix."""
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        if self.mix is not None:
+            self.mix.remove(self.id)
+        for shared in self._inputs.values():
+            shared.source.detach()
+        self._inputs.clear()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        self.engine.forget(self)
+
+
+class Mix:
+    """A :class:`~pycc.media.room.Room` on the engine's frame clock, with channels in it."""
+
+    def __init__(self, engine: MediaEngine, rate: int = 8000, *, name: str = "") -> None:
+        self.engine = engine
+        self.name = name
+        self.room = Room(rate)
+        self.channels: dict[int, Channel] = {}
+        self.extras: set[Hashable] = set()
+        self.closed = False
+        engine.clock.subscribe(self.room)
+
+    @property
+    def rate(self) -> int:
+        return self.room.rate
+
+    def add_channel(self, channel: Channel, *, speaks: bool = True, listens: bool = True,
+                    hears: Iterable[Hashable] | None = None) -> None:
+        """Put ``channel`` in the mix: its voice if ``speaks``, its ear if ``listens`` (then
+        this mix alone feeds what it hears). ``hears`` None: every other member."""
+        source = channel.input(self.rate) if speaks else None
+        sink = None
+        if listens:
+            if channel.mix is not None and channel.mix is not self:
+                channel.mix.remove(channel.id)
+            channel.mix = self
+            sink = channel.output(self.rate)
+            self.engine.suspend_bridge(channel.session)
+        if channel.id in self.room:
+            self.room.remove(channel.id)
+        self.room.add(channel.id, source, sink, hears)
+        self.channels[channel.id] = channel
+
+    def add_source(self, key: Hashable, source: AudioSource,
+                   heard_by: Iterable[Hashable] | None = None) -> None:
+        """A voice that is not a channel (a prompt, a tone), heard by ``heard_by`` (None:
+        every member)."""
+        self.room.add(key, source=source, hears=(), heard_by=heard_by)
+        self.extras.add(key)
+
+    def remove(self, key: Hashable) -> None:
+        self.room.remove(key)
+        self.extras.discard(key)
+        channel = self.channels.pop(key, None) if isinstance(key, int) else None
+        if channel is not None and channel.mix is self:
+            channel.mix = None
+            self.engine.maybe_resume_bridge(channel.session)
+
+    def set_hears(self, channel: Channel, hears: Iterable[Hashable] | None) -> None:
+        self.room.set_hears(channel.id, hears)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for channel_id in list(self.channels):
+            self.remove(channel_id)
+        self.engine.clock.unsubscribe(self.room)
+
+
+class Recording:
+    """A recording in progress: :meth:`pause`, :meth:`resume`, ``await`` :meth:`stop`."""
+
+    def __init__(self, engine: MediaEngine, recorder: Recorder, mix: Mix,
+                 channels: list[Channel]) -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self.mix = mix
+        self.channels = channels
+        self.path = recorder.path
+        self._stopped: asyncio.Task[None] | None = None
+        self._watch = asyncio.ensure_future(self._stop_when_call_ends())
+
+    async def _stop_when_call_ends(self) -> None:
+        await asyncio.wait([asyncio.ensure_future(c.ended.wait()) for c in self.channels],
+                           return_when=asyncio.FIRST_COMPLETED)
+        await self.stop()
+
+    def pause(self) -> None:
+        self.recorder.pause()
+
+    def resume(self) -> None:
+        self.recorder.resume()
+
+    async def stop(self) -> None:
+        """Finish the file (complete and playable) and stop listening."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._finish())
+        await asyncio.shield(self._stopped)
+
+    async def _finish(self) -> None:
+        self.engine.clock.unsubscribe(self.recorder)
+        self.mix.close()
+        await self.recorder.stop()
+        if not self._watch.done() and self._watch is not asyncio.current_task():
+            self._watch.cancel()
+
+    @property
+    def sha256(self) -> str | None:
+        return self.recorder.sha256
+
+
+class Conference:
+    """N channels, each hearing all the others; with mute, deaf, kick and join/leave tones."""
+
+    def __init__(self, engine: MediaEngine, name: str, *, rate: int = 8000,
+                 tones: bool = True) -> None:
+        self.engine = engine
+        self.name = name
+        self.mix = Mix(engine, rate, name=name)
+        self.tones = tones
+        self.members: dict[int, Channel] = {}
+
+    async def join(self, channel: Channel, *, muted: bool = False, deaf: bool = False) -> None:
+        if self.tones and self.members:
+            await self._announce("join")
+        self.mix.add_channel(channel)
+        self.members[channel.id] = channel
+        self.mix.room.mute(channel.id, muted)
+        self.mix.room.deaf(channel.id, deaf)
+
+    async def leave(self, channel: Channel) -> None:
+        if self.members.pop(channel.id, None) is None:
+            return
+        self.mix.remove(channel.id)
+        if self.tones and self.members:
+            await self._announce("leave")
+
+    def mute(self, channel: Channel, muted: bool = True) -> None:
+        self.mix.room.mute(channel.id, muted)
+
+    def deaf(self, channel: Channel, deaf: bool = True) -> None:
+        self.mix.room.deaf(channel.id, deaf)
+
+    async def kick(self, channel: Channel) -> None:
+        """Take ``channel`` out and hang its call up."""
+        await self.leave(channel)
+        channel.hangup()
+
+    async def _announce(self, tone_name: str) -> None:
+        source = TonePlayer(tone_name, self.mix.rate)
+        key = f"{tone_name}-{id(source)}"
+        self.mix.add_source(key, source, heard_by=list(self.members))
+        try:
+            while not source.finished:
+                await asyncio.sleep(0.02)
+        finally:
+            self.mix.remove(key)
+
+    def close(self) -> None:
+        for channel in list(self.members.values()):
+            self.mix.remove(channel.id)
+        self.members.clear()
+        self.mix.close()
+
+
+class Monitor:
+    """A supervisor on an agent's call with a customer: listen, whisper or barge."""
+
+    def __init__(self, engine: MediaEngine, supervisor: Channel, agent: Channel,
+                 customer: Channel, mode: MonitorMode = "listen") -> None:
+        self.engine = engine
+        self.supervisor, self.agent, self.customer = supervisor, agent, customer
+        self.mix = engine.call_mix(agent)
+        self.mix.add_channel(supervisor)
+        self.mode: MonitorMode = mode
+        self.set_mode(mode)
+
+    def set_mode(self, mode: MonitorMode) -> None:
+        s, a, c = self.supervisor.id, self.agent.id, self.customer.id
+        hears: dict[int, set[int]] = {
+            "listen": {s: {a, c}, a: {c}, c: {a}},
+            "whisper": {s: {a, c}, a: {c, s}, c: {a}},
+            "barge": {s: {a, c}, a: {c, s}, c: {a, s}},
+        }[mode]
+        for channel in (self.supervisor, self.agent, self.customer):
+            self.mix.set_hears(channel, hears[channel.id])
+        self.mode = mode
+
+    def stop(self) -> None:
+        self.mix.remove(self.supervisor.id)
+        self.engine.release_mix(self.agent)
+
+
+class MediaEngine:
+    """Channels and mixes over one media server's sessions, on one frame clock."""
+
+    def __init__(self, clock: FrameClock,
+                 sample_rate_of: Callable[[str, int, int], int]) -> None:
+        self.clock = clock
+        self.sample_rate_of = sample_rate_of
+        self.channels: dict[tuple[MediaSession, Party], Channel] = {}
+        self._call_mixes: dict[MediaSession, Mix] = {}
+        self._own_mixes: dict[int, Mix] = {}
+
+    def channel(self, session: MediaSession, party: Party, *, name: str = "",
+                hangup: Callable[[], None] | None = None) -> Channel:
+        """The channel of ``party`` in ``session`` (made on first use)."""
+        key = (session, party)
+        channel = self.channels.get(key)
+        if channel is None:
+            channel = self.channels[key] = Channel(self, session, party, name=name,
+                                                   hangup=hangup)
+        return channel
+
+    def find(self, session: MediaSession, party: Party) -> Channel | None:
+        return self.channels.get((session, party))
+
+    def forget(self, channel: Channel) -> None:
+        self.channels.pop((channel.session, channel.party), None)
+        mix = self._own_mixes.pop(channel.id, None)
+        if mix is not None:
+            mix.close()
+        call_mix = self._call_mixes.get(channel.session)
+        if call_mix is not None and not any(
+                c for c in call_mix.channels.values() if not c.ended.is_set()):
+            self._call_mixes.pop(channel.session, None)
+            call_mix.close()
+
+    def end_session(self, session: MediaSession) -> None:
+        """The call of ``session`` ended: end its channels and mixes."""
+        for party in ("a", "b"):
+            channel = self.channels.get((session, party))
+            if channel is not None:
+                channel.end()
+        mix = self._call_mixes.pop(session, None)
+        if mix is not None:
+            mix.close()
+
+    # -- which mix feeds a channel ---------------------------------------------------------
+    def _bridge(self, session: MediaSession) -> Bridge | None:
+        return session.bridges[0] if session.bridges else None
+
+    def call_mix(self, channel: Channel) -> Mix:
+        """The mix of ``channel``'s whole call: both parties in it, each hearing the other
+        (the bridge is suspended while it exists)."""
+        session = channel.session
+        mix = self._call_mixes.get(session)
+        if mix is None:
+            mix = Mix(self, channel.rate, name=f"{session.name}-call")
+            self._call_mixes[session] = mix
+        for party in ("a", "b"):
+            if session.legs(party) and session.legs(party)[0].side is not None:
+                member = self.channel(session, party)
+                if member.id not in mix.channels and not member.ended.is_set():
+                    mix.add_channel(member)
+        return mix
+
+    def mix_for(self, channel: Channel) -> Mix:
+        """Where a prompt for ``channel`` goes: its call's mix when it talks to another party,
+        else a mix of its own."""
+        if channel.mix is not None:
+            return channel.mix
+        if self._bridge(channel.session) is not None:
+            return self.call_mix(channel)
+        mix = self._own_mixes.get(channel.id)
+        if mix is None:
+            mix = self._own_mixes[channel.id] = Mix(self, channel.rate, name=channel.name)
+            mix.add_channel(channel, speaks=False)
+        return mix
+
+    def release_mix(self, channel: Channel) -> None:
+        """A prompt or monitor ended: give the call back to its bridge if nothing else needs
+        the mix."""
+        session = channel.session
+        mix = self._call_mixes.get(session)
+        if mix is not None and not mix.extras and all(
+                c.session is session for c in mix.channels.values()):
+            self._call_mixes.pop(session, None)
+            mix.close()
+        own = self._own_mixes.get(channel.id)
+        if own is not None and not own.extras:
+            self._own_mixes.pop(channel.id, None)
+            own.close()
+
+    def suspend_bridge(self, session: MediaSession) -> None:
+        bridge = self._bridge(session)
+        if bridge is not None and not bridge.suspended:
+            bridge.suspend()
+
+    def maybe_resume_bridge(self, session: MediaSession) -> None:
+        bridge = self._bridge(session)
+        if bridge is None or not bridge.suspended or session.closed:
+            return
+        if any(c.mix is not None for (s, _), c in self.channels.items() if s is session):
+            return
+        bridge.resume()
+
+    # -- prompts and recordings ------------------------------------------------------------
+    async def open_prompt(self, what: str | Path | AudioSource, rate: int, *,
+                          country: str = "us", duration: float | None = None) -> AudioSource:
+        if not isinstance(what, (str, Path)):
+            return what
+        text = str(what)
+        if text.startswith("tone:"):
+            try:
+                return TonePlayer(text[5:], rate, country=country, duration=duration)
+            except (KeyError, ValueError) as exc:
+                raise PromptError(text, str(exc)) from None
+        return await FilePlayer.open(Path(text), rate)
+
+    def record(self, channels: list[Channel], path: Path, *, stereo: bool = True,
+               fmt: Literal["wav", "ogg"] = "wav", rate: int | None = None) -> Recording:
+        """Record what ``channels`` say (the call's parties): with two channels and
+        ``stereo``, one per channel; else mixed. The file is complete and playable even if
+        the call ends abruptly (flushed every second)."""
+        if not channels:
+            raise ValueError("nothing to record")
+        mix_rate = rate or max(c.rate for c in channels)
+        count = 2 if stereo and len(channels) == 2 else 1
+        recorder = Recorder(path, mix_rate, channels=count, format=fmt)
+        mix = Mix(self, mix_rate, name=f"record-{path.name}")
+        for channel in channels:
+            mix.add_channel(channel, listens=False)
+        if count == 2:
+            mix.room.add("rec-0", sink=recorder.channel(0), hears=[channels[0].id])
+            mix.room.add("rec-1", sink=recorder.channel(1), hears=[channels[1].id])
+        else:
+            mix.room.add("rec-0", sink=recorder.channel(0), hears=[c.id for c in channels])
+        self.clock.subscribe(recorder)
+        return Recording(self, recorder, mix, channels)
+
+    def close(self) -> None:
+        for channel in list(self.channels.values()):
+            channel.end()
+        for mix in list(self._call_mixes.values()) + list(self._own_mixes.values()):
+            mix.close()
+        self._call_mixes.clear()
+        self._own_mixes.clear()
