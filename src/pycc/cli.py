@@ -127,6 +127,8 @@ def serve(
         raise fail(f"--rtp-ports: {exc}") from None
     if cfg.rtp_timeout < 0:
         raise fail(f"--rtp-timeout: must not be negative, got {cfg.rtp_timeout}")
+    if cfg.recording_format not in ("wav", "ogg"):
+        raise fail(f"recording_format: use wav or ogg, not {cfg.recording_format!r}")
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -136,6 +138,8 @@ def serve(
             await switch.start()
         except OSError as exc:
             raise fail(f"cannot listen: {exc.strerror or exc}") from None
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
         # Everything loaded so far lives as long as the process: keep the cyclic collector
         # off it, and let it run less often (signalling makes many short-lived objects).
         gc.freeze()

@@ -33,6 +33,13 @@ class SwitchConfig:
     #: Seconds without RTP from a party that should be sending before its call is hung up
     #: (0 disables the check).
     rtp_timeout: float = 60.0
+    #: Record every answered call (stereo WAV or Ogg Opus under ``recordings_dir``).
+    record_calls: bool = False
+    recordings_dir: str = "recordings"
+    recording_format: str = "wav"
+    #: Numbers pycc answers itself, each with a built-in service: "echo",
+    #: "conference:NAME", "tone:NAME" (ringback, busy, hold, ...), "play:FILE".
+    applications: dict[str, str] = field(default_factory=dict)
     db_url: str | None = None
     tenant: str = DEFAULT_TENANT
     realm: str = DEFAULT_REALM
@@ -74,6 +81,10 @@ class SwitchConfig:
     def key_path(self) -> Path:
         return self.data_dir / self.tls_key
 
+    @property
+    def recordings_path(self) -> Path:
+        return self.data_dir / self.recordings_dir
+
     def with_overrides(self, **changes: Any) -> SwitchConfig:
         """Apply CLI options; ``None`` means "not given"."""
         given = {k: v for k, v in changes.items() if v is not None}
@@ -98,6 +109,9 @@ def load_config(data_dir: Path) -> SwitchConfig:
         name = key.replace("-", "_")
         if name not in _KNOWN or name == "data_dir":
             raise ConfigError(f"{path}: unknown setting {key!r}")
+        if name == "applications" and not (
+                isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            raise ConfigError(f'{path}: applications: expected a table of "number" = "service"')
         values[name] = tuple(value) if name in _TUPLE_FIELDS else value
     try:
         return SwitchConfig(data_dir=data_dir, **values)
@@ -120,6 +134,13 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         'rtp_ports = "20000-20999"\n'
         "ring_timeout = 60\n"
         'auth_algorithms = ["MD5"]  # add "SHA-256" first when every phone supports it\n'
+        "rtp_timeout = 60  # seconds without RTP before a call is hung up\n"
+        "record_calls = false\n"
+        "\n"
+        "# Numbers pycc answers itself: echo, conference:NAME, tone:NAME, play:FILE.\n"
+        "[applications]\n"
+        '"9196" = "echo"\n'
+        '"8000" = "conference:main"\n'
     )
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)

@@ -20,6 +20,7 @@ from types import TracebackType
 
 from pycc.aaa.authenticator import Authenticator
 from pycc.aaa.cdr import CallRecorder
+from pycc.ccmanager.apps import Application, builtin_application
 from pycc.ccmanager.b2bua import B2BUA
 from pycc.ccmanager.dispatcher import SipApplication
 from pycc.ccmanager.registrar import Registrar
@@ -115,7 +116,18 @@ class Switch:
         await media.start()
         self.media = media
         self.b2bua = B2BUA(endpoint, registrar, auth, self.recorder,
-                           ring_timeout=cfg.ring_timeout, media=media)
+                           ring_timeout=cfg.ring_timeout, media=media,
+                           record_dir=cfg.recordings_path if cfg.record_calls else None,
+                           record_format=cfg.recording_format)
+        assert media.engine is not None
+        try:
+            for number, spec in cfg.applications.items():
+                self.b2bua.applications[str(number)] = builtin_application(
+                    spec, media.engine, cfg.data_dir)
+        except ValueError as exc:
+            await media.close()
+            await store.close()
+            raise ConfigError(f"applications: {exc}") from None
         self.app = SipApplication(endpoint, registrar, self.b2bua)
         try:
             if cfg.sip_port >= 0:
@@ -169,6 +181,13 @@ class Switch:
         if self.store is not None:
             await self.store.close()
         self._stopped.set()
+
+    def add_application(self, number: str, application: Application) -> None:
+        """Answer calls to ``number`` with ``application``, a coroutine taking the caller's
+        :class:`~pycc.media.channel.Channel` (an IVR flow, a conference, a test)."""
+        if self.b2bua is None:
+            raise RuntimeError("the switch is not started")
+        self.b2bua.applications[number] = application
 
     def request_stop(self) -> None:
         asyncio.get_running_loop().create_task(self.stop())

@@ -23,16 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.aaa.cdr import CallRecorder
+from pycc.ccmanager.apps import Application
 from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
-from pycc.media.channel import Channel, ChannelGone
+from pycc.media.channel import Channel, ChannelGone, Recording
 from pycc.media.server import MediaServer, PortsExhausted
 from pycc.media.session import MediaSession
 from pycc.rtp.quality import mos_for_leg
@@ -49,9 +52,6 @@ from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transacti
 from pycc.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("pycc.b2bua")
-
-#: A service that takes a call pycc answers itself (an IVR flow, a conference, a test tone).
-Application = Callable[[Channel], Awaitable[None]]
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE"
 SUPPORTED = "100rel, path"
@@ -134,6 +134,8 @@ class Call:
     media_info: dict[str, object] = field(default_factory=dict)
     #: the service running a call pycc answered itself
     app_task: asyncio.Task[None] | None = None
+    #: the recording of the call, when calls are recorded
+    recording: Recording | None = None
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -155,9 +157,14 @@ class B2BUA:
         clock: Callable[[], float] = time.time,
         extension_exists: Callable[[str], bool] | None = None,
         media: MediaServer | None = None,
+        record_dir: Path | None = None,
+        record_format: str = "wav",
     ) -> None:
         self.endpoint = endpoint
         self.media = media
+        #: Where every answered call is recorded (None: calls are not recorded).
+        self.record_dir = record_dir
+        self.record_format = record_format
         self.registrar = registrar
         self.auth = auth
         self.recorder = recorder
@@ -531,6 +538,26 @@ class B2BUA:
                     log.info("call %s: unusable SDP offer in 2xx: %s", call.call_id, exc)
                     body = b""
         self._confirm_a(call, body, content_type)
+        if self.record_dir is not None:
+            self._record(call)
+
+    def _record(self, call: Call) -> None:
+        """Start recording an answered call: caller on the left, callee on the right."""
+        assert self.record_dir is not None
+        try:
+            channels = [self.channel(call, "a"), self.channel(call, "b")]
+            day = time.strftime("%Y-%m-%d", time.gmtime(call.answer or self.clock()))
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", call.call_id)[:120]
+            path = self.record_dir / day / f"{name}.{self.record_format}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            media = self.media
+            assert media is not None and media.engine is not None
+            call.recording = media.engine.record(
+                channels, path, stereo=True, fmt="ogg" if self.record_format == "ogg" else "wav")
+        except (ChannelGone, OSError, ValueError) as exc:
+            log.warning("call %s: not recorded: %s", call.call_id, exc)
+            return
+        call.media_info["recording"] = str(path.relative_to(self.record_dir))
 
     def _confirm_a(self, call: Call, body: bytes, content_type: str | None) -> None:
         """Answer the caller with 200 and set up its dialog (2xx resent until the ACK)."""
@@ -653,7 +680,7 @@ class B2BUA:
         call.end = self.clock()
         call.cancel_timers()
         if call.media is not None:
-            call.media_info = _media_summary(call.media)
+            call.media_info = {**call.media_info, **_media_summary(call.media)}
             if self.media is not None:
                 self.media.end_session(call.media)
         self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)

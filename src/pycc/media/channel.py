@@ -27,6 +27,7 @@ from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Literal
 
+from pycc.dsp.goertzel import DtmfDetector
 from pycc.dsp.pcm import Pcm
 from pycc.media.audio import LegInput, LegOutput
 from pycc.media.bridge import Bridge
@@ -98,6 +99,13 @@ class Channel:
         self._output: LegOutput | None = None
         #: The mix that feeds what this channel hears (None: its bridge, or nothing).
         self.mix: Mix | None = None
+        self._tones: _ToneListener | None = None
+
+    def listen_for_tones(self, on_key: Callable[[Channel, str], None]) -> None:
+        """Detect keys sent as tones (for a party that negotiated no telephone-events)."""
+        if self._tones is None and not self.ended.is_set():
+            self._tones = _ToneListener(self, on_key)
+            self.engine.clock.subscribe(self._tones)
 
     def __repr__(self) -> str:
         return f"<Channel {self.name}>"
@@ -238,6 +246,9 @@ class Channel:
         if self.ended.is_set():
             return
         self.ended.set()
+        if self._tones is not None:
+            self.engine.clock.unsubscribe(self._tones)
+            self._tones = None
         if self.mix is not None:
             self.mix.remove(self.id)
         for shared in self._inputs.values():
@@ -247,6 +258,23 @@ class Channel:
             self._output.close()
             self._output = None
         self.engine.forget(self)
+
+
+class _ToneListener:
+    """Listens for keys sent as tones by a party without telephone-events (Goertzel)."""
+
+    def __init__(self, channel: Channel, on_key: Callable[[Channel, str], None]) -> None:
+        self.channel = channel
+        self.on_key = on_key
+        self.detector = DtmfDetector(8000)
+        self.source = channel.input(8000)
+
+    def tick(self, now: float) -> None:
+        frame = self.source.read(now)
+        if frame is None:
+            return
+        for digit in self.detector.feed(frame):
+            self.on_key(self.channel, digit)
 
 
 class Mix:
@@ -374,7 +402,10 @@ class Conference:
         if self.members.pop(channel.id, None) is None:
             return
         self.mix.remove(channel.id)
-        if self.tones and self.members:
+        if not self.members:
+            self.close()
+            return
+        if self.tones:
             await self._announce("leave")
 
     def mute(self, channel: Channel, muted: bool = True) -> None:
@@ -403,6 +434,8 @@ class Conference:
             self.mix.remove(channel.id)
         self.members.clear()
         self.mix.close()
+        if self.engine.conferences.get(self.name) is self:
+            del self.engine.conferences[self.name]
 
 
 class Monitor:
@@ -441,6 +474,7 @@ class MediaEngine:
         self.clock = clock
         self.sample_rate_of = sample_rate_of
         self.channels: dict[tuple[MediaSession, Party], Channel] = {}
+        self.conferences: dict[str, Conference] = {}
         self._call_mixes: dict[MediaSession, Mix] = {}
         self._own_mixes: dict[int, Mix] = {}
 
@@ -477,6 +511,13 @@ class MediaEngine:
         mix = self._call_mixes.pop(session, None)
         if mix is not None:
             mix.close()
+
+    def conference(self, name: str, *, rate: int = 8000) -> Conference:
+        """The conference called ``name``, made on first use; it goes away when empty."""
+        conference = self.conferences.get(name)
+        if conference is None or conference.mix.closed:
+            conference = self.conferences[name] = Conference(self, name, rate=rate)
+        return conference
 
     # -- which mix feeds a channel ---------------------------------------------------------
     def _bridge(self, session: MediaSession) -> Bridge | None:
@@ -574,6 +615,8 @@ class MediaEngine:
     def close(self) -> None:
         for channel in list(self.channels.values()):
             channel.end()
+        for conference in list(self.conferences.values()):
+            conference.close()
         for mix in list(self._call_mixes.values()) + list(self._own_mixes.values()):
             mix.close()
         self._call_mixes.clear()

@@ -138,6 +138,8 @@ class CallRecord(SQLModel, table=True):
     mos_callee: float | None = None
     packets_lost_caller: int | None = None
     packets_lost_callee: int | None = None
+    #: The call's recording, relative to the recordings directory (None: not recorded).
+    recording: str | None = None
 
 
 class BindingLike(Protocol):
