@@ -1,10 +1,11 @@
 """The UDP sockets of one RTP stream on pycc: an even RTP port and RTCP on the next one.
 
-RFC 3550 §11 puts RTP on an even port and RTCP one above. Both sockets are read by draining
-them from the event loop's reader callback with a small buffer: stock asyncio's datagram
-protocol would allocate a 256 KiB buffer for every read, which costs more than the relay of
-the packet itself. Sending is a non-blocking ``sendto``; a full socket buffer drops the packet
-(counted), as a router would, rather than queueing audio that would arrive too late anyway.
+RFC 3550 §11 puts RTP on an even port and RTCP one above. Both sockets are read from the
+event loop's reader callback, one datagram of at most 4 KiB per wake-up: stock asyncio's
+datagram protocol would allocate a 256 KiB buffer for every read, which costs more than the
+relay of the packet itself. Sending is a non-blocking ``sendto``; a full socket buffer drops
+the packet (counted), as a router would, rather than queueing audio that would arrive too late
+anyway.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ __all__ = ["MAX_DATAGRAM", "RtpSocketPair"]
 #: Larger than any RTP packet on an Ethernet path (1500-byte MTU) with room for jumbo video
 #: fragments; a bigger datagram is truncated and then fails the RTP checks.
 MAX_DATAGRAM = 4096
-#: Datagrams read per wake-up before yielding to other sockets (fairness across calls).
-_BURST = 64
 
 Receiver = Callable[[bytes, tuple[str, int], bool], None]
 
@@ -60,17 +59,20 @@ class RtpSocketPair:
         self._closed = False
 
     def _drain(self, sock: socket.socket, on_rtcp_port: bool) -> None:
-        receive = self._receive
-        for _ in range(_BURST):
-            try:
-                data, source = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                # An ICMP port-unreachable from an earlier send surfaces here on Linux; it
-                # says nothing about this socket, which stays usable.
-                continue
-            receive(data, (source[0], source[1]), on_rtcp_port)
+        # One datagram per wake-up: a stream brings one packet per packet time, and trying a
+        # second read would almost always end in EAGAIN, whose exception costs more than the
+        # relay itself. The loop's readiness is level-triggered, so a backlog is still read.
+        try:
+            data, source = sock.recvfrom(MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            # An ICMP port-unreachable from an earlier send surfaces here on Linux; it says
+            # nothing about this socket, which stays usable.
+            return
+        if len(source) > 2:  # IPv6: (host, port, flowinfo, scope)
+            source = (source[0], source[1])
+        self._receive(data, source, on_rtcp_port)
 
     def send_rtp(self, data: bytes, destination: tuple[str, int]) -> None:
         self._send(self._rtp, data, destination)
