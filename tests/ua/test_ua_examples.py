@@ -18,12 +18,23 @@ from pycc.switch import Switch
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", ["embed_switch.py", "click_to_call.py"])
+@pytest.mark.parametrize("name", ["embed_switch.py", "click_to_call.py", "ivr_menu.py"])
 def test_help(name: str) -> None:
     done = subprocess.run([sys.executable, str(EXAMPLES / name), "--help"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:")
+
+
+def test_ivr_menu_collects_the_key_the_caller_pressed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "ivr_menu.py"), "--data-dir", str(tmp_path / "d"),
+         "--self-test"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "caller chose 2" in done.stdout
+    assert done.stdout.rstrip().endswith("done")
 
 
 def test_embed_switch_lists_registrations(tmp_path: Path) -> None:
