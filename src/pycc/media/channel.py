@@ -348,11 +348,16 @@ class Recording:
         self.channels = channels
         self.path = recorder.path
         self._stopped: asyncio.Task[None] | None = None
+        engine.recordings.add(self)
         self._watch = asyncio.ensure_future(self._stop_when_call_ends())
 
     async def _stop_when_call_ends(self) -> None:
-        await asyncio.wait([asyncio.ensure_future(c.ended.wait()) for c in self.channels],
-                           return_when=asyncio.FIRST_COMPLETED)
+        waits = [asyncio.ensure_future(c.ended.wait()) for c in self.channels]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
         await self.stop()
 
     def pause(self) -> None:
@@ -370,9 +375,12 @@ class Recording:
     async def _finish(self) -> None:
         self.engine.clock.unsubscribe(self.recorder)
         self.mix.close()
-        await self.recorder.stop()
-        if not self._watch.done() and self._watch is not asyncio.current_task():
-            self._watch.cancel()
+        try:
+            await self.recorder.stop()
+        finally:
+            self.engine.recordings.discard(self)
+            if not self._watch.done() and self._watch is not asyncio.current_task():
+                self._watch.cancel()
 
     @property
     def sha256(self) -> str | None:
@@ -475,6 +483,8 @@ class MediaEngine:
         self.sample_rate_of = sample_rate_of
         self.channels: dict[tuple[MediaSession, Party], Channel] = {}
         self.conferences: dict[str, Conference] = {}
+        #: Recordings still being written (a stopping switch waits for them).
+        self.recordings: set[Recording] = set()
         self._call_mixes: dict[MediaSession, Mix] = {}
         self._own_mixes: dict[int, Mix] = {}
 
@@ -611,6 +621,12 @@ class MediaEngine:
             mix.room.add("rec-0", sink=recorder.channel(0), hears=[c.id for c in channels])
         self.clock.subscribe(recorder)
         return Recording(self, recorder, mix, channels)
+
+    async def drain(self) -> None:
+        """Finish every recording: each file complete before the process goes."""
+        pending = list(self.recordings)
+        if pending:
+            await asyncio.gather(*(r.stop() for r in pending), return_exceptions=True)
 
     def close(self) -> None:
         for channel in list(self.channels.values()):

@@ -14,6 +14,8 @@ record (loss, jitter, round-trip time).
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -23,7 +25,17 @@ from pycc.rtp.dtmf import DigitStarted, DtmfReceiver
 from pycc.rtp.errors import RtpError
 from pycc.rtp.latch import SourceLatch
 from pycc.rtp.packet import checked_header_fields, is_rtcp, parse_rtp
-from pycc.rtp.rtcp import ReceiverReport, SenderReport, middle32, ntp_from_unix, parse_rtcp
+from pycc.rtp.rtcp import (
+    CNAME,
+    ReceiverReport,
+    RtcpPacket,
+    SenderReport,
+    SourceDescription,
+    middle32,
+    ntp_from_unix,
+    parse_rtcp,
+    serialize_rtcp,
+)
 from pycc.rtp.stats import ReceiverStats, round_trip
 from pycc.sdp.anchor import StreamSide
 
@@ -42,9 +54,11 @@ class MediaLeg:
     """The socket pair, peer address, security and statistics of one party on one stream."""
 
     def __init__(self, sockets: RtpSocketPair, clock: Callable[[], float], *,
-                 name: str = "") -> None:
+                 name: str = "", wallclock: Callable[[], float] = time.time) -> None:
         self.sockets = sockets
         self.clock = clock
+        #: Wall-clock time for RTCP's NTP timestamps (RFC 3550 §4).
+        self.wallclock = wallclock
         self.name = name
         self.side: StreamSide | None = None
         self.latch = SourceLatch(None, 0.0)
@@ -58,6 +72,11 @@ class MediaLeg:
         self.dropped: Counter[str] = Counter()
         self.received = 0
         self.sent = 0
+        self.sent_octets = 0
+        self._last_sent_ts = 0
+        self._last_sent_at = 0.0
+        #: The SSRC pycc reports on this leg with when it only receives (RFC 3550 §6.4.2).
+        self.reporter_ssrc = secrets.randbits(32)
         self.last_received: float | None = None
         self.stats: ReceiverStats | None = None
         self.rtt: float | None = None
@@ -196,7 +215,7 @@ class MediaLeg:
                 for block in packet.reports:
                     if block.ssrc != self.own_ssrc:
                         continue
-                    rtt = round_trip(block, _ntp_middle(now))
+                    rtt = round_trip(block, _ntp_middle(self.wallclock()))
                     if rtt is not None:
                         self.rtt = rtt
                     self.remote_loss = block.fraction_lost / 256
@@ -222,6 +241,35 @@ class MediaLeg:
                 return
         self.sockets.send_rtp(data, peer)
         self.sent += 1
+        self.sent_octets += len(data) - 12
+        self._last_sent_ts = int.from_bytes(data[4:8], "big")
+        self._last_sent_at = self.clock()
+
+    def rtcp_report(self) -> bytes | None:
+        """pycc's own RTCP for this leg (RFC 3550 §6.4): a sender report when pycc
+        originates the stream it sends here (transcoding, mixing, prompts), else a receiver
+        report; with an SDES CNAME. None while packets are relayed: the parties' own reports
+        pass through, and pycc's would describe streams that are not its own."""
+        side = self.side
+        if side is None or side.codec is None or (self.own_ssrc is None and self.sent):
+            return None
+        now = self.clock()
+        blocks = []
+        if self.stats is not None and self._ssrc is not None and self.stats.received:
+            blocks.append(self.stats.report_block(self._ssrc, now))
+        packets: list[RtcpPacket]
+        if self.own_ssrc is not None and self.sent:
+            ssrc = self.own_ssrc
+            elapsed = max(0.0, now - self._last_sent_at)
+            rtp_ts = (self._last_sent_ts + int(elapsed * side.codec.clock_rate)) & 0xFFFFFFFF
+            packets = [SenderReport(ssrc, ntp_from_unix(self.wallclock()), rtp_ts,
+                                    self.sent & 0xFFFFFFFF, self.sent_octets & 0xFFFFFFFF,
+                                    blocks)]
+        else:
+            ssrc = self.reporter_ssrc
+            packets = [ReceiverReport(ssrc, blocks)]
+        packets.append(SourceDescription([(ssrc, [(CNAME, b"pycc")])]))
+        return serialize_rtcp(packets)
 
     def send_rtcp(self, data: bytes) -> None:
         side = self.side

@@ -47,6 +47,7 @@ class MediaServer:
         rtp_timeout: float = 60.0,
         registry: Registry | None = None,
         sweep_interval: float = 1.0,
+        rtcp_interval: float = 5.0,
     ) -> None:
         self.host = host
         self.range = PortRange.parse(ports) if isinstance(ports, str) else ports
@@ -54,6 +55,9 @@ class MediaServer:
         self.rtp_timeout = rtp_timeout
         self.registry = registry or default_registry()
         self.sweep_interval = sweep_interval
+        #: Seconds between pycc's own RTCP reports on each leg (RFC 3550 §6.2's 5 s minimum).
+        self.rtcp_interval = rtcp_interval
+        self._next_rtcp = 0.0
         self.sessions: dict[MediaSession, tuple[float, TimeoutHandler | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -92,6 +96,7 @@ class MediaServer:
                 await self._sweeper
             self._sweeper = None
         if self.engine is not None:
+            await self.engine.drain()
             self.engine.close()
         for session in list(self.sessions):
             session.close()
@@ -140,6 +145,15 @@ class MediaServer:
         self.allocator.release(leg.port)
 
     # -- supervision ------------------------------------------------------------------------
+    def send_reports(self) -> None:
+        """pycc's own RTCP on every leg whose stream pycc originates or only receives."""
+        for session in list(self.sessions):
+            for party in ("a", "b"):
+                for leg in session.legs(party):
+                    report = leg.rtcp_report()
+                    if report is not None:
+                        leg.send_rtcp(report)
+
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_interval)
@@ -150,6 +164,9 @@ class MediaServer:
 
     def sweep(self) -> None:
         now = self._now()
+        if now >= self._next_rtcp:
+            self._next_rtcp = now + self.rtcp_interval
+            self.send_reports()
         for session, (started, on_timeout) in list(self.sessions.items()):
             if session.closed:
                 self.sessions.pop(session, None)
