@@ -323,6 +323,10 @@ class B2BUA:
         channel = media.engine.channel(
             session, "a", name=f"{call.callee}:{call.call_id}",
             hangup=lambda: self._hangup(call, "system", "200 Application Hangup"))
+        if not session.has_events("a"):
+            # A phone without telephone-events can only send keys as tones.
+            channel.listen_for_tones(
+                lambda _channel, digit: self._media_digit(call, "a", digit, "inband"))
         call.app_task = asyncio.get_running_loop().create_task(
             self._run_application(call, channel, application))
 

@@ -159,19 +159,27 @@ class Channel:
             pressed.append(self.digits.get_nowait())
         return "".join(pressed)
 
-    async def _next_digit(self, timeout: float | None) -> str | None:
-        """The next key, None on timeout; ChannelGone when the call ends first."""
+    async def _next_digit(self, timeout: float | None,
+                          until: asyncio.Event | None = None) -> str | None:
+        """The next key; None on timeout or once ``until`` is set; ChannelGone when the call
+        ends first."""
         if self.ended.is_set() and self.digits.empty():
             raise ChannelGone(self.name)
+        if not self.digits.empty():
+            return self.digits.get_nowait()
         getter = asyncio.ensure_future(self.digits.get())
         ender = asyncio.ensure_future(self.ended.wait())
+        waits = {getter, ender}
+        stopper = asyncio.ensure_future(until.wait()) if until is not None else None
+        if stopper is not None:
+            waits.add(stopper)
         try:
-            done, _ = await asyncio.wait({getter, ender}, timeout=timeout,
+            done, _ = await asyncio.wait(waits, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
-            ender.cancel()
-            if not getter.done():
-                getter.cancel()
+            for wait in waits:
+                if not wait.done():
+                    wait.cancel()
         if getter in done:
             return getter.result()
         if ender in done:
@@ -185,28 +193,44 @@ class Channel:
         ``stop_on``) or None.
 
         ``what``: a file any format PyAV reads, ``"tone:NAME"`` (ringback, busy, congestion,
-        dial, hold, beep ... of ``country``'s tone plan; ``duration`` bounds endless tones), or
-        any audio source. Raises :class:`~pycc.media.player.PromptError` for a bad prompt,
-        :class:`ChannelGone` when the call ends.
+        dial, hold, beep ... of ``country``'s tone plan, or DTMF keys such as ``"tone:5"``;
+        ``duration`` bounds endless tones), or any audio source. Raises
+        :class:`~pycc.media.player.PromptError` for a bad prompt, :class:`ChannelGone` when
+        the call ends. Keys not in ``stop_on`` stay queued for :meth:`collect`.
         """
+        if self.ended.is_set():
+            raise ChannelGone(self.name)
+        rate = self.mix.rate if self.mix is not None else self.rate
+        source = await self.engine.open_prompt(what, rate, country=country, duration=duration)
+        finished = asyncio.Event()
+        if hasattr(source, "on_finished"):
+            source.on_finished = finished.set
         mix = self.engine.mix_for(self)
-        source = await self.engine.open_prompt(what, mix.rate, country=country,
-                                               duration=duration)
         key = f"prompt-{id(source)}"
         mix.add_source(key, source, heard_by=[self.id])
+        kept: list[str] = []
         try:
-            while True:
-                if getattr(source, "finished", False):
-                    return None
+            while not finished.is_set() and not getattr(source, "finished", False):
                 if stop_on:
-                    digit = await self._next_digit(0.02)
-                    if digit is not None and digit in stop_on:
-                        return digit
+                    digit = await self._next_digit(None, finished)
+                    if digit is not None:
+                        if digit in stop_on:
+                            return digit
+                        kept.append(digit)
                 else:
+                    ender = asyncio.ensure_future(self.ended.wait())
+                    waiter = asyncio.ensure_future(finished.wait())
+                    try:
+                        await asyncio.wait({ender, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        ender.cancel()
+                        waiter.cancel()
                     if self.ended.is_set():
                         raise ChannelGone(self.name)
-                    await asyncio.sleep(0.02)
+            return None
         finally:
+            for digit in kept:
+                self.digits.put_nowait(digit)
             stopper = getattr(source, "stop", None)
             if callable(stopper):
                 stopper()
