@@ -216,6 +216,8 @@ class MediaSession:
             origin=self._origin(party), supported=self.transcodable, crypto=crypto_lines)
         for index, side in enumerate(sides):
             legs[index].configure(side, self._srtp(our_keys[index], side.crypto))
+            # No bridge here to report RFC 4733 keys: the session does.
+            legs[index].on_digit = lambda leg, digit: self._digit(leg, digit, "rfc4733")
         self.local_party = party
         self.parties[party].last_answer = (raw, answer)
         return answer
