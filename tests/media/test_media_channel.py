@@ -784,3 +784,52 @@ def test_invite_without_sdp_to_an_application_gets_488(tmp_path: Path) -> None:
         assert not lab.media.sessions and not lab.engine.channels
 
     run(tmp_path, scenario)
+
+
+# -- bridging channels of different calls ------------------------------------------------------
+
+
+def test_two_calls_answered_by_pycc_are_bridged_then_unbridged(tmp_path: Path) -> None:
+    """A service connects two calls it answered (a queued caller and an agent): each hears
+    the other, packets are relayed when both use PCMU, keys cross, and after unbridging each
+    call is back with its own service, which can play to it again."""
+    waiting: asyncio.Queue[Channel] = asyncio.Queue()
+    release = asyncio.Event()
+
+    async def hold(channel: Channel) -> None:
+        await waiting.put(channel)
+        await release.wait()
+        await channel.play("tone:beep")
+        await channel.ended.wait()
+
+    async def scenario(lab: Lab) -> None:
+        lab.switch.add_application("7100", hold)
+        lab.switch.add_application("7101", hold)
+        caller_ua, caller = await lab.phone("1001")
+        agent_ua, agent = await lab.phone("1002")
+        await lab.call(caller_ua, caller, "7100")
+        await lab.call(agent_ua, agent, "7101")
+        first, second = await next_item(waiting), await next_item(waiting)
+        caller.tone(700)
+        agent.tone(1300)
+        lab.engine.bridge(first, second)
+        started = caller.now()
+        heard_by_caller = await caller.hear(0.5, since=started + 0.2)
+        heard_by_agent = await agent.hear(0.5, since=started + 0.2)
+        assert_hears(heard_by_caller, [1300], [700])
+        assert_hears(heard_by_agent, [700], [1300])
+        # Same codec on both calls: the agent gets the caller's own packets (its SSRC).
+        assert caller.ssrc in agent.ssrcs(started + 0.2)
+        with pytest.raises(ValueError, match="already bridged"):
+            lab.engine.bridge(first, second)
+        await caller.press("4")
+        assert await agent.next_digits(1) == ["4"]
+        lab.engine.unbridge(first)
+        release.set()
+        after = caller.now()
+        beep = await caller.hear(0.15, since=after + 0.05)
+        assert level_dbfs(beep) > -40  # its own service plays to it again
+        await agent.quiet(0.3)  # the caller is no longer heard: nothing comes any more
+        assert caller.ssrc not in agent.ssrcs(after + 0.5)
+
+    run(tmp_path, scenario)

@@ -118,6 +118,11 @@ class Channel:
         return legs[0]
 
     @property
+    def leg_or_none(self) -> MediaLeg | None:
+        legs = self.session.legs(self.party)
+        return legs[0] if legs else None
+
+    @property
     def rate(self) -> int:
         """The mixing rate that suits this channel's codec: 8 kHz narrowband, else 16 kHz."""
         try:
@@ -328,7 +333,7 @@ class Mix:
                 channel.mix.remove(channel.id)
             channel.mix = self
             sink = channel.output(self.rate)
-            self.engine.suspend_bridge(channel.session)
+            self.engine.suspend_bridge(channel)
         if channel.id in self.room:
             self.room.remove(channel.id)
         self.room.add(channel.id, source, sink, hears)
@@ -347,7 +352,7 @@ class Mix:
         channel = self.channels.pop(key, None) if isinstance(key, int) else None
         if channel is not None and channel.mix is self:
             channel.mix = None
-            self.engine.maybe_resume_bridge(channel.session)
+            self.engine.maybe_resume_bridge(channel)
 
     def set_hears(self, channel: Channel, hears: Iterable[Hashable] | None) -> None:
         self.room.set_hears(channel.id, hears)
@@ -509,8 +514,11 @@ class MediaEngine:
         self.conferences: dict[str, Conference] = {}
         #: Recordings still being written (a stopping switch waits for them).
         self.recordings: set[Recording] = set()
-        self._call_mixes: dict[MediaSession, Mix] = {}
+        #: Mixes of a channel with its peer, by the pair's channel ids.
+        self._pair_mixes: dict[frozenset[int], Mix] = {}
         self._own_mixes: dict[int, Mix] = {}
+        #: Bridges between channels of different calls: (bridge, first, second) by each end.
+        self._links: dict[int, tuple[Bridge, Channel, Channel]] = {}
 
     def channel(self, session: MediaSession, party: Party, *, name: str = "",
                 hangup: Callable[[], None] | None = None) -> Channel:
@@ -526,15 +534,16 @@ class MediaEngine:
         return self.channels.get((session, party))
 
     def forget(self, channel: Channel) -> None:
+        peer = self._peer(channel, create=False)
+        self.unbridge(channel)
         self.channels.pop((channel.session, channel.party), None)
         mix = self._own_mixes.pop(channel.id, None)
         if mix is not None:
             mix.close()
-        call_mix = self._call_mixes.get(channel.session)
-        if call_mix is not None and not any(
-                c for c in call_mix.channels.values() if not c.ended.is_set()):
-            self._call_mixes.pop(channel.session, None)
-            call_mix.close()
+        key = frozenset({channel.id} if peer is None else {channel.id, peer.id})
+        pair_mix = self._pair_mixes.pop(key, None)
+        if pair_mix is not None:
+            pair_mix.close()
 
     def end_session(self, session: MediaSession) -> None:
         """The call of ``session`` ended: end its channels and mixes."""
@@ -542,9 +551,6 @@ class MediaEngine:
             channel = self.channels.get((session, party))
             if channel is not None:
                 channel.end()
-        mix = self._call_mixes.pop(session, None)
-        if mix is not None:
-            mix.close()
 
     def conference(self, name: str, *, rate: int = 8000) -> Conference:
         """The conference called ``name``, made on first use; it goes away when empty."""
@@ -553,31 +559,55 @@ class MediaEngine:
             conference = self.conferences[name] = Conference(self, name, rate=rate)
         return conference
 
-    # -- which mix feeds a channel ---------------------------------------------------------
-    def _bridge(self, session: MediaSession) -> Bridge | None:
+    # -- what carries a channel's media ----------------------------------------------------
+    # A channel talks to a peer through a carrier: its own call's bridge (the other party of
+    # the call) or a link made by bridge() (a channel of another call). A mix that feeds
+    # what the channel hears suspends the carrier; when no mix needs the pair any more the
+    # carrier resumes.
+    def _session_bridge(self, session: MediaSession) -> Bridge | None:
         return session.bridges[0] if session.bridges else None
 
+    def _carrier(self, channel: Channel) -> Bridge | None:
+        link = self._links.get(channel.id)
+        if link is not None:
+            return link[0]
+        return self._session_bridge(channel.session)
+
+    def _peer(self, channel: Channel, *, create: bool = True) -> Channel | None:
+        link = self._links.get(channel.id)
+        if link is not None:
+            return link[2] if link[1] is channel else link[1]
+        if self._session_bridge(channel.session) is None:
+            return None
+        other = _OTHER[channel.party]
+        legs = channel.session.legs(other)
+        if not legs or legs[0].side is None:
+            return None
+        if not create:
+            return self.find(channel.session, other)
+        return self.channel(channel.session, other)
+
     def call_mix(self, channel: Channel) -> Mix:
-        """The mix of ``channel``'s whole call: both parties in it, each hearing the other
-        (the bridge is suspended while it exists)."""
-        session = channel.session
-        mix = self._call_mixes.get(session)
+        """The mix of ``channel`` and its peer (the other party of its call, or the channel
+        it was bridged to), each hearing the other, the carrier suspended while it exists."""
+        peer = self._peer(channel)
+        members = [channel] if peer is None else [channel, peer]
+        key = frozenset(member.id for member in members)
+        mix = self._pair_mixes.get(key)
         if mix is None:
-            mix = Mix(self, channel.rate, name=f"{session.name}-call")
-            self._call_mixes[session] = mix
-        for party in ("a", "b"):
-            if session.legs(party) and session.legs(party)[0].side is not None:
-                member = self.channel(session, party)
-                if member.id not in mix.channels and not member.ended.is_set():
-                    mix.add_channel(member)
+            mix = Mix(self, channel.rate, name=f"{channel.name}-call")
+            self._pair_mixes[key] = mix
+        for member in members:
+            if member.id not in mix.channels and not member.ended.is_set():
+                mix.add_channel(member)
         return mix
 
     def mix_for(self, channel: Channel) -> Mix:
-        """Where a prompt for ``channel`` goes: its call's mix when it talks to another party,
+        """Where a prompt for ``channel`` goes: the mix with its peer when it talks to one,
         else a mix of its own."""
         if channel.mix is not None:
             return channel.mix
-        if self._bridge(channel.session) is not None:
+        if self._peer(channel) is not None:
             return self.call_mix(channel)
         mix = self._own_mixes.get(channel.id)
         if mix is None:
@@ -586,31 +616,71 @@ class MediaEngine:
         return mix
 
     def release_mix(self, channel: Channel) -> None:
-        """A prompt or monitor ended: give the call back to its bridge if nothing else needs
-        the mix."""
-        session = channel.session
-        mix = self._call_mixes.get(session)
-        if mix is not None and not mix.extras and all(
-                c.session is session for c in mix.channels.values()):
-            self._call_mixes.pop(session, None)
-            mix.close()
+        """A prompt or monitor ended: give the pair back to its carrier if nothing else
+        needs the mix."""
+        for key, mix in list(self._pair_mixes.items()):
+            if channel.id in key and not mix.extras and set(mix.channels) <= key:
+                del self._pair_mixes[key]
+                mix.close()
         own = self._own_mixes.get(channel.id)
         if own is not None and not own.extras:
             self._own_mixes.pop(channel.id, None)
             own.close()
 
-    def suspend_bridge(self, session: MediaSession) -> None:
-        bridge = self._bridge(session)
-        if bridge is not None and not bridge.suspended:
-            bridge.suspend()
+    def suspend_bridge(self, channel: Channel) -> None:
+        carrier = self._carrier(channel)
+        if carrier is not None and not carrier.suspended:
+            carrier.suspend()
 
-    def maybe_resume_bridge(self, session: MediaSession) -> None:
-        bridge = self._bridge(session)
-        if bridge is None or not bridge.suspended or session.closed:
+    def maybe_resume_bridge(self, channel: Channel) -> None:
+        carrier = self._carrier(channel)
+        if carrier is None or not carrier.suspended or channel.session.closed:
             return
-        if any(c.mix is not None for (s, _), c in self.channels.items() if s is session):
+        peer = self._peer(channel, create=False)
+        if channel.mix is not None or (peer is not None and peer.mix is not None):
             return
-        bridge.resume()
+        carrier.resume()
+
+    # -- connecting channels of different calls ------------------------------------------
+    def bridge(self, first: Channel, second: Channel) -> None:
+        """Connect two channels of different calls (a queued caller and an agent, a caller
+        and an outbound call): each hears the other, relayed when their codecs match, else
+        transcoded. Their own calls' bridges stay suspended until :meth:`unbridge`."""
+        if first.session is second.session:
+            raise ValueError("the two channels belong to one call: it has its own bridge")
+        for channel in (first, second):
+            if channel.id in self._links:
+                raise ValueError(f"{channel.name} is already bridged")
+            if channel.mix is not None:
+                channel.mix.remove(channel.id)
+            session_bridge = self._session_bridge(channel.session)
+            if session_bridge is not None and not session_bridge.suspended:
+                session_bridge.suspend()
+        carrier = Bridge(first.leg, second.leg, on_digit=self._bridged_digit)
+        self._links[first.id] = self._links[second.id] = (carrier, first, second)
+
+    def unbridge(self, channel: Channel) -> None:
+        """Undo :meth:`bridge` for ``channel`` and its partner; their own calls' bridges
+        carry their media again."""
+        link = self._links.pop(channel.id, None)
+        if link is None:
+            return
+        carrier, first, second = link
+        self._links.pop(first.id, None)
+        self._links.pop(second.id, None)
+        carrier.close()
+        for member in (first, second):
+            if member.mix is not None:
+                member.mix.remove(member.id)
+            session_bridge = self._session_bridge(member.session)
+            if session_bridge is not None and not member.session.closed:
+                session_bridge.resume()
+
+    def _bridged_digit(self, leg: MediaLeg, digit: str, form: str) -> None:
+        for (session, party), channel in self.channels.items():
+            if channel.leg_or_none is leg:
+                session.report_digit(party, digit, form)
+                return
 
     # -- prompts and recordings ------------------------------------------------------------
     async def open_prompt(self, what: str | Path | AudioSource, rate: int, *,
@@ -657,7 +727,7 @@ class MediaEngine:
             channel.end()
         for conference in list(self.conferences.values()):
             conference.close()
-        for mix in list(self._call_mixes.values()) + list(self._own_mixes.values()):
+        for mix in list(self._pair_mixes.values()) + list(self._own_mixes.values()):
             mix.close()
-        self._call_mixes.clear()
+        self._pair_mixes.clear()
         self._own_mixes.clear()

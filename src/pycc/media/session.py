@@ -266,7 +266,10 @@ class MediaSession:
                                            on_digit=self._digit))
 
     def _digit(self, leg: MediaLeg, digit: str, form: str) -> None:
-        party = "a" if leg in self.parties["a"].legs else "b"
+        self.report_digit("a" if leg in self.parties["a"].legs else "b", digit, form)
+
+    def report_digit(self, party: Party, digit: str, form: str) -> None:
+        """A key ``party`` pressed, for whoever owns the session (its signalling layer)."""
         if self.on_digit is not None:
             self.on_digit(party, digit, form)
 
