@@ -573,3 +573,22 @@ def test_stopping_the_switch_ends_answered_calls(tmp_path: Path) -> None:
         assert (record.disposition, record.hangup_by) == ("answered", "system")
 
     run(tmp_path, scenario)
+
+
+def test_a_call_whose_rtp_stops_is_hung_up_and_the_record_says_why(tmp_path: Path) -> None:
+    """Neither phone sends RTP (these user agents have no media): after rtp_timeout seconds
+    pycc hangs the call up with BYE to both and records the cause."""
+
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        assert await call.wait_ended(5) == "remote"
+        assert await incoming.wait_ended(2) == "remote"
+        record = await lab.record(call.call_id)
+        assert record.disposition == "answered"
+        assert (record.hangup_by, record.hangup_cause) == ("system", "RTP timeout")
+        assert 0.8 <= record.duration <= 4.0
+
+    run(tmp_path, scenario, rtp_timeout=1.0)
