@@ -18,6 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pycc.store.db import make_url
+from pycc.store.repo import Store
+
 from .net import LOOPBACK, free_port, wait_port
 from .process import tail, wait_until
 
@@ -103,14 +106,20 @@ def start_pycc(
     if done.returncode != 0:
         raise RuntimeError(f"pycc init failed: {done.stderr}")
     if config:
-        with (data_dir / "pycc.toml").open("a", encoding="utf-8") as fh:
-            for key, value in config.items():
-                fh.write(f"{key} = {json.dumps(value)}\n")
-    for user, password in users:
-        done = run_cli(["user", "add", user, "--password", password, "--data-dir",
-                        str(data_dir), *extra])
-        if done.returncode != 0:
-            raise RuntimeError(f"pycc user add failed: {done.stderr}")
+        # Top-level settings go before the first table ([applications]) of the file.
+        path = data_dir / "pycc.toml"
+        text = path.read_text(encoding="utf-8")
+        settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in config.items())
+        table = text.find("\n[")
+        text = text + settings if table < 0 else text[:table + 1] + settings + text[table + 1:]
+        path.write_text(text, encoding="utf-8")
+    if users:
+        # One process adds them all (a `pycc user add` per user costs a second each).
+        with Store(make_url(data_dir, db_url)) as store:
+            store.create_all()
+            tenant = store.ensure_tenant("default", "pycc")
+            for user, password in users:
+                store.add_extension(tenant.name, user, password)
     sip_port = free_port("both")
     sips_port = free_port("tcp")
     log_path = workdir / "pycc.log"

@@ -928,24 +928,26 @@ def _warning_text(exc: Exception) -> str:
 
 
 def _media_summary(session: MediaSession) -> dict[str, object]:
-    """The call record's media columns: codecs, relay or transcode, MOS and loss per party."""
+    """The call record's media columns: codecs, relay or transcode (or "local" for a call pycc
+    answered itself), MOS and loss per party, from each party's first stream."""
     info: dict[str, object] = {}
-    if not session.plans:
-        return info
-    plan = session.plans[0]
-    sides = {"a": plan.offerer, "b": plan.answerer}
-    if session.plans_offerer == "b":
-        sides = {"a": plan.answerer, "b": plan.offerer}
     quality = session.quality()
+    bridge = session.bridges[0] if session.bridges else None
     for party, column in (("a", "caller"), ("b", "callee")):
-        side = sides[party]
-        if side.codec is not None:
-            info[f"codec_{column}"] = f"{side.codec.encoding}/{side.codec.clock_rate}"
+        legs = session.legs(party)
+        side = legs[0].side if legs else None
+        if side is None or side.codec is None:
+            continue
+        info[f"codec_{column}"] = f"{side.codec.encoding}/{side.codec.clock_rate}"
         stats = quality.get(party)
-        if stats is None or side.codec is None or stats["received"] == 0:
+        if stats is None or stats["received"] == 0:
             continue
         info[f"mos_{column}"] = round(mos_for_leg(
             side.codec.encoding, stats["rtt"], stats["jitter_ms"], stats["loss"]), 2)
         info[f"packets_lost_{column}"] = int(stats["lost"])
-    info["media_path"] = "relay" if plan.relay else "transcode"
+    if session.local_party is not None and not session.plans:
+        info["media_path"] = "local"
+    elif session.plans and "codec_caller" in info:
+        transcoding = bridge.transcoding if bridge is not None else not session.plans[0].relay
+        info["media_path"] = "transcode" if transcoding else "relay"
     return info
