@@ -53,10 +53,12 @@ _STAMP = struct.Struct("!IBQ")  # call, direction, send time in ns
 # -- the relay under test: pycc ----------------------------------------------------------------
 def sdp(port: int, codec: str, pt: int, rate: int, channels: int = 1) -> bytes:
     suffix = f"/{channels}" if channels > 1 else ""
+    # Phones offer telephone-events beside their codec (else pycc listens for keys as tones
+    # in the audio it decodes).
     return (
         f"v=0\r\no=bench 1 1 IN IP4 {LOOPBACK}\r\ns=-\r\nc=IN IP4 {LOOPBACK}\r\nt=0 0\r\n"
-        f"m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {codec}/{rate}{suffix}\r\n"
-        "a=ptime:20\r\n"
+        f"m=audio {port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {codec}/{rate}{suffix}\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
     ).encode()
 
 
@@ -413,6 +415,7 @@ def main() -> None:
             if target == "pycc" and "rtpengine" in medians and medians["rtpengine"][4] > 0:
                 ratio = f"{cpu / medians['rtpengine'][4]:.2f}"
             label = args.mode if args.mode != "transcode" else f"PCMU<->{args.codec}"
+            loss = max(0.0, loss)  # packets of the warm-up second may land in the count
             print(f"| {label} | {calls} | {target} | {rate:,.0f} | {loss:.2f} | {p50:.2f} |"
                   f" {p99:.2f} | {cpu:.0f} | {ratio} |", flush=True)
 

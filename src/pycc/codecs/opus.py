@@ -17,7 +17,9 @@ and the registry reports it from ``find``.
 
 from __future__ import annotations
 
+import copy
 import ctypes
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -41,8 +43,6 @@ except Exception as exc:  # opuslib raises a bare Exception when libopus is not 
 
 _RATE = 48000
 _MAX_PACKET = 1275  # RFC 6716 §3.2.1: the largest single-frame packet
-_MAX_SAMPLES = _RATE * 120 // 1000  # the longest packet, 120 ms
-_PLC_GRANULE = _RATE * 25 // 10000  # libopus conceals in multiples of 2.5 ms
 _FRAME_MS = (5, 10, 20, 40, 60)
 _INT16_P = ctypes.POINTER(ctypes.c_int16)
 
@@ -72,8 +72,9 @@ class OpusEncoder(Encoder):
             raise CodecError("opus", f"frame of {frame_ms} ms: Opus frames are {_FRAME_MS} ms")
         self._spec = spec
         self._channels = spec.pcm_channels
-        self._samples = _RATE * frame_ms // 1000
-        self._encoder: Any = opuslib.Encoder(_RATE, self._channels, opuslib.APPLICATION_VOIP)
+        self._samples = spec.sample_rate * frame_ms // 1000
+        self._encoder: Any = opuslib.Encoder(spec.sample_rate, self._channels,
+                                             opuslib.APPLICATION_VOIP)
         self._out = ctypes.create_string_buffer(_MAX_PACKET)
         self.bitrate = bitrate
         self.complexity = complexity
@@ -158,13 +159,17 @@ class OpusEncoder(Encoder):
 class OpusDecoder(Decoder):
     supports_fec = True
 
-    __slots__ = ("_buffer", "_channels", "_decoder", "_pointer", "_spec")
+    __slots__ = ("_buffer", "_channels", "_decoder", "_granule", "_max_samples", "_pointer",
+                 "_spec")
 
     def __init__(self, spec: CodecSpec) -> None:
         self._spec = spec
         self._channels = spec.pcm_channels
-        self._decoder: Any = opuslib.Decoder(_RATE, self._channels)
-        self._buffer = np.zeros(_MAX_SAMPLES * self._channels, dtype=np.int16)
+        self._decoder: Any = opuslib.Decoder(spec.sample_rate, self._channels)
+        # The longest packet (120 ms) and the 2.5 ms concealment unit at this output rate.
+        self._max_samples = spec.sample_rate * 120 // 1000
+        self._granule = spec.sample_rate * 25 // 10000
+        self._buffer = np.zeros(self._max_samples * self._channels, dtype=np.int16)
         self._pointer = self._buffer.ctypes.data_as(_INT16_P)
 
     @property
@@ -185,19 +190,19 @@ class OpusDecoder(Decoder):
     def decode(self, payload: bytes) -> Pcm:
         if not payload:
             raise CodecError("opus", "empty payload")
-        return self._run(payload, _MAX_SAMPLES, False, "decode")
+        return self._run(payload, self._max_samples, False, "decode")
 
     def conceal(self, samples: int) -> Pcm:
-        granules = -(-samples // _PLC_GRANULE)
-        return self._run(None, granules * _PLC_GRANULE, False, "concealment")[:samples]
+        granules = -(-samples // self._granule)
+        return self._run(None, granules * self._granule, False, "concealment")[:samples]
 
     def decode_fec(self, next_payload: bytes, samples: int) -> Pcm:
         """The lost frame rebuilt from the FEC data in the packet after it (libopus conceals
         if that packet has none). Decode ``next_payload`` normally afterwards."""
         if not next_payload:
             return self.conceal(samples)
-        granules = -(-samples // _PLC_GRANULE)
-        return self._run(next_payload, granules * _PLC_GRANULE, True, "FEC decode")[:samples]
+        granules = -(-samples // self._granule)
+        return self._run(next_payload, granules * self._granule, True, "FEC decode")[:samples]
 
 
 class OpusCodec(Codec):
@@ -258,3 +263,14 @@ class OpusCodec(Codec):
 
     def decoder(self) -> OpusDecoder:
         return OpusDecoder(self._spec)
+
+    def at_rate(self, sample_rate: int) -> OpusCodec:
+        """The same codec exchanging PCM at ``sample_rate`` (8, 12, 16, 24 or 48 kHz): libopus
+        encodes from and decodes to any of them itself, cheaper than resampling to 48 kHz.
+        The RTP clock stays 48 kHz (RFC 7587 §4.1)."""
+        if sample_rate not in (8000, 12000, 16000, 24000, 48000) or (
+                sample_rate == self._spec.sample_rate):
+            return self
+        other = copy.copy(self)
+        other._spec = dataclasses.replace(self._spec, sample_rate=sample_rate)
+        return other

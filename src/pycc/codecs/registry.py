@@ -197,6 +197,11 @@ class Codec(ABC):
     def decoder(self) -> Decoder:
         """A new decoder."""
 
+    def at_rate(self, sample_rate: int) -> Codec:
+        """This codec exchanging PCM at ``sample_rate`` if it can do so itself (Opus decodes
+        to and encodes from 8 to 48 kHz), saving a resampler; else the codec unchanged."""
+        return self
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"
 

@@ -128,15 +128,19 @@ class DtmfDetector:
         tiny = 1e-12
         floor = (dbm0_to_peak(self.threshold_dbm0)) ** 2
         ok = (row_power >= floor) & (col_power >= floor)
+        # Most audio is no key: stop at the first check every block fails (a detector runs
+        # on every decoded frame of a call, so the common case must be cheap). A sine of
+        # amplitude A has mean power A^2 / 2 over the block.
+        tone_energy = (row_power + col_power) * (n / 2.0)
+        ok &= tone_energy >= self.energy_ratio * (blocks**2).sum(axis=1)
+        if not ok.any():
+            return [None] * len(blocks)
         twist = 10 * np.log10((col_power + tiny) / (row_power + tiny))
         ok &= (twist <= self.normal_twist_db) & (twist >= -self.reverse_twist_db)
         peak = 10 ** (self.relative_peak_db / 10)
         low_others = np.where(np.eye(4, dtype=bool)[row], 0.0, low).max(axis=1)
         high_others = np.where(np.eye(4, dtype=bool)[col], 0.0, high).max(axis=1)
         ok &= (row_power >= peak * low_others) & (col_power >= peak * high_others)
-        # A sine of amplitude A has mean power A^2 / 2 over the block.
-        tone_energy = (row_power + col_power) * (n / 2.0)
-        ok &= tone_energy >= self.energy_ratio * (blocks**2).sum(axis=1)
         harmonic = harm[index, row]
         judged = ~self._skip_harmonic[row, col]
         ok &= ~judged | (harmonic * 10 ** (self.harmonic_db / 10) <= row_power)

@@ -246,7 +246,8 @@ class LegInput:
         self._candidate = 0
         self.reconfigured += 1
         try:
-            implementation = self.registry.find(codec.encoding, codec.clock_rate, codec.channels)
+            implementation = self.registry.find(
+                codec.encoding, codec.clock_rate, codec.channels).at_rate(self._rate)
             decoder = implementation.decoder()
         except (LookupError, NotImplementedError) as exc:
             log.warning("leg input cannot decode %s/%s: %s", codec.encoding, codec.clock_rate,
@@ -380,7 +381,8 @@ class LegOutput:
     def _configure(self, codec: RtpMap, ptime: float | None) -> None:
         self._codec = codec
         try:
-            implementation = self.registry.find(codec.encoding, codec.clock_rate, codec.channels)
+            implementation = self.registry.find(
+                codec.encoding, codec.clock_rate, codec.channels).at_rate(self._rate)
             frame_ms = int(ptime) if ptime and 0 < ptime <= _MAX_PACKET_MS else None
             try:
                 encoder = implementation.encoder(frame_ms)

@@ -90,6 +90,9 @@ class _Transcoder(_Path):
         self._out = out
         src_codec = registry.find(src.codec.encoding, src.codec.clock_rate, src.codec.channels)
         dst_codec = registry.find(dst.codec.encoding, dst.codec.clock_rate, dst.codec.channels)
+        # Work at the lower PCM rate, and let a codec that can (Opus) convert itself there.
+        rate = min(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
+        src_codec, dst_codec = src_codec.at_rate(rate), dst_codec.at_rate(rate)
         self._decoder: Decoder = src_codec.decoder()
         frame_ms = int(dst.ptime) if dst.ptime else None
         self._encoder: Encoder = dst_codec.encoder(frame_ms)

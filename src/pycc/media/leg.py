@@ -241,9 +241,11 @@ class MediaLeg:
                 return
         self.sockets.send_rtp(data, peer)
         self.sent += 1
-        self.sent_octets += len(data) - 12
-        self._last_sent_ts = int.from_bytes(data[4:8], "big")
-        self._last_sent_at = self.clock()
+        if self.own_ssrc is not None:
+            # What pycc's sender reports need; a relayed stream is reported by its sender.
+            self.sent_octets += len(data) - 12
+            self._last_sent_ts = int.from_bytes(data[4:8], "big")
+            self._last_sent_at = self.clock()
 
     def rtcp_report(self) -> bytes | None:
         """pycc's own RTCP for this leg (RFC 3550 §6.4): a sender report when pycc
