@@ -154,3 +154,27 @@ def test_bad_input_raises_codec_error() -> None:
     # After garbage the decoder still works.
     payload = encode_all(codec, sine(440, 0.02))[0]
     assert len(decoder.decode(payload)) == FRAME
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_at_a_lower_pcm_rate_libopus_converts_itself(rate: int) -> None:
+    """``at_rate`` makes an Opus codec that takes and gives PCM at 8 or 16 kHz (no resampler
+    in pycc) while the RTP clock stays 48 kHz; a 1 kHz tone survives both ways, and its
+    packets decode at 48 kHz too (the bitstream is the same Opus)."""
+    base = OpusCodec()
+    codec = base.at_rate(rate)
+    assert codec.spec.sample_rate == rate and codec.spec.clock_rate == 48000
+    assert base.spec.sample_rate == 48000  # the original is untouched
+    assert base.at_rate(44100) is base and base.at_rate(48000) is base
+    encoder = codec.encoder(20)
+    assert encoder.samples_per_frame == rate // 50
+    t = np.arange(rate) / rate
+    tone = (np.sin(2 * np.pi * 1000 * t) * 8000).astype(np.int16)
+    frames = [encoder.encode(tone[i:i + rate // 50]) for i in range(0, rate, rate // 50)]
+    low = np.concatenate([codec.decoder().decode(f) for f in frames])
+    assert len(low) == rate
+    spectrum = np.abs(np.fft.rfft(low[rate // 5:].astype(np.float64)))
+    assert abs(np.argmax(spectrum) * rate / len(low[rate // 5:]) - 1000) < 20
+    full = np.concatenate([base.decoder().decode(f) for f in frames])
+    assert len(full) == 48000
+    assert len(codec.decoder().conceal(rate // 50)) == rate // 50
