@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peers.aio import Run, eventually, runner
+from peers.aio import Run, eventually
 from peers.net import free_port
 from pycc.codecs.registry import Codec, default_registry
 from pycc.media.server import MediaServer
@@ -50,16 +50,6 @@ TONE_HZ = 1000.0
 TONE_PEAK = 8000  # about -15 dBov: far from clipping in every codec
 SSRC_A = 0x11223344
 SSRC_B = 0x55667788
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Each scenario runs on a fresh loop: stock asyncio, and uvloop, which pycc serve uses."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        factory = uvloop.new_event_loop
-    return runner(factory)
 
 
 # -- fake phones ---------------------------------------------------------------------------------

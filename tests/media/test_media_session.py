@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from peers.aio import Run, eventually, runner
+from peers.aio import Run, eventually
 from peers.net import free_port, udp_bound
 from pycc.codecs.registry import default_registry
 from pycc.media.leg import LEARN_SECONDS, MediaLeg
@@ -36,16 +36,6 @@ from pycc.sdp.session import SessionDescription
 HOST = "127.0.0.1"
 SSRC_A = 0x0A0A0A0A
 SSRC_B = 0x0B0B0B0B
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run:
-    """Each scenario runs on a fresh loop: stock asyncio, and uvloop, which pycc serve uses."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        factory = uvloop.new_event_loop
-    return runner(factory)
 
 
 class Endpoint:

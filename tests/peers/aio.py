@@ -30,3 +30,17 @@ def runner(loop_factory: Callable[[], asyncio.AbstractEventLoop] | None) -> Run:
             loop_runner.run(bounded())
 
     return run
+
+
+#: The event loops the adapters are tested on: stock asyncio, and uvloop, which pycc serve uses.
+LOOPS = ("asyncio", "uvloop")
+
+
+def runner_for(loop: str) -> Run:
+    """The runner for ``loop`` (one of :data:`LOOPS`), for a parametrised ``run`` fixture."""
+    if loop == "uvloop":
+        import pytest
+
+        uvloop = pytest.importorskip("uvloop")
+        return runner(uvloop.new_event_loop)
+    return runner(None)
