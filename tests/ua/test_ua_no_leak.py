@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from test_ua_switch import Lab, run
 
+from pycc.media.channel import Channel
 from pycc.ua import CallFailed
+
+
+async def prompt_forever(channel: Channel) -> None:
+    await channel.play("tone:ringback")
 
 
 def test_calls_leave_no_state_behind(tmp_path: Path) -> None:
@@ -30,6 +35,11 @@ def test_calls_leave_no_state_behind(tmp_path: Path) -> None:
         ringing = await caller.dial("1002")  # cancelled while ringing: 487
         await asyncio.wait_for(ringing.ringing.wait(), 5)
         await ringing.hangup()
+        # A call pycc answers itself, with a prompt playing when the caller hangs up.
+        switch.add_application("7000", prompt_forever)
+        app_call = await caller.call("7000")
+        await asyncio.sleep(0.1)
+        await app_call.hangup()
         await asyncio.sleep(0.2)
         layer = switch.endpoint.transactions
         b2bua = switch.b2bua
@@ -43,5 +53,12 @@ def test_calls_leave_no_state_behind(tmp_path: Path) -> None:
         assert b2bua._dialogs == {} and b2bua._by_a_txn == {}
         assert b2bua._by_b_txn == {} and b2bua._relays == {}
         assert b2bua.active_calls() == 0
+        # Every call's media is gone: sessions, RTP ports, channels, mixes, clock subscribers.
+        media = switch.media
+        assert media is not None and media.engine is not None
+        assert media.sessions == {}
+        assert media.allocator.in_use == 0
+        assert media.engine.channels == {} and media.engine.recordings == set()
+        assert media.engine.clock.subscribers == ()
 
     run(tmp_path, scenario, t1=0.05, t2=0.4, t4=0.5, timer_d=1.0)
