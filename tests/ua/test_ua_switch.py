@@ -592,3 +592,28 @@ def test_a_call_whose_rtp_stops_is_hung_up_and_the_record_says_why(tmp_path: Pat
         assert 0.8 <= record.duration <= 4.0
 
     run(tmp_path, scenario, rtp_timeout=1.0)
+
+
+def test_an_offerless_reinvite_is_answered_by_pycc_with_its_own_side(tmp_path: Path) -> None:
+    """A re-INVITE without SDP (a session refresh): pycc offers the caller its own side as it
+    is, takes the answer in the ACK, and leaves the callee alone, so no description with a
+    phone's own address ever crosses the switch."""
+
+    async def scenario(lab: Lab) -> None:
+        alice = await lab.agent("1001")
+        bob = await lab.agent("1002", auto_answer=True)
+        call = await alice.call("1002", timeout=10)
+        incoming = await bob.next_call(2)
+        first = call.remote_sdp
+        assert first is not None
+        response = await call.reinvite(sdp=b"")
+        assert response.status == 200
+        assert response.body == first  # pycc's side, unchanged: the same description
+        assert anchored(response.body) == anchored(first)
+        await asyncio.sleep(0.2)
+        assert incoming.requests_received["INVITE"] == 0  # nothing reached the callee
+        assert (await call.update()).status == 200  # the dialog goes on
+        await call.hangup()
+        assert await incoming.wait_ended(3) == "remote"
+
+    run(tmp_path, scenario)

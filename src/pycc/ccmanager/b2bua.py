@@ -735,6 +735,20 @@ class B2BUA:
             self._hangup(call, "caller" if from_a else "callee", "200 BYE", skip_a=from_a,
                          skip_b=not from_a)
             return True
+        if request.method == "INVITE" and not request.body and call.media is not None:
+            # No offer (a session refresh): pycc offers its side as it is in the 2xx and keeps
+            # the session; relaying it would let the other party's offer, with its own
+            # address, reach this one and take the media past pycc.
+            party = "a" if from_a else "b"
+            sent = call.media.parties[party].last_sent
+            if sent is not None:
+                response = make_response(request, 200, body=sent.to_bytes(),
+                                         content_type="application/sdp")
+                winner = call.winner
+                destination = call.a_source if from_a or winner is None else winner.destination
+                response.headers.add("Contact", self.endpoint.contact_for(destination))
+                self._answer_in(in_dialog, txn, response)
+                return True
         if call.app_task is not None and call.winner is None:
             self._app_in_dialog(call, in_dialog, txn, request)
             return True
@@ -809,15 +823,9 @@ class B2BUA:
             response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
             self._answer_in(dialog, txn, response)
             return
-        if request.method in ("INVITE", "UPDATE"):
-            # No offer: answer with the current description again (RFC 3261 §14.2 lets the
-            # answerer of an offerless re-INVITE offer, but pycc's side has not changed).
-            last = call.media.parties["a"].last_answer if call.media is not None else None
-            body = last[1].to_bytes() if last is not None else b""
-            response = make_response(request, 200, body=body,
-                                     content_type="application/sdp" if body else None)
-            response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
-            self._answer_in(dialog, txn, response)
+        if request.method == "UPDATE":
+            # An UPDATE without an offer only refreshes the session.
+            self._answer_in(dialog, txn, make_response(request, 200))
             return
         self._answer_in(dialog, txn, make_response(request, 200))
 

@@ -64,6 +64,8 @@ class _PartyState:
     origin: Origin | None = None
     legs: list[MediaLeg] = field(default_factory=list)
     last_answer: tuple[bytes, SessionDescription] | None = None
+    #: The description pycc last sent this party (offer or answer): pycc's side as it is.
+    last_sent: SessionDescription | None = None
 
 
 class _EventStream:
@@ -160,6 +162,7 @@ class MediaSession:
                               origin=self._origin(answerer), transcodable=self.transcodable,
                               crypto=crypto)
         self._pending = _PendingOffer(offerer, offer, relayed, keys)
+        self.parties[answerer].last_sent = relayed
         return relayed
 
     def relay_answer(self, answer: SessionDescription, answerer: Party) -> SessionDescription:
@@ -199,6 +202,7 @@ class MediaSession:
         self.plans_offerer = offerer
         self._bridge()
         self.parties[offerer].last_answer = (raw, result)
+        self.parties[offerer].last_sent = result
         return result
 
     def answer_locally(self, offer: SessionDescription, party: Party) -> SessionDescription:
@@ -220,6 +224,7 @@ class MediaSession:
             legs[index].on_digit = lambda leg, digit: self._digit(leg, digit, "rfc4733")
         self.local_party = party
         self.parties[party].last_answer = (raw, answer)
+        self.parties[party].last_sent = answer
         return answer
 
     @staticmethod
