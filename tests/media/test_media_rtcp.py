@@ -6,11 +6,14 @@ pass through. Real UDP sockets on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 from peers.aio import eventually, runner
 from peers.net import free_port
 from pycc.media.server import MediaServer
+from pycc.media.session import MediaSession
 from pycc.rtp.packet import RtpPacket, is_rtcp
 from pycc.rtp.rtcp import (
     ReceiverReport,
@@ -53,20 +56,31 @@ def rtcp_of(packets: list[bytes]) -> list[object]:
     return [p for data in packets if is_rtcp(data) for p in parse_rtcp(data)]
 
 
+@contextlib.asynccontextmanager
+async def call(b_pt: int, b_codec: str, *, rtcp_interval: float) -> AsyncIterator[
+        tuple[MediaSession, socket.socket, socket.socket, tuple[str, int], tuple[str, int]]]:
+    """A media server and one call: phone A offers PCMU, phone B answers ``b_codec``. Yields
+    the session, the two phones' sockets and pycc's ports for A and for B."""
+    base = free_port("udp", count=20)
+    first = base + (base & 1)
+    server = MediaServer(HOST, f"{first}-{first + 15}", rtp_timeout=0,
+                         rtcp_interval=rtcp_interval, sweep_interval=rtcp_interval / 2)
+    await server.start()
+    a, b = phone(), phone()
+    try:
+        session = server.new_session("rtcp")
+        to_b = session.relay_offer(description(a.getsockname()[1], 0, "PCMU"), "a")
+        to_a = session.relay_answer(description(b.getsockname()[1], b_pt, b_codec), "b")
+        yield session, a, b, (HOST, to_a.media[0].port), (HOST, to_b.media[0].port)
+    finally:
+        a.close()
+        b.close()
+        await server.close()
+
+
 def test_a_transcoded_leg_gets_sender_reports_and_measures_the_round_trip() -> None:
     async def scenario() -> None:
-        base = free_port("udp", count=20)
-        first = base + (base & 1)
-        server = MediaServer(HOST, f"{first}-{first + 15}", rtp_timeout=0, rtcp_interval=0.2,
-                             sweep_interval=0.1)
-        await server.start()
-        a, b = phone(), phone()
-        try:
-            session = server.new_session("rtcp")
-            to_b = session.relay_offer(description(a.getsockname()[1], 0, "PCMU"), "a")
-            to_a = session.relay_answer(description(b.getsockname()[1], 8, "PCMA"), "b")
-            pycc_a = (HOST, to_a.media[0].port)
-            pycc_b = (HOST, to_b.media[0].port)
+        async with call(8, "PCMA", rtcp_interval=0.2) as (session, a, b, pycc_a, pycc_b):
             leg_a = session.legs("a")[0]
             got_a: list[bytes] = []
             for seq in range(10):
@@ -93,43 +107,24 @@ def test_a_transcoded_leg_gets_sender_reports_and_measures_the_round_trip() -> N
             a.sendto(serialize_rtcp([ReceiverReport(0xA1, [block])]), pycc_a)
             await eventually(lambda: leg_a.rtt is not None)
             assert leg_a.rtt is not None and 0.0 <= leg_a.rtt < held + 0.5
-        finally:
-            a.close()
-            b.close()
-            await server.close()
 
     runner(None)(scenario)
 
 
 def test_a_relayed_leg_sends_no_reports_of_its_own() -> None:
     async def scenario() -> None:
-        base = free_port("udp", count=20)
-        first = base + (base & 1)
-        server = MediaServer(HOST, f"{first}-{first + 15}", rtp_timeout=0, rtcp_interval=0.1,
-                             sweep_interval=0.05)
-        await server.start()
-        a, b = phone(), phone()
-        try:
-            session = server.new_session("relay")
-            to_b = session.relay_offer(description(a.getsockname()[1], 0, "PCMU"), "a")
-            to_a = session.relay_answer(description(b.getsockname()[1], 0, "PCMU"), "b")
+        async with call(0, "PCMU", rtcp_interval=0.1) as (_session, a, b, pycc_a, pycc_b):
             for seq in range(10):
-                a.sendto(RtpPacket(0, seq, seq * 160, 0xA1, bytes(160)).serialize(),
-                         (HOST, to_a.media[0].port))
-                b.sendto(RtpPacket(0, seq, seq * 160, 0xB1, bytes(160)).serialize(),
-                         (HOST, to_b.media[0].port))
+                a.sendto(RtpPacket(0, seq, seq * 160, 0xA1, bytes(160)).serialize(), pycc_a)
+                b.sendto(RtpPacket(0, seq, seq * 160, 0xB1, bytes(160)).serialize(), pycc_b)
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.4)
             assert rtcp_of(drain(a)) == [] and rtcp_of(drain(b)) == []
             # The parties' own reports pass through unchanged.
             sr = serialize_rtcp([SenderReport(0xA1, ntp_from_unix(1e9), 0, 10, 1600)])
-            a.sendto(sr, (HOST, to_a.media[0].port))
+            a.sendto(sr, pycc_a)
             received: list[bytes] = []
             await eventually(lambda: bool(received.extend(drain(b)) or received))
             assert sr in received
-        finally:
-            a.close()
-            b.close()
-            await server.close()
 
     runner(None)(scenario)
