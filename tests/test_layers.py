@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     # 3 runtime
     "pycc.endpoint": 3,
     "pycc.bus": 3,
+    "pycc.ctl": 3,
     "pycc.ua": 3,
     # 4 services
     "pycc.aaa": 4,
@@ -48,6 +49,7 @@ LAYERS: dict[str, int] = {
     "pycc.pds": 4,
     "pycc.oam": 4,
     "pycc.files": 4,
+    "pycc.provision": 4,
     # 5 the switch
     "pycc.switch": 5,
     # 6 interfaces

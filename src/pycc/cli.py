@@ -7,6 +7,7 @@ usage (typer's own convention).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import gc
 import io
@@ -39,7 +40,10 @@ app = typer.Typer(help="pycc: a call center soft switch.", no_args_is_help=True,
 user_app = typer.Typer(help="Manage extensions (SIP users).", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+agent_app = typer.Typer(help="Agents of the running switch: log in and out, ready, not ready.",
+                        no_args_is_help=True)
 app.add_typer(report_app, name="report")
+app.add_typer(agent_app, name="agent")
 
 DataDir = Annotated[
     Path | None,
@@ -263,6 +267,114 @@ def report_cdr(
         for row in rows:
             table.add_row(*("" if row[k] is None else str(row[k]) for k in CDR_TABLE_FIELDS))
         Console().print(table)
+
+
+@app.command("apply")
+def apply_command(
+    path: Annotated[Path, typer.Argument(help="The call-center YAML file.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the changes "
+                                          "without writing them.")] = False,
+) -> None:
+    """Make the database match FILE (routes, trunks, queues, agents, IVR flows ...): all or
+    nothing. A running switch on the same data dir picks the change up at once."""
+    from pycc.ctl import ControlError, request
+    from pycc.provision.command import apply_file
+
+    cfg = _config(data_dir, db)
+    code = apply_file(path, cfg, dry_run=dry_run)
+    if code != 0:
+        raise typer.Exit(code)
+    if not dry_run:
+        # No switch running here is fine: it loads the configuration when it starts.
+        with contextlib.suppress(ControlError):
+            request(cfg.data_dir, "reload", timeout=5.0)
+
+
+@app.command("status")
+def status_command(
+    data_dir: DataDir = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Live calls, registrations, queues, agents and trunks of the running switch."""
+    from pycc.ctl import ControlError, request
+
+    if fmt not in ("table", "json"):
+        raise fail(f"--format: {fmt!r} is not table or json", 2)
+    directory = data_dir or default_data_dir()
+    try:
+        state = request(directory, "status")
+    except ControlError as exc:
+        raise fail(str(exc)) from None
+    if fmt == "json":
+        typer.echo(json.dumps(state, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"calls: {state.get('calls', 0)}  registrations: "
+                  f"{state.get('registrations', 0)}")
+    for title, key, columns in (
+        ("queues", "queues", ("queue", "waiting", "longest_wait", "answered", "abandoned",
+                              "overflowed", "service_level", "agents_logged_in",
+                              "agents_free")),
+        ("agents", "agents", ("agent", "extension", "status", "state", "reason", "call",
+                              "calls_today")),
+        ("trunks", "trunks", ("name", "up", "registered", "calls", "max_calls",
+                              "last_error")),
+    ):
+        rows = state.get(key) or []
+        if not rows:
+            continue
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        console.print(table)
+
+
+def _agent(action: str, agent: str, data_dir: Path | None, **fields: object) -> None:
+    from pycc.ctl import ControlError, request
+
+    directory = data_dir or default_data_dir()
+    try:
+        result = request(directory, "agent", 10.0, action=action, agent=agent, **fields)
+    except ControlError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{result['agent']}: {result['status']} / {result['state']}")
+
+
+AgentId = Annotated[str, typer.Argument(help="The agent's id.")]
+
+
+@agent_app.command("login")
+def agent_login(agent: AgentId, data_dir: DataDir = None,
+                extension: Annotated[str | None, typer.Option(
+                    help="Log in on this extension (default: the agent's own).")] = None,
+                ) -> None:
+    """Log AGENT in and make it available."""
+    _agent("login", agent, data_dir, extension=extension or "")
+
+
+@agent_app.command("logout")
+def agent_logout(agent: AgentId, data_dir: DataDir = None) -> None:
+    """Log AGENT out."""
+    _agent("logout", agent, data_dir)
+
+
+@agent_app.command("ready")
+def agent_ready(agent: AgentId, data_dir: DataDir = None) -> None:
+    """Make AGENT available for calls."""
+    _agent("ready", agent, data_dir)
+
+
+@agent_app.command("not-ready")
+def agent_not_ready(agent: AgentId, data_dir: DataDir = None,
+                    reason: Annotated[str, typer.Option(help="Why (a reason code).")] = "break",
+                    ) -> None:
+    """Take AGENT out of call distribution, with a reason."""
+    _agent("not-ready", agent, data_dir, reason=reason)
 
 
 def main() -> None:

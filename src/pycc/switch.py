@@ -20,13 +20,19 @@ from types import TracebackType
 
 from pycc.aaa.authenticator import Authenticator
 from pycc.aaa.cdr import CallRecorder
+from pycc.bus import Bus
 from pycc.ccmanager.apps import Application, builtin_application
 from pycc.ccmanager.b2bua import B2BUA
+from pycc.ccmanager.center import CallCenter, center_config
 from pycc.ccmanager.dispatcher import SipApplication
+from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Registrar
+from pycc.ccmanager.trunks import TrunkManager
 from pycc.config import ConfigError, SwitchConfig
+from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
 from pycc.media.server import MediaServer
+from pycc.provision import sync as provision
 from pycc.rtp.ports import PortRange
 from pycc.sip.address import Address
 from pycc.sip.guard import AuthFailureBan, RateLimiter
@@ -49,6 +55,7 @@ class SwitchStatus:
     calls: int
     registrations: int
     addresses: dict[str, str]
+    center: dict[str, object] | None = None
 
 
 class Switch:
@@ -68,6 +75,12 @@ class Switch:
         self.registrar: Registrar | None = None
         self.recorder: CallRecorder | None = None
         self.media: MediaServer | None = None
+        self.bus = Bus()
+        self.originator: Originator | None = None
+        self.trunks: TrunkManager | None = None
+        self.center: CallCenter | None = None
+        self.control: ControlServer | None = None
+        self._config_version = -1
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -129,6 +142,26 @@ class Switch:
             await store.close()
             raise ConfigError(f"applications: {exc}") from None
         self.app = SipApplication(endpoint, registrar, self.b2bua)
+        self.originator = Originator(endpoint, media, domain=tenant.realm)
+        self.b2bua.originator = self.originator
+        self.trunks = TrunkManager(endpoint, self.app.request)
+        self.center = CallCenter(self.b2bua, self.originator, registrar, media.engine,
+                                 data_dir=cfg.data_dir, bus=self.bus, store=store,
+                                 tenant_id=tenant.id, trunks=self.trunks, node=cfg.node)
+        self.b2bua.router = self.center.route
+        trunks = self.trunks
+
+        def trusted(ip: str) -> str | None:
+            trunk = trunks.match_source(ip)
+            return trunk.config.name if trunk is not None else None
+
+        self.b2bua.trusted_source = trusted
+        try:
+            await self.reload()
+        except Exception as exc:
+            await media.close()
+            await store.close()
+            raise ConfigError(f"the stored call-center configuration: {exc}") from None
         try:
             if cfg.sip_port >= 0:
                 udp, tcp = await endpoint.listen_udp_and_tcp(cfg.bind, cfg.sip_port)
@@ -141,18 +174,96 @@ class Switch:
             await endpoint.close()
             await store.close()
             raise
+        await self.trunks.start()
+        await self._start_control()
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
         self._started = True
         log.info("pycc listening on %s", ", ".join(str(a) for a in self.addresses.values()))
 
     async def _housekeep(self) -> None:
+        rounds = 0
         while True:
-            await asyncio.sleep(30)
-            if self.registrar is not None:
+            await asyncio.sleep(2)
+            rounds += 1
+            try:
+                await self.reload()
+                if self.center is not None:
+                    await self.center.flush()
+            except Exception:
+                log.exception("reloading the call-center configuration failed")
+            if rounds % 15 == 0 and self.registrar is not None:
                 try:
                     await self.registrar.purge()
                 except Exception:
                     log.exception("purging expired bindings failed")
+
+    async def reload(self, force: bool = False) -> bool:
+        """Load the tenant's call-center configuration (``pycc apply``) when it changed;
+        True when it was (re)loaded."""
+        store, center = self.store, self.center
+        if store is None or center is None:
+            return False
+        tenant = self.config.tenant
+        current = await store.run(provision.version, store.store, tenant)
+        if current == self._config_version and not force:
+            return False
+        spec = await store.run(provision.load, store.store, tenant)
+        if spec is not None:
+            center.configure(center_config(spec))
+        self._config_version = current
+        log.info("call-center configuration version %d loaded", current)
+        return True
+
+    # -- the control socket ------------------------------------------------------------------
+    async def _start_control(self) -> None:
+        control = ControlServer(self.config.data_dir / CTL_NAME, {
+            "status": self._ctl_status,
+            "agent": self._ctl_agent,
+            "reload": self._ctl_reload,
+        })
+        try:
+            await control.start()
+        except (ControlError, OSError) as exc:
+            log.warning("no control socket: %s", exc)
+            return
+        self.control = control
+
+    async def _ctl_status(self, _request: object) -> object:
+        status = self.status()
+        return {"calls": status.calls, "registrations": status.registrations,
+                "addresses": status.addresses, **(status.center or {})}
+
+    async def _ctl_reload(self, _request: object) -> object:
+        return {"reloaded": await self.reload(force=True), "version": self._config_version}
+
+    async def _ctl_agent(self, request: object) -> object:
+        assert isinstance(request, dict)
+        center = self.center
+        if center is None:
+            raise ControlError("the switch is not started")
+        agent, action = request.get("agent"), request.get("action")
+        if not isinstance(agent, str) or not agent:
+            raise ControlError("agent: give the agent id")
+        acd = center.acd
+        if action == "login":
+            extension = request.get("extension")
+            error = acd.login(agent, extension if isinstance(extension, str) and extension
+                              else None)
+        elif action == "logout":
+            error = acd.logout(agent)
+        elif action == "ready":
+            error = acd.ready(agent)
+        elif action == "not-ready":
+            reason = request.get("reason")
+            error = acd.not_ready(agent, reason if isinstance(reason, str) and reason
+                                  else "break")
+        else:
+            raise ControlError(f"action: {action!r} is not login, logout, ready or not-ready")
+        if error is not None:
+            raise ControlError(f"agent {agent}: {error}")
+        state = acd.agent_status(agent)
+        assert state is not None
+        return {"agent": agent, "status": state[0].value, "state": state[1].value}
 
     async def stop(self, grace: float = 1.0) -> None:
         """End every call, write the records, close transports and the store."""
@@ -170,6 +281,15 @@ class Switch:
             while time.monotonic() < deadline and self.endpoint is not None and \
                     self.b2bua.pending_client_transactions() > 0:
                 await asyncio.sleep(0.05)
+        if self.control is not None:
+            await self.control.close()
+        if self.trunks is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.trunks.stop(), grace + 1.0)
+        if self.center is not None:
+            self.center.close()
+            with contextlib.suppress(Exception):
+                await self.center.flush()
         if self.app is not None:
             await self.app.drain()
         if self.recorder is not None:
@@ -218,6 +338,7 @@ class Switch:
             calls=self.b2bua.active_calls() if self.b2bua else 0,
             registrations=self.registrar.binding_count() if self.registrar else 0,
             addresses={k: str(v) for k, v in self.addresses.items()},
+            center=self.center.status() if self.center is not None else None,
         )
 
     @property

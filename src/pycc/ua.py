@@ -413,11 +413,13 @@ class UserAgent:
                                                         self.local_host, 0)
         self.contact = self.endpoint.contact_for(self.server, self.username)
 
-    async def close(self) -> None:
-        """End live calls without waiting for answers, then close the transports."""
+    async def close(self, *, graceful: bool = True) -> None:
+        """End live calls without waiting for answers, then close the transports. With
+        ``graceful=False`` the phone just goes away, as one that loses power or network does:
+        no BYE, no CANCEL."""
         if self._closed:
             return
-        for call in list(self.calls.values()):
+        for call in list(self.calls.values()) if graceful else []:
             with contextlib.suppress(SipError, UaError):
                 if call.state is CallState.ANSWERED:
                     self._send_bye(call)

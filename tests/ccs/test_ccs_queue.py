@@ -296,3 +296,21 @@ def test_timers_at_awkward_instants_still_fire_their_step() -> None:
     d.answered("c1", "junior", 21.0)
     out = d.tick(0.1 + (0.2 + 60))
     assert [o.call_id for o in of(OverflowCall, out)] == ["c2"]
+
+
+def test_callback_keeps_the_place_and_is_offered_as_a_callback() -> None:
+    from pycc.ccs import CallBackThenOffer, Distributor, OfferCall, QueueConfig, Refused
+
+    d = Distributor([QueueConfig("sales")])
+    d.add_agent("alice", {"sales": 5})
+    d.login("alice", "1001", 0.0)
+    d.set_not_ready("alice", "break", 0.5)
+    d.on_call_enqueued("first", "sales", 1.0)
+    d.on_call_enqueued("second", "sales", 2.0)
+    assert d.request_callback("first", 3.0) == []
+    assert isinstance(d.request_callback("nobody", 3.0)[0], Refused)
+    assert d.position("first") == 1
+    decisions = d.set_available("alice", 4.0)
+    offers = [x for x in decisions if isinstance(x, CallBackThenOffer | OfferCall)]
+    assert offers == [CallBackThenOffer("first", "alice", "sales")]
+    assert isinstance(d.request_callback("first", 5.0)[0], Refused)

@@ -24,7 +24,8 @@ log = logging.getLogger("pycc.cdr")
 
 #: The call record columns the media server fills in (None when a call had no media).
 MEDIA_COLUMNS = ("codec_caller", "codec_callee", "media_path", "mos_caller", "mos_callee",
-                 "packets_lost_caller", "packets_lost_callee", "recording")
+                 "packets_lost_caller", "packets_lost_callee", "recording", "route", "ivr_path",
+                 "queue", "queue_wait", "agent", "agent_answer")
 
 
 class CallSink(Protocol):

@@ -33,6 +33,7 @@ from pathlib import Path
 from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.aaa.cdr import CallRecorder
 from pycc.ccmanager.apps import Application
+from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
 from pycc.media.channel import Channel, ChannelGone, Recording
@@ -53,6 +54,8 @@ from pycc.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("pycc.b2bua")
 
+#: How long a call's record waits for the service that ran on it to finish.
+APP_RECORD_GRACE = 5.0
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE"
 SUPPORTED = "100rel, path"
 
@@ -71,6 +74,34 @@ class LegState(Enum):
     CANCELLED = "cancelled"
 
 
+@dataclass(frozen=True, slots=True)
+class Outside:
+    """A way out for a call: a Request-URI and where to send it (a trunk), the From to use,
+    credentials for the provider's challenge, and what to do once the call is over."""
+
+    uri: SipUri
+    destination: Address
+    from_header: str | None = None
+    authorize: Callable[[str, str, str], str | None] | None = None
+    release: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTo:
+    """Where the router sends a new call. ``kind``: ``extension`` (ring ``number``'s phones),
+    ``application`` (pycc answers and runs ``application``), ``outside`` (out over the first
+    of ``outside`` that answers, the next ones on failure), ``reject`` (``status`` and
+    ``reason``). ``label`` names the route in the call record."""
+
+    kind: str
+    number: str = ""
+    application: Application | None = None
+    outside: tuple[Outside, ...] = ()
+    status: int = 0
+    reason: str = ""
+    label: str = ""
+
+
 @dataclass(eq=False, slots=True)
 class Leg:
     """One B-leg branch towards a registered contact."""
@@ -82,6 +113,9 @@ class Leg:
     state: LegState = LegState.TRYING
     dialog: Dialog | None = None
     last_ack: Request | None = None
+    #: The way out this leg took, when it goes to a trunk.
+    outside: Outside | None = None
+    authorized: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -136,6 +170,14 @@ class Call:
     app_task: asyncio.Task[None] | None = None
     #: the recording of the call, when calls are recorded
     recording: Recording | None = None
+    #: ways out still to try when the current one fails (trunk failover)
+    fallbacks: list[Outside] = field(default_factory=list)
+    #: ways out holding a call slot of their trunk, given back when the call ends
+    claimed: list[Outside] = field(default_factory=list)
+    #: called once when the call is over
+    on_finish: list[Callable[[Call], None]] = field(default_factory=list)
+    #: the trunk an inbound call came from (IP-authenticated)
+    from_trunk: str | None = None
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -181,6 +223,13 @@ class B2BUA:
         self.dtmf_listeners: list[Callable[[Call, str, str, str], None]] = []
         #: Numbers pycc answers itself, and the service each one runs.
         self.applications: dict[str, Application] = {}
+        #: The calls pycc places itself (to agents, supervisors, customers).
+        self.originator: Originator | None = None
+        #: Decides where each new call goes (the dial plan); None: extensions and
+        #: applications by number only.
+        self.router: Callable[[Call], RouteTo | None] | None = None
+        #: Names the trunk a source IP belongs to: its calls need no digest.
+        self.trusted_source: Callable[[str], str | None] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -206,6 +255,10 @@ class B2BUA:
     # -- new calls -------------------------------------------------------------------------
     async def on_invite(self, txn: ServerTransaction, invite: Request, source: Address) -> None:
         now = self.clock()
+        trunk = self.trusted_source(source.host) if self.trusted_source is not None else None
+        if trunk is not None:
+            await self._inbound_from_trunk(txn, invite, source, trunk, now)
+            return
         decision = await self.auth.check(invite, proxy=True, source_ip=source.host, now=now)
         if decision.verdict is Verdict.BANNED:
             self.endpoint.send_response(
@@ -223,10 +276,48 @@ class B2BUA:
             call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
             caller=caller, callee=callee, to_tag=token_hex(6), start=now,
         )
+        await self._place(call)
+
+    async def _inbound_from_trunk(self, txn: ServerTransaction, invite: Request,
+                                  source: Address, trunk: str, now: float) -> None:
+        """A call from an IP-authenticated trunk: the caller is whoever From names, and only
+        the dial plan (its DIDs) decides where it may go."""
+        uri = invite.uri
+        callee = (uri.user or "") if isinstance(uri, SipUri) else ""
+        from_uri = invite.from_.uri
+        caller = (from_uri.user or "") if isinstance(from_uri, SipUri) else ""
+        call = Call(call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
+                    caller=caller, callee=callee, to_tag=token_hex(6), start=now)
+        call.from_trunk = trunk
+        await self._place(call)
+
+    async def _place(self, call: Call) -> None:
+        invite = call.a_invite
         hops = invite.max_forwards
         if hops is not None and hops <= 0:
             self._fail(call, 483, "Too Many Hops", "failed")
             return
+        if self.router is not None:
+            route = self.router(call)
+            if route is not None:
+                call.media_info["route"] = route.label or route.kind
+                if route.kind == "reject":
+                    self._fail(call, route.status, route.reason, "rejected")
+                    return
+                if route.kind == "application" and route.application is not None:
+                    self._start_application(call, route.application)
+                    return
+                if route.kind == "outside":
+                    self._go_outside(call, list(route.outside))
+                    return
+                if route.kind == "extension":
+                    call.callee = route.number
+        if call.from_trunk is not None and self.router is not None and \
+                "route" not in call.media_info:
+            # A trunk's caller reaches only what the dial plan lets it.
+            self._fail(call, 404, "Not Found", "not-found")
+            return
+        callee = call.callee
         application = self.applications.get(callee)
         if application is not None:
             self._start_application(call, application)
@@ -241,17 +332,62 @@ class B2BUA:
             return
         if self.media is not None and not self._open_media(call, locations):
             return
+        self._ring(call, locations)
+
+    def _ring(self, call: Call, locations: list[Location]) -> None:
+        invite = call.a_invite
+        txn = call.a_txn
         self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
         self._by_a_txn[txn] = call
         for location in locations:
             self._fork(call, location)
+        self._ring_started(call)
+
+    def _ring_started(self, call: Call) -> None:
         if not call.legs:
             self._fail(call, 480, "Temporarily Unavailable", "unavailable")
             return
         loop = asyncio.get_running_loop()
         call.timers.append(loop.call_later(self.ring_timeout, self._ring_timeout, call))
 
+    def _go_outside(self, call: Call, ways: list[Outside]) -> None:
+        """Send the call out over the first way (trunk); the others are its failover."""
+        if not ways:
+            self._fail(call, 503, "Service Unavailable", "failed")
+            return
+        first = ways[0]
+        call.fallbacks = ways[1:]
+        call.claimed = list(ways)
+        call.on_finish.append(self._release_ways)
+        if self.media is not None and not self._open_media_towards(call, first.destination):
+            self._release_ways(call)
+            return
+        invite = call.a_invite
+        self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
+        self._by_a_txn[call.a_txn] = call
+        self._fork_to(call, first)
+        self._ring_started(call)
+
+    def _fork_to(self, call: Call, way: Outside,
+                 authorization: tuple[str, str] | None = None) -> None:
+        """One B leg to a trunk."""
+        self._send_leg(call, way.uri, way.destination, [], from_header=way.from_header,
+                       authorization=authorization)
+        call.legs[-1].outside = way
+        if authorization is not None:
+            call.legs[-1].authorized = True
+
+    @staticmethod
+    def _release_ways(call: Call) -> None:
+        while call.claimed:
+            way = call.claimed.pop()
+            if way.release is not None:
+                way.release()
+
     def _open_media(self, call: Call, locations: list[Location]) -> bool:
+        return self._open_media_towards(call, locations[0].destination)
+
+    def _open_media_towards(self, call: Call, destination: Address | None) -> bool:
         """Anchor the call's media on pycc; False when the call was refused instead."""
         assert self.media is not None
         try:
@@ -265,7 +401,7 @@ class B2BUA:
         session.owner = call
         call.media = session
         session.set_address("a", self.endpoint.advertised_address(call.a_source).host)
-        towards = locations[0].destination or call.a_source
+        towards = destination or call.a_source
         session.set_address("b", self.endpoint.advertised_address(towards).host)
         if not _is_sdp(call.a_invite):
             return True
@@ -323,6 +459,8 @@ class B2BUA:
         channel = media.engine.channel(
             session, "a", name=f"{call.callee}:{call.call_id}",
             hangup=lambda: self._hangup(call, "system", "200 Application Hangup"))
+        channel.caller, channel.called = call.caller, call.callee
+        channel.details = call.media_info
         if not session.has_events("a"):
             # A phone without telephone-events can only send keys as tones.
             channel.listen_for_tones(
@@ -420,17 +558,28 @@ class B2BUA:
         if destination is None:
             transport = target.transport or "udp"
             destination = Address(transport, target.host, target.port or 5060)
+        self._send_leg(call, target, destination, list(location.binding.path))
+
+    def _send_leg(self, call: Call, target: SipUri, destination: Address, path: list[str], *,
+                  from_header: str | None = None,
+                  authorization: tuple[str, str] | None = None) -> None:
         a = call.a_invite
         headers = Headers()
         headers.add("Via", self.endpoint.via_for(destination))
-        for route in location.binding.path:
+        for route in path:
             headers.add("Route", route)
         hops = a.max_forwards
         headers.add("Max-Forwards", str(69 if hops is None else max(0, hops - 1)))
         caller_from = a.from_
-        headers.add("From", str(NameAddr(caller_from.uri, caller_from.display_name,
-                                         {"tag": token_hex(6)})))
-        headers.add("To", str(NameAddr(a.to.uri, a.to.display_name, {})))
+        if from_header is not None:
+            headers.add("From", f"{from_header};tag={token_hex(6)}")
+        else:
+            headers.add("From", str(NameAddr(caller_from.uri, caller_from.display_name,
+                                             {"tag": token_hex(6)})))
+        if from_header is not None:
+            headers.add("To", f"<{target.with_(params={})}>")
+        else:
+            headers.add("To", str(NameAddr(a.to.uri, a.to.display_name, {})))
         headers.add("Call-ID", token_hex(12) + "@pycc")
         headers.add("CSeq", "1 INVITE")
         contact = self.endpoint.contact_for(destination, call.caller or "pycc")
@@ -445,6 +594,8 @@ class B2BUA:
             content_type = "application/sdp" if body else None
         if body and content_type:
             headers.add("Content-Type", content_type)
+        if authorization is not None:
+            headers.add(authorization[0], authorization[1])
         invite = Request(headers, body, "INVITE", target)
         txn = self.endpoint.send_request(invite, destination)
         leg = Leg(call, destination, invite, txn)
@@ -458,7 +609,8 @@ class B2BUA:
         if leg is None:
             relay = self._relays.get(txn)
             if relay is None:
-                return False
+                return self.originator is not None and self.originator.on_response(txn,
+                                                                                   response)
             self._relay_answer(txn, relay, response)
             return True
         call = leg.call
@@ -605,12 +757,41 @@ class B2BUA:
             return
         if any(x.state in (LegState.TRYING, LegState.EARLY) for x in call.legs):
             return
+        if self._retry_outside(call, leg, response):
+            return
         best = call.best
         assert best is not None
         disposition = {486: "busy", 600: "busy", 480: "unavailable", 404: "not-found",
                        408: "no-answer", 487: "cancelled", 603: "rejected"}.get(
             best.status, "failed")
         self._fail(call, best.status, best.reason, disposition, hangup_by="callee")
+
+    def _retry_outside(self, call: Call, leg: Leg, response: Response) -> bool:
+        """A trunk leg failed: answer the provider's digest challenge once, else fail over to
+        the next trunk when the failure is the trunk's (timeout, 5xx), not the callee's."""
+        way = leg.outside
+        if way is None:
+            return False
+        status = response.status
+        if status in (401, 407) and not leg.authorized and way.authorize is not None:
+            header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+            challenge = response.headers.get(header.lower())
+            value = way.authorize(challenge, "INVITE", str(way.uri)) if challenge else None
+            if value is not None:
+                answer = "Authorization" if status == 401 else "Proxy-Authorization"
+                call.best = None
+                self._fork_to(call, way, (answer, value))
+                return True
+        if (status == 408 or status >= 500) and call.fallbacks:
+            following = call.fallbacks.pop(0)
+            if way in call.claimed:
+                call.claimed.remove(way)
+                if way.release is not None:
+                    way.release()
+            call.best = None
+            self._fork_to(call, following)
+            return True
+        return False
 
     def on_b_timeout(self, txn: ClientTransaction) -> bool:
         leg = self._by_b_txn.get(txn)
@@ -621,7 +802,7 @@ class B2BUA:
                     relay.server_txn, make_response(relay.request, 408, "Request Timeout")
                 )
                 return True
-            return False
+            return self.originator is not None and self.originator.on_timeout(txn)
         fake = make_response(leg.invite, 408, "Request Timeout")
         self._b_failed(leg.call, leg, fake)
         return True
@@ -631,16 +812,19 @@ class B2BUA:
         key = self._dialog_key(response.call_id, response.from_.tag or "", response.to.tag or "")
         found = self._dialogs.get(key)
         if found is None or found[1] is None:
-            return False
+            return self.originator is not None and self.originator.on_stray_2xx(response)
         leg = found[1]
         if leg.last_ack is not None:
             self.endpoint.send_stateless(leg.last_ack, leg.destination)
         return True
 
     def pending_client_transactions(self) -> int:
-        return len(self._by_b_txn) + len(self._relays)
+        return len(self._by_b_txn) + len(self._relays) + (
+            self.originator.pending() if self.originator is not None else 0)
 
     def txn_finished(self, txn: Transaction) -> None:
+        if self.originator is not None:
+            self.originator.txn_finished(txn)
         if isinstance(txn, ClientTransaction):
             self._by_b_txn.pop(txn, None)
             self._relays.pop(txn, None)
@@ -684,13 +868,34 @@ class B2BUA:
         call.end = self.clock()
         call.cancel_timers()
         if call.media is not None:
-            call.media_info = {**call.media_info, **_media_summary(call.media)}
+            call.media_info.update(_media_summary(call.media))
             if self.media is not None:
                 self.media.end_session(call.media)
         self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)
         for key in call.dialog_keys:
             self._dialogs.pop(key, None)
-        self.recorder.record(call)
+        for callback in call.on_finish:
+            try:
+                callback(call)
+            except Exception:
+                log.exception("call %s: a finish callback failed", call.call_id)
+        call.on_finish.clear()
+        task = call.app_task
+        if task is None or task.done():
+            self.recorder.record(call)
+            return
+        # The service still running on the call notes its last steps (the queue it left, the
+        # agent) as it sees the call end: the record waits for it, a few seconds at most.
+        written = False
+
+        def write(*_args: object) -> None:
+            nonlocal written
+            if not written:
+                written = True
+                self.recorder.record(call)
+
+        task.add_done_callback(write)
+        asyncio.get_running_loop().call_later(APP_RECORD_GRACE, write)
 
     # -- in-dialog requests ----------------------------------------------------------------
     def find_dialog(self, request: Request) -> tuple[Call, Leg | None] | None:
@@ -700,6 +905,8 @@ class B2BUA:
     def on_ack(self, ack: Request) -> None:
         found = self.find_dialog(ack)
         if found is None:
+            if self.originator is not None:
+                self.originator.on_ack(ack)
             return
         call, leg = found
         dialog = call.a_dialog if leg is None else leg.dialog
@@ -721,7 +928,7 @@ class B2BUA:
     def on_in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
         found = self.find_dialog(request)
         if found is None:
-            return False
+            return self.originator is not None and self.originator.on_request(txn, request)
         call, leg = found
         from_a = leg is None
         in_dialog = call.a_dialog if leg is None else leg.dialog
@@ -905,6 +1112,8 @@ class B2BUA:
 
     def shutdown(self) -> None:
         """Stop every call: BYE answered ones, CANCEL and 503 ringing ones."""
+        if self.originator is not None:
+            self.originator.shutdown()
         for call in list(self.calls.values()):
             if call.state is CallState.ANSWERED:
                 self._hangup(call, "system", "503 Switch Stopping")

@@ -20,7 +20,7 @@ from pycc.endpoint import BRANCH_PREFIX, SipEndpoint
 from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
 from pycc.sip.ids import token_hex
-from pycc.sip.message import KNOWN_METHODS, Request, make_response
+from pycc.sip.message import KNOWN_METHODS, Request, Response, make_response
 from pycc.sip.transaction import (
     AckReceived,
     ClientTransaction,
@@ -61,6 +61,9 @@ class SipApplication:
         self.registrar = registrar
         self.b2bua = b2bua
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Requests pycc sends on its own behalf (REGISTER to a trunk, OPTIONS pings), each
+        #: waiting for its final response.
+        self._waiting: dict[ClientTransaction, asyncio.Future[Response | None]] = {}
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -76,8 +79,39 @@ class SipApplication:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def request(self, request: Request, destination: Address) -> Response | None:
+        """Send an out-of-dialog ``request`` of pycc's own (not INVITE) and return its final
+        response, or None when the transaction timed out or the transport failed."""
+        if request.method in ("INVITE", "ACK", "CANCEL"):
+            raise ValueError(f"request() sends no {request.method}")
+        future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
+        txn = self.endpoint.send_request(request, destination)
+        self._waiting[txn] = future
+        try:
+            return await future
+        finally:
+            self._waiting.pop(txn, None)
+
+    def _own_request_event(self, event: TransactionEvent) -> bool:
+        if isinstance(event, AckReceived | StrayResponse):
+            return False
+        txn = event.transaction
+        future = self._waiting.get(txn) if isinstance(txn, ClientTransaction) else None
+        if future is None:
+            return False
+        if future.done():
+            return True
+        if isinstance(event, ResponseReceived):
+            if event.response.status >= 200:
+                future.set_result(event.response)
+        elif isinstance(event, TransactionTimedOut | TransportFailed | TransactionTerminated):
+            future.set_result(None)
+        return True
+
     # -- EndpointHandler -------------------------------------------------------------------
     def handle_event(self, event: TransactionEvent) -> None:
+        if self._waiting and self._own_request_event(event):
+            return
         if isinstance(event, RequestReceived):
             self._request(event.transaction, event.request)
         elif isinstance(event, AckReceived):

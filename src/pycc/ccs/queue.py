@@ -418,6 +418,20 @@ class Distributor:
         self._announce(now, out)
         return out
 
+    def request_callback(self, call_id: str, now: float) -> list[Decision]:
+        """The caller asked to be called back: it leaves the line but keeps its place; when
+        its turn comes the decision is `CallBackThenOffer`. Refused while an agent rings."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return [Refused(call_id, "callback", "not in a queue")]
+        if call.offered:
+            return [Refused(call_id, "callback", "an agent is ringing for this call")]
+        call.callback = True
+        self._dirty.add(call.queue)
+        out: list[Decision] = []
+        self._announce(now, out)
+        return out
+
     # -- timers --------------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:

@@ -100,6 +100,11 @@ class Channel:
         #: The mix that feeds what this channel hears (None: its bridge, or nothing).
         self.mix: Mix | None = None
         self._tones: _ToneListener | None = None
+        #: Who is on this channel and what they dialled, as signalling knows them.
+        self.caller = ""
+        self.called = ""
+        #: What services note about the call for its record (route, IVR path, queue, agent).
+        self.details: dict[str, object] = {}
 
     def listen_for_tones(self, on_key: Callable[[Channel, str], None]) -> None:
         """Detect keys sent as tones (for a party that negotiated no telephone-events)."""

@@ -30,7 +30,9 @@ from pycc.sdp.anchor import (
     SECURE_PROTOS,
     LocalCodec,
     StreamPlan,
+    answer_side,
     local_answer,
+    local_offer,
     relay_answer,
     relay_offer,
 )
@@ -117,6 +119,7 @@ class MediaSession:
         self.closed = False
         self.hangup_reason: str | None = None
         self._senders: dict[Party, _EventStream] = {}
+        self._local_offer: tuple[Party, SessionDescription, list[CryptoAttribute]] | None = None
 
     # -- addressing -------------------------------------------------------------------------
     def set_address(self, party: Party, address: str) -> None:
@@ -226,6 +229,42 @@ class MediaSession:
         self.parties[party].last_answer = (raw, answer)
         self.parties[party].last_sent = answer
         return answer
+
+    def offer_locally(self, party: Party) -> SessionDescription:
+        """pycc's own offer to ``party`` (a call pycc places: to an agent, a customer): one
+        audio stream with every codec pycc can decode, its SDES keys best-effort. The answer
+        goes to :meth:`accept_local_answer`."""
+        legs = self._ensure_legs(party, 1)
+        keys = [new_crypto(tag, suite) for tag, suite in enumerate(OFFER_SUITES, 1)]
+        crypto = [Crypto.parse(k.format()) for k in keys]
+        offer = local_offer(self.parties[party].address, [legs[0].port],
+                            origin=self._origin(party), supported=self.transcodable,
+                            crypto=crypto)
+        self._local_offer = (party, offer, keys)
+        self.parties[party].last_sent = offer
+        return offer
+
+    def accept_local_answer(self, answer: SessionDescription, party: Party) -> None:
+        """``party`` answered :meth:`offer_locally`: configure its leg; the media ends in pycc
+        until a channel of the session is bridged or mixed. Raises SdpError when the answer
+        settles on nothing pycc can use."""
+        pending = self._local_offer
+        if pending is None or pending[0] != party:
+            raise SdpError("no offer of pycc's is waiting for this answer")
+        _, offer, keys = pending
+        if not answer.media:
+            raise SdpError("the answer has no media line")
+        side = answer_side(answer, offer, 0)
+        if side.codec is None:
+            raise SdpError("the answer refused every codec pycc offered")
+        leg = self.parties[party].legs[0]
+        ours = None
+        if side.crypto is not None:
+            ours = next((k for k in keys if k.tag == side.crypto.tag), None)
+        leg.configure(side, self._srtp(ours, side.crypto))
+        leg.on_digit = lambda leg, digit: self._digit(leg, digit, "rfc4733")
+        self.local_party = party
+        self._local_offer = None
 
     @staticmethod
     def _answer_key(values: list[str], proto: str) -> CryptoAttribute | None:

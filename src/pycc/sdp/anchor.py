@@ -49,6 +49,7 @@ __all__ = [
     "LocalCodec",
     "StreamPlan",
     "StreamSide",
+    "answer_side",
     "local_answer",
     "local_offer",
     "relay_answer",
@@ -419,6 +420,16 @@ def local_answer(
         answer.media.append(media)
         sides.append(_side(offer, offered, None, answered=media))
     return answer, sides
+
+
+def answer_side(answer: SessionDescription, offer: SessionDescription,
+                index: int) -> StreamSide:
+    """What the party that answered pycc's own ``offer`` uses on line ``index``: its codec
+    (with pycc's number for it, the one it sends with) and where it listens."""
+    if index >= len(answer.media) or index >= len(offer.media):
+        raise SdpError(f"the answer has no media line {index}")
+    media, ours = answer.media[index], offer.media[index]
+    return _with_local_numbers(_side(answer, media, ours), ours)
 
 
 def local_offer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pycc.store.async_store import AsyncStore
+from pycc.store.config_models import CONFIG_KINDS, ConfigObject, ConfigVersion
 from pycc.store.db import database_url, make_engine, make_url
 from pycc.store.errors import AlreadyExists, NotFound, StoreError
 from pycc.store.models import (
@@ -18,6 +19,7 @@ from pycc.store.models import (
 from pycc.store.repo import BindingChange, Store
 
 __all__ = [
+    "CONFIG_KINDS",
     "DISPOSITIONS",
     "HANGUP_PARTIES",
     "AlreadyExists",
@@ -27,6 +29,8 @@ __all__ = [
     "BindingLike",
     "BindingUpdate",
     "CallRecord",
+    "ConfigObject",
+    "ConfigVersion",
     "Extension",
     "NotFound",
     "Store",

@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from pycc.store.models import Binding, BindingLike, CallRecord, Extension, Tenant
+from pycc.store.models import (
+    AgentEvent,
+    Binding,
+    BindingLike,
+    CallRecord,
+    Extension,
+    IvrKeyCount,
+    Tenant,
+)
 from pycc.store.repo import BindingChange, Store
 
 _P = ParamSpec("_P")
@@ -33,6 +41,11 @@ class AsyncStore:
         return await loop.run_in_executor(
             self._executor, functools.partial(method, *args, **kwargs)
         )
+
+    async def run(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``function`` (which takes the store's thread's time, e.g. a query of another
+        service over :class:`Store`) on the store's thread."""
+        return await self._call(function, *args, **kwargs)
 
     async def create_all(self) -> None:
         await self._call(self.store.create_all)
@@ -115,3 +128,17 @@ class AsyncStore:
         self, tenant: str | None = None, since: float | None = None, limit: int | None = None
     ) -> list[CallRecord]:
         return await self._call(self.store.list_call_records, tenant, since, limit)
+
+    async def add_agent_events(self, events: Sequence[AgentEvent | Mapping[str, Any]]) -> int:
+        return await self._call(self.store.add_agent_events, events)
+
+    async def list_agent_events(self, tenant: str, agent: str | None = None,
+                                since: float | None = None) -> list[AgentEvent]:
+        return await self._call(self.store.list_agent_events, tenant, agent, since)
+
+    async def add_ivr_keys(self, tenant_id: int,
+                           counts: Mapping[tuple[str, str, str], int]) -> None:
+        await self._call(self.store.add_ivr_keys, tenant_id, counts)
+
+    async def list_ivr_keys(self, tenant: str) -> list[IvrKeyCount]:
+        return await self._call(self.store.list_ivr_keys, tenant)

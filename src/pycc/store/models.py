@@ -140,6 +140,49 @@ class CallRecord(SQLModel, table=True):
     packets_lost_callee: int | None = None
     #: The call's recording, relative to the recordings directory (None: not recorded).
     recording: str | None = None
+    #: The call center's part: the route taken, the IVR steps walked ("main.1>main.menu=1"),
+    #: the queue and how long the caller waited there, the agent who answered and when.
+    route: str | None = None
+    ivr_path: str | None = None
+    queue: str | None = None
+    queue_wait: float | None = None
+    agent: str | None = None
+    agent_answer: float | None = None
+
+
+class AgentEvent(SQLModel, table=True):
+    """One change of an agent's status or state (log-in, log-out, ready, not ready with its
+    reason, ringing, on a call, wrap-up), kept for the agent reports."""
+
+    __tablename__ = "agent_events"
+    __table_args__ = (Index("ix_agent_events_tenant_agent_at", "tenant_id", "agent", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id")
+    agent: str
+    from_status: str
+    from_state: str
+    to_status: str
+    to_state: str
+    reason: str = ""
+    call_id: str | None = None
+    at: float
+    node: str = ""
+
+
+class IvrKeyCount(SQLModel, table=True):
+    """How many times a key (or "timeout", "invalid") was the answer to one IVR step."""
+
+    __tablename__ = "ivr_key_counts"
+    __table_args__ = (UniqueConstraint("tenant_id", "flow", "step", "key",
+                                       name="uq_ivr_key_counts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id")
+    flow: str
+    step: str
+    key: str
+    count: int = 0
 
 
 class BindingLike(Protocol):

@@ -29,10 +29,12 @@ from pycc.store.errors import AlreadyExists, NotFound, StoreError
 from pycc.store.models import (
     DISPOSITIONS,
     HANGUP_PARTIES,
+    AgentEvent,
     Binding,
     BindingLike,
     CallRecord,
     Extension,
+    IvrKeyCount,
     Tenant,
 )
 
@@ -401,6 +403,54 @@ class Store:
             statement = statement.where(CallRecord.start >= since)
         if limit is not None:
             statement = statement.limit(limit)
+        return self._read(lambda session: list(session.exec(statement)))
+
+    # -- the call center's own records -----------------------------------------------------
+
+    def add_agent_events(self, events: Sequence[AgentEvent | Mapping[str, Any]]) -> int:
+        """Write agent status/state changes in one transaction; returns how many."""
+        rows = [AgentEvent.model_validate(e) if isinstance(e, Mapping) else e for e in events]
+
+        def work(session: Session) -> int:
+            for row in rows:
+                row.id = None
+                session.add(row)
+            return len(rows)
+
+        return self._write(work) if rows else 0
+
+    def list_agent_events(self, tenant: str, agent: str | None = None,
+                          since: float | None = None) -> list[AgentEvent]:
+        """The agent events of ``tenant`` (of one agent, or all) in the order they happened."""
+        statement = select(AgentEvent).join(Tenant).where(Tenant.name == tenant).order_by(
+            col(AgentEvent.at), col(AgentEvent.id))
+        if agent is not None:
+            statement = statement.where(AgentEvent.agent == agent)
+        if since is not None:
+            statement = statement.where(AgentEvent.at >= since)
+        return self._read(lambda session: list(session.exec(statement)))
+
+    def add_ivr_keys(self, tenant_id: int, counts: Mapping[tuple[str, str, str], int]) -> None:
+        """Add key counts of IVR steps ((flow, step, key) -> presses) to the stored totals."""
+
+        def work(session: Session) -> None:
+            for (flow, step, key), count in counts.items():
+                row = session.exec(select(IvrKeyCount).where(
+                    IvrKeyCount.tenant_id == tenant_id, IvrKeyCount.flow == flow,
+                    IvrKeyCount.step == step, IvrKeyCount.key == key)).first()
+                if row is None:
+                    session.add(IvrKeyCount(tenant_id=tenant_id, flow=flow, step=step, key=key,
+                                            count=count))
+                else:
+                    row.count += count
+                    session.add(row)
+
+        if counts:
+            self._write(work)
+
+    def list_ivr_keys(self, tenant: str) -> list[IvrKeyCount]:
+        statement = select(IvrKeyCount).join(Tenant).where(Tenant.name == tenant).order_by(
+            col(IvrKeyCount.flow), col(IvrKeyCount.step), col(IvrKeyCount.key))
         return self._read(lambda session: list(session.exec(statement)))
 
     # -- transactions ----------------------------------------------------------------------

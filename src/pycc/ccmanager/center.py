@@ -1,0 +1,470 @@
+"""The inbound call center of one tenant: the router that decides where each new call goes,
+and the services an answered caller moves through (IVR flows, queues, conferences, transfers
+to extensions and outside numbers, voicemail).
+
+The B2BUA asks :meth:`CallCenter.route` about every new call. Feature codes come first
+(agent log-in and out, ready, not ready, supervisors' listen, whisper and barge), then the
+tenant's call limit, then the dial plan (:mod:`pycc.routing`): an extension rings its phones, a
+trunk sends the call out (failing over to the next trunk), a queue, an IVR flow or a conference
+is answered by pycc and run by :meth:`CallCenter.run_target`, which follows the caller from
+one service to the next (an IVR transfers to a queue, a queue overflows to another queue or a
+flow) and notes each step in the call record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+
+from pycc.bus import Bus
+from pycc.ccmanager.apps import Application
+from pycc.ccmanager.b2bua import B2BUA, Call, Outside, RouteTo
+from pycc.ccmanager.outbound import Originator, OutboundCall
+from pycc.ccmanager.registrar import Registrar
+from pycc.ccmanager.trunks import TrunkConfig, TrunkManager
+from pycc.ccs.agent import AgentTransition
+from pycc.ccs.queue import OverflowKind, OverflowTarget, QueueConfig
+from pycc.ccs.service import AcdService, AgentConfig, QueueMedia
+from pycc.media.channel import Channel, ChannelGone, MediaEngine, MonitorMode
+from pycc.provision.schema import CallCenterSpec
+from pycc.routing import Conference, DialPlan, Extension, Ivr, Queue, Reject, Trunk
+from pycc.routing.timecond import instant_from_epoch
+from pycc.sia.call import IvrCall
+from pycc.sia.flow import Flow, Target
+from pycc.sia.keys import KeyTally
+from pycc.sia.runner import run_flow
+from pycc.sia.tts import Tts
+from pycc.store.async_store import AsyncStore
+
+__all__ = ["CallCenter", "CenterConfig", "FeatureCodes", "center_config"]
+
+log = logging.getLogger("pycc.center")
+
+#: How many services one caller may pass through (IVR -> queue -> overflow ...): a guard
+#: against configurations that send a caller round in circles.
+MAX_HOPS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureCodes:
+    """Numbers a phone dials to act on the call center (Asterisk-style star codes)."""
+
+    login: str = "*21"
+    logout: str = "*22"
+    ready: str = "*23"
+    not_ready: str = "*24"
+    listen: str = "*33"
+    whisper: str = "*34"
+    barge: str = "*35"
+
+
+@dataclass(frozen=True)
+class CenterConfig:
+    """What the tenant's ``pycc apply`` file says, in the form the services take."""
+
+    dial_plan: DialPlan | None = None
+    flows: Mapping[str, Flow] = field(default_factory=dict)
+    agents: Sequence[AgentConfig] = ()
+    queues: Sequence[tuple[QueueConfig, QueueMedia]] = ()
+    trunks: Sequence[TrunkConfig] = ()
+    max_calls: int | None = None
+    time_zone: str | tzinfo = "UTC"
+    features: FeatureCodes = FeatureCodes()
+
+
+class CallCenter:
+    """Router and inbound services of one tenant, over the B2BUA and the media engine."""
+
+    def __init__(self, b2bua: B2BUA, originator: Originator, registrar: Registrar,
+                 engine: MediaEngine, *, data_dir: Path, bus: Bus | None = None,
+                 store: AsyncStore | None = None, tenant_id: int | None = None,
+                 trunks: TrunkManager | None = None, node: str = "") -> None:
+        self.b2bua = b2bua
+        self.originator = originator
+        self.registrar = registrar
+        self.engine = engine
+        self.data_dir = data_dir
+        self.bus = bus or Bus()
+        self.store = store
+        self.tenant_id = tenant_id
+        self.trunks = trunks
+        self.node = node
+        self.config = CenterConfig()
+        self.tally = KeyTally()
+        self.tts = Tts(data_dir / "tts")
+        self._pending_events: list[AgentTransition] = []
+        self.acd = AcdService(engine, self._ring_agent, bus=self.bus,
+                              dial_customer=self._dial_customer, prompt=self._prompt,
+                              record_event=self._pending_events.append,
+                              hang_up_agent=lambda out, cause: originator.hangup(out, cause))
+
+    # -- configuration ---------------------------------------------------------------------
+    def configure(self, config: CenterConfig) -> None:
+        self.config = config
+        self.acd.configure(config.agents, config.queues)
+        if self.trunks is not None:
+            self.trunks.configure(config.trunks)
+
+    # -- routing ---------------------------------------------------------------------------
+    def route(self, call: Call) -> RouteTo | None:
+        """The B2BUA's router hook: where ``call`` goes (None: ring the extension it dialled)."""
+        called, caller = call.callee, call.caller
+        if call.from_trunk is None:
+            feature = self._feature(called, caller)
+            if feature is not None:
+                return feature
+        limit = self.config.max_calls
+        if limit is not None and self.b2bua.active_calls() >= limit:
+            return RouteTo("reject", status=503, reason="Tenant Call Limit", label="limit")
+        plan = self.config.dial_plan
+        if plan is None:
+            return None
+        decision = plan.route(called, caller, instant_from_epoch(time.time()),
+                              tenant_time_zone=self.config.time_zone)
+        if decision is None:
+            return None
+        action = decision.action
+        label = decision.rule
+        call.caller = decision.calling if call.from_trunk is None else call.caller
+        if isinstance(action, Reject):
+            return RouteTo("reject", status=action.status, reason=action.reason, label=label)
+        if isinstance(action, Extension):
+            return RouteTo("extension", number=action.number, label=label)
+        if isinstance(action, Trunk):
+            ways = self._ways_out(action.names, decision.called, decision.calling)
+            if not ways:
+                return RouteTo("reject", status=503, reason="No Trunk Available", label=label)
+            return RouteTo("outside", outside=tuple(ways), label=label)
+        target: Target
+        if isinstance(action, Queue):
+            target = Target("queue", action.name)
+        elif isinstance(action, Ivr):
+            target = Target("ivr", action.flow)
+        elif isinstance(action, Conference):
+            target = Target("conference", action.name)
+        else:  # pragma: no cover - every action kind is handled above
+            return None
+        return RouteTo("application", application=self._application(target), label=label)
+
+    def _ways_out(self, names: Sequence[str], called: str, calling: str) -> list[Outside]:
+        """The trunks ``names`` that are up and have room, in failover order; each claims a
+        call slot that the call gives back when it ends."""
+        if self.trunks is None:
+            return []
+        ways: list[Outside] = []
+        for name in names:
+            trunk = self.trunks.get(name)
+            if trunk is None or not trunk.up or not trunk.claim():
+                continue
+            try:
+                # The trunk's own translations (caller ID, number format) apply here.
+                uri = trunk.request_uri(called)
+            except ValueError as exc:
+                log.info("trunk %s: %s", name, exc)
+                trunk.release()
+                continue
+            ways.append(Outside(uri=uri, destination=trunk.config.address,
+                                from_header=trunk.from_header(calling),
+                                authorize=trunk.authorization, release=trunk.release))
+        return ways
+
+    def _application(self, target: Target) -> Application:
+        async def run(channel: Channel) -> None:
+            await self.run_target(channel, target)
+
+        return run
+
+    # -- the services a caller moves through ----------------------------------------------
+    async def run_target(self, channel: Channel, target: Target | None) -> None:
+        """Take the answered caller on ``channel`` through ``target`` and wherever it leads."""
+        path: list[str] = []
+        hops = 0
+        try:
+            while target is not None and hops < MAX_HOPS:
+                hops += 1
+                target = await self._run_one(channel, target, path)
+        except ChannelGone:
+            pass
+        finally:
+            if path:
+                channel.details["ivr_path"] = ">".join(path)[:500]
+        if target is not None:
+            log.warning("call on %s: more than %d services, hanging up", channel.name, MAX_HOPS)
+
+    async def _run_one(self, channel: Channel, target: Target, path: list[str]) -> \
+            Target | None:
+        kind, name = target.kind, target.name
+        if kind == "ivr":
+            flow = self.config.flows.get(name)
+            if flow is None:
+                log.warning("no IVR flow %r", name)
+                return None
+            call = self._ivr_call(channel)
+            outcome = await run_flow(flow, call, flows=self.config.flows,
+                                     tally=self.tally)
+            path.extend(outcome.path)
+            return None if outcome.hung_up else outcome.target
+        if kind == "queue":
+            channel.details["queue"] = name
+            result = await self.acd.enqueue(channel, name, caller=channel.caller)
+            channel.details["queue_wait"] = round(result.waited, 3)
+            if result.agent is not None:
+                channel.details["agent"] = result.agent
+                channel.details["agent_answer"] = result.agent_answer
+            path.append(f"queue:{name}={result.outcome}")
+            if result.outcome == "overflow" and result.target is not None:
+                return _from_overflow(result.target)
+            if result.outcome == "overflow":
+                await channel.play("tone:congestion", duration=3.0)
+            return None
+        if kind == "conference":
+            path.append(f"conference:{name}")
+            room = self.engine.conference(name)
+            await room.join(channel)
+            try:
+                await channel.ended.wait()
+            finally:
+                await room.leave(channel)
+            return None
+        if kind == "extension":
+            path.append(f"extension:{name}")
+            await self._connect(channel, self._call_extension(name, channel.caller))
+            return None
+        if kind == "number":
+            path.append(f"number:{name}")
+            await self._connect(channel, self._dial_customer(name))
+            return None
+        if kind == "voicemail":
+            path.append(f"voicemail:{name}")
+            call = self._ivr_call(channel)
+            await call.play("tone:beep")
+            recorded = await call.record(f"voicemail-{name}", max_seconds=120)
+            channel.details["voicemail"] = str(recorded)
+            return None
+        log.warning("unknown target kind %r", kind)
+        return None
+
+    def _ivr_call(self, channel: Channel) -> IvrCall:
+        return IvrCall(channel, caller=channel.caller, called=channel.called,
+                       files_dir=self.data_dir / "files",
+                       prompts_dir=self.data_dir / "prompts", tts=self.tts)
+
+    async def _connect(self, channel: Channel, out: OutboundCall | None) -> None:
+        """Ring ``out`` while the caller hears ringback; bridge them when it answers."""
+        if out is None:
+            await channel.play("tone:congestion", duration=3.0)
+            return
+        try:
+            answered = await self._ring_with_tone(channel, out)
+            if not answered or out.channel is None:
+                await channel.play("tone:busy", duration=3.0)
+                return
+            self.engine.release_mix(channel)
+            self.engine.bridge(channel, out.channel)
+            await _first_of(channel, out)
+        finally:
+            self.originator.hangup(out, "200 BYE")
+
+    async def _ring_with_tone(self, channel: Channel, out: OutboundCall) -> bool:
+        tone = asyncio.ensure_future(channel.play("tone:ringback"))
+        try:
+            return await out.wait_answered(60.0)
+        finally:
+            tone.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ChannelGone):
+                await tone
+            if not out.answered:
+                self.originator.cancel(out)
+
+    # -- placing calls ---------------------------------------------------------------------
+    def _ring_agent(self, agent_id: str, extension: str, caller: str) -> OutboundCall | None:
+        return self._call_extension(extension, caller or "pycc", display=f"queue:{agent_id}")
+
+    def _call_extension(self, number: str, caller: str, display: str | None = None) -> \
+            OutboundCall | None:
+        locations = self.registrar.lookup(number)
+        if not locations:
+            return None
+        try:
+            return self.originator.call_locations(number, locations, caller=caller or "pycc",
+                                                  display_name=display)
+        except Exception as exc:
+            log.warning("cannot call %s: %s", number, exc)
+            return None
+
+    def _dial_customer(self, number: str) -> OutboundCall | None:
+        """Call ``number``: an extension of this switch, else out over the dial plan's
+        trunks for that number."""
+        if self.registrar.lookup(number):
+            return self._call_extension(number, "pycc")
+        plan = self.config.dial_plan
+        if plan is None:
+            return None
+        decision = plan.route(number, "", instant_from_epoch(time.time()),
+                              tenant_time_zone=self.config.time_zone)
+        if decision is None or not isinstance(decision.action, Trunk):
+            return None
+        ways = self._ways_out(decision.action.names, decision.called, decision.calling)
+        if not ways:
+            return None
+        first = ways[0]
+        for other in ways[1:]:
+            if other.release is not None:
+                other.release()
+        out = self.originator.call(number, [(first.uri, first.destination, [])])
+        if first.release is not None:
+            release = first.release
+            out.on_end.append(lambda _call: release())
+        return out
+
+    async def _prompt(self, prompt: str) -> str | Path:
+        if prompt.startswith("tts:"):
+            return await self.tts.render(prompt[4:])
+        path = Path(prompt)
+        if not prompt.startswith("tone:") and not path.is_absolute():
+            return self.data_dir / "prompts" / path
+        return prompt
+
+    # -- feature codes ---------------------------------------------------------------------
+    def _feature(self, called: str, caller: str) -> RouteTo | None:
+        codes = self.config.features
+        agent_id = self.acd.agent_for_extension(caller)
+        simple = {codes.login: "login", codes.logout: "logout", codes.ready: "ready",
+                  codes.not_ready: "not_ready"}
+        action = simple.get(called)
+        if action is not None:
+            return RouteTo("application", application=self._agent_feature(action, agent_id,
+                                                                          caller),
+                           label=f"feature:{action}")
+        for code, mode in ((codes.listen, "listen"), (codes.whisper, "whisper"),
+                           (codes.barge, "barge")):
+            if called.startswith(code) and len(called) > len(code):
+                target = called[len(code):]
+                return RouteTo("application",
+                               application=self._supervise(target, mode),  # type: ignore[arg-type]
+                               label=f"feature:{mode}")
+        return None
+
+    def _agent_feature(self, action: str, agent_id: str | None, extension: str) -> Application:
+        async def run(channel: Channel) -> None:
+            if agent_id is None:
+                await channel.play("tone:congestion", duration=1.5)
+                return
+            if action == "login":
+                error = self.acd.login(agent_id, extension)
+            elif action == "logout":
+                error = self.acd.logout(agent_id)
+            elif action == "ready":
+                error = self.acd.ready(agent_id)
+            else:
+                error = self.acd.not_ready(agent_id, "break")
+            # A short confirmation: one beep when done, the congestion tone when refused.
+            await channel.play("tone:beep" if error is None else "tone:congestion",
+                               duration=0.5 if error is None else 1.5)
+
+        return run
+
+    def _supervise(self, target: str, mode: MonitorMode) -> Application:
+        """A supervisor dialled a monitor code and an agent id or extension: listen (1),
+        whisper (2) or barge (3) on that agent's call, switching with the keys."""
+        async def run(channel: Channel) -> None:
+            agent_id = target if target in self.acd.agent_configs else \
+                self.acd.agent_for_extension(target)
+            monitor = self.acd.monitor(channel, agent_id, mode) if agent_id else None
+            if monitor is None:
+                await channel.play("tone:congestion", duration=1.5)
+                return
+            modes: dict[str, MonitorMode] = {"1": "listen", "2": "whisper", "3": "barge"}
+            self.bus.publish("supervisor.monitor", agent=agent_id, supervisor=channel.caller,
+                             mode=mode)
+            try:
+                while not channel.ended.is_set():
+                    digit = await channel.collect(1, timeout=3600.0)
+                    if digit in modes:
+                        monitor.set_mode(modes[digit])
+            finally:
+                self.acd.stop_monitor(channel)
+
+        return run
+
+    # -- persistence and state -------------------------------------------------------------
+    async def flush(self) -> None:
+        """Write the agent events and IVR key counts gathered since the last flush."""
+        if self.store is None or self.tenant_id is None:
+            self._pending_events.clear()
+            self.tally.drain()
+            return
+        events, self._pending_events[:] = list(self._pending_events), []
+        if events:
+            await self.store.add_agent_events([{
+                "tenant_id": self.tenant_id, "agent": e.agent,
+                "from_status": e.from_status.value, "from_state": e.from_state.value,
+                "to_status": e.to_status.value, "to_state": e.to_state.value,
+                "reason": e.reason, "call_id": e.call_id, "at": e.at, "node": self.node,
+            } for e in events])
+        counts = self.tally.drain()
+        if counts:
+            await self.store.add_ivr_keys(self.tenant_id, counts)
+
+    def status(self) -> dict[str, object]:
+        state = self.acd.snapshot()
+        if self.trunks is not None:
+            state["trunks"] = self.trunks.snapshot()
+        return state
+
+    def close(self) -> None:
+        self.acd.close()
+
+
+def center_config(spec: CallCenterSpec) -> CenterConfig:
+    """The services' configuration from a validated ``pycc apply`` spec."""
+    queues: list[tuple[QueueConfig, QueueMedia]] = []
+    for queue in spec.queues:
+        no_agents = None
+        if queue.no_agents is not None and queue.no_agents.kind in _OVERFLOW_KINDS:
+            no_agents = OverflowTarget(OverflowKind(queue.no_agents.kind), queue.no_agents.name)
+        announce = queue.announce
+        callback = queue.callback
+        media = QueueMedia(
+            music=queue.music,
+            announce_every=announce.every if announce is not None else None,
+            announce_position=announce.position if announce is not None else True,
+            announce_wait=announce.wait if announce is not None else True,
+            callback_key=callback.key if callback is not None else None,
+            no_agents=no_agents,
+            **({"callback_prompt": callback.prompt}
+               if callback is not None and callback.prompt else {}),
+        )
+        queues.append((queue.config, media))
+    agents = [AgentConfig(agent.id, agent.extension, dict(agent.skills), agent.name or "")
+              for agent in spec.agents]
+    return CenterConfig(
+        dial_plan=spec.dial_plan,
+        flows={name: ivr.flow for name, ivr in spec.ivr.items()},
+        agents=agents,
+        queues=queues,
+        trunks=[trunk.config for trunk in spec.trunks],
+        max_calls=spec.limits.calls if spec.limits is not None else None,
+    )
+
+
+_OVERFLOW_KINDS = frozenset(kind.value for kind in OverflowKind)
+
+
+def _from_overflow(target: OverflowTarget) -> Target:
+    return Target(target.kind.value, target.name)
+
+
+async def _first_of(channel: Channel, out: OutboundCall) -> None:
+    waits = {asyncio.ensure_future(channel.ended.wait()), asyncio.ensure_future(out.ended.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
