@@ -84,13 +84,17 @@ def password(number: str) -> str:
 def talk_time(rate: float, args: argparse.Namespace) -> float:
     """Seconds from the key to the caller's BYE at ``rate``: ``--talk``, or less so that
     the agents busy at once (rate x talk) stay within ``--occupancy`` of them."""
-    budget = math.floor(10 * args.occupancy * args.agents / rate) / 10
+    occupancy: float = args.occupancy
+    agents: int = args.agents
+    budget = math.floor(10 * occupancy * agents / rate) / 10
     return min(float(args.talk), budget)
 
 
 def agents_needed(rates: Sequence[float], args: argparse.Namespace) -> int:
     """``--agents``, or more when the highest rate would leave less than ``--min-talk``."""
-    return max(int(args.agents), math.ceil(max(rates) * args.min_talk / args.occupancy))
+    min_talk: float = args.min_talk
+    occupancy: float = args.occupancy
+    return max(int(args.agents), math.ceil(max(rates) * min_talk / occupancy))
 
 
 def agent_numbers(count: int) -> list[str]:

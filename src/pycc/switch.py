@@ -33,6 +33,7 @@ from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
 from pycc.media.server import MediaServer
 from pycc.provision import sync as provision
+from pycc.sia.runner import CoroutineFlow
 from pycc.rtp.ports import PortRange
 from pycc.sip.address import Address
 from pycc.sip.guard import AuthFailureBan, RateLimiter
@@ -308,6 +309,20 @@ class Switch:
         if self.b2bua is None:
             raise RuntimeError("the switch is not started")
         self.b2bua.applications[number] = application
+
+    def add_flow(self, number: str, flow: CoroutineFlow) -> None:
+        """Answer calls to ``number`` with an IVR written as a coroutine::
+
+            async def main(call: IvrCall) -> Target | None:
+                await call.play("tts:Welcome")
+                digits = await call.collect(max=4, timeout=5)
+                return Target("queue", "sales") if digits == "1" else None
+
+        The caller goes on to the Target it returns (a queue, another flow, an extension, an
+        outside number); None hangs up."""
+        if self.b2bua is None or self.center is None:
+            raise RuntimeError("the switch is not started")
+        self.b2bua.applications[number] = self.center.flow_application(flow)
 
     def request_stop(self) -> None:
         asyncio.get_running_loop().create_task(self.stop())

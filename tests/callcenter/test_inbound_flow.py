@@ -402,3 +402,36 @@ def test_position_is_announced_between_the_music(tmp_path: Path) -> None:
         await call.hangup()
 
     run(tmp_path, scenario)
+
+
+def test_a_developers_coroutine_flow_transfers_to_a_queue(tmp_path: Path) -> None:
+    from pycc.sia.call import IvrCall
+    from pycc.sia.flow import Target
+
+    collected: list[str] = []
+
+    async def account_menu(call: IvrCall) -> Target | None:
+        await call.play("tone:beep")
+        digits = await call.collect(max=2, timeout=5)
+        collected.append(digits)
+        return Target("queue", "sales") if digits == "12" else None
+
+    async def scenario(c: Center) -> None:
+        bob_ua, bob = await c.phone("1002", tone=400)
+        caller_ua, caller = await c.phone("1003", tone=1000)
+        c.login("bob")
+        c.switch.add_flow("7000", account_menu)
+        call = await call_in(c, caller_ua, caller, "7000")
+        await caller.press("1")
+        await caller.press("2")
+        agent_call = await answer(bob_ua, bob)
+        heard = await caller.hear(0.5, since=caller.now() + 0.3)
+        assert share(heard, 400) > 0.5
+        await agent_call.hangup()
+        await call.wait_ended(5)
+        record = await c.record(call.call_id)
+        assert collected == ["12"]
+        assert record.agent == "bob" and record.ivr_path is not None
+        assert record.ivr_path.startswith("account_menu>queue:sales=answered"), record.ivr_path
+
+    run(tmp_path, scenario)

@@ -38,7 +38,7 @@ from pycc.routing.timecond import instant_from_epoch
 from pycc.sia.call import IvrCall
 from pycc.sia.flow import Flow, Target
 from pycc.sia.keys import KeyTally
-from pycc.sia.runner import run_flow
+from pycc.sia.runner import CoroutineFlow, run_coroutine, run_flow
 from pycc.sia.tts import Tts
 from pycc.store.async_store import AsyncStore
 
@@ -173,6 +173,21 @@ class CallCenter:
                                 from_header=trunk.from_header(calling),
                                 authorize=trunk.authorization, release=trunk.release))
         return ways
+
+    def flow_application(self, flow: CoroutineFlow) -> Application:
+        """A developer's IVR coroutine (``async def flow(call: IvrCall) -> Target | None``)
+        as a number's application: a Target it returns (a queue, another flow, an extension)
+        is followed like a declarative flow's transfer."""
+        async def run(channel: Channel) -> None:
+            outcome = await run_coroutine(flow, self._ivr_call(channel))
+            name = getattr(flow, "__name__", "flow")
+            channel.details["ivr_path"] = name
+            if outcome.target is not None and not outcome.hung_up:
+                await self.run_target(channel, outcome.target)
+                path = channel.details.get("ivr_path")
+                channel.details["ivr_path"] = f"{name}>{path}" if path != name else name
+
+        return run
 
     def _application(self, target: Target) -> Application:
         async def run(channel: Channel) -> None:
