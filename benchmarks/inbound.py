@@ -1,35 +1,41 @@
 """Inbound call center end to end: callers through an IVR menu and a queue to agents.
 
-    python benchmarks/inbound.py [--quick] [--agents 50] [--rates 2,5,10,20,40]
-                                 [--calls 30] [--seconds 4] [--talk 2] [--menu 0.5]
-                                 [--ref-runs 3] [--workdir DIR]
+    python benchmarks/inbound.py [--quick] [--rates 10,40,70,100,130] [--ref-rates 160,200]
+                                 [--runs 3] [--seconds 4] [--talk 2] [--agents 50]
+                                 [--sipp 4] [--workdir DIR]
 
-One invocation starts ``pycc serve`` on 127.0.0.1 (free ports, a fresh data directory made
-with ``pycc init`` and ``pycc apply``): ``--agents`` agents on extensions 2000, 2001, ... in
-the queue "sales" (longest idle, ring_timeout 10, wrapup 0), an IVR "main" whose menu sends
-key 1 to the queue, route 8000 -> ivr main, extension 1999 for the reference calls and 200
-caller extensions from 3000. A second process (this script with ``--phones``, so that the
-agents do not share pycc's CPU) registers one ``pycc.ua.UserAgent`` per agent and one for
-1999, all answering ``--answer-delay`` seconds after they ring and never hanging up; the
-agents are then logged in through the control socket, as ``pycc agent login`` does.
+How many calls per second the whole inbound path (SIP, digest, the route, the IVR menu, the
+key, the queue, the ACD ringing an agent, the bridge, the call record) handles with zero
+failures, against plain extension-to-extension calls through the same pycc.
 
-The callers are SIPp (benchmarks/scenarios/inbound_caller.xml): INVITE 8000 with SDP and
-digest credentials, ACK, ``--menu`` seconds of menu, INFO application/dtmf-relay
-``Signal=1``, then the talk time in the call (queue wait and agent), BYE from the caller.
-Each rate step places max(``--calls``, rate x ``--seconds``) calls. The talk time is
-``--talk`` seconds, shortened at high rates so that rate x (talk + set-up) stays below
-``--occupancy`` of the agents: a call fails because pycc failed it, not for want of agents.
+Set-up, on 127.0.0.1 only: ``pycc init`` and ``pycc apply`` make a data directory (agents on
+extensions 2000, 2001, ... in the queue "sales": longest idle, ring_timeout 10, wrapup 0; an
+IVR "main" whose menu sends key 1 to the queue; route 8000 -> ivr main; caller extensions
+from 3000; reference callees from 1900), then ``pycc serve`` runs on free ports with a wide
+RTP range. A second process (this script with ``--phones``, so that the simulated phones do
+not share pycc's CPU) registers one auto-answering ``pycc.ua.UserAgent`` per agent and per
+reference callee; they answer ``--answer-delay`` after ringing and never hang up. The agents
+are logged in through the control socket, as ``pycc agent login`` does.
 
-A call is answered when SIPp completed it and its call record (SQLite) names the queue and
-an agent with disposition "answered"; every other call is a failure. Reported per step:
-calls attempted, answered, failures, queue wait p50/p99 (call records), pycc's CPU over the
-step (from /proc, 100 % = one core) and its CPU time per call. The result is the highest rate
-with zero failures.
+Callers: ``--sipp`` SIPp processes side by side, each a share of the rate
+(benchmarks/scenarios/inbound_caller.xml): INVITE with SDP, 407, INVITE with credentials,
+200, ACK, ``--menu`` seconds of menu, INFO application/dtmf-relay ``Signal=1``, the talk
+time in the call (queue wait and agent), then BYE from the caller. A step places
+max(``--calls``, rate x ``--seconds``) calls. The talk time is ``--talk``, shortened at high
+rates so that rate x talk stays within ``--occupancy`` of the agents (more agents are
+configured when the highest rate would leave less than ``--min-talk``): calls wait for
+pycc, not for free agents.
 
-The reference, in the same invocation and against the same pycc, is the same scenario to
-extension 1999: a plain extension-to-extension call (pycc.ua answers; the INFO reaches it as
-an RFC 4733 event). Its figures are the median of ``--ref-runs`` runs per rate; the last
-column is the inbound path's CPU per call over the plain call's.
+A call is answered when SIPp completed it and its call record (read from the SQLite database)
+names the queue and an agent with disposition "answered"; anything else is a failure.
+Reported per rate: calls, answered, failures, queue wait p50/p99 (call records), pycc's CPU
+over the step (/proc, 100 % = one core), its CPU time per call, and the phones' process CPU.
+
+The reference is the same scenario to extension 19xx (one per SIPp process: SIPp's digest uri
+is fixed per process): a plain call that pycc.ua answers, alternating with the inbound runs
+at each rate, plus ``--ref-rates`` for the reference alone. Figures are medians of ``--runs``
+runs (failures their sum); the last column is the inbound path's CPU per call over the plain
+call's at the same rate and talk time.
 
 Run it as root in a namespace with only the loopback interface:
 
@@ -58,7 +64,11 @@ from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+SRC = ROOT / "src"
+# The pycc of this checkout, here and in every process started (pycc serve, the phones).
+sys.path[:0] = [str(SRC), str(ROOT / "tests")]
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 from peers.net import LOOPBACK, free_port, wait_port  # noqa: E402
 from peers.process import stop_process, tail, wait_until  # noqa: E402
@@ -67,7 +77,7 @@ from peers.sipp import SippProcess, SippResult, start_sipp, write_credentials  #
 
 SCENARIO = ROOT / "benchmarks" / "scenarios" / "inbound_caller.xml"
 IVR_NUMBER = "8000"
-PLAIN_NUMBER = "1999"
+FIRST_PLAIN = 1900
 FIRST_AGENT = 2000
 FIRST_CALLER = 3000
 CALLERS = 200
@@ -97,6 +107,11 @@ def agents_needed(rates: Sequence[float], args: argparse.Namespace) -> int:
     return max(int(args.agents), math.ceil(max(rates) * min_talk / occupancy))
 
 
+def plain_numbers(count: int) -> list[str]:
+    """The extensions the reference calls go to, one per SIPp process."""
+    return [str(FIRST_PLAIN + i) for i in range(count)]
+
+
 def agent_numbers(count: int) -> list[str]:
     return [str(FIRST_AGENT + i) for i in range(count)]
 
@@ -105,9 +120,9 @@ def agent_id(number: str) -> str:
     return f"a{number}"
 
 
-def center_yaml(agents: int) -> str:
+def center_yaml(agents: int, plain: int) -> str:
     """The ``pycc apply`` file: agents, callers, the queue, the menu and the route."""
-    numbers = [PLAIN_NUMBER, *agent_numbers(agents),
+    numbers = [*plain_numbers(plain), *agent_numbers(agents),
                *(str(FIRST_CALLER + i) for i in range(CALLERS))]
     lines = ["tenant: default", "extensions:"]
     lines += [f'  - {{number: "{n}", password: {password(n)}}}' for n in numbers]
@@ -152,7 +167,7 @@ async def run_phones(sip_port: int, numbers: list[str], answer_delay: float) -> 
     """Register one auto-answering user agent per number; report when ready and, once the
     standard input closes, how many calls each one had."""
     from pycc.sip.address import Address
-    from pycc.ua import Call, UserAgent
+    from pycc.ua import Call, CallFailed, UserAgent
 
     loop = asyncio.get_running_loop()
     # Whatever media pycc sends the phones lands in one socket pair that drops it.
@@ -172,7 +187,7 @@ async def run_phones(sip_port: int, numbers: list[str], answer_delay: float) -> 
         while True:
             call: Call = await ua.next_call(None)
             rung[ua.username] += 1
-            with contextlib.suppress(TimeoutError, Exception):
+            with contextlib.suppress(TimeoutError, CallFailed):
                 await call.wait_answered(answer_delay + 5)
                 answered[ua.username] += 1
 
@@ -228,6 +243,8 @@ class Step:
     cpu_ms_per_call: float
     phones_cpu_percent: float
     seconds: float
+    #: Agents found not ready after the step (a ring nobody answered in time), made ready.
+    agents_reset: int = 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -254,9 +271,9 @@ class Bench:
         self.data_dir = work / "data"
         self.server: subprocess.Popen[bytes] | None = None
         self.phones: subprocess.Popen[bytes] | None = None
-        self.sipp: SippProcess | None = None
+        self.sipps: list[SippProcess] = []
         self.sip_port = 0
-        self.media_port = 0
+        self.media_ports: list[int] = []
         self.runs = 0
         self.phone_counts: dict[str, dict[str, int]] = {}
 
@@ -266,7 +283,8 @@ class Bench:
         self._serve()
         self._start_phones()
         self._login()
-        self.media_port = even_port_pair()
+        # SIPp binds its media port and the one two above (video): each process its own.
+        self.media_ports = [free_port("udp", count=4) for _ in range(self.args.sipp)]
 
     def _provision(self) -> None:
         done = run_cli(["init", "--data-dir", str(self.data_dir)])
@@ -280,7 +298,7 @@ class Bench:
         table = text.find("\n[")
         path.write_text(text[:table + 1] + settings + text[table + 1:], encoding="utf-8")
         center = self.work / "center.yaml"
-        center.write_text(center_yaml(self.args.agents), encoding="utf-8")
+        center.write_text(center_yaml(self.args.agents, self.args.sipp), encoding="utf-8")
         done = run_cli(["apply", str(center), "--data-dir", str(self.data_dir)])
         if done.returncode != 0:
             raise RuntimeError(f"pycc apply failed: {done.stderr}{done.stdout}")
@@ -301,7 +319,7 @@ class Bench:
             raise RuntimeError(f"pycc serve did not start:\n{self.log()}") from None
 
     def _start_phones(self) -> None:
-        numbers = [PLAIN_NUMBER, *agent_numbers(self.args.agents)]
+        numbers = [*plain_numbers(self.args.sipp), *agent_numbers(self.args.agents)]
         argv = [sys.executable, str(Path(__file__).resolve()), "--phones", ",".join(numbers),
                 "--sip-port", str(self.sip_port), "--answer-delay", str(self.args.answer_delay)]
         with (self.work / "phones.log").open("wb") as log:
@@ -323,9 +341,9 @@ class Bench:
             raise RuntimeError("the agents are not available after logging in")
 
     def stop(self) -> None:
-        if self.sipp is not None:
-            self.sipp.stop()
-            self.sipp = None
+        for sipp in self.sipps:
+            sipp.stop()
+        self.sipps.clear()
         if self.phones is not None:
             if self.phones.poll() is None and self.phones.stdin is not None:
                 with contextlib.suppress(OSError):
@@ -359,19 +377,40 @@ class Bench:
 
         return wait_until(idle, timeout, interval=0.2)
 
-    def records(self, pid: int, expected: int, timeout: float) -> list[dict[str, object]]:
-        """The call records of SIPp run ``pid`` (its Call-IDs end in ``-PID@host``), once
-        ``expected`` are written or ``timeout`` passes."""
+    def make_ready(self, timeout: float) -> int:
+        """Once the calls are over, make available again the agents that a ring without
+        answer set not ready (an overloaded step), so that the next step starts with all of
+        them; returns how many there were."""
+        from pycc.ctl import request
+
+        wait_until(lambda: request(self.data_dir, "status").get("calls") == 0, timeout, 0.2)
+        count = 0
+        for agent in request(self.data_dir, "status").get("agents", []):
+            if agent["status"] == "offline":
+                request(self.data_dir, "agent", action="login", agent=agent["agent"])
+                count += 1
+            elif agent["status"] != "available":
+                request(self.data_dir, "agent", action="ready", agent=agent["agent"])
+                count += 1
+        if not self.agents_idle(timeout):
+            print("# agents still busy after the step", file=sys.stderr, flush=True)
+        return count
+
+    def records(self, pids: list[int], since: float, expected: int,
+                timeout: float) -> list[dict[str, object]]:
+        """The call records of the SIPp processes ``pids`` (SIPp's Call-IDs are
+        ``NUMBER-PID@host``) started after ``since``, once ``expected`` are written or
+        ``timeout`` passes."""
         from pycc.store import Store, make_url
 
-        marker = f"-{pid}@"
+        markers = tuple(f"-{pid}@" for pid in pids)
         found: list[dict[str, object]] = []
 
         def written() -> bool:
             nonlocal found
             with Store(make_url(self.data_dir, None)) as store:
-                found = [r.model_dump() for r in store.list_call_records("default")
-                         if marker in r.call_id]
+                found = [r.model_dump() for r in store.list_call_records("default", since)
+                         if any(m in r.call_id for m in markers)]
             return len(found) >= expected
 
         wait_until(written, timeout, interval=0.3)
@@ -379,35 +418,40 @@ class Bench:
 
     # -- one step ---------------------------------------------------------------------------
     def run_step(self, kind: str, rate: float) -> Step:
-        assert self.server is not None
+        """Place one step's calls with ``--sipp`` SIPp processes side by side, each at its
+        share of ``rate``; a plain step gives each process its own callee."""
+        assert self.server is not None and self.phones is not None
         talk = talk_time(rate, self.args)
         calls = max(self.args.calls, round(rate * self.args.seconds))
-        number = IVR_NUMBER if kind == "inbound" else PLAIN_NUMBER
+        count = self.args.sipp
         self.runs += 1
         run_dir = self.work / f"{kind}-{rate:g}-{self.runs}"
         run_dir.mkdir()
         inf = write_credentials(run_dir / "callers.csv", [
             (str(FIRST_CALLER + i), password(str(FIRST_CALLER + i))) for i in range(CALLERS)])
         length = self.args.menu + talk
-        busy = math.ceil(rate * (length + 2)) + 10
+        share = rate / count
         sipp_timeout = calls / rate + length + 30
-        assert self.phones is not None
         before, phones_before = cpu_seconds(self.server.pid), cpu_seconds(self.phones.pid)
-        started = time.monotonic()
-        self.sipp = start_sipp(
-            SCENARIO, f"{LOOPBACK}:{self.sip_port}", calls=calls, rate=rate,
-            max_concurrent=busy, service=number, inf_file=inf,
-            pause_ms=round(talk * 1000), timeout=sipp_timeout, trace_messages=False,
-            extra_args=["-set", "menu", str(round(self.args.menu * 1000)),
-                        "-mp", str(self.media_port)],
-            workdir=run_dir)
-        pid = self.sipp.process.pid
-        result = self.sipp.wait(sipp_timeout + 10)
+        started, wall = time.monotonic(), time.time()
+        for index in range(count):
+            number = IVR_NUMBER if kind == "inbound" else plain_numbers(count)[index]
+            self.sipps.append(start_sipp(
+                SCENARIO, f"{LOOPBACK}:{self.sip_port}",
+                calls=calls // count + (index < calls % count), rate=share,
+                max_concurrent=math.ceil(share * (length + 2)) + 10, service=number,
+                inf_file=inf, pause_ms=round(talk * 1000), timeout=sipp_timeout,
+                trace_messages=False,
+                extra_args=["-set", "menu", str(round(self.args.menu * 1000)),
+                            "-mp", str(self.media_ports[index])],
+                workdir=run_dir))
+        pids = [sipp.process.pid for sipp in self.sipps]
+        results = [sipp.wait(sipp_timeout + 10) for sipp in self.sipps]
+        self.sipps.clear()
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(self.server.pid) - before
         phones_cpu = cpu_seconds(self.phones.pid) - phones_before
-        self.sipp = None
-        records = self.records(pid, calls, 15.0)
+        records = self.records(pids, wall - 1.0, calls, 15.0)
         if kind == "inbound":
             good = [r for r in records if r["disposition"] == "answered"
                     and r["queue"] == QUEUE and r["agent"]]
@@ -415,10 +459,10 @@ class Bench:
             good = [r for r in records if r["disposition"] == "answered"]
         waits = [float(r["queue_wait"]) for r in good  # type: ignore[arg-type]
                  if r["queue_wait"] is not None]
-        sipp_ok = result.successful
+        sipp_ok = sum(result.successful for result in results)
         failures = max(calls - sipp_ok, calls - len(good))
         if failures:
-            self._explain(kind, rate, result, records, calls)
+            explain(kind, rate, results, records, calls)
         p50, p99 = percentile(waits, 0.5), percentile(waits, 0.99)
         return Step(kind, rate, talk, calls, sipp_ok, len(good), failures,
                     None if p50 is None else round(p50 * 1000, 1),
@@ -426,16 +470,22 @@ class Bench:
                     round(100 * cpu / elapsed, 1), round(1000 * cpu / calls, 2),
                     round(100 * phones_cpu / elapsed, 1), round(elapsed, 1))
 
-    def _explain(self, kind: str, rate: float, result: SippResult,
-                 records: list[dict[str, object]], calls: int) -> None:
-        outcomes: dict[str, int] = {}
-        for record in records:
-            who = "an agent" if record["agent"] else "no agent"
-            key = f"{record['disposition']} ({record['hangup_cause']}), {who}"
-            outcomes[key] = outcomes.get(key, 0) + 1
-        print(f"# {kind} at {rate:g}/s: {calls} calls, SIPp {result.successful} ok "
-              f"{result.failed} failed {result.failure_counters()}; {len(records)} records: "
-              f"{outcomes}; logs in {result.workdir}", file=sys.stderr, flush=True)
+
+def explain(kind: str, rate: float, results: list[SippResult],
+            records: list[dict[str, object]], calls: int) -> None:
+    """Say on stderr how the calls of a step with failures ended."""
+    outcomes: dict[str, int] = {}
+    for record in records:
+        who = "an agent" if record["agent"] else "no agent"
+        key = f"{record['disposition']} ({record['hangup_cause']}), {who}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    sipp: dict[str, int] = {}
+    for result in results:
+        for name, value in result.failure_counters().items():
+            sipp[name] = sipp.get(name, 0) + value
+    print(f"# {kind} at {rate:g}/s: {calls} calls, SIPp "
+          f"{sum(r.successful for r in results)} ok {sipp}; {len(records)} records: "
+          f"{outcomes}; logs in {results[0].workdir.parent}", file=sys.stderr, flush=True)
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -458,6 +508,7 @@ def median_step(steps: list[Step]) -> Step:
         med([s.cpu_ms_per_call for s in steps]) or 0.0,
         med([s.phones_cpu_percent for s in steps]) or 0.0,
         med([s.seconds for s in steps]) or 0.0,
+        sum(s.agents_reset for s in steps),
     )
 
 
@@ -484,32 +535,35 @@ def report(inbound: list[Step], plain: list[Step], runs: int) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: |",
     ]
-    by_rate = {s.rate: s for s in plain}
-    for step in inbound:
-        ref = by_rate.get(step.rate)
+    by_rate = {s.rate: s for s in inbound}
+    ref_by_rate = {s.rate: s for s in plain}
+    for rate in sorted(by_rate.keys() | ref_by_rate.keys()):
+        step, ref = by_rate.get(rate), ref_by_rate.get(rate)
+        talk = step.talk if step is not None else ref.talk if ref is not None else 0.0
         ratio = (round(step.cpu_ms_per_call / ref.cpu_ms_per_call, 2)
-                 if ref is not None and ref.cpu_ms_per_call else None)
-        plain_cells = (["", "", ""] if ref is None else
-                       [f"{ref.failures} of {ref.attempted}", f"{ref.cpu_percent:g}",
-                        f"{ref.cpu_ms_per_call:g}"])
-        lines.append("| " + " | ".join([
-            f"{step.rate:g}", f"{step.talk:g}", str(step.attempted), str(step.answered),
-            str(step.failures), f"{cell(step.wait_p50)} / {cell(step.wait_p99)}",
-            f"{step.cpu_percent:g}", f"{step.cpu_ms_per_call:g}",
-            f"{step.phones_cpu_percent:g}", *plain_cells, cell(ratio)]) + " |")
-    top = max(s.rate for s in inbound)
+                 if step is not None and ref is not None and ref.cpu_ms_per_call else None)
+        inbound_cells = ["", "", "", "", "", "", ""] if step is None else [
+            str(step.attempted), str(step.answered), str(step.failures),
+            f"{cell(step.wait_p50)} / {cell(step.wait_p99)}", f"{step.cpu_percent:g}",
+            f"{step.cpu_ms_per_call:g}", f"{step.phones_cpu_percent:g}"]
+        plain_cells = ["", "", ""] if ref is None else [
+            f"{ref.failures} of {ref.attempted}", f"{ref.cpu_percent:g}",
+            f"{ref.cpu_ms_per_call:g}"]
+        lines.append("| " + " | ".join(
+            [f"{rate:g}", f"{talk:g}", *inbound_cells, *plain_cells, cell(ratio)]) + " |")
     lines.append("")
+    bests: dict[str, float | None] = {}
     for name, steps in (("inbound", inbound), ("plain", plain)):
-        best = best_rate(steps)
-        passing = [s for s in steps if best is not None and s.rate <= best]
-        cost = statistics.median(s.cpu_ms_per_call for s in passing) if passing else None
-        lines.append(
-            f"{name}: highest rate with zero failures {cell(best) or 'none'} calls/s"
-            f"{' (the highest tried)' if best == top else ''}"
-            + ("" if cost is None else
-               f"; median pycc CPU {cost:.1f} ms per call over those steps, one core's worth"
-               f" about {1000 / cost:.0f} calls/s")
-            + (f" (median of {runs} runs per rate)" if name == "plain" and runs > 1 else ""))
+        best = bests[name] = best_rate(steps)
+        top = max(s.rate for s in steps)
+        lines.append(f"{name}: highest rate with zero failures {cell(best) or 'none'} calls/s"
+                     + (" (the highest tried)" if best == top else ""))
+    best_in, best_plain = bests["inbound"], bests["plain"]
+    if best_in and best_plain:
+        bound = "at most " if best_plain == max(s.rate for s in plain) else ""
+        lines.append(f"inbound / plain: {bound}{best_in / best_plain:.2f}")
+    if runs > 1:
+        lines.append(f"figures are medians of {runs} runs per rate, failures their sum")
     return "\n".join(lines)
 
 
@@ -530,13 +584,15 @@ def interrupts_as_exceptions() -> Iterator[None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a short run: rates 10,40, fewer calls, one reference run")
+                        help="a short run: rates 10,40, fewer calls, one run per rate")
     parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--rates", default="5,10,20,40,60,80", help="calls/s, comma separated")
+    parser.add_argument("--rates", default="10,40,70,100,130", help="calls/s, comma separated")
+    parser.add_argument("--ref-rates", default="160,200",
+                        help="further rates for the plain reference alone (\"\" for none)")
     parser.add_argument("--calls", type=int, default=30, help="least calls per step")
     parser.add_argument("--seconds", type=float, default=4.0,
                         help="a step lasts at least this long at its rate")
-    parser.add_argument("--talk", type=float, default=3.0,
+    parser.add_argument("--talk", type=float, default=2.0,
                         help="seconds from the key to the caller's BYE (queue wait + talk)")
     parser.add_argument("--min-talk", type=float, default=1.0,
                         help="shortest talk time at the highest rate (more agents if needed)")
@@ -546,10 +602,12 @@ def main() -> None:
                         help="most of the agents a rate may keep busy")
     parser.add_argument("--answer-delay", type=float, default=0.1,
                         help="seconds an agent's phone rings before it answers")
-    parser.add_argument("--ref-runs", type=int, default=3,
-                        help="runs of the plain-call reference per rate (median)")
-    parser.add_argument("--rtp-port-count", type=int, default=2000)
-    parser.add_argument("--log-level", default="WARNING", help="pycc serve's log level")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each kind per rate (the figures are their median)")
+    parser.add_argument("--sipp", type=int, default=4,
+                        help="SIPp caller processes side by side (each a share of the rate)")
+    parser.add_argument("--rtp-port-count", type=int, default=4000)
+    parser.add_argument("--log-level", default="INFO", help="pycc serve's log level")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the data directory and logs here (default: a temporary one)")
     parser.add_argument("--phones", default=None, help=argparse.SUPPRESS)
@@ -559,10 +617,19 @@ def main() -> None:
         phones_main(args)
         return
     if args.quick:
-        args.rates, args.calls, args.seconds, args.ref_runs = "10,40", 20, 2.0, 1
-    rates = [float(r) for r in args.rates.split(",")]
-    if args.agents < 1 or any(r <= 0 for r in rates) or args.ref_runs < 1:
-        parser.error("--agents, --rates and --ref-runs must be positive")
+        # Options given on the command line win over the quick run's.
+        quick = {"rates": "10,40", "ref_rates": "", "calls": 20, "seconds": 2.0, "runs": 1}
+        for name, value in quick.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    try:
+        rates = [float(r) for r in args.rates.split(",")]
+        ref_rates = [float(r) for r in args.ref_rates.split(",") if r.strip()]
+    except ValueError as exc:
+        parser.error(f"--rates / --ref-rates: {exc}")
+    if args.agents < 1 or args.runs < 1 or any(r <= 0 for r in rates + ref_rates) \
+            or not 1 <= args.sipp <= 50:
+        parser.error("--agents, --rates and --runs must be positive, --sipp 1 to 50")
     if not 0 < args.occupancy <= 1 or args.min_talk <= 0 or args.talk < args.min_talk:
         parser.error("--occupancy must be in (0, 1], --talk at least --min-talk > 0")
     needed = agents_needed(rates, args)
@@ -584,24 +651,29 @@ def main() -> None:
         plain: list[Step] = []
         for rate in rates:
             # The two kinds alternate, so that both see the same state of a noisy machine.
-            step = bench.run_step("inbound", rate)
-            print(json.dumps(asdict(step)), flush=True)
-            inbound.append(step)
-            if not bench.agents_idle(15.0):
-                print(f"# agents not all idle after {rate:g}/s", file=sys.stderr, flush=True)
-            runs = []
-            for _ in range(args.ref_runs):
-                ref = bench.run_step("plain", rate)
+            runs: dict[str, list[Step]] = {"inbound": [], "plain": []}
+            for _ in range(args.runs):
+                for kind, steps in runs.items():
+                    step = bench.run_step(kind, rate)
+                    if kind == "inbound":
+                        step.agents_reset = bench.make_ready(20.0)
+                    print(json.dumps(asdict(step)), flush=True)
+                    steps.append(step)
+            inbound.append(median_step(runs["inbound"]))
+            plain.append(median_step(runs["plain"]))
+        for rate in ref_rates:
+            # Beyond the inbound path's rates: where the plain calls stop keeping up.
+            refs = [bench.run_step("plain", rate) for _ in range(args.runs)]
+            for ref in refs:
                 print(json.dumps(asdict(ref)), flush=True)
-                runs.append(ref)
-            plain.append(median_step(runs))
+            plain.append(median_step(refs))
         bench.stop()
         if bench.phone_counts:
             rung = sum(bench.phone_counts.get("rung", {}).values())
             answered = sum(bench.phone_counts.get("answered", {}).values())
             print(f"# the phones rang {rung} times and answered {answered}", flush=True)
         print()
-        print(report(inbound, plain, args.ref_runs))
+        print(report(inbound, plain, args.runs))
 
 
 if __name__ == "__main__":
