@@ -1,8 +1,8 @@
 """Inbound call center end to end: callers through an IVR menu and a queue to agents.
 
-    python benchmarks/inbound.py [--quick] [--rates 10,40,70,100,130] [--ref-rates 160,200]
+    python benchmarks/inbound.py [--quick] [--rates 20,40,70,85,100] [--ref-rates 130,160]
                                  [--runs 3] [--seconds 4] [--talk 2] [--agents 50]
-                                 [--sipp 4] [--workdir DIR]
+                                 [--sipp 8] [--workdir DIR]
 
 How many calls per second the whole inbound path (SIP, digest, the route, the IVR menu, the
 key, the queue, the ACD ringing an agent, the bridge, the call record) handles with zero
@@ -586,8 +586,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a short run: rates 10,40, fewer calls, one run per rate")
     parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--rates", default="10,40,70,100,130", help="calls/s, comma separated")
-    parser.add_argument("--ref-rates", default="160,200",
+    parser.add_argument("--rates", default="20,40,70,85,100", help="calls/s, comma separated")
+    parser.add_argument("--ref-rates", default="130,160",
                         help="further rates for the plain reference alone (\"\" for none)")
     parser.add_argument("--calls", type=int, default=30, help="least calls per step")
     parser.add_argument("--seconds", type=float, default=4.0,
@@ -604,7 +604,7 @@ def main() -> None:
                         help="seconds an agent's phone rings before it answers")
     parser.add_argument("--runs", type=int, default=3,
                         help="runs of each kind per rate (the figures are their median)")
-    parser.add_argument("--sipp", type=int, default=4,
+    parser.add_argument("--sipp", type=int, default=8,
                         help="SIPp caller processes side by side (each a share of the rate)")
     parser.add_argument("--rtp-port-count", type=int, default=4000)
     parser.add_argument("--log-level", default="INFO", help="pycc serve's log level")
@@ -677,4 +677,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Every process was stopped on the way out; no traceback for an interrupted run.
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -33,8 +33,8 @@ from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
 from pycc.media.server import MediaServer
 from pycc.provision import sync as provision
-from pycc.sia.runner import CoroutineFlow
 from pycc.rtp.ports import PortRange
+from pycc.sia.runner import CoroutineFlow
 from pycc.sip.address import Address
 from pycc.sip.guard import AuthFailureBan, RateLimiter
 from pycc.sip.registrar import RegistrarPolicy

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from peers.net import free_port
@@ -59,6 +61,10 @@ queues:
     skill: sales
     music: tone:hold
     announce: {every: 1, position: true, wait: false}
+  - name: full
+    skill: sales
+    max_wait: 1
+    overflow: {voicemail: "1001"}
   - name: empty
     skill: nobody
     no_agents: {ivr: sorry}
@@ -75,6 +81,8 @@ ivr:
             "2": {queue: empty}
             "3": {queue: callback}
             "4": {queue: announced}
+            "5": {queue: full}
+            "6": {extension: "1002"}
   - name: sorry
     steps:
       - play: tone:beep
@@ -433,5 +441,55 @@ def test_a_developers_coroutine_flow_transfers_to_a_queue(tmp_path: Path) -> Non
         assert collected == ["12"]
         assert record.agent == "bob" and record.ivr_path is not None
         assert record.ivr_path.startswith("account_menu>queue:sales=answered"), record.ivr_path
+
+    run(tmp_path, scenario)
+
+
+def test_max_wait_overflows_to_voicemail(tmp_path: Path) -> None:
+    async def scenario(c: Center) -> None:
+        await c.phone("1001")
+        caller_ua, caller = await c.phone("1003", tone=1000)
+        c.login("alice")
+        assert c.switch.center is not None
+        c.switch.center.acd.not_ready("alice", "training")
+        call = await call_in(c, caller_ua, caller, "8000")
+        await caller.press("5")
+        await eventually(lambda: any(e.topic == "queue.left" for e in c.events), timeout=5)
+        await asyncio.sleep(2.0)  # the caller speaks after the beep
+        await call.hangup()
+        await eventually(lambda: any(e.topic == "voicemail.left" for e in c.events),
+                         timeout=5)
+        left = [e for e in c.events if e.topic == "voicemail.left"]
+        message = Path(left[0].data["file"])
+        assert message.is_file() and message.parent.name == "messages"
+        with wave.open(str(message), "rb") as wav:
+            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+            rate = wav.getframerate()
+        assert len(pcm) / rate > 1.0
+        assert band_share(pcm, rate, 1000) > 0.5
+        record = await c.record(call.call_id)
+        assert record.ivr_path is not None
+        assert "queue:full=overflow>voicemail:1001" in record.ivr_path, record.ivr_path
+
+    run(tmp_path, scenario)
+
+
+def test_ivr_transfer_to_an_extension_bridges_the_caller(tmp_path: Path) -> None:
+    async def scenario(c: Center) -> None:
+        bob_ua, bob = await c.phone("1002", tone=400, auto_answer=True)
+        caller_ua, caller = await c.phone("1003", tone=1000)
+        call = await call_in(c, caller_ua, caller, "8000")
+        await caller.press("6")
+        incoming = await bob_ua.next_call(5)
+        await asyncio.wait_for(incoming.answered.wait(), 5)
+        bob.learn(incoming.remote_sdp)
+        heard = await caller.hear(0.5, since=caller.now() + 0.3)
+        assert share(heard, 400) > 0.5
+        to_bob = await bob.hear(0.5, since=bob.now() + 0.3)
+        assert share(to_bob, 1000) > 0.5
+        await incoming.hangup()
+        await call.wait_ended(5)
+        record = await c.record(call.call_id)
+        assert record.ivr_path is not None and "extension:1002" in record.ivr_path
 
     run(tmp_path, scenario)

@@ -44,8 +44,13 @@ trunks:
   - {{name: provider, host: "127.0.0.2:5060", options_interval: 0, ips: ["127.0.0.2"]}}
 dids:
   - {{number: "+15551230001", to: {{extension: "1002"}}}}
+ivr:
+  - name: out
+    steps:
+      - transfer: {{number: "95550000"}}
 routes:
   - {{name: outside, match: "_9X.", to: {{trunk: [carrier, backup]}}, translate: {{strip: 1}}}}
+  - {{match: "8100", to: {{ivr: out}}}}
 blacklist:
   inbound: ["1004"]
 limits: {{calls: 2}}
@@ -132,6 +137,36 @@ def test_outbound_call_fails_over_to_the_next_trunk(tmp_path: Path) -> None:
     assert "INVITE sip:5551234@127.0.0.1" in refused, refused[-2000:]
     assert "INVITE sip:5551234@127.0.0.1" in answered, answered[-2000:]
     assert "<sip:+49301001@127.0.0.1" in answered, answered[-3000:]
+
+
+def test_ivr_transfer_to_an_outside_number_fails_over_too(tmp_path: Path) -> None:
+    carrier, backup = providers(tmp_path)
+    try:
+        async def scenario_() -> None:
+            yaml_text = center_yaml(carrier.local_port, backup.local_port)
+            async with switch_with(tmp_path, yaml_text) as (switch, store), \
+                    RtpPhone() as phone:
+                ua = UserAgent("1001", PASSWORDS["1001"], server=switch.addresses["udp"],
+                               rtp_port=phone.port)
+                async with ua:
+                    call = await ua.call("8100", timeout=10)
+                    await asyncio.sleep(1.0)
+                    trunks = {t["name"]: t for t in switch.status().center["trunks"]}  # type: ignore[index]
+                    assert trunks["backup"]["calls"] == 1 and trunks["carrier"]["calls"] == 0
+                    await call.hangup()
+                    record = await record_of(store, call.call_id)
+                    assert record.ivr_path is not None
+                    assert "number:95550000" in record.ivr_path, record.ivr_path
+                    await asyncio.sleep(0.3)
+                    trunks = {t["name"]: t for t in switch.status().center["trunks"]}  # type: ignore[index]
+                    assert trunks["backup"]["calls"] == 0
+
+        run(scenario_)
+    finally:
+        refused = carrier.stop().messages()
+        answered = backup.stop().messages()
+    assert "INVITE sip:5550000@127.0.0.1" in refused, refused[-2000:]
+    assert "INVITE sip:5550000@127.0.0.1" in answered, answered[-2000:]
 
 
 def test_did_from_an_ip_authenticated_trunk_rings_its_extension(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ dids:
 """
 
 
-def serve(workdir: Path, rtp_first: int) -> PyccServer:
+def serve(workdir: Path, rtp_first: int, *extra: str) -> PyccServer:
     data_dir = workdir / "data"
     done = run_cli(["init", "--data-dir", str(data_dir)])
     assert done.returncode == 0, done.stderr
@@ -76,7 +76,7 @@ def serve(workdir: Path, rtp_first: int) -> PyccServer:
     log_path = workdir / "pycc.log"
     argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
-            "--rtp-ports", f"{rtp_first}-{rtp_first + 39}"]
+            "--rtp-ports", f"{rtp_first}-{rtp_first + 39}", *extra]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -204,3 +204,38 @@ def test_did_menu_queue_agents_whisper_and_wrap_up(tmp_path: Path) -> None:
     assert record.agent_answer is not None
     talk = record.end - record.agent_answer
     assert 4.0 < talk < 15.0, talk
+
+
+def test_agent_phone_killed_mid_call(tmp_path: Path) -> None:
+    """bob's phone is killed (SIGKILL: no BYE, no more RTP) while he talks to a caller: the
+    caller's call is ended by pycc, bob is set not ready (his phone is gone), and the call
+    record still names him."""
+    rtp_first = free_port("udp", count=40)
+    server = serve(tmp_path, rtp_first, "--rtp-timeout", "3")
+    phones: list[BaresipPhone] = []
+    try:
+        bob = phone(server, tmp_path, "1002", 400.0)
+        caller = phone(server, tmp_path, "1003", 1000.0)
+        phones += [bob, caller]
+        done = run_cli(["agent", "login", "bob", "--data-dir", str(server.data_dir)])
+        assert done.returncode == 0, done.stderr
+        caller.dial(DID)
+        caller.wait_event("CALL_ESTABLISHED", timeout=10)
+        time.sleep(1.0)
+        caller.send_digits("1")
+        bob.wait_event("CALL_INCOMING", timeout=10)
+        bob.accept()
+        bob.wait_event("CALL_ESTABLISHED", timeout=10)
+        time.sleep(1.0)
+        bob.process.kill()
+        bob.process.wait(5)
+        # pycc notices the silence after --rtp-timeout and hangs the caller up.
+        caller.wait_event("CALL_CLOSED", timeout=15)
+        agent_is(server, "bob", "not_ready", "idle", timeout=5)
+    finally:
+        for each in phones:
+            each.stop()
+        server.stop()
+    record = call_record(server)
+    assert record.agent == "bob" and record.disposition == "answered"
+    assert record.hangup_by == "system"

@@ -201,16 +201,22 @@ class CallCenter:
         path: list[str] = []
         hops = 0
         try:
-            while target is not None and hops < MAX_HOPS:
+            while target is not None:
+                if hops == MAX_HOPS:
+                    log.warning("call on %s: more than %d services, hanging up",
+                                channel.name, MAX_HOPS)
+                    channel.hangup()
+                    break
                 hops += 1
                 target = await self._run_one(channel, target, path)
         except ChannelGone:
             pass
+        except Exception:
+            log.exception("call on %s: %s failed", channel.name, target)
+            channel.hangup()
         finally:
             if path:
                 channel.details["ivr_path"] = ">".join(path)[:500]
-        if target is not None:
-            log.warning("call on %s: more than %d services, hanging up", channel.name, MAX_HOPS)
 
     async def _run_one(self, channel: Channel, target: Target, path: list[str]) -> \
             Target | None:
@@ -253,14 +259,14 @@ class CallCenter:
             return None
         if kind == "number":
             path.append(f"number:{name}")
-            await self._connect(channel, self._dial_customer(name))
+            await self._connect_number(channel, name)
             return None
         if kind == "voicemail":
             path.append(f"voicemail:{name}")
             call = self._ivr_call(channel)
-            await call.play("tone:beep")
             recorded = await call.record(f"voicemail-{name}", max_seconds=120)
-            channel.details["voicemail"] = str(recorded)
+            self.bus.publish("voicemail.left", box=name, caller=channel.caller,
+                             file=str(recorded))
             return None
         log.warning("unknown target kind %r", kind)
         return None
@@ -285,6 +291,52 @@ class CallCenter:
             await _first_of(channel, out)
         finally:
             self.originator.hangup(out, "200 BYE")
+
+    async def _connect_number(self, channel: Channel, number: str) -> None:
+        """Transfer the caller to ``number``: an extension of this switch, else out over the
+        trunks the dial plan names for it, the next trunk when one fails (no answer within
+        the transaction, or a 5xx), as a B2BUA call would."""
+        if self.registrar.lookup(number):
+            await self._connect(channel, self._call_extension(number, channel.caller))
+            return
+        ways = self._trunk_ways(number, channel.caller)
+        if not ways:
+            await channel.play("tone:congestion", duration=3.0)
+            return
+        try:
+            while ways:
+                way = ways.pop(0)
+                out = self.originator.call(number, [(way.uri, way.destination, [])],
+                                           caller=channel.caller or "pycc")
+                answered = await self._ring_with_tone(channel, out)
+                if answered and out.channel is not None:
+                    try:
+                        self.engine.bridge(channel, out.channel)
+                        await _first_of(channel, out)
+                    finally:
+                        self.originator.hangup(out, "200 BYE")
+                        if way.release is not None:
+                            way.release()
+                    return
+                if way.release is not None:
+                    way.release()
+                if not (out.status == 408 or out.status >= 500) or channel.ended.is_set():
+                    break
+            await channel.play("tone:busy", duration=3.0)
+        finally:
+            for way in ways:
+                if way.release is not None:
+                    way.release()
+
+    def _trunk_ways(self, number: str, caller: str) -> list[Outside]:
+        plan = self.config.dial_plan
+        if plan is None:
+            return []
+        decision = plan.route(number, caller, instant_from_epoch(time.time()),
+                              tenant_time_zone=self.config.time_zone)
+        if decision is None or not isinstance(decision.action, Trunk):
+            return []
+        return self._ways_out(decision.action.names, decision.called, decision.calling)
 
     async def _ring_with_tone(self, channel: Channel, out: OutboundCall) -> bool:
         tone = asyncio.ensure_future(channel.play("tone:ringback"))
@@ -318,14 +370,7 @@ class CallCenter:
         trunks for that number."""
         if self.registrar.lookup(number):
             return self._call_extension(number, "pycc")
-        plan = self.config.dial_plan
-        if plan is None:
-            return None
-        decision = plan.route(number, "", instant_from_epoch(time.time()),
-                              tenant_time_zone=self.config.time_zone)
-        if decision is None or not isinstance(decision.action, Trunk):
-            return None
-        ways = self._ways_out(decision.action.names, decision.called, decision.calling)
+        ways = self._trunk_ways(number, "")
         if not ways:
             return None
         first = ways[0]
