@@ -560,8 +560,14 @@ def report(inbound: list[Step], plain: list[Step], runs: int) -> str:
                      + (" (the highest tried)" if best == top else ""))
     best_in, best_plain = bests["inbound"], bests["plain"]
     if best_in and best_plain:
-        bound = "at most " if best_plain == max(s.rate for s in plain) else ""
-        lines.append(f"inbound / plain: {bound}{best_in / best_plain:.2f}")
+        # A kind that never failed has a limit above its highest rate: a bound, not a ratio.
+        in_top = best_in == max(s.rate for s in inbound)
+        plain_top = best_plain == max(s.rate for s in plain)
+        if in_top and plain_top:
+            lines.append("inbound / plain: not known (neither failed at its highest rate)")
+        else:
+            bound = "at least " if in_top else "at most " if plain_top else ""
+            lines.append(f"inbound / plain: {bound}{best_in / best_plain:.2f}")
     if runs > 1:
         lines.append(f"figures are medians of {runs} runs per rate, failures their sum")
     return "\n".join(lines)

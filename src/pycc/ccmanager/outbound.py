@@ -248,14 +248,16 @@ class Originator:
         else:
             branch.dialog.receive_response(response, self.endpoint.now())
         branch.done = True
-        if call.winner is branch:
-            if branch.last_ack is not None:  # a retransmitted 2xx
-                self.endpoint.send_stateless(branch.last_ack, branch.destination)
+        if branch.last_ack is not None:
+            # A retransmitted 2xx (of the winner, or of a branch already taken down): the
+            # ACK answers it again.
+            self.endpoint.send_stateless(branch.last_ack, branch.destination)
             return
         self._ack(branch)
         if call.state not in (OutboundState.TRYING, OutboundState.RINGING):
             # Another branch won, or the call was cancelled meanwhile: take this one down.
-            self._send_in_dialog(branch.dialog.create_request("BYE"), branch.destination)
+            with contextlib.suppress(SipUsageError):
+                self._send_in_dialog(branch.dialog.create_request("BYE"), branch.destination)
             return
         try:
             call.media.accept_local_answer(SessionDescription.parse(response.body), "b")

@@ -42,9 +42,10 @@ from pycc.ccs.queue import (
     RingAll,
     WithdrawOffer,
 )
+from pycc.ccs.skills import qualifies
 from pycc.media.channel import Channel, ChannelGone, MediaEngine, Monitor, MonitorMode
 
-__all__ = ["AcdService", "AgentConfig", "QueueMedia", "QueueResult"]
+__all__ = ["AcdService", "AgentConfig", "AgentView", "QueueMedia", "QueueResult"]
 
 log = logging.getLogger("pycc.acd")
 
@@ -85,6 +86,19 @@ class QueueResult:
     agent_answer: float | None = None
     target: OverflowTarget | None = None
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """One agent as a pacing decision sees it: ``wrap_up_left`` seconds of wrap-up to go,
+    ``talking`` seconds into its current call (None when not in that state)."""
+
+    agent: str
+    status: AgentStatus
+    state: AgentState
+    free: bool
+    wrap_up_left: float | None
+    talking: float | None
 
 
 @dataclass(eq=False)
@@ -210,9 +224,14 @@ class AcdService:
 
     # -- callers ---------------------------------------------------------------------------
     async def enqueue(self, channel: Channel, queue: str, *, caller: str = "",
-                      priority: int = 0) -> QueueResult:
+                      priority: int = 0, max_hold: float | None = None,
+                      music: bool = True) -> QueueResult:
         """Queue the caller on ``channel`` and return once its time in the queue is over (for
-        an answered call: once the conversation with the agent has ended)."""
+        an answered call: once the conversation with the agent has ended).
+
+        ``max_hold``: give up after that many seconds without an agent (the result is
+        ``abandoned``, the caller still on the line): what the dialer does with a customer who
+        answered when no agent is free. ``music`` False keeps the caller in silence."""
         if queue not in self.distributor.queues:
             return QueueResult("refused", reason=f"no queue {queue!r}")
         call_id = f"{queue}-{next(self._ids)}"
@@ -222,8 +241,12 @@ class AcdService:
         self.bus.publish("queue.joined", queue=queue, call=call_id, caller=caller)
         self._run(self.distributor.on_call_enqueued(call_id, queue, self.clock(),
                                                     priority=priority))
-        if not waiting.done.done() and waiting.connected is None:
-            waiting.hold = asyncio.get_running_loop().create_task(self._hold(waiting))
+        loop = asyncio.get_running_loop()
+        if music and not waiting.done.done() and waiting.connected is None:
+            waiting.hold = loop.create_task(self._hold(waiting))
+        expiry = None
+        if max_hold is not None and not waiting.done.done():
+            expiry = loop.call_later(max_hold, self._hold_expired, waiting)
         ended = asyncio.ensure_future(channel.ended.wait())
         finished = asyncio.ensure_future(waiting.finished.wait())
         try:
@@ -246,6 +269,8 @@ class AcdService:
             self._run(self.distributor.abandon(call_id, self.clock()))
             return QueueResult("abandoned", self.clock() - waiting.enqueued_at)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             ended.cancel()
             finished.cancel()
             self._stop_hold(waiting)
@@ -255,6 +280,14 @@ class AcdService:
                 self._waiting.pop(call_id, None)
             for out in list(waiting.ringing.values()):
                 self._cancel(out)
+
+    def _hold_expired(self, waiting: _Waiting) -> None:
+        if waiting.connected is not None or waiting.done.done():
+            return
+        self._run(self.distributor.abandon(waiting.call_id, self.clock()))
+        if not waiting.done.done():
+            waiting.done.set_result(QueueResult("abandoned", self.clock() - waiting.enqueued_at,
+                                                reason="no agent within the hold limit"))
 
     def _answered_result(self, waiting: _Waiting) -> QueueResult:
         return QueueResult("answered", waiting.waited, waiting.agent, waiting.agent_answer)
@@ -566,6 +599,28 @@ class AcdService:
                 "call": agent.call_id or "", "calls_today": agent.calls_today,
             })
         return {"queues": queues, "agents": agents}
+
+    def queue_agents(self, queue: str) -> list[AgentView]:
+        """The agents who may serve ``queue`` (its most relaxed skill requirement), with what
+        each is doing: what a dialer paces on."""
+        found = self.distributor.queues.get(queue)
+        if found is None:
+            return []
+        needs = found.config.skills.final
+        now = self.clock()
+        views = []
+        for agent in self.distributor.agents.values():
+            if agent.agent_id not in self.agent_configs or not qualifies(agent.skills, needs):
+                continue
+            wrap_left = None
+            if agent.state is AgentState.WRAP_UP and agent.wrap_up_deadline is not None:
+                wrap_left = max(0.0, agent.wrap_up_deadline - now)
+            talking = None
+            if agent.state is AgentState.ON_CALL and agent.answered_at is not None:
+                talking = max(0.0, now - agent.answered_at)
+            views.append(AgentView(agent.agent_id, agent.status, agent.state,
+                                   agent.is_free, wrap_left, talking))
+        return views
 
     def agent_status(self, agent_id: str) -> tuple[AgentStatus, AgentState] | None:
         agent = self.distributor.agents.get(agent_id)
