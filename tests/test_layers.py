@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "pycc.switch": 5,
     # 6 interfaces
     "pycc.api": 6,
+    "pycc.demo": 6,
     "pycc.cli": 6,
     "pycc.__main__": 6,
 }

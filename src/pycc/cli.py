@@ -42,8 +42,11 @@ report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 agent_app = typer.Typer(help="Agents of the running switch: log in and out, ready, not ready.",
                         no_args_is_help=True)
+campaign_app = typer.Typer(help="Outbound campaigns: import contacts, start, stop, status, "
+                           "simulate.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(agent_app, name="agent")
+app.add_typer(campaign_app, name="campaign")
 
 DataDir = Annotated[
     Path | None,
@@ -375,6 +378,148 @@ def agent_not_ready(agent: AgentId, data_dir: DataDir = None,
                     ) -> None:
     """Take AGENT out of call distribution, with a reason."""
     _agent("not-ready", agent, data_dir, reason=reason)
+
+
+# -- campaigns -------------------------------------------------------------------------------
+
+CampaignName = Annotated[str, typer.Argument(help="The campaign's name (from pycc apply).")]
+
+
+@campaign_app.command("import")
+def campaign_import(
+    name: CampaignName,
+    file: Annotated[Path, typer.Argument(help="A CSV file with a phone column.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    dnc: Annotated[Path | None, typer.Option(
+        "--dnc", help="Add this file's numbers to the do-not-call list first.")] = None,
+) -> None:
+    """Import contacts into NAME: bad rows are reported with their line numbers, good rows
+    imported in one transaction; importing the same ids again adds nothing."""
+    from pycc.ctl import ControlError, request
+    from pycc.pds.command import import_command
+
+    cfg = _config(data_dir, db)
+    code = import_command(name, file, cfg, dnc_file=dnc)
+    if code != 0:
+        raise typer.Exit(code)
+    with contextlib.suppress(ControlError):  # a running campaign dials the new ones at once
+        request(cfg.data_dir, "campaign", 5.0, action="poke", campaign=name)
+
+
+def _campaign(action: str, name: str, data_dir: Path | None) -> None:
+    from pycc.ctl import ControlError, request
+
+    directory = data_dir or default_data_dir()
+    try:
+        result = request(directory, "campaign", 30.0, action=action, campaign=name)
+    except ControlError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(json.dumps(result, sort_keys=True))
+
+
+@campaign_app.command("start")
+def campaign_start(name: CampaignName, data_dir: DataDir = None) -> None:
+    """Start dialing NAME on the running switch (it resumes after a restart)."""
+    _campaign("start", name, data_dir)
+
+
+@campaign_app.command("stop")
+def campaign_stop(name: CampaignName, data_dir: DataDir = None) -> None:
+    """Stop dialing NAME; calls already up finish."""
+    _campaign("stop", name, data_dir)
+
+
+@campaign_app.command("status")
+def campaign_status(name: CampaignName, data_dir: DataDir = None) -> None:
+    """Live figures of NAME: dialed, answered, connected, abandoned, in flight."""
+    _campaign("status", name, data_dir)
+
+
+@campaign_app.command("simulate")
+def campaign_simulate(
+    mode: Annotated[str, typer.Option(help="predictive, progressive, preview, or a baseline: "
+                                      "ratio, adapt_hard_limit, adapt_tapered, "
+                                      "adapt_average.")] = "predictive",
+    agents: Annotated[int, typer.Option(help="Agents logged in.")] = 50,
+    answer_rate: Annotated[float, typer.Option(help="Share of dialed calls answered.")] = 0.25,
+    talk_mean: Annotated[float, typer.Option(help="Mean talk time, seconds (lognormal).")
+                         ] = 120.0,
+    wrapup: Annotated[float, typer.Option(help="Wrap-up after each call, seconds.")] = 10.0,
+    hours: Annotated[float, typer.Option(help="Length of the shift.")] = 8.0,
+    abandon_limit: Annotated[float, typer.Option(help="Abandoned / answered, at most.")
+                             ] = 0.03,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    answer_delay: Annotated[float | None, typer.Option(
+        help="Mean ring time before an answer, seconds.")] = None,
+    machine_rate: Annotated[float | None, typer.Option(
+        help="Share of answers that are machines.")] = None,
+    busy_rate: Annotated[float | None, typer.Option(help="Share of calls busy.")] = None,
+    talk_sigma: Annotated[float | None, typer.Option(
+        help="Sigma of the talk time's lognormal.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
+) -> None:
+    """Run the dialer's pacing on a simulated clock and print what the shift gave: dialed,
+    answered, connected, abandoned, abandon_rate, occupancy, connects_per_agent_hour."""
+    from pycc.pds.simulate_command import simulate_command
+
+    code, text = simulate_command(
+        mode, agents, answer_rate, talk_mean, wrapup, hours, abandon_limit, seed, fmt,
+        answer_delay=answer_delay, machine_rate=machine_rate, busy_rate=busy_rate,
+        talk_sigma=talk_sigma)
+    if code != 0:
+        raise fail(text, code)
+    typer.echo(text)
+
+
+@report_app.command("campaign")
+def report_campaign(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Campaign summary: dialed, answered, abandoned %, connected, by result."""
+    from pycc.pds.command import report_command
+
+    code = report_command("campaign", _config(data_dir, db), fmt, campaign=campaign)
+    if code != 0:
+        raise typer.Exit(code)
+
+
+@report_app.command("results")
+def report_results(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Call results of the campaigns' attempts."""
+    from pycc.pds.command import report_command
+
+    code = report_command("results", _config(data_dir, db), fmt, campaign=campaign)
+    if code != 0:
+        raise typer.Exit(code)
+
+
+@app.command("demo")
+def demo_command(
+    seconds: Annotated[float, typer.Option(help="How long the demo runs.")] = 60.0,
+    agents: Annotated[int, typer.Option(help="Simulated agents.")] = 8,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Keep the demo's data here (default: a temporary dir).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """The whole call center on loopback for a minute: simulated agents, customers and
+    callers, a predictive campaign and an inbound queue, a live view, then the reports."""
+    from pycc.demo import run_demo
+
+    if seconds <= 0:
+        raise fail(f"--seconds: must be positive, not {seconds:g}", 2)
+    if agents < 1:
+        raise fail(f"--agents: must be at least 1, not {agents}", 2)
+    raise typer.Exit(run_demo(seconds, agents=agents, data_dir=data_dir, seed=seed,
+                              live=sys.stdout.isatty()))
 
 
 def main() -> None:

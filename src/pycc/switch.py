@@ -32,6 +32,7 @@ from pycc.config import ConfigError, SwitchConfig
 from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
 from pycc.media.server import MediaServer
+from pycc.pds.service import DialerError, DialerService
 from pycc.provision import sync as provision
 from pycc.rtp.ports import PortRange
 from pycc.sia.runner import CoroutineFlow
@@ -81,6 +82,7 @@ class Switch:
         self.trunks: TrunkManager | None = None
         self.center: CallCenter | None = None
         self.control: ControlServer | None = None
+        self.dialer: DialerService | None = None
         self._config_version = -1
 
     # -- life cycle ------------------------------------------------------------------------
@@ -157,6 +159,8 @@ class Switch:
             return trunk.config.name if trunk is not None else None
 
         self.b2bua.trusted_source = trusted
+        self.dialer = DialerService(self.center, store, tenant=cfg.tenant, bus=self.bus,
+                                    node=cfg.node)
         try:
             await self.reload()
         except Exception as exc:
@@ -177,6 +181,10 @@ class Switch:
             raise
         await self.trunks.start()
         await self._start_control()
+        try:
+            await self.dialer.resume_running()
+        except Exception:
+            log.exception("resuming the running campaigns failed")
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
         self._started = True
         log.info("pycc listening on %s", ", ".join(str(a) for a in self.addresses.values()))
@@ -221,6 +229,7 @@ class Switch:
             "status": self._ctl_status,
             "agent": self._ctl_agent,
             "reload": self._ctl_reload,
+            "campaign": self._ctl_campaign,
         })
         try:
             await control.start()
@@ -236,6 +245,30 @@ class Switch:
 
     async def _ctl_reload(self, _request: object) -> object:
         return {"reloaded": await self.reload(force=True), "version": self._config_version}
+
+    async def _ctl_campaign(self, request: object) -> object:
+        assert isinstance(request, dict)
+        dialer = self.dialer
+        if dialer is None:
+            raise ControlError("the switch is not started")
+        name, action = request.get("campaign"), request.get("action")
+        if not isinstance(name, str) or not name:
+            raise ControlError("campaign: give the campaign's name")
+        try:
+            if action == "start":
+                await self.reload()
+                return await dialer.start(name)
+            if action == "stop":
+                return await dialer.stop(name)
+            if action == "status":
+                dialer.config_of(name)
+                return dialer.status(name)
+            if action == "poke":
+                dialer.poke(name)
+                return {"campaign": name}
+        except DialerError as exc:
+            raise ControlError(str(exc)) from None
+        raise ControlError(f"action: {action!r} is not start, stop or status")
 
     async def _ctl_agent(self, request: object) -> object:
         assert isinstance(request, dict)
@@ -275,7 +308,10 @@ class Switch:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-        if self.b2bua is not None and self.b2bua.calls:
+        if self.dialer is not None:
+            self.dialer.halt()  # no new calls; the ones up finish and record their results
+        if self.b2bua is not None and (self.b2bua.calls or (
+                self.originator is not None and self.originator.calls)):
             self.b2bua.shutdown()
             # Let BYEs and CANCELs leave (and their answers arrive) before the sockets close.
             deadline = time.monotonic() + grace
@@ -287,6 +323,8 @@ class Switch:
         if self.trunks is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.trunks.stop(), grace + 1.0)
+        if self.dialer is not None:
+            await self.dialer.close()
         if self.center is not None:
             self.center.close()
             with contextlib.suppress(Exception):

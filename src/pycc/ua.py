@@ -213,6 +213,11 @@ class Call:
         if local_sdp is None:
             self.local_sdp = self._make_sdp()
 
+    @property
+    def invite(self) -> Request | None:
+        """The INVITE that made the call (ours, or the one we received)."""
+        return self._invite
+
     def __repr__(self) -> str:
         return (f"<Call {self.direction} {self.remote_party} {self.state.value}"
                 f" {self.call_id}>")

@@ -210,6 +210,9 @@ def test_menu_queue_ring_no_answer_next_agent_whisper_wrap_up(tmp_path: Path) ->
         # alice (longest idle) rings first and does not answer.
         ringing = await alice_ua.next_call(5)
         assert c.agent("alice")[1] is AgentState.RESERVED
+        # What the agent's phone learns about the call: the queue it comes from.
+        assert ringing.invite is not None
+        assert ringing.invite.headers.get("x-pycc-queue") == "sales"
         # Meanwhile the caller hears the queue's music (tone:hold is a 480 Hz tone... of the
         # tone plan: anything but silence and not the dial tone).
         music = await caller.hear(0.4, since=caller.now() + 0.1)

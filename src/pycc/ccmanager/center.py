@@ -76,6 +76,8 @@ class CenterConfig:
     max_calls: int | None = None
     time_zone: str | tzinfo = "UTC"
     features: FeatureCodes = FeatureCodes()
+    #: The ``campaigns:`` entries as written (the dialer validates each when it starts it).
+    campaigns: Sequence[Mapping[str, object]] = ()
 
 
 class CallCenter:
@@ -350,17 +352,22 @@ class CallCenter:
                 self.originator.cancel(out)
 
     # -- placing calls ---------------------------------------------------------------------
-    def _ring_agent(self, agent_id: str, extension: str, caller: str) -> OutboundCall | None:
-        return self._call_extension(extension, caller or "pycc", display=f"queue:{agent_id}")
+    def _ring_agent(self, agent_id: str, extension: str, caller: str,
+                    info: Mapping[str, str]) -> OutboundCall | None:
+        headers = [(f"X-Pycc-{_header_name(key)}", _header_value(value))
+                   for key, value in info.items() if _header_name(key)]
+        return self._call_extension(extension, caller or "pycc",
+                                    display=f"queue:{info.get('queue', agent_id)}",
+                                    headers=headers)
 
-    def _call_extension(self, number: str, caller: str, display: str | None = None) -> \
-            OutboundCall | None:
+    def _call_extension(self, number: str, caller: str, display: str | None = None,
+                        headers: list[tuple[str, str]] | None = None) -> OutboundCall | None:
         locations = self.registrar.lookup(number)
         if not locations:
             return None
         try:
             return self.originator.call_locations(number, locations, caller=caller or "pycc",
-                                                  display_name=display)
+                                                  display_name=display, extra_headers=headers)
         except Exception as exc:
             log.warning("cannot call %s: %s", number, exc)
             return None
@@ -382,6 +389,38 @@ class CallCenter:
             release = first.release
             out.on_end.append(lambda _call: release())
         return out
+
+    def dial_out(self, number: str, caller_id: str,
+                 trunks: Sequence[str]) -> OutboundCall | None:
+        """A call pycc places to a customer: a local extension's phones, else out over the
+        first of ``trunks`` that is up and has room, or with no ``trunks`` the trunks the dial
+        plan names for the number (None: no way to place it)."""
+        if self.registrar.lookup(number):
+            return self._call_extension(number, caller_id)
+        ways = (self._ways_out(trunks, number, caller_id) if trunks
+                else self._trunk_ways(number, caller_id))
+        if not ways:
+            return None
+        first = ways[0]
+        for other in ways[1:]:
+            if other.release is not None:
+                other.release()
+        try:
+            out = self.originator.call(number, [(first.uri, first.destination, [])],
+                                       caller=caller_id)
+        except Exception:
+            if first.release is not None:
+                first.release()
+            raise
+        if first.release is not None:
+            release = first.release
+            out.on_end.append(lambda _call: release())
+        return out
+
+    async def resolve_prompt(self, prompt: str) -> str | Path:
+        """What ``Channel.play`` takes for a prompt of the configuration (``tts:`` rendered,
+        relative files under the data dir's prompts)."""
+        return await self._prompt(prompt)
 
     async def _prompt(self, prompt: str) -> str | Path:
         if prompt.startswith("tts:"):
@@ -511,10 +550,23 @@ def center_config(spec: CallCenterSpec) -> CenterConfig:
         queues=queues,
         trunks=[trunk.config for trunk in spec.trunks],
         max_calls=spec.limits.calls if spec.limits is not None else None,
+        campaigns=tuple(spec.campaigns),
     )
 
 
 _OVERFLOW_KINDS = frozenset(kind.value for kind in OverflowKind)
+
+
+def _header_name(key: str) -> str:
+    """``first_name`` -> ``First-Name``: a header token (RFC 3261 §25.1), or "" if none."""
+    parts = ["".join(ch for ch in part if ch.isalnum()) for part in
+             key.replace("_", "-").split("-")]
+    return "-".join(part.capitalize() for part in parts if part)[:40]
+
+
+def _header_value(value: str) -> str:
+    """A header value with no line breaks or control characters, kept short."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(value))[:200]
 
 
 def _from_overflow(target: OverflowTarget) -> Target:

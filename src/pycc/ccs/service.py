@@ -117,11 +117,14 @@ class _Waiting:
     waited: float = 0.0
     hold: asyncio.Task[None] | None = None
     callback: bool = False
+    #: What travels with the call to the agent (a dialer's contact fields, a queue name).
+    info: Mapping[str, str] = field(default_factory=dict)
 
 
-#: Places a call to an agent's extension: (agent id, extension, caller number) -> the call,
-#: or None when the extension has no registered phone.
-RingAgent = Callable[[str, str, str], OutboundCall | None]
+#: Places a call to an agent's extension: (agent id, extension, caller number, what the
+#: agent should see about the caller) -> the call, or None when the extension has no
+#: registered phone.
+RingAgent = Callable[[str, str, str, Mapping[str, str]], OutboundCall | None]
 #: Places the callback call to a customer's number.
 DialCustomer = Callable[[str], OutboundCall | None]
 #: Turns a prompt (``tts:TEXT`` included) into what :meth:`Channel.play` takes.
@@ -225,18 +228,21 @@ class AcdService:
     # -- callers ---------------------------------------------------------------------------
     async def enqueue(self, channel: Channel, queue: str, *, caller: str = "",
                       priority: int = 0, max_hold: float | None = None,
-                      music: bool = True) -> QueueResult:
+                      music: bool = True, info: Mapping[str, str] | None = None,
+                      ) -> QueueResult:
         """Queue the caller on ``channel`` and return once its time in the queue is over (for
         an answered call: once the conversation with the agent has ended).
 
         ``max_hold``: give up after that many seconds without an agent (the result is
         ``abandoned``, the caller still on the line): what the dialer does with a customer who
-        answered when no agent is free. ``music`` False keeps the caller in silence."""
+        answered when no agent is free. ``music`` False keeps the caller in silence.
+        ``info`` travels with the offer to the agent's phone (as ``X-Pycc-*`` headers)."""
         if queue not in self.distributor.queues:
             return QueueResult("refused", reason=f"no queue {queue!r}")
         call_id = f"{queue}-{next(self._ids)}"
         waiting = _Waiting(call_id, queue, caller, channel, self.clock(),
-                           asyncio.get_running_loop().create_future())
+                           asyncio.get_running_loop().create_future(),
+                           info={"queue": queue, **(info or {})})
         self._waiting[call_id] = waiting
         self.bus.publish("queue.joined", queue=queue, call=call_id, caller=caller)
         self._run(self.distributor.on_call_enqueued(call_id, queue, self.clock(),
@@ -436,7 +442,7 @@ class AcdService:
         if waiting is None or agent is None:
             return
         extension = agent.extension or self.agent_configs[agent_id].extension
-        out = self.ring(agent_id, extension, waiting.caller)
+        out = self.ring(agent_id, extension, waiting.caller, waiting.info)
         if out is None:
             log.info("agent %s: extension %s has no phone registered", agent_id, extension)
             loop = asyncio.get_running_loop()

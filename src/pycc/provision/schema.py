@@ -31,6 +31,7 @@ from pycc.ccs.queue import OverflowKind, OverflowTarget, QueueConfig, QueueError
 from pycc.ccs.skills import MAX_LEVEL, MIN_LEVEL, SkillError, SkillSchedule
 from pycc.ccs.strategies import STRATEGIES, QueueStrategy
 from pycc.dsp.tones import tone
+from pycc.pds.campaign import CampaignConfig, CampaignError
 from pycc.provision.source import ApplyError, Source, child_path
 from pycc.routing.dialplan import DialPlan, Ivr, Queue, Trunk
 from pycc.routing.lists import NumberScreen, Screening
@@ -913,19 +914,29 @@ class _Checker:
         return LimitsSpec(calls, entry)
 
     def campaign(self, value: object, where: str) -> Raw | None:
-        if not isinstance(value, dict):
-            self.fail(where, f"expected a mapping with a name, not {_kind_of(value)}")
+        """A dialer campaign, checked by `pycc.pds.campaign.CampaignConfig.from_dict`.
+
+        Templates (``template: true``) are remembered as they pass, in file order: a
+        campaign naming one (``template: NAME``) gets its fields, so the template must come
+        first (the order `pycc.provision.sync.load` keeps when it reads them back).
+        """
+        templates: dict[str, Raw] = vars(self).setdefault("_campaign_templates", {})
+        try:
+            config = CampaignConfig.from_dict(value, where, templates)
+        except CampaignError as exc:
+            self.fail(exc.where, exc.message)
             return None
-        if "name" not in value:
-            self.fail(where, "missing field 'name'")
-            return None
-        if self.text(value["name"], f"{where}.name") is None:
-            return None
-        # Only what surely is wrong: the dialer checks the rest when it takes the campaign.
-        if isinstance(value.get("queue"), str):
-            self.reference("queues", "queue", value["queue"], f"{where}.queue")
-        if isinstance(value.get("trunk"), str):
-            self.reference("trunks", "trunk", value["trunk"], f"{where}.trunk")
+        assert isinstance(value, dict)  # from_dict refuses anything else
+        if config.is_template:
+            templates[config.name] = value
+        # A field copied from a template was checked, and reported, at the template.
+        if config.queue is not None and "queue" in value:
+            self.reference("queues", "queue", config.queue, f"{where}.queue")
+        if "trunk" in value:
+            for index, trunk in enumerate(config.trunks):
+                place = f"{where}.trunk[{index}]" if isinstance(value["trunk"], list) \
+                    else f"{where}.trunk"
+                self.reference("trunks", "trunk", trunk, place)
         return value
 
 

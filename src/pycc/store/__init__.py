@@ -5,6 +5,7 @@ from __future__ import annotations
 from pycc.store.async_store import AsyncStore
 from pycc.store.config_models import CONFIG_KINDS, ConfigObject, ConfigVersion
 from pycc.store.db import database_url, make_engine, make_url
+from pycc.store.dialer_models import DialerAttempt, DialerCampaign, DialerContact, DialerDnc
 from pycc.store.errors import AlreadyExists, NotFound, StoreError
 from pycc.store.models import (
     DISPOSITIONS,
@@ -31,6 +32,10 @@ __all__ = [
     "CallRecord",
     "ConfigObject",
     "ConfigVersion",
+    "DialerAttempt",
+    "DialerCampaign",
+    "DialerContact",
+    "DialerDnc",
     "Extension",
     "NotFound",
     "Store",

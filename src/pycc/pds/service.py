@@ -1,0 +1,402 @@
+"""The running dialer: campaigns that dial customers and hand each answered call to an agent.
+
+One :class:`DialerService` per tenant. A started campaign has a pacing loop that wakes on
+every change that matters (an agent's state, a call's progress, new contacts, a start) and
+asks its :class:`~pycc.pds.pacing.Pacer` how many customers to dial now; it claims that many
+contacts from the :class:`~pycc.pds.store.DialerStore` (atomically: no contact is dialed twice)
+and places the calls over the campaign's trunks (or to a local extension), one caller ID of
+the campaign's pool after the other. A call that rings for the campaign's ring time is
+cancelled (no answer). One that is answered is offered at once to the campaign's queue with
+a hold limit of two seconds: the ACD connects it to an idle agent, with the contact's fields
+as ``X-Pycc-*`` headers on the agent's INVITE; if no agent takes it in time, the campaign's
+short message plays and the call counts as abandoned. Every attempt ends in a stored result;
+after a crash, :meth:`DialerStore.recover` closes the attempts left open before dialing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pycc.bus import Bus, Event
+from pycc.ccmanager.outbound import OutboundCall, OutboundState
+from pycc.ccs.agent import AgentStatus
+from pycc.media.channel import ChannelGone
+from pycc.pds.campaign import CampaignConfig, CampaignError
+from pycc.pds.pacing import DialerState, Pacer, make_pacer
+from pycc.pds.progress import CallResult, result_for_status
+from pycc.pds.stats import DialerStats
+from pycc.pds.store import Claim, DialerStore
+from pycc.store.async_store import AsyncStore
+
+if TYPE_CHECKING:
+    from pycc.ccmanager.center import CallCenter
+
+__all__ = ["DialerError", "DialerService"]
+
+log = logging.getLogger("pycc.dialer")
+
+#: How long an answered customer may wait for an agent (the issue's "within 2 seconds").
+HOLD_LIMIT = 2.0
+#: The answer rate a campaign assumes before it has measured one.
+COLD_START_ANSWER_RATE = 0.8
+#: How often a running campaign looks again without any event: retries falling due and
+#: calling windows opening are times, not events.
+IDLE_RECHECK = 1.0
+#: What a progress result becomes in the contact's record.
+_FINAL = {
+    CallResult.BUSY: "busy", CallResult.NO_ANSWER: "no_answer",
+    CallResult.REJECTED: "rejected", CallResult.INVALID_NUMBER: "invalid",
+    CallResult.NETWORK_FAILURE: "failed", CallResult.FAILED: "failed",
+    CallResult.CANCELLED: "no_answer", CallResult.MACHINE: "machine",
+    CallResult.ABANDONED: "abandoned", CallResult.CONNECTED: "connected",
+}
+
+
+class DialerError(Exception):
+    """A campaign cannot be started, stopped or found; the message says why."""
+
+
+@dataclass(eq=False)
+class _Attempt:
+    claim: Claim
+    call: OutboundCall
+    dialed: float
+    answered: float | None = None
+
+
+@dataclass(eq=False)
+class _Live:
+    config: CampaignConfig
+    pacer: Pacer
+    stats: DialerStats
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    running: bool = True
+    in_flight: dict[int, _Attempt] = field(default_factory=dict)
+    waiting: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    caller_ids: itertools.cycle[str] | None = None
+    connect_times: list[float] = field(default_factory=list)
+
+
+class DialerService:
+    """Runs the tenant's campaigns on the call center's ACD, router and media."""
+
+    def __init__(self, center: CallCenter, store: AsyncStore, *, tenant: str = "default",
+                 bus: Bus | None = None, node: str = "",
+                 hold_limit: float = HOLD_LIMIT) -> None:
+        self.center = center
+        self.store = store
+        self.dialer_store = DialerStore(store.store, tenant)
+        self.tenant = tenant
+        self.bus = bus or center.bus
+        self.node = node
+        self.hold_limit = hold_limit
+        self.clock = time.time
+        self.campaigns: dict[str, _Live] = {}
+        self.bus.subscribe("agent.state", self._agent_changed)
+
+    # -- control ---------------------------------------------------------------------------
+    def config_of(self, name: str) -> CampaignConfig:
+        """The campaign ``name`` as ``pycc apply`` configured it."""
+        raws = self.center.config.campaigns
+        templates = {str(raw["name"]): raw for raw in raws if raw.get("template") is True}
+        for index, raw in enumerate(raws):
+            if raw.get("name") == name and raw.get("template") is not True:
+                try:
+                    return CampaignConfig.from_dict(raw, f"campaigns[{index}]", templates)
+                except CampaignError as exc:
+                    raise DialerError(str(exc)) from None
+        raise DialerError(f"no campaign {name!r} (campaigns come from pycc apply)")
+
+    async def start(self, name: str) -> dict[str, object]:
+        """Start (or resume) campaign ``name``; it dials at once."""
+        live = self.campaigns.get(name)
+        if live is not None and live.running:
+            return self.status(name)
+        config = self.config_of(name)
+        if config.queue is None or config.queue not in self.center.acd.distributor.queues:
+            raise DialerError(f"campaign {name}: its queue {config.queue!r} does not exist")
+        dstore = self.dialer_store
+        now = self.clock()
+        await self.store.run(dstore.save_campaign, config, now)
+        recovered = await self.store.run(dstore.recover, name, now)
+        if recovered.failed or recovered.connected:
+            log.info("campaign %s: %d calls interrupted by a restart closed, %d connected kept",
+                     name, recovered.failed, recovered.connected)
+        await self.store.run(dstore.set_campaign_state, name, "running", now)
+        params: dict[str, object] = {}
+        if config.mode in ("progressive", "ratio"):
+            params = {"ratio" if config.mode == "progressive" else "level": config.dial_level}
+        try:
+            pacer = make_pacer(config.mode, **params)
+        except (ValueError, TypeError):
+            pacer = make_pacer(config.mode)
+        # Cautious until measured: assuming most calls answer dials about one line per free
+        # agent at first, and the pacer opens up as the real answer rate comes in.
+        stats = DialerStats(day_start=now, prior_answer_rate=COLD_START_ANSWER_RATE)
+        live = _Live(config, pacer, stats)
+        if config.caller_ids:
+            live.caller_ids = itertools.cycle(config.caller_ids)
+        self.campaigns[name] = live
+        live.task = asyncio.get_running_loop().create_task(self._pace(live))
+        live.wake.set()
+        self.bus.publish("campaign.started", campaign=name, mode=config.mode)
+        return self.status(name)
+
+    async def stop(self, name: str) -> dict[str, object]:
+        """Stop dialing; calls already up are left to finish."""
+        live = self.campaigns.get(name)
+        if live is None:
+            self.config_of(name)  # a clear error for an unknown name
+            await self.store.run(self.dialer_store.set_campaign_state, name, "stopped",
+                                 self.clock())
+            return {"campaign": name, "running": False}
+        live.running = False
+        live.wake.set()
+        if live.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.task
+        await self.store.run(self.dialer_store.set_campaign_state, name, "stopped",
+                             self.clock())
+        self.bus.publish("campaign.stopped", campaign=name)
+        return self.status(name)
+
+    async def resume_running(self) -> None:
+        """Start the campaigns that were running when the switch stopped (or crashed)."""
+        names = await self.store.run(self.dialer_store.campaign_names)
+        for name in names:
+            state = await self.store.run(self.dialer_store.campaign_state, name)
+            if state == "running" and name not in self.campaigns:
+                try:
+                    await self.start(name)
+                except DialerError as exc:
+                    log.warning("campaign %s not resumed: %s", name, exc)
+
+    def poke(self, name: str | None = None) -> None:
+        """New contacts or a change: running campaigns look again at once."""
+        for campaign, live in self.campaigns.items():
+            if name is None or campaign == name:
+                live.wake.set()
+
+    def status(self, name: str) -> dict[str, object]:
+        live = self.campaigns.get(name)
+        if live is None:
+            return {"campaign": name, "running": False}
+        stats = live.stats
+        times = sorted(live.connect_times)
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
+        return {
+            "campaign": name, "running": live.running, "mode": live.config.mode,
+            "in_flight": len(live.in_flight), "dialed": stats.dialed_today,
+            "answered": stats.answered_today, "connected": stats.connected_today,
+            "abandoned": stats.abandoned_today,
+            "abandon_rate": round(stats.abandon_rate_day, 4),
+            "answer_to_agent_p95": None if p95 is None else round(p95, 3),
+        }
+
+    def halt(self) -> None:
+        """Dial nothing more (the switch is stopping); campaigns stay "running" in the
+        database, so they resume when it starts again."""
+        for live in self.campaigns.values():
+            live.running = False
+            live.wake.set()
+
+    async def close(self, grace: float = 3.0) -> None:
+        """Stop every campaign's loop; calls still being followed get ``grace`` seconds to
+        record their results (a stopping switch has hung them up)."""
+        self.halt()
+        pending = [task for live in self.campaigns.values() for task in live.tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        for live in self.campaigns.values():
+            for task in list(live.tasks):
+                task.cancel()
+            if live.task is not None:
+                live.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await live.task
+
+    # -- pacing ----------------------------------------------------------------------------
+    def _agent_changed(self, _event: Event) -> None:
+        for live in self.campaigns.values():
+            live.wake.set()
+
+    async def _pace(self, live: _Live) -> None:
+        name = live.config.name
+        while live.running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.wake.wait(), IDLE_RECHECK)
+            live.wake.clear()
+            if not live.running:
+                break
+            now = self.clock()
+            try:
+                lines = live.pacer.decide(self._state(live), live.stats, now)
+            except ValueError as exc:
+                log.warning("campaign %s: pacing failed: %s", name, exc)
+                continue
+            if lines <= 0:
+                continue
+            try:
+                claims = await self.store.run(self.dialer_store.claim, name, lines, now,
+                                              blocked=self._blocked, node=self.node)
+            except Exception:
+                log.exception("campaign %s: claiming contacts failed", name)
+                await asyncio.sleep(1.0)
+                continue
+            for claim in claims:
+                self._dial(live, claim)
+
+    def _state(self, live: _Live) -> DialerState:
+        now = self.clock()
+        queue = live.config.queue or ""
+        agents = self.center.acd.queue_agents(queue)
+        logged_in = [a for a in agents if a.status is not AgentStatus.OFFLINE]
+        # Everyone waiting in the queue needs an agent first: the campaign's own answered
+        # customers and, in a blended queue, inbound callers.
+        found = self.center.acd.distributor.queues.get(queue)
+        waiting = max(live.waiting, len(found) if found is not None else 0)
+        return DialerState(
+            agents_logged_in=len(logged_in),
+            agents_idle=sum(1 for a in logged_in if a.free),
+            wrapup_remaining=tuple(a.wrap_up_left for a in logged_in
+                                   if a.wrap_up_left is not None),
+            talk_elapsed=tuple(a.talking for a in logged_in if a.talking is not None),
+            ring_elapsed=tuple(now - a.dialed for a in live.in_flight.values()
+                               if a.answered is None),
+            calls_waiting=waiting,
+            abandon_limit=live.config.abandon_limit,
+        )
+
+    def _blocked(self, number: str) -> bool:
+        """The tenant's outbound blacklist, checked at dial time."""
+        plan = self.center.config.dial_plan
+        screening = plan.screening if plan is not None else None
+        return screening is not None and screening.outbound.blocks(number)
+
+    # -- one call --------------------------------------------------------------------------
+    def _dial(self, live: _Live, claim: Claim) -> None:
+        caller_id = claim.caller_id or (next(live.caller_ids) if live.caller_ids else "pycc")
+        out = self.center.dial_out(claim.phone, caller_id, live.config.trunks)
+        now = self.clock()
+        live.stats.record_dialed(now)
+        if out is None:
+            task = asyncio.get_running_loop().create_task(
+                self._finish(live, claim, "failed", 503, None, None))
+        else:
+            attempt = _Attempt(claim, out, now)
+            live.in_flight[claim.attempt_id] = attempt
+            task = asyncio.get_running_loop().create_task(self._follow(live, attempt))
+        live.tasks.add(task)
+        task.add_done_callback(live.tasks.discard)
+
+    async def _follow(self, live: _Live, attempt: _Attempt) -> None:
+        config, out = live.config, attempt.call
+        try:
+            answered = await out.wait_answered(config.ring_time)
+            now = self.clock()
+            ring = now - attempt.dialed
+            if not answered:
+                if out.state in (OutboundState.TRYING, OutboundState.RINGING):
+                    self.center.originator.cancel(out, "487 No Answer")
+                result = result_for_status(out.status or 487, ring_seconds=ring,
+                                           min_ring=min(15.0, config.ring_time),
+                                           early_media=False)
+                if result in (CallResult.NO_ANSWER, CallResult.CANCELLED):
+                    live.stats.record_no_answer(now, ring)
+                elif result is CallResult.BUSY:
+                    live.stats.record_busy(now, ring)
+                else:
+                    live.stats.record_failed(now, ring)
+                await self._finish(live, attempt.claim, _FINAL.get(result, "failed"),
+                                   out.status or None, None, out.id)
+                return
+            attempt.answered = now
+            live.stats.record_answered(now, ring)
+            await self.store.run(self.dialer_store.mark_answered, attempt.claim.attempt_id, now)
+            await self._connect(live, attempt)
+        except Exception:
+            log.exception("campaign %s: call to %s failed", config.name, attempt.claim.phone)
+            self.center.originator.hangup(out, "500 Dialer Error")
+            await self._finish(live, attempt.claim, "failed", None, None, out.id)
+        finally:
+            live.in_flight.pop(attempt.claim.attempt_id, None)
+            live.wake.set()
+
+    async def _connect(self, live: _Live, attempt: _Attempt) -> None:
+        """The customer answered: an agent within the hold limit, or the abandon message."""
+        config, out, claim = live.config, attempt.call, attempt.claim
+        channel = out.channel
+        if channel is None:
+            await self._finish(live, claim, "failed", None, None, out.id)
+            return
+        info: Mapping[str, str] = {"campaign": config.name, "contact": claim.external_id,
+                                   "phone": claim.phone, **({"name": claim.name}
+                                                            if claim.name else {}),
+                                   **claim.fields}
+        live.waiting += 1
+        live.wake.set()
+        connected_at: list[float] = []
+
+        def on_connected(event: Event) -> None:
+            if event.data.get("caller") == claim.phone and not connected_at:
+                connected_at.append(self.clock())
+
+        unsubscribe = self.bus.subscribe("queue.connected", on_connected)
+        try:
+            result = await self.center.acd.enqueue(
+                channel, config.queue or "", caller=claim.phone, priority=10 + config.priority,
+                max_hold=self.hold_limit, music=False, info=info)
+        finally:
+            unsubscribe()
+            live.waiting = max(0, live.waiting - 1)
+        now = self.clock()
+        if result.outcome == "answered" and result.agent is not None:
+            wait = (connected_at[0] if connected_at else now) - (attempt.answered or now)
+            live.connect_times.append(max(0.0, wait))
+            live.stats.record_connected(now, max(0.0, wait))
+            talk = now - (result.agent_answer or now)
+            live.stats.record_handled(now, talk, self._wrapup(config))
+            await self.store.run(self.dialer_store.mark_connected, claim.attempt_id,
+                                 result.agent_answer or now, result.agent)
+            await self._finish(live, claim, "connected", 200, result.agent, out.id)
+            return
+        if result.outcome == "abandoned" and not channel.ended.is_set():
+            live.stats.record_abandoned(now)
+            if config.abandon_message:
+                with contextlib.suppress(ChannelGone, Exception):
+                    await channel.play(await self.center.resolve_prompt(
+                        config.abandon_message), duration=10.0)
+            self.center.originator.hangup(out, "200 Abandoned")
+            await self._finish(live, claim, "abandoned", 200, None, out.id)
+            return
+        # The customer hung up before an agent took the call.
+        live.stats.record_abandoned(now)
+        self.center.originator.hangup(out, "200 BYE")
+        await self._finish(live, claim, "abandoned", 200, None, out.id)
+
+    def _wrapup(self, config: CampaignConfig) -> float:
+        queue = self.center.acd.distributor.queues.get(config.queue or "")
+        return queue.config.wrap_up if queue is not None else 0.0
+
+    async def _finish(self, live: _Live, claim: Claim, result: str, status: int | None,
+                      agent: str | None, call_id: str | None) -> None:
+        try:
+            await self.store.run(self.dialer_store.finish, claim.attempt_id, result,
+                                 self.clock(), sip_status=status, agent=agent,
+                                 call_id=call_id)
+        except Exception:
+            log.exception("campaign %s: the result of attempt %d was not stored",
+                          live.config.name, claim.attempt_id)
+        self.bus.publish("campaign.result", campaign=live.config.name,
+                         contact=claim.external_id, phone=claim.phone, result=result,
+                         agent=agent)
+        live.wake.set()
