@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from peers.net import free_port
-from peers.rtp_phone import RtpPhone
+from peers.audio import write_tone_wav
+from peers.rtp_phone import RtpPhone, band_share
 from peers.sipp import scenario, start_sipp_uas
 from pycc.config import SwitchConfig
 from pycc.ctl import request
@@ -220,3 +221,94 @@ def test_answered_customer_without_a_free_agent_is_abandoned_after_the_hold_limi
         store.close()
     assert sorted(results) == ["abandoned", "abandoned", "connected"]
     assert sum(answered.values()) == 1
+
+
+def test_answering_machine_gets_the_message_and_a_human_gets_the_agent(
+        tmp_path: Path) -> None:
+    """With ``amd: true`` the dialer listens to the first seconds: a long greeting is a
+    machine (the campaign's message is left after the beep, no agent is bothered), a short
+    "hello" and silence is a human and goes to the agent."""
+    machine, human = "+12125553005", "+12125553015"
+    data = tmp_path / "data"
+    data.mkdir()
+    store = Store(make_url(data, None))
+    store.create_all()
+    store.ensure_tenant("default", "pycc")
+    passwords = {"1001": PASSWORDS["1001"], machine: "machine-pw-1", human: "human-pw-1"}
+    for number, password in passwords.items():
+        store.add_extension("default", number, password)
+    first = free_port("udp", count=40)
+    config = SwitchConfig(data_dir=data, bind="127.0.0.1", sip_port=0, sips_port=-1,
+                          secret="campaign-tests-nonce-secret",
+                          rtp_ports=f"{first}-{first + 39}")
+    yaml_text = center_yaml(free_port("udp")).replace(
+        "    trunk: customers\n", "    amd: true\n    machine: message\n"
+        "    machine_message: message.wav\n")
+    (data / "prompts").mkdir()
+    write_tone_wav(data / "prompts" / "message.wav", 700.0, 1.5)
+    (tmp_path / "center.yaml").write_text(yaml_text, encoding="utf-8")
+    errors: list[str] = []
+    assert apply_file(tmp_path / "center.yaml", config, out=lambda _l: None,
+                      err=errors.append) == 0, errors
+    (tmp_path / "c.csv").write_text(f"phone\n{machine}\n{human}\n", encoding="utf-8")
+    assert import_command("spring", tmp_path / "c.csv", config, out=lambda _l: None,
+                          err=lambda _l: None) == 0
+    answered: Counter[str] = Counter()
+    results: dict[str, str] = {}
+    heard_by_machine: list[object] = []
+
+    async def customer(ua: UserAgent, phone: RtpPhone, greeting: float) -> None:
+        call = await ua.next_call(20)
+        await call.answered.wait()
+        phone.learn(call.remote_sdp)
+        phone.tone(440, 620)  # a voice, not a steady single tone (a beep)
+        await asyncio.sleep(greeting)
+        phone.silence()
+        if greeting > 1:  # the machine's beep, then it records
+            await asyncio.sleep(0.2)
+            phone.tone(1000)
+            await asyncio.sleep(0.3)
+            phone.silence()
+            mark = phone.now()
+            heard_by_machine.append(await phone.hear(0.8, since=mark + 0.1, timeout=8))
+        await call.ended.wait()
+
+    async def main() -> None:
+        async with Switch(config) as switch, contextlib.AsyncExitStack() as stack:
+            uas = {}
+            for number in passwords:
+                phone = await stack.enter_async_context(RtpPhone())
+                ua = UserAgent(number, passwords[number], server=switch.addresses["udp"],
+                               rtp_port=phone.port, auto_answer=True)
+                await stack.enter_async_context(ua)
+                await ua.register()
+                uas[number] = (ua, phone)
+            agent = asyncio.ensure_future(agent_loop(uas["1001"][0], 1.0, answered))
+            people = [asyncio.ensure_future(customer(*uas[machine], 3.0)),
+                      asyncio.ensure_future(customer(*uas[human], 0.4))]
+            switch.bus.subscribe("campaign.result",
+                                 lambda e: results.__setitem__(e.data["phone"],
+                                                               e.data["result"]))
+            assert switch.center is not None and switch.dialer is not None
+            assert switch.center.acd.login("agent-a") is None
+            await switch.dialer.start("spring")
+            async with asyncio.timeout(30):
+                while len(results) < 2:
+                    await asyncio.sleep(0.1)
+            await switch.dialer.stop("spring")
+            agent.cancel()
+            await asyncio.wait(people, timeout=5)
+            for task in people:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    assert results == {machine: "machine", human: "connected"}, results
+    assert set(answered) == {human}
+    # The campaign's message (a 700 Hz recording) reached the machine after its beep.
+    assert heard_by_machine, "the machine heard nothing after its beep"
+    pcm = heard_by_machine[0]
+    assert band_share(pcm, 8000, 700) > 0.5  # type: ignore[arg-type]

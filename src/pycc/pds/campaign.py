@@ -17,8 +17,9 @@
 - ``window: {start: "09:00", end: "20:00", days: mon-fri}`` in each contact's own zone;
 - ``retries: {busy: {max: 3, after: 600}, ...}`` for busy, no_answer, failed, machine,
   abandoned, rejected (`pycc.pds.states` says how they count);
-- ``ring_time`` (seconds before no answer; default 25, at least 15); ``machine``: ``hangup``
-  (default) or ``message``, with the prompt to leave in ``machine_message``;
+- ``ring_time`` (seconds before no answer; default 25, at least 15); ``amd: true`` turns on
+  answering-machine detection; ``machine``: ``hangup`` (default) or ``message`` (after the
+  beep), with the prompt to leave in ``machine_message``;
   ``abandon_message``: the prompt played when no agent is free; ``priority`` among campaigns.
 
 Templates, in their minimal form: an entry with ``template: true`` is a template (it is never
@@ -70,7 +71,7 @@ MAX_DIAL_LEVEL: Final = 20.0
 FIELDS: Final = ("name", "mode", "queue", "trunk", "abandon_limit", "dial_level", "ratio",
                  "max_dial_level", "caller_ids", "country", "timezone", "window", "retries",
                  "ring_time", "machine", "machine_message", "abandon_message", "priority",
-                 "template")
+                 "template", "amd")
 _WINDOW_FIELDS: Final = ("start", "end", "days")
 _RULE_FIELDS: Final = ("max", "after")
 _E164: Final = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -108,6 +109,9 @@ class CampaignConfig:
     machine_message: str | None = None
     abandon_message: str | None = None
     priority: int = 0
+    #: Answering-machine detection on answered calls (adds up to a few seconds before a
+    #: human reaches an agent); ``machine`` says what happens to a machine.
+    amd: bool = False
     is_template: bool = False
     #: The template the entry named (its fields are already copied in).
     template: str | None = field(default=None, compare=False)
@@ -158,6 +162,8 @@ class CampaignConfig:
                         for result, rule in self.retries.items()},
             "ring_time": self.ring_time, "machine": self.machine, "priority": self.priority,
         }
+        if self.amd:
+            value["amd"] = True
         optional: dict[str, object | None] = {
             "queue": self.queue, "country": self.country,
             "window": None if self.window is None else self.window.to_dict(),
@@ -242,12 +248,15 @@ def _build(values: Mapping[str, object], where: str, name: str, is_template: boo
     if values.get("abandon_message") is not None:
         abandon_message = _prompt(values["abandon_message"], f"{where}.abandon_message")
     priority = _whole(values.get("priority", 0), f"{where}.priority")
+    amd = values.get("amd", False)
+    if not isinstance(amd, bool):
+        raise CampaignError(f"{where}.amd", f"expected true or false, not {_kind(amd)}")
     return CampaignConfig(
         name=name, mode=str(mode), queue=queue, trunks=trunks, abandon_limit=abandon,
         dial_level=level, max_dial_level=maximum, caller_ids=caller_ids, country=country,
         timezone=zone, window=window, retries=retries, ring_time=ring, machine=str(machine),
         machine_message=machine_message, abandon_message=abandon_message, priority=priority,
-        is_template=is_template, template=template)
+        amd=amd, is_template=is_template, template=template)
 
 
 def _at(where: str, key: str) -> str:

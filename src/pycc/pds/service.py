@@ -20,14 +20,16 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pycc.bus import Bus, Event
 from pycc.ccmanager.outbound import OutboundCall, OutboundState
 from pycc.ccs.agent import AgentStatus
-from pycc.media.channel import ChannelGone
+from pycc.dsp.amd import AmdDetector, AmdResult, BeepDetector
+from pycc.dsp.pcm import Pcm
+from pycc.media.channel import Channel, ChannelGone
 from pycc.pds.campaign import CampaignConfig, CampaignError
 from pycc.pds.pacing import DialerState, Pacer, make_pacer
 from pycc.pds.progress import CallResult, result_for_status
@@ -44,6 +46,10 @@ log = logging.getLogger("pycc.dialer")
 
 #: How long an answered customer may wait for an agent (the issue's "within 2 seconds").
 HOLD_LIMIT = 2.0
+#: Longest answering-machine analysis (Asterisk's total_analysis_time is 5 s).
+AMD_LIMIT = 5.5
+#: How long to wait for a machine's beep before leaving the message anyway.
+BEEP_WAIT = 20.0
 #: The answer rate a campaign assumes before it has measured one.
 COLD_START_ANSWER_RATE = 0.8
 #: How often a running campaign looks again without any event: retries falling due and
@@ -338,6 +344,16 @@ class DialerService:
         if channel is None:
             await self._finish(live, claim, "failed", None, None, out.id)
             return
+        if config.amd:
+            verdict = await _listen(channel, AmdDetector(rate=channel.rate),
+                                    AMD_LIMIT)
+            if verdict is not None and verdict.verdict == "machine":
+                live.stats.record_machine(self.clock())
+                if config.machine == "message" and config.machine_message:
+                    await self._leave_message(channel, config.machine_message)
+                self.center.originator.hangup(out, "200 Answering Machine")
+                await self._finish(live, claim, "machine", 200, None, out.id)
+                return
         info: Mapping[str, str] = {"campaign": config.name, "contact": claim.external_id,
                                    "phone": claim.phone, **({"name": claim.name}
                                                             if claim.name else {}),
@@ -383,6 +399,12 @@ class DialerService:
         self.center.originator.hangup(out, "200 BYE")
         await self._finish(live, claim, "abandoned", 200, None, out.id)
 
+    async def _leave_message(self, channel: Channel, prompt: str) -> None:
+        """Wait for the machine's beep (or its silence), then play the campaign's message."""
+        with contextlib.suppress(ChannelGone, Exception):
+            await _listen_for_beep(channel, BEEP_WAIT)
+            await channel.play(await self.center.resolve_prompt(prompt), duration=60.0)
+
     def _wrapup(self, config: CampaignConfig) -> float:
         queue = self.center.acd.distributor.queues.get(config.queue or "")
         return queue.config.wrap_up if queue is not None else 0.0
@@ -400,3 +422,51 @@ class DialerService:
                          contact=claim.external_id, phone=claim.phone, result=result,
                          agent=agent)
         live.wake.set()
+
+
+class _Tap:
+    """Feeds what a channel's party says, frame by frame on the media clock, to ``feed``
+    until it returns something."""
+
+    def __init__(self, channel: Channel, feed: Callable[[Pcm], object | None],
+                 done: asyncio.Future[object]) -> None:
+        self.source = channel.input(channel.rate)
+        self.feed = feed
+        self.done = done
+
+    def tick(self, now: float) -> None:
+        if self.done.done():
+            return
+        frame = self.source.read(now)
+        if frame is None:
+            return
+        found = self.feed(frame)
+        if found:
+            self.done.set_result(found)
+
+
+async def _tap(channel: Channel, feed: Callable[[Pcm], object | None],
+               limit: float) -> object | None:
+    done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    tap = _Tap(channel, feed, done)
+    clock = channel.engine.clock
+    clock.subscribe(tap)
+    ended = asyncio.ensure_future(channel.ended.wait())
+    try:
+        waits: set[asyncio.Future[object]] = {done, ended}  # type: ignore[arg-type]
+        await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        return done.result() if done.done() else None
+    finally:
+        ended.cancel()
+        clock.unsubscribe(tap)
+
+
+async def _listen(channel: Channel, detector: AmdDetector, limit: float) -> AmdResult | None:
+    """The answering-machine verdict on the first seconds of the customer's audio."""
+    found = await _tap(channel, detector.feed, limit)
+    return found if isinstance(found, AmdResult) else None
+
+
+async def _listen_for_beep(channel: Channel, limit: float) -> None:
+    detector = BeepDetector(channel.rate)
+    await _tap(channel, lambda pcm: bool(detector.feed(pcm)) or None, limit)
