@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from peers.net import free_port
 from peers.audio import write_tone_wav
+from peers.net import free_port
 from peers.rtp_phone import RtpPhone, band_share
 from peers.sipp import scenario, start_sipp_uas
 from pycc.config import SwitchConfig
