@@ -14,7 +14,8 @@ counted (available_only_tally) and the maximum level raised to 5.0. For each: me
 over the seeds of occupancy (talk + wrap-up over logged-in time), abandonment (abandoned /
 answered, the whole shift), the worst abandonment of any 30-minute window, connects per agent
 hour and the p95 of answer-to-agent time. The target: predictive at >= 90 % occupancy with
-abandonment <= the limit on every seed (the exit code is 1 if it is missed).
+abandonment <= the limit on every seed, judged on the issue's scenario (the defaults) only; the
+exit code is 1 if it is missed.
 """
 
 from __future__ import annotations
@@ -108,13 +109,17 @@ def main() -> None:
 
     predictive = by_label["predictive"]
     met = all(r.occupancy >= 0.90 and r.abandon_rate <= args.abandon_limit for r in predictive)
+    # The issue's target is stated for its scenario only (the defaults, any seeds and jobs).
+    issue = (args.agents, args.answer_rate, args.talk_mean, args.wrapup, args.hours,
+             args.abandon_limit) == (50, 0.25, 120.0, 10.0, 8.0, 0.03)
+    verdict = ("met" if met else "NOT met") if issue else "not judged (not the issue's scenario)"
     print(f"\ntarget (predictive >= 90 % occupancy, abandonment <= {args.abandon_limit:.0%} "
-          f"on every seed): {'met' if met else 'NOT met'}; {len(runs)} runs in {elapsed:.0f} s")
+          f"on every seed): {verdict}; {len(runs)} runs in {elapsed:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump([{"label": label, "seconds": seconds, **result.to_dict()}
                        for label, result, seconds in runs], out, indent=1)
-    sys.exit(0 if met else 1)
+    sys.exit(1 if issue and not met else 0)
 
 
 if __name__ == "__main__":

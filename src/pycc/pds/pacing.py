@@ -444,6 +444,7 @@ class PredictivePacer:
         self.prior_weight = _in_range("prior_weight", prior_weight, 0.0, 1e6)
         self.min_headroom = _in_range("min_headroom", min_headroom, 0.0, 1.0)
         self.recheck_interval = _in_range("recheck_interval", recheck_interval, 0.05, 3600.0)
+        self._ahead = _HORIZON + self.max_hold
 
     # The threshold ----------------------------------------------------------------------------
 
@@ -481,8 +482,9 @@ class PredictivePacer:
         per_call = p * reached
         per_call_var = per_call * (1.0 - per_call)
         # When a new call is answered, if at all: its weight on each step of the horizon.
-        weights = np.diff(reached, prepend=0.0)
-        weights = weights / max(float(reached[-1]), 1e-9)
+        weights = reached.copy()
+        weights[1:] -= reached[:-1]
+        weights /= max(float(reached[-1]), 1e-9)
         base_mean = answers_mean - agents_mean
         base_var = answers_var + agents_var
         # Every call's chance rests on the same measured answer rate: its error moves all the
@@ -514,52 +516,41 @@ class PredictivePacer:
     ) -> tuple[FloatArray, FloatArray]:
         """Mean and variance of people answered by each horizon instant, from calls up now."""
         mean = np.full(_HORIZON.shape, float(state.calls_waiting))
-        var = np.zeros(_HORIZON.shape)
         if not state.ring_elapsed:
-            return mean, var
-        elapsed = np.asarray(state.ring_elapsed, dtype=np.float64)
+            return mean, np.zeros(_HORIZON.shape)
+        elapsed = np.array(state.ring_elapsed, dtype=np.float64)
         answer_left = stats.answer_delays.survival(elapsed)
-        other_left = stats.unanswered_durations.survival(elapsed)
-        alive = p * answer_left + (1.0 - p) * other_left
-        later = stats.answer_delays.survival(elapsed[:, None] + _HORIZON[None, :])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chance = np.where(
-                alive[:, None] > 0,
-                p * (answer_left[:, None] - later) / alive[:, None],
-                0.0,
-            )
-        chance = np.clip(chance, 0.0, 1.0)
-        return mean + chance.sum(axis=0), var + (chance * (1.0 - chance)).sum(axis=0)
+        alive = p * answer_left + (1.0 - p) * stats.unanswered_durations.survival(elapsed)
+        later = stats.answer_delays.survival(elapsed[:, None] + _HORIZON)
+        # Survival only falls, so each chance is within [0, 1]; a call past every sample of
+        # both distributions (alive == 0) is given none.
+        chance = np.divide(p * (answer_left[:, None] - later), alive[:, None],
+                           out=np.zeros_like(later), where=alive[:, None] > 0)
+        total = chance.sum(axis=0)
+        return mean + total, total - (chance * chance).sum(axis=0)
 
     def _agents_free(
         self, state: DialerState, stats: DialerStats
     ) -> tuple[FloatArray, FloatArray]:
         """Mean and variance of agents free by each horizon instant plus the hold limit."""
-        ahead = _HORIZON + self.max_hold
+        ahead = self._ahead
         mean = np.full(ahead.shape, float(state.agents_idle))
-        var = np.zeros(ahead.shape)
         if state.wrapup_remaining:
-            remaining = np.asarray(state.wrapup_remaining, dtype=np.float64)
-            mean += (remaining[:, None] <= ahead[None, :]).sum(axis=0)
-        if state.talk_elapsed:
-            talk = stats.talk_times
-            wrapup = stats.wrapup_time
-            elapsed = np.asarray(state.talk_elapsed, dtype=np.float64)
-            talk_budget = ahead - wrapup  # the talk must end this soon for wrap-up to end too
-            left_now = talk.survival(elapsed)
-            left_then = talk.survival(elapsed[:, None] + np.maximum(talk_budget, 0.0)[None, :])
-            # Past every measured talk time the sample says nothing: assume a memoryless tail.
-            tail = 1.0 - np.exp(-np.maximum(talk_budget, 0.0) / max(talk.mean, 1.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                chance = np.where(
-                    left_now[:, None] > 0,
-                    (left_now[:, None] - left_then) / left_now[:, None],
-                    tail[None, :],
-                )
-            chance = np.where(talk_budget[None, :] > 0, np.clip(chance, 0.0, 1.0), 0.0)
-            mean += chance.sum(axis=0)
-            var += (chance * (1.0 - chance)).sum(axis=0)
-        return mean, var
+            remaining = np.sort(np.array(state.wrapup_remaining, dtype=np.float64))
+            mean += remaining.searchsorted(ahead, "right")
+        if not state.talk_elapsed:
+            return mean, np.zeros(ahead.shape)
+        talk = stats.talk_times
+        elapsed = np.array(state.talk_elapsed, dtype=np.float64)
+        # The talk must end this soon for the wrap-up to end in time too.
+        budget = np.maximum(ahead - stats.wrapup_time, 0.0)
+        left_now = talk.survival(elapsed)[:, None]
+        left_then = talk.survival(elapsed[:, None] + budget)
+        # Past every measured talk time the sample says nothing: assume a memoryless tail.
+        tail = np.broadcast_to(1.0 - np.exp(-budget / max(talk.mean, 1.0)), left_then.shape)
+        chance = np.divide(left_now - left_then, left_now, out=tail.copy(), where=left_now > 0)
+        total = chance.sum(axis=0)
+        return mean + total, total - (chance * chance).sum(axis=0)
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -238,8 +238,10 @@ class DialerService:
     async def _pace(self, live: _Live) -> None:
         name = live.config.name
         while live.running:
+            # Agents coming free with time is no event: the pacer says how often to look.
+            recheck = min(IDLE_RECHECK, live.pacer.recheck_interval or IDLE_RECHECK)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.wake.wait(), IDLE_RECHECK)
+                await asyncio.wait_for(live.wake.wait(), recheck)
             live.wake.clear()
             if not live.running:
                 break
