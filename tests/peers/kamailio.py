@@ -216,8 +216,9 @@ class KamailioProxy:
         """The end of Kamailio's log, for assertion messages."""
         return tail(self.log_path)
 
-    def stop(self, timeout: float = 5.0) -> int:
-        """Stop Kamailio and all its workers; returns its exit status."""
+    def stop(self, timeout: float = 15.0) -> int:
+        """Stop Kamailio and all its workers; returns its exit status. The grace is long:
+        on a loaded machine its workers take seconds to finish after SIGTERM."""
         code = stop_process(self.process, grace=timeout, whole_group=True)
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
