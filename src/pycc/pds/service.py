@@ -46,6 +46,8 @@ log = logging.getLogger("pycc.dialer")
 
 #: How long an answered customer may wait for an agent (the issue's "within 2 seconds").
 HOLD_LIMIT = 2.0
+#: The wait for an agent predictive pacing plans for (the hold limit itself is 2 s).
+PLANNED_HOLD = 0.3
 #: Longest answering-machine analysis (Asterisk's total_analysis_time is 5 s).
 AMD_LIMIT = 5.5
 #: How long to wait for a machine's beep before leaving the message anyway.
@@ -141,6 +143,10 @@ class DialerService:
         params: dict[str, object] = {}
         if config.mode in ("progressive", "ratio"):
             params = {"ratio" if config.mode == "progressive" else "level": config.dial_level}
+        elif config.mode == "predictive":
+            # Plan for a customer to find an agent well inside the hold limit: the answer-to-
+            # agent time, not only the abandon rate, is what the customer notices.
+            params = {"max_hold": PLANNED_HOLD}
         try:
             pacer = make_pacer(config.mode, **params)
         except (ValueError, TypeError):
@@ -367,6 +373,9 @@ class DialerService:
         def on_connected(event: Event) -> None:
             if event.data.get("caller") == claim.phone and not connected_at:
                 connected_at.append(self.clock())
+                # Talking to an agent now, no longer waiting for one: the pacer must know.
+                live.waiting = max(0, live.waiting - 1)
+                live.wake.set()
 
         unsubscribe = self.bus.subscribe("queue.connected", on_connected)
         try:
@@ -375,7 +384,8 @@ class DialerService:
                 max_hold=self.hold_limit, music=False, info=info)
         finally:
             unsubscribe()
-            live.waiting = max(0, live.waiting - 1)
+            if not connected_at:
+                live.waiting = max(0, live.waiting - 1)
         now = self.clock()
         if result.outcome == "answered" and result.agent is not None:
             wait = (connected_at[0] if connected_at else now) - (attempt.answered or now)
