@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import case, func, insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from pycc.pds.campaign import CampaignConfig, CampaignError
@@ -53,7 +52,6 @@ from pycc.pds.states import (
     settle,
 )
 from pycc.pds.windows import WindowError, may_call, next_opening
-from pycc.store.db import WRITE_OPTION
 from pycc.store.dialer_models import DialerAttempt, DialerCampaign, DialerContact, DialerDnc
 from pycc.store.errors import NotFound, StoreError
 from pycc.store.models import Tenant
@@ -490,25 +488,10 @@ class DialerStore:
         return row
 
     def _read(self, work: Callable[[Session], _T]) -> _T:
-        return _transaction(self.store.engine, work, attempts=1)
+        return self.store.read(work)
 
     def _write(self, work: Callable[[Session], _T]) -> _T:
-        writer = self.store.engine.execution_options(**{WRITE_OPTION: True})
-        # Two attempts: the second sees the rows a concurrent writer won a race with.
-        return _transaction(writer, work, attempts=2)
-
-
-def _transaction(engine: Any, work: Callable[[Session], _T], attempts: int) -> _T:
-    for attempt in range(1, attempts + 1):
-        try:
-            with Session(engine, expire_on_commit=False) as session, session.begin():
-                return work(session)
-        except IntegrityError as exc:
-            if attempt == attempts:
-                raise StoreError(f"constraint violated, nothing written: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc}") from exc
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        return self.store.write(work)
 
 
 def _finish(session: Session, attempt: DialerAttempt, contact: DialerContact, result: str,

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from pycc.provision.schema import (
@@ -33,7 +32,6 @@ from pycc.provision.schema import (
 from pycc.provision.source import ApplyError
 from pycc.sip.auth import ha1
 from pycc.store.config_models import ConfigObject, ConfigVersion
-from pycc.store.db import WRITE_OPTION
 from pycc.store.errors import StoreError
 from pycc.store.models import Extension, Tenant
 from pycc.store.repo import Store
@@ -355,28 +353,13 @@ def _bump_version(session: Session, tenant_id: int, now: float) -> int:
     return row.version
 
 
-# -- transactions, as pycc.store.repo runs them ------------------------------------------------
+# -- transactions ----------------------------------------------------------------------------
 
 
 def _read(store: Store, work: Callable[[Session], _T]) -> _T:
-    try:
-        with Session(store.engine, expire_on_commit=False) as session, session.begin():
-            return work(session)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"database error: {exc}") from exc
+    return store.read(work)
 
 
 def _write(store: Store, work: Callable[[Session], _T]) -> _T:
-    writer = store.engine.execution_options(**{WRITE_OPTION: True})
-    # Two attempts: a concurrent node may create the tenant or a row first; the second
-    # attempt sees its rows and updates them.
-    for attempt in (1, 2):
-        try:
-            with Session(writer, expire_on_commit=False) as session, session.begin():
-                return work(session)
-        except IntegrityError as exc:
-            if attempt == 2:
-                raise StoreError(f"constraint violated, nothing written: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc}") from exc
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    # A concurrent node may create the tenant or a row first: Store.write tries again.
+    return store.write(work)

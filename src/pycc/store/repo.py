@@ -455,6 +455,16 @@ class Store:
 
     # -- transactions ----------------------------------------------------------------------
 
+    def read(self, work: Callable[[Session], _T]) -> _T:
+        """Run ``work`` in one read transaction; for other services' own tables (the dialer,
+        ``pycc apply``). Database errors become :class:`StoreError`."""
+        return self._read(work)
+
+    def write(self, work: Callable[[Session], _T]) -> _T:
+        """Run ``work`` in one write transaction, all or nothing, tried a second time when a
+        concurrent writer won a race for a unique key."""
+        return self._write(work)
+
     def _read(self, work: Callable[[Session], _T]) -> _T:
         return self._transaction(self._engine, work, attempts=1)
 
