@@ -102,7 +102,7 @@ class CallCenter:
         self.tts = Tts(data_dir / "tts")
         self._pending_events: list[AgentTransition] = []
         self.acd = AcdService(engine, self._ring_agent, bus=self.bus,
-                              dial_customer=self._dial_customer, prompt=self._prompt,
+                              dial_customer=self._dial_customer, prompt=self.resolve_prompt,
                               record_event=self._pending_events.append,
                               hang_up_agent=lambda out, cause: originator.hangup(out, cause))
 
@@ -373,22 +373,9 @@ class CallCenter:
             return None
 
     def _dial_customer(self, number: str) -> OutboundCall | None:
-        """Call ``number``: an extension of this switch, else out over the dial plan's
-        trunks for that number."""
-        if self.registrar.lookup(number):
-            return self._call_extension(number, "pycc")
-        ways = self._trunk_ways(number, "")
-        if not ways:
-            return None
-        first = ways[0]
-        for other in ways[1:]:
-            if other.release is not None:
-                other.release()
-        out = self.originator.call(number, [(first.uri, first.destination, [])])
-        if first.release is not None:
-            release = first.release
-            out.on_end.append(lambda _call: release())
-        return out
+        """Call ``number`` back (a queue's callback): an extension of this switch, else out
+        over the dial plan's trunks for that number."""
+        return self.dial_out(number, "pycc", ())
 
     def dial_out(self, number: str, caller_id: str,
                  trunks: Sequence[str]) -> OutboundCall | None:
@@ -420,9 +407,6 @@ class CallCenter:
     async def resolve_prompt(self, prompt: str) -> str | Path:
         """What ``Channel.play`` takes for a prompt of the configuration (``tts:`` rendered,
         relative files under the data dir's prompts)."""
-        return await self._prompt(prompt)
-
-    async def _prompt(self, prompt: str) -> str | Path:
         if prompt.startswith("tts:"):
             return await self.tts.render(prompt[4:])
         path = Path(prompt)

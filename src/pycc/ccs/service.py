@@ -480,18 +480,16 @@ class AcdService:
             self._call_customer_back(waiting, out)
             return
         try:
-            assert out.channel is not None
+            if out.channel is None:
+                raise ChannelGone(out.id)
             self.engine.bridge(waiting.channel, out.channel)
-        except (ValueError, ChannelGone, AssertionError) as exc:
+        except (ValueError, ChannelGone) as exc:
             log.warning("queue call %s: cannot connect agent %s: %s", waiting.call_id,
                         agent_id, exc)
             self._end_agent_leg(waiting, "500 Bridge Failed")
             return
         self.bus.publish("queue.connected", queue=waiting.queue, call=waiting.call_id,
                          agent=agent_id, caller=waiting.caller)
-        if not waiting.done.done():
-            # The caller's enqueue() now waits for the conversation to end.
-            pass
 
     def _call_customer_back(self, waiting: _Waiting, agent_leg: OutboundCall) -> None:
         """A callback caller's turn: the agent answered; now ring the customer."""
@@ -530,8 +528,7 @@ class AcdService:
             waiting.ringing.pop(agent_id, None)
             agent = self.distributor.agents.get(agent_id)
             if agent is not None and agent.state is AgentState.RESERVED:
-                if out.status in (408, 480, 503) and out.state is OutboundState.FAILED and \
-                        out.status != 487:
+                if out.status in (408, 480, 503) and out.state is OutboundState.FAILED:
                     self._apply(self.distributor.phone_lost(agent_id, now))
                 else:
                     self._apply(self.distributor.ring_no_answer(agent_id, now))
