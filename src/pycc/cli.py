@@ -407,6 +407,31 @@ def campaign_import(
         request(cfg.data_dir, "campaign", 5.0, action="poke", campaign=name)
 
 
+@campaign_app.command("callback")
+def campaign_callback(
+    name: CampaignName,
+    contact: Annotated[str, typer.Argument(help="The contact's id from the imported file.")],
+    at: Annotated[str, typer.Option(
+        "--at", help="When: ISO 8601 (in the campaign's zone unless it has an offset), or "
+                     "+SECONDS, +MINUTESm, +HOURSh, +DAYSd from now.")],
+    agent: Annotated[str | None, typer.Option(
+        "--agent", help="Only this agent calls the contact back (while logged in).")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Schedule a callback of CONTACT in campaign NAME; the dialer calls it first when due,
+    ringing the given agent before it dials the customer."""
+    from pycc.ctl import ControlError, request
+    from pycc.pds.command import callback_command
+
+    cfg = _config(data_dir, db)
+    code = callback_command(name, contact, at, cfg, agent=agent)
+    if code != 0:
+        raise typer.Exit(code)
+    with contextlib.suppress(ControlError):
+        request(cfg.data_dir, "campaign", 5.0, action="poke", campaign=name)
+
+
 def _campaign(action: str, name: str, data_dir: Path | None) -> None:
     from pycc.ctl import ControlError, request
 

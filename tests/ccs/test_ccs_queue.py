@@ -314,3 +314,23 @@ def test_callback_keeps_the_place_and_is_offered_as_a_callback() -> None:
     offers = [x for x in decisions if isinstance(x, CallBackThenOffer | OfferCall)]
     assert offers == [CallBackThenOffer("first", "alice", "sales")]
     assert isinstance(d.request_callback("first", 5.0)[0], Refused)
+
+
+def test_a_call_for_one_agent_waits_for_that_agent_and_others_pass_it_by() -> None:
+    """A callback an agent scheduled for themself: other free agents never get it, later
+    callers are served around it, and the named agent gets it once free."""
+    d = acd(sales(wrap_up=0), agents={"ann": {"sales": 5}, "ben": {"sales": 5}})
+    d.on_call_enqueued("busy", "sales", 10.0)  # ann (longest idle) takes a call
+    d.answered("busy", "ann", 11.0)
+    out = d.on_call_enqueued("mine", "sales", 20.0, callback=True, agent="ann", priority=9)
+    assert of(CallBackThenOffer, out) == [] and d.agents["ben"].state is AgentState.IDLE
+    # A later, lower-priority caller goes to ben around the call waiting for ann.
+    assert of(OfferCall, d.on_call_enqueued("next", "sales", 21.0)) == [
+        OfferCall("next", "ben", "sales", 15.0)]
+    d.answered("next", "ben", 22.0)
+    out = d.call_ended("ben", 30.0)
+    assert of(CallBackThenOffer, out) == [] and d.call("mine") is not None
+    out = d.call_ended("ann", 40.0)
+    assert of(CallBackThenOffer, out) == [CallBackThenOffer("mine", "ann", "sales")]
+    assert of(Refused, d.on_call_enqueued("x", "sales", 41.0, agent="zed")) == [
+        Refused("x", "enqueue", "no agent 'zed'")]

@@ -378,3 +378,26 @@ def test_recover_by_node_leaves_other_nodes_calls_alone(store: Store) -> None:
     assert dialer.recover("spring", T0 + 5, node="a") == dialer_store.RecoverResult(1, 0)
     assert dialer.contact_of(theirs.contact_id).state == "dialing"
     assert dialer.contact_of(mine.contact_id).state == "retry"
+
+
+def test_release_gives_a_contact_back_without_counting_the_attempt(store: Store) -> None:
+    """A preview the agent passed on: the attempt ends "skipped", the contact may be claimed
+    again after the delay, and its attempt count is as before."""
+    dialer = dialer_with(store)
+    dialer.import_contacts("spring", report_of(contacts_csv(2)), T0)
+    first, = dialer.claim("spring", 1, T0)
+    assert dialer.release(first.attempt_id, T0 + 5, after=60.0, note="declined")
+    contact = dialer.contact_of(first.contact_id)
+    assert (contact.state, contact.attempts, contact.next_at) == ("retry", 0, T0 + 65)
+    attempt, = [a for a in dialer.attempts("spring") if a.id == first.attempt_id]
+    assert (attempt.result, attempt.note, attempt.ended) == ("skipped", "declined", T0 + 5)
+    # Released once only, and a finished attempt cannot be released.
+    assert not dialer.release(first.attempt_id, T0 + 6)
+    assert [c.external_id for c in dialer.claim("spring", 2, T0 + 10)] == ["c1"]
+    again, = dialer.claim("spring", 1, T0 + 65)
+    assert again.contact_id == first.contact_id and again.attempt == 1
+    dialer.finish(again.attempt_id, "busy", T0 + 70)
+    assert not dialer.release(again.attempt_id, T0 + 71)
+    assert dialer.find_contact("spring", "c0") == first.contact_id
+    with pytest.raises(NotFound, match="no contact 'zz'"):
+        dialer.find_contact("spring", "zz")

@@ -356,8 +356,9 @@ class CallCenter:
                     info: Mapping[str, str]) -> OutboundCall | None:
         headers = [(f"X-Pycc-{_header_name(key)}", _header_value(value))
                    for key, value in info.items() if _header_name(key)]
-        return self._call_extension(extension, caller or "pycc",
-                                    display=f"queue:{info.get('queue', agent_id)}",
+        # A preview shows the customer on the phone's screen, a queue call the queue.
+        display = info.get("display") or f"queue:{info.get('queue', agent_id)}"
+        return self._call_extension(extension, caller or "pycc", display=display,
                                     headers=headers)
 
     def _call_extension(self, number: str, caller: str, display: str | None = None,

@@ -125,7 +125,8 @@ class QueueConfig:
 class WaitingCall:
     """A caller in a queue. ``offered`` are the agents ringing now (several only for ring-all);
     ``tried`` those that rang without answering. A callback caller is not on the line: it keeps
-    its place and is called back when its turn comes.
+    its place and is called back when its turn comes. A call for one ``agent`` (a callback
+    an agent scheduled for themself) is offered to that agent only, when it is free.
     """
 
     call_id: str
@@ -134,6 +135,7 @@ class WaitingCall:
     enqueued_at: float
     seq: int
     callback: bool = False
+    agent: str | None = None
     tried: set[str] = field(default_factory=set)
     offered: set[str] = field(default_factory=set)
     announced: int = 0
@@ -381,8 +383,9 @@ class Distributor:
     # -- call events ---------------------------------------------------------------------------
 
     def on_call_enqueued(self, call_id: str, queue: str, now: float, *, priority: int = 0,
-                         callback: bool = False) -> list[Decision]:
-        """A caller joins ``queue``: offered at once, queued, or sent to overflow."""
+                         callback: bool = False, agent: str | None = None) -> list[Decision]:
+        """A caller joins ``queue``: offered at once, queued, or sent to overflow. With
+        ``agent`` it waits for that agent alone."""
         q = self.queues.get(queue)
         if q is None:
             return [Refused(call_id, "enqueue", f"no queue {queue!r}")]
@@ -390,7 +393,9 @@ class Distributor:
             return [Refused(call_id, "enqueue", f"already in queue {self._calls[call_id].queue}")]
         out: list[Decision] = []
         cfg = q.config
-        call = WaitingCall(call_id, queue, priority, now, next(self._seq), callback)
+        if agent is not None and agent not in self.agents:
+            return [Refused(call_id, "enqueue", f"no agent {agent!r}")]
+        call = WaitingCall(call_id, queue, priority, now, next(self._seq), callback, agent)
         if cfg.max_size is not None and len(q) >= cfg.max_size:
             self._overflow(call, OverflowReason.QUEUE_FULL, now, out, queued=False)
             return out
@@ -561,6 +566,8 @@ class Distributor:
                         break
                     if call.offered and (not joins or call.callback):
                         continue
+                    if call.agent is not None and call.agent != agent.agent_id:
+                        continue
                     if qualifies(agent.skills, schedule.needs_at(now - call.enqueued_at)):
                         best = call
                         break
@@ -611,7 +618,8 @@ class Distributor:
         q = self.queues[call.queue]
         cfg = q.config
         needs = cfg.skills.needs_at(now - call.enqueued_at)
-        candidates = list(self._serving_agents(needs, self._free))
+        pool = self._free if call.agent is None else self._free & {call.agent}
+        candidates = list(self._serving_agents(needs, pool))
         if not candidates:
             return False
         ctx = ChoiceContext(q.order or self._order, q.last_offered, cfg.skills.needs_at(0.0),

@@ -12,6 +12,11 @@ wrap-up and then becomes available again.
 Every agent status/state change is published on the bus (topic ``agent.state``) and handed to
 ``record_event`` for the reports; queue joins and leaves are published as ``queue.joined`` and
 ``queue.left``. The distributor's timers run on one event-loop timer.
+
+:meth:`AcdService.preview` is the agent-first call of preview dialing and of callbacks an agent
+scheduled: the agent's phone rings showing the customer (``info`` as ``X-Pycc-*`` headers and
+its display name), answering starts the call to the customer, and declining (486, 600 or 603)
+passes on the contact with the agent staying available.
 """
 
 from __future__ import annotations
@@ -45,12 +50,15 @@ from pycc.ccs.queue import (
 from pycc.ccs.skills import qualifies
 from pycc.media.channel import Channel, ChannelGone, MediaEngine, Monitor, MonitorMode
 
-__all__ = ["AcdService", "AgentConfig", "AgentView", "QueueMedia", "QueueResult"]
+__all__ = ["AcdService", "AgentConfig", "AgentView", "PreviewResult", "QueueMedia",
+           "QueueResult"]
 
 log = logging.getLogger("pycc.acd")
 
 #: Causes that mean the agent's phone went away rather than the agent hanging up.
 PHONE_LOST_CAUSES = ("RTP timeout", "408 ACK Timeout", "408 Request Timeout")
+#: What an agent's phone answers to pass on a preview: Busy Here, Busy Everywhere, Decline.
+DECLINE_STATUSES = frozenset({486, 600, 603})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,18 @@ class QueueResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewResult:
+    """How an agent-first call was decided: ``dialed`` (the agent accepted and ``customer`` is
+    the call placed to the customer; pycc connects the two when it answers), ``unplaced`` (the
+    agent accepted but the number could not be dialed), ``declined`` (the agent passed on it),
+    ``no_agent`` (nobody took it in time) or ``refused`` (no such queue or agent)."""
+
+    outcome: str
+    agent: str | None = None
+    customer: OutboundCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AgentView:
     """One agent as a pacing decision sees it: ``wrap_up_left`` seconds of wrap-up to go,
     ``talking`` seconds into its current call (None when not in that state)."""
@@ -119,6 +139,9 @@ class _Waiting:
     callback: bool = False
     #: What travels with the call to the agent (a dialer's contact fields, a queue name).
     info: Mapping[str, str] = field(default_factory=dict)
+    #: Agent-first calls: how to place the customer's call, and where the decision goes.
+    dial: DialCustomer | None = None
+    preview: asyncio.Future[PreviewResult] | None = None
 
 
 #: Places a call to an agent's extension: (agent id, extension, caller number, what the
@@ -286,6 +309,43 @@ class AcdService:
                 self._waiting.pop(call_id, None)
             for out in list(waiting.ringing.values()):
                 self._cancel(out)
+
+    async def preview(self, queue: str, number: str, dial: DialCustomer, *,
+                      info: Mapping[str, str] | None = None, agent: str | None = None,
+                      priority: int = 0, max_wait: float | None = None) -> PreviewResult:
+        """Agent first: ring an idle agent of ``queue`` (only ``agent``, if given) about the
+        customer ``number``, with ``info``; when the agent answers, ``dial(number)`` places the
+        customer's call and pycc connects the two once the customer answers. Returns as soon as
+        that is decided; the conversation goes on. ``max_wait``: give up (``no_agent``) after
+        that many seconds without an agent taking it."""
+        if queue not in self.distributor.queues:
+            return PreviewResult("refused")
+        loop = asyncio.get_running_loop()
+        call_id = f"{queue}-{next(self._ids)}"
+        waiting = _Waiting(call_id, queue, number, None, self.clock(), loop.create_future(),
+                           callback=True, info={"queue": queue, **(info or {})}, dial=dial,
+                           preview=loop.create_future())
+        self._waiting[call_id] = waiting
+        refused = self._run(self.distributor.on_call_enqueued(
+            call_id, queue, self.clock(), priority=priority, callback=True, agent=agent))
+        preview = waiting.preview
+        assert preview is not None
+        try:
+            if refused is not None:
+                return PreviewResult("refused")
+            waits: set[asyncio.Future[object]] = {preview, waiting.done}  # type: ignore[arg-type]
+            await asyncio.wait(waits, timeout=max_wait, return_when=asyncio.FIRST_COMPLETED)
+            if preview.done():
+                return preview.result()
+            return PreviewResult("no_agent")  # overflowed (nobody logged in) or waited too long
+        finally:
+            if not preview.done():
+                preview.cancel()
+                self._waiting.pop(call_id, None)
+                if self.distributor.call(call_id) is not None:
+                    self._run(self.distributor.abandon(call_id, self.clock()))
+                for out in list(waiting.ringing.values()):
+                    self._cancel(out)
 
     def _hold_expired(self, waiting: _Waiting) -> None:
         if waiting.connected is not None or waiting.done.done():
@@ -494,7 +554,11 @@ class AcdService:
     def _call_customer_back(self, waiting: _Waiting, agent_leg: OutboundCall) -> None:
         """A callback caller's turn: the agent answered; now ring the customer."""
         self._waiting.pop(waiting.call_id, None)
-        customer = self.dial_customer(waiting.caller) if self.dial_customer else None
+        dial = waiting.dial or self.dial_customer
+        customer = dial(waiting.caller) if dial is not None else None
+        if waiting.preview is not None and not waiting.preview.done():
+            waiting.preview.set_result(PreviewResult("dialed" if customer else "unplaced",
+                                                     waiting.agent, customer))
         if customer is None:
             log.info("callback to %s: no way to reach the number", waiting.caller)
             self._end_agent_leg(waiting, "480 Callback Failed")
@@ -526,6 +590,14 @@ class AcdService:
         if waiting.ringing.get(agent_id) is out:
             # The phone refused or failed before the ring timeout: the agent did not take it.
             waiting.ringing.pop(agent_id, None)
+            if waiting.preview is not None and out.status in DECLINE_STATUSES and \
+                    out.state is OutboundState.FAILED:
+                # The agent saw the customer and passed: skip the contact, and the agent
+                # stays available (the withdrawal is blameless).
+                self._apply(self.distributor.abandon(waiting.call_id, now))
+                if not waiting.preview.done():
+                    waiting.preview.set_result(PreviewResult("declined", agent_id))
+                return
             agent = self.distributor.agents.get(agent_id)
             if agent is not None and agent.state is AgentState.RESERVED:
                 if out.status in (408, 480, 503) and out.state is OutboundState.FAILED:

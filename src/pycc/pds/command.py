@@ -1,5 +1,6 @@
-"""The dialer's CLI commands: ``pycc campaign import NAME FILE`` and ``pycc report
-campaign|results``, as functions that print through ``out``/``err`` and return the exit status.
+"""The dialer's CLI commands: ``pycc campaign import NAME FILE``, ``pycc campaign callback
+NAME CONTACT --at WHEN`` and ``pycc report campaign|results``, as functions that print through
+``out``/``err`` and return the exit status.
 
 The campaign's settings come from what ``pycc apply`` stored for the tenant (its
 ``campaigns:`` entries, templates resolved); they are copied to the dialer's own campaign
@@ -15,11 +16,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -35,8 +39,8 @@ from pycc.store.errors import NotFound, StoreError
 from pycc.store.models import Tenant
 from pycc.store.repo import Store
 
-__all__ = ["FORMATS", "REPORTS", "applied_campaign", "import_command", "report_command",
-           "report_lines"]
+__all__ = ["FORMATS", "REPORTS", "applied_campaign", "callback_command", "import_command",
+           "parse_when", "report_command", "report_lines"]
 
 REPORTS: Final = ("campaign", "results")
 FORMATS: Final = ("table", "json", "csv")
@@ -62,11 +66,8 @@ def import_command(campaign: str, file: Path, cfg: SwitchConfig, *,
                    err: Printer = _to_stderr, clock: Callable[[], float] = time.time) -> int:
     """Import the contacts of ``file`` into ``campaign`` of ``cfg.tenant`` (after adding the
     numbers of ``dnc_file`` to the tenant's do-not-call list); the exit status."""
-    try:
-        store = Store(make_url(cfg.data_dir, cfg.db_url))
-        store.create_all()
-    except (StoreError, ValueError) as exc:
-        err(f"pycc: error: cannot open the database: {exc}")
+    store = _open(cfg, err)
+    if store is None:
         return 1
     try:
         return _import(store, campaign, file, cfg.tenant, dnc_file, out, err, clock())
@@ -75,6 +76,17 @@ def import_command(campaign: str, file: Path, cfg: SwitchConfig, *,
         return 1
     finally:
         store.close()
+
+
+def _open(cfg: SwitchConfig, err: Printer) -> Store | None:
+    """The configured database, its tables made; None (said on ``err``) if it cannot be."""
+    try:
+        store = Store(make_url(cfg.data_dir, cfg.db_url))
+        store.create_all()
+    except (StoreError, ValueError) as exc:
+        err(f"pycc: error: cannot open the database: {exc}")
+        return None
+    return store
 
 
 def _import(store: Store, campaign: str, file: Path, tenant: str, dnc_file: Path | None,
@@ -120,6 +132,82 @@ def _import(store: Store, campaign: str, file: Path, tenant: str, dnc_file: Path
     return 0
 
 
+_RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)([smhd]?)")
+_UNITS: Final = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_when(text: str, now: float, timezone: str = "UTC") -> float:
+    """A callback time: ``+N`` seconds from ``now`` (or ``+Nm``, ``+Nh``, ``+Nd``), or an
+    ISO 8601 date and time; one without a UTC offset is in ``timezone`` (the campaign's).
+    ValueError names what is wrong."""
+    text = text.strip()
+    relative = _RELATIVE.fullmatch(text)
+    if relative is not None:
+        return now + float(relative.group(1)) * _UNITS[relative.group(2)]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: use ISO 8601 (2026-12-02T10:30) or "
+                         "+SECONDS, +MINUTESm, +HOURSh, +DAYSd") from None
+    if moment.tzinfo is None:
+        try:
+            moment = moment.replace(tzinfo=ZoneInfo(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r}") from None
+    return moment.timestamp()
+
+
+def callback_command(campaign: str, contact: str, when: str, cfg: SwitchConfig, *,
+                     agent: str | None = None, out: Printer = _to_stdout,
+                     err: Printer = _to_stderr, clock: Callable[[], float] = time.time) -> int:
+    """Schedule contact ``contact`` (its external id) of ``campaign`` to be called back at
+    ``when`` (see `parse_when`), by ``agent`` if given; the exit status."""
+    now = clock()
+    store = _open(cfg, err)
+    if store is None:
+        return 1
+    try:
+        dialer = DialerStore(store, cfg.tenant)
+        config = applied_campaign(store, cfg.tenant, campaign)
+        if config is None:
+            config = dialer.get_campaign(campaign)
+        try:
+            at = parse_when(when, now, config.timezone)
+        except ValueError as exc:
+            err(f"pycc: error: --at: {exc}")
+            return 2
+        if at < now - 60.0:
+            err(f"pycc: error: --at: {when!r} is in the past")
+            return 2
+        if agent is not None and agent not in _agents(store, cfg.tenant):
+            err(f"pycc: error: --agent: no agent {agent!r} in tenant {cfg.tenant!r}")
+            return 2
+        contact_id = dialer.find_contact(campaign, contact)
+        dialer.schedule_callback(contact_id, at, agent, now=now)
+    except NotFound as exc:
+        err(f"pycc: error: {exc}")
+        return 1
+    except StoreError as exc:
+        err(f"pycc: error: {exc}")
+        return 1
+    finally:
+        store.close()
+    stamp = datetime.fromtimestamp(at, ZoneInfo(config.timezone)).isoformat(timespec="seconds")
+    out(f"contact {contact!r} of campaign {campaign!r} will be called back at {stamp}"
+        + (f" by agent {agent}" if agent else ""))
+    return 0
+
+
+def _agents(store: Store, tenant: str) -> set[str]:
+    try:
+        with Session(store.engine) as session:
+            return set(session.exec(
+                select(ConfigObject.name).join(Tenant, col(Tenant.id) == ConfigObject.tenant_id)
+                .where(Tenant.name == tenant, ConfigObject.kind == "agent")))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
 def report_lines(report: ImportReport) -> list[str]:
     """``LINE: reason`` for every row not imported, in line order."""
     lines = [(line, reason) for line, reason in report.rejected]
@@ -160,11 +248,8 @@ def report_command(name: str, cfg: SwitchConfig, fmt: str = "table", *,
     if fmt not in FORMATS:
         err(f"pycc: error: unknown format {fmt!r}: use table, json or csv")
         return 2
-    try:
-        store = Store(make_url(cfg.data_dir, cfg.db_url))
-        store.create_all()
-    except (StoreError, ValueError) as exc:
-        err(f"pycc: error: cannot open the database: {exc}")
+    store = _open(cfg, err)
+    if store is None:
         return 1
     try:
         if name == "campaign":

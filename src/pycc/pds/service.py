@@ -11,6 +11,11 @@ a hold limit of two seconds: the ACD connects it to an idle agent, with the cont
 as ``X-Pycc-*`` headers on the agent's INVITE; if no agent takes it in time, the campaign's
 short message plays and the call counts as abandoned. Every attempt ends in a stored result;
 after a crash, :meth:`DialerStore.recover` closes the attempts left open before dialing again.
+
+Preview campaigns, and callbacks an agent scheduled for themself in any mode, go agent first
+(:meth:`AcdService.preview`): the agent's phone rings showing the contact, answering dials the
+customer, declining passes the contact back (it is offered again ``PREVIEW_SKIP_DELAY``
+seconds later and the attempt does not count).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,7 @@ from pycc.pds.progress import CallResult, result_for_status
 from pycc.pds.stats import DialerStats
 from pycc.pds.store import Claim, DialerStore
 from pycc.store.async_store import AsyncStore
+from pycc.store.errors import NotFound
 
 if TYPE_CHECKING:
     from pycc.ccmanager.center import CallCenter
@@ -57,6 +63,10 @@ COLD_START_ANSWER_RATE = 0.8
 #: How often a running campaign looks again without any event: retries falling due and
 #: calling windows opening are times, not events.
 IDLE_RECHECK = 1.0
+#: How long an agent-first call waits for an agent to take it before the contact goes back.
+PREVIEW_WAIT = 120.0
+#: When a contact an agent passed on (or nobody took) may be offered again.
+PREVIEW_SKIP_DELAY = 60.0
 #: What a progress result becomes in the contact's record.
 _FINAL = {
     CallResult.BUSY: "busy", CallResult.NO_ANSWER: "no_answer",
@@ -192,6 +202,21 @@ class DialerService:
                 except DialerError as exc:
                     log.warning("campaign %s not resumed: %s", name, exc)
 
+    async def schedule_callback(self, name: str, contact: str, at: float,
+                                agent: str | None = None) -> None:
+        """Call contact ``contact`` (its external id) of campaign ``name`` back at ``at``
+        (epoch seconds), ringing ``agent`` first when given; what an agent's desk calls."""
+        if agent is not None and agent not in self.center.acd.agent_configs:
+            raise DialerError(f"no agent {agent!r}")
+        dstore = self.dialer_store
+        try:
+            contact_id = await self.store.run(dstore.find_contact, name, contact)
+            await self.store.run(dstore.schedule_callback, contact_id, at, agent,
+                                 now=self.clock())
+        except NotFound as exc:
+            raise DialerError(str(exc)) from None
+        self.poke(name)
+
     def poke(self, name: str | None = None) -> None:
         """New contacts or a change: running campaigns look again at once."""
         for campaign, live in self.campaigns.items():
@@ -253,7 +278,12 @@ class DialerService:
                 break
             now = self.clock()
             try:
-                lines = live.pacer.decide(self._state(live), live.stats, now)
+                state = self._state(live)
+                if live.config.mode == "preview":
+                    # One contact for each idle agent that has none on its way yet.
+                    lines = state.agents_idle - self._unoffered(live)
+                else:
+                    lines = live.pacer.decide(state, live.stats, now)
             except ValueError as exc:
                 log.warning("campaign %s: pacing failed: %s", name, exc)
                 continue
@@ -267,7 +297,10 @@ class DialerService:
                 await asyncio.sleep(1.0)
                 continue
             for claim in claims:
-                self._dial(live, claim)
+                if live.config.mode == "preview" or claim.callback_agent:
+                    self._spawn(live, self._preview(live, claim))
+                else:
+                    self._dial(live, claim)
 
     def _state(self, live: _Live) -> DialerState:
         now = self.clock()
@@ -290,6 +323,11 @@ class DialerService:
             abandon_limit=live.config.abandon_limit,
         )
 
+    def _unoffered(self, live: _Live) -> int:
+        """Agent-first calls of the campaign's queue that no agent's phone rings for yet."""
+        found = self.center.acd.distributor.queues.get(live.config.queue or "")
+        return sum(1 for call in found if not call.offered) if found is not None else 0
+
     def _blocked(self, number: str) -> bool:
         """The tenant's outbound blacklist, checked at dial time."""
         plan = self.center.config.dial_plan
@@ -297,20 +335,123 @@ class DialerService:
         return screening is not None and screening.outbound.blocks(number)
 
     # -- one call --------------------------------------------------------------------------
-    def _dial(self, live: _Live, claim: Claim) -> None:
+    def _place(self, live: _Live, claim: Claim) -> _Attempt | None:
+        """Place the call to the claimed contact (None: no way to place it)."""
         caller_id = claim.caller_id or (next(live.caller_ids) if live.caller_ids else "pycc")
         out = self.center.dial_out(claim.phone, caller_id, live.config.trunks)
         now = self.clock()
         live.stats.record_dialed(now)
         if out is None:
-            task = asyncio.get_running_loop().create_task(
-                self._finish(live, claim, "failed", 503, None, None))
-        else:
-            attempt = _Attempt(claim, out, now)
-            live.in_flight[claim.attempt_id] = attempt
-            task = asyncio.get_running_loop().create_task(self._follow(live, attempt))
+            return None
+        attempt = _Attempt(claim, out, now)
+        live.in_flight[claim.attempt_id] = attempt
+        return attempt
+
+    def _spawn(self, live: _Live, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         live.tasks.add(task)
         task.add_done_callback(live.tasks.discard)
+
+    def _dial(self, live: _Live, claim: Claim) -> None:
+        attempt = self._place(live, claim)
+        if attempt is None:
+            self._spawn(live, self._finish(live, claim, "failed", 503, None, None))
+        else:
+            self._spawn(live, self._follow(live, attempt))
+
+    async def _not_answered(self, live: _Live, attempt: _Attempt) -> None:
+        """The customer did not answer within the ring time: why, counted and stored."""
+        config, out = live.config, attempt.call
+        now = self.clock()
+        ring = now - attempt.dialed
+        if out.state in (OutboundState.TRYING, OutboundState.RINGING):
+            self.center.originator.cancel(out, "487 No Answer")
+        result = result_for_status(out.status or 487, ring_seconds=ring,
+                                   min_ring=min(15.0, config.ring_time), early_media=False)
+        if result in (CallResult.NO_ANSWER, CallResult.CANCELLED):
+            live.stats.record_no_answer(now, ring)
+        elif result is CallResult.BUSY:
+            live.stats.record_busy(now, ring)
+        else:
+            live.stats.record_failed(now, ring)
+        await self._finish(live, attempt.claim, _FINAL.get(result, "failed"),
+                           out.status or None, None, out.id)
+
+    async def _preview(self, live: _Live, claim: Claim) -> None:
+        """Agent first: the agent sees the contact, answering dials it (see the module)."""
+        config = live.config
+        target = claim.callback_agent
+        if target is not None and not self._logged_in(target):
+            target = None  # its agent is away: any agent of the campaign may call it back
+        placed: list[_Attempt] = []
+
+        def dial(_number: str) -> OutboundCall | None:
+            attempt = self._place(live, claim)
+            if attempt is None:
+                return None
+            placed.append(attempt)
+            return attempt.call
+
+        label = claim.name or claim.phone
+        info = {**self._info(config, claim), "mode": "preview",
+                "display": f"{label} ({config.name})"}
+        self.bus.publish("campaign.preview", campaign=config.name, contact=claim.external_id,
+                         phone=claim.phone, agent=target)
+        try:
+            decided = await self.center.acd.preview(
+                config.queue or "", claim.phone, dial, info=info, agent=target,
+                priority=10 + config.priority, max_wait=PREVIEW_WAIT)
+            if not placed:
+                if decided.outcome == "unplaced":
+                    await self._finish(live, claim, "failed", 503, decided.agent, None)
+                    return
+                await self.store.run(self.dialer_store.release, claim.attempt_id,
+                                     self.clock(), after=PREVIEW_SKIP_DELAY,
+                                     note=decided.outcome)
+                self.bus.publish("campaign.result", campaign=config.name,
+                                 contact=claim.external_id, phone=claim.phone,
+                                 result="skipped", agent=decided.agent)
+                return
+            await self._follow_previewed(live, placed[0], decided.agent)
+        except Exception:
+            log.exception("campaign %s: preview call to %s failed", config.name, claim.phone)
+            for attempt in placed:
+                self.center.originator.hangup(attempt.call, "500 Dialer Error")
+            await self._finish(live, claim, "failed", None, None,
+                               placed[0].call.id if placed else None)
+        finally:
+            live.in_flight.pop(claim.attempt_id, None)
+            live.wake.set()
+
+    async def _follow_previewed(self, live: _Live, attempt: _Attempt,
+                                agent: str | None) -> None:
+        """The customer's call of an agent-first attempt; the ACD connects the agent (who is
+        on the line already) when the customer answers."""
+        out = attempt.call
+        if not await out.wait_answered(live.config.ring_time):
+            await self._not_answered(live, attempt)
+            return
+        now = self.clock()
+        attempt.answered = now
+        live.stats.record_answered(now, now - attempt.dialed)
+        live.stats.record_connected(now, 0.0)
+        live.connect_times.append(0.0)
+        await self.store.run(self.dialer_store.mark_connected, attempt.claim.attempt_id, now,
+                             agent)
+        await out.ended.wait()
+        end = self.clock()
+        live.stats.record_handled(end, end - now, self._wrapup(live.config))
+        await self._finish(live, attempt.claim, "connected", 200, agent, out.id)
+
+    def _logged_in(self, agent: str) -> bool:
+        found = self.center.acd.agent_status(agent)
+        return found is not None and found[0] is not AgentStatus.OFFLINE
+
+    @staticmethod
+    def _info(config: CampaignConfig, claim: Claim) -> dict[str, str]:
+        """What the agent's phone is told about the contact."""
+        return {"campaign": config.name, "contact": claim.external_id, "phone": claim.phone,
+                **({"name": claim.name} if claim.name else {}), **claim.fields}
 
     async def _follow(self, live: _Live, attempt: _Attempt) -> None:
         config, out = live.config, attempt.call
@@ -319,19 +460,7 @@ class DialerService:
             now = self.clock()
             ring = now - attempt.dialed
             if not answered:
-                if out.state in (OutboundState.TRYING, OutboundState.RINGING):
-                    self.center.originator.cancel(out, "487 No Answer")
-                result = result_for_status(out.status or 487, ring_seconds=ring,
-                                           min_ring=min(15.0, config.ring_time),
-                                           early_media=False)
-                if result in (CallResult.NO_ANSWER, CallResult.CANCELLED):
-                    live.stats.record_no_answer(now, ring)
-                elif result is CallResult.BUSY:
-                    live.stats.record_busy(now, ring)
-                else:
-                    live.stats.record_failed(now, ring)
-                await self._finish(live, attempt.claim, _FINAL.get(result, "failed"),
-                                   out.status or None, None, out.id)
+                await self._not_answered(live, attempt)
                 return
             attempt.answered = now
             live.stats.record_answered(now, ring)
@@ -362,10 +491,7 @@ class DialerService:
                 self.center.originator.hangup(out, "200 Answering Machine")
                 await self._finish(live, claim, "machine", 200, None, out.id)
                 return
-        info: Mapping[str, str] = {"campaign": config.name, "contact": claim.external_id,
-                                   "phone": claim.phone, **({"name": claim.name}
-                                                            if claim.name else {}),
-                                   **claim.fields}
+        info: Mapping[str, str] = self._info(config, claim)
         live.waiting += 1
         live.wake.set()
         connected_at: list[float] = []

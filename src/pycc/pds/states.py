@@ -8,7 +8,9 @@ within the ring time, the call is ``rejected`` or the number ``invalid``, or the
 answering machine picked up (``machine``). A result is a passing state: the campaign's retry
 rules turn it at once into ``retry`` (dialed again at ``next_at``) or ``done``. A contact on
 the do-not-call list or the blacklist at dial time is ``block``-ed straight to ``done``. An
-agent may schedule a callback: the contact is ``scheduled`` for that time.
+agent may schedule a callback: the contact is ``scheduled`` for that time. A claimed contact
+nobody called after all (a preview the agent passed on, or no agent to take it) is ``skip``-ped
+back to ``retry``; that attempt does not count.
 
 `TRANSITIONS` is the whole machine; a (state, event) pair missing from it is refused with
 `TransitionError`, so a result can never overwrite another. Retry rules count attempts per
@@ -73,6 +75,7 @@ class ContactEvent(StrEnum):
     RETRY = "retry"
     CLOSE = "close"
     CALLBACK = "callback"
+    SKIP = "skip"
 
 
 S = ContactState
@@ -100,6 +103,7 @@ def _table() -> dict[tuple[ContactState, ContactEvent], ContactState]:
         table[waiting, E.CALLBACK] = S.SCHEDULED
     table[S.DONE, E.CALLBACK] = S.SCHEDULED
     table[S.DIALING, E.ANSWER] = S.ANSWERED
+    table[S.DIALING, E.SKIP] = S.RETRY
     for result in (S.BUSY, S.NO_ANSWER, S.REJECTED, S.INVALID, S.FAILED):
         table[S.DIALING, E(result.value)] = result
     table[S.ANSWERED, E.CONNECT] = S.CONNECTED

@@ -376,6 +376,29 @@ class DialerStore:
 
         return self._write(work)
 
+    def release(self, attempt_id: int, now: float, *, after: float = 0.0,
+                note: str | None = None) -> bool:
+        """Give back a claimed contact that was not dialed after all (a preview the agent
+        passed on): the attempt ends ``skipped`` and does not count, and the contact may be
+        claimed again ``after`` seconds from ``now``. False if the attempt had ended."""
+
+        def work(session: Session) -> bool:
+            attempt, contact = _attempt_and_contact(session, attempt_id)
+            if attempt.ended is not None or contact.state != ContactState.DIALING.value:
+                return False
+            contact.state = next_state(contact.state, ContactEvent.SKIP).value
+            contact.attempts = max(0, contact.attempts - 1)
+            contact.next_at = now + after
+            contact.updated = now
+            attempt.ended = now
+            attempt.result = "skipped"
+            if note is not None:
+                attempt.note = note
+            session.add_all([attempt, contact])
+            return True
+
+        return self._write(work)
+
     def recover(self, campaign: str, now: float, *, node: str | None = None) -> RecoverResult:
         """Close the attempts of ``campaign`` left open by a crash (only ``node``'s, if
         given: other nodes' calls may be up). Call it before dialing again."""
@@ -423,6 +446,20 @@ class DialerStore:
             session.add(row)
 
         self._write(work)
+
+    def find_contact(self, campaign: str, external_id: str) -> int:
+        """The id of the contact of ``campaign`` imported with ``external_id``."""
+
+        def work(session: Session) -> int:
+            row = self._campaign(session, campaign)
+            found = session.exec(select(DialerContact.id).where(
+                DialerContact.campaign_id == row.id,
+                DialerContact.external_id == external_id)).first()
+            if found is None:
+                raise NotFound(f"campaign {campaign!r} has no contact {external_id!r}")
+            return found
+
+        return self._read(work)
 
     def contact_of(self, contact: int) -> DialerContact:
         """The stored contact (detached: read it freely)."""
