@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pycc.pds.windows import CallingWindow, WindowError, may_call, next_opening, zone_of
+from pycc.pds.windows import (
+    CallingWindow,
+    WindowError,
+    may_call,
+    next_opening,
+    window_close,
+    zone_of,
+)
 
 NY = "America/New_York"
 OFFICE = CallingWindow.parse("09:00", "20:00", "mon-fri")
@@ -124,3 +131,27 @@ def test_next_opening_is_the_first_allowed_instant(zone: str, start: str, end: s
         while probe < found:
             assert not may_call(zone, window, probe)
             probe += step
+
+
+def test_window_close_is_the_end_of_the_open_shift_in_the_zone() -> None:
+    # Monday 10:00 EDT: the shift ends 20:00 EDT, 00:00 UTC the next day.
+    assert window_close(NY, OFFICE, utc(2025, 3, 10, 14, 0)) == utc(2025, 3, 11, 0, 0)
+    # The Friday before the change, 20:00 EST is 01:00 UTC.
+    assert window_close(NY, OFFICE, utc(2025, 3, 7, 14, 0)) == utc(2025, 3, 8, 1, 0)
+    assert window_close(NY, OFFICE, utc(2025, 3, 8, 15, 0)) is None  # Saturday: closed
+    assert window_close(NY, None, utc(2025, 3, 10, 14, 0)) is None
+    night = CallingWindow.parse("22:00", "02:00")
+    # Before midnight it closes the next morning; after midnight the same morning.
+    assert window_close("UTC", night, utc(2025, 5, 1, 23, 0)) == utc(2025, 5, 2, 2, 0)
+    assert window_close("UTC", night, utc(2025, 5, 2, 1, 0)) == utc(2025, 5, 2, 2, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1.7e9, max_value=1.9e9))
+def test_window_close_lies_ahead_and_the_window_is_open_until_then(now: float) -> None:
+    closes = window_close(NY, OFFICE, now)
+    if closes is None:
+        assert not may_call(NY, OFFICE, now)
+        return
+    assert now < closes <= now + 11 * 3600 + 1
+    assert may_call(NY, OFFICE, closes - 1) and not may_call(NY, OFFICE, closes)

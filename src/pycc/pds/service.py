@@ -40,6 +40,7 @@ from pycc.pds.pacing import DialerState, Pacer, make_pacer
 from pycc.pds.progress import CallResult, result_for_status
 from pycc.pds.stats import DialerStats
 from pycc.pds.store import Claim, DialerStore
+from pycc.pds.windows import window_close
 from pycc.store.async_store import AsyncStore
 from pycc.store.errors import NotFound
 
@@ -321,6 +322,7 @@ class DialerService:
                                if a.answered is None),
             calls_waiting=waiting,
             abandon_limit=live.config.abandon_limit,
+            shift_end=window_close(live.config.timezone, live.config.window, now),
         )
 
     def _unoffered(self, live: _Live) -> int:

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pycc.routing.patterns import RoutingError
 from pycc.routing.timecond import HourRange, parse_weekdays
 
-__all__ = ["ALL_DAYS", "CallingWindow", "WindowError", "may_call", "next_opening", "zone_of"]
+__all__ = ["ALL_DAYS", "CallingWindow", "WindowError", "may_call", "next_opening",
+           "window_close", "zone_of"]
 
 ALL_DAYS: Final = frozenset(range(7))
 _DAY: Final = 86400
@@ -116,6 +117,22 @@ def next_opening(zone: str | tzinfo, window: CallingWindow | None, now_utc: floa
             return instant
     # Unreachable for a window open on some weekday; a day later is a safe answer anyway.
     return now_utc + _DAY
+
+
+def window_close(zone: str | tzinfo, window: CallingWindow | None,
+                 now_utc: float) -> float | None:
+    """When the window open at ``now_utc`` in ``zone`` closes (the shift's end that tapered
+    pacing plans for); None with no window or when it is closed now."""
+    if window is None or not may_call(zone, window, now_utc):
+        return None
+    tz = zone_of(zone)
+    local = datetime.fromtimestamp(now_utc, UTC).astimezone(tz)
+    day = local.date()
+    seconds = local.hour * 3600 + local.minute * 60 + local.second
+    if window.crosses_midnight and seconds >= window.start:
+        day += timedelta(days=1)
+    closes_at = time(window.end // 3600, window.end % 3600 // 60)
+    return datetime.combine(day, closes_at, tz).timestamp()
 
 
 def _openings(window: CallingWindow, tz: tzinfo, today: date,
