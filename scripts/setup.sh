@@ -11,7 +11,7 @@
 #
 # Python: the first python3 on PATH (>= 3.11). When it is Debian's own interpreter, which does
 # not allow pip to install into it (PEP 668), pycc goes into a virtual environment in .venv;
-# scripts/serve.sh and scripts/test.sh use .venv when it exists.
+# scripts/demo.sh, scripts/serve.sh and scripts/test.sh use .venv when it exists.
 set -euo pipefail
 
 usage() {
