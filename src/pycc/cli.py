@@ -15,7 +15,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Annotated
 
 import typer
 
+from pycc.aaa.command import admin_app
 from pycc.config import (
     CONFIG_FILE,
     ConfigError,
@@ -47,6 +48,7 @@ campaign_app = typer.Typer(help="Outbound campaigns: import contacts, start, sto
 app.add_typer(report_app, name="report")
 app.add_typer(agent_app, name="agent")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(admin_app, name="admin")
 
 DataDir = Annotated[
     Path | None,
@@ -151,12 +153,31 @@ def serve(
         # off it, and let it run less often (signalling makes many short-lived objects).
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
+        api = None
+        listening = [f"{k}={v}" for k, v in switch.status().addresses.items()]
+        if cfg.http_port >= 0:
+            from pycc.api import ApiContext, ApiServer, create_app
+
+            assert switch.store is not None
+            api = ApiServer(create_app(ApiContext(switch.store, cfg.tenant, switch)),
+                            cfg.bind, cfg.http_port)
+            try:
+                await api.start()
+            except OSError as exc:
+                await switch.stop()
+                raise fail(f"cannot listen for HTTP on port {cfg.http_port}: "
+                           f"{exc.strerror or exc}") from None
+            host, port = api.address
+            listening.append(f"http={host}:{port}")
+        stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, switch.request_stop)
-        typer.echo("pycc serving " + " ".join(f"{k}={v}" for k, v in
-                                             switch.status().addresses.items()), err=True)
-        await switch.wait_stopped()
+            loop.add_signal_handler(sig, stopping.set)
+        typer.echo("pycc serving " + " ".join(listening), err=True)
+        await stopping.wait()
+        if api is not None:
+            await api.stop()  # no request may find the store closed
+        await switch.stop()
 
     try:
         import uvloop
@@ -497,34 +518,81 @@ def campaign_simulate(
     typer.echo(text)
 
 
-@report_app.command("campaign")
-def report_campaign(
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
-    data_dir: DataDir = None,
-    db: DbUrl = None,
-) -> None:
-    """Campaign summary: dialed, answered, abandoned %, connected, by result."""
-    from pycc.pds.command import report_command
+def _report_command(name: str, title: str) -> Callable[..., None]:
+    """``pycc report NAME``: one command per report of `pycc.aaa.reports.REPORTS`."""
 
-    code = report_command("campaign", _config(data_dir, db), fmt, campaign=campaign)
-    if code != 0:
-        raise typer.Exit(code)
+    def command(
+        fmt: Annotated[str, typer.Option(
+            "--format", help="table, json, csv, or svg (summary-daily's chart).")] = "table",
+        since: Annotated[str | None, typer.Option(
+            help="Calls started at or after this: epoch seconds or ISO 8601 (in --tz).")
+        ] = None,
+        until: Annotated[str | None, typer.Option(help="Calls started before this.")] = None,
+        agent: Annotated[str | None, typer.Option(help="Only this agent.")] = None,
+        queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+        campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+        tz: Annotated[str | None, typer.Option(
+            "--tz", help="Time zone of hours, days and times (IANA name; default UTC).")
+        ] = None,
+        limit: Annotated[str | None, typer.Option(help="At most this many rows (lists).")
+                         ] = None,
+        threshold: Annotated[str | None, typer.Option(
+            help="Service-level target in seconds for every queue.")] = None,
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+    ) -> None:
+        _run_report(name, fmt, {"since": since, "until": until, "agent": agent,
+                                "queue": queue, "campaign": campaign, "tz": tz,
+                                "limit": limit, "threshold": threshold}, data_dir, db)
+
+    command.__doc__ = f"{title}."
+    # Typer reads each command's annotations, which this module keeps as text: resolved
+    # once here instead of once per report on every start of the program.
+    command.__annotations__ = _report_hints(command)
+    return command
 
 
-@report_app.command("results")
-def report_results(
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
-    data_dir: DataDir = None,
-    db: DbUrl = None,
-) -> None:
-    """Call results of the campaigns' attempts."""
-    from pycc.pds.command import report_command
+_REPORT_HINTS: dict[str, object] = {}
 
-    code = report_command("results", _config(data_dir, db), fmt, campaign=campaign)
-    if code != 0:
-        raise typer.Exit(code)
+
+def _report_hints(command: Callable[..., None]) -> dict[str, object]:
+    if not _REPORT_HINTS:
+        import typing
+
+        _REPORT_HINTS.update(typing.get_type_hints(command, include_extras=True))
+    return _REPORT_HINTS
+
+
+def _run_report(name: str, fmt: str, raw: dict[str, str | None], data_dir: Path | None,
+                db: str | None) -> None:
+    import time
+
+    from pycc.aaa.reports import REPORTS, ReportError, parse_options
+
+    spec = REPORTS[name]
+    try:
+        spec.check_format(fmt)
+        options = parse_options(raw, now=time.time())
+        spec.check(options)
+    except ReportError as exc:
+        raise fail(f"--{exc.field}: {exc.message}", 2) from None
+    cfg = _config(data_dir, db)
+    with _store(cfg) as store:
+        try:
+            rows = spec.run(store, cfg.tenant, options)
+        except ReportError as exc:
+            raise fail(f"{exc.field}: {exc.message}") from None
+    typer.echo(spec.render(rows, fmt, options), nl=False)
+
+
+def _add_report_commands() -> None:
+    from pycc.aaa.reports import REPORTS
+
+    for name, spec in REPORTS.items():
+        report_app.command(name, help=f"{spec.title}.")(_report_command(name, spec.title))
+
+
+_add_report_commands()
 
 
 @app.command("demo")

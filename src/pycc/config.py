@@ -6,9 +6,11 @@ is given) and the TLS certificate and key that ``pycc init`` creates.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,147 @@ class ConfigError(ValueError):
     """A setting is missing or wrong; the message names it."""
 
 
+_OAM_NUMBERS: dict[str, tuple[float, float]] = {
+    "webhook_timeout": (0.1, 300.0), "disk_free_percent": (0.0, 100.0),
+    "disk_free_mb": (0.0, 1e9), "abandon_warning": (0.01, 1.0),
+    "alarm_interval": (0.1, 3600.0), "store_timeout": (0.1, 300.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OamConfig:
+    """The ``[oam]`` table of ``pycc.toml``: health probes and alarms (`pycc.oam`)."""
+
+    #: Every raised and cleared alarm is POSTed here as JSON (http or https); None: no webhook.
+    webhook_url: str | None = None
+    webhook_timeout: float = 5.0
+    #: Further attempts after a failed POST, each after twice the previous pause.
+    webhook_retries: int = 3
+    #: "Disk nearly full": less free space in the data directory than this percentage of
+    #: the disk, or than this many megabytes.
+    disk_free_percent: float = 10.0
+    disk_free_mb: float = 1024.0
+    #: "Abandonment near the limit": a campaign's rolling abandon rate at this share of its
+    #: ``abandon_limit``.
+    abandon_warning: float = 0.8
+    #: Seconds between two rounds of health probes and alarm rules.
+    alarm_interval: float = 5.0
+    #: Seconds the database has to answer a health probe.
+    store_timeout: float = 2.0
+
+    @classmethod
+    def from_table(cls, table: object, where: str = "oam") -> OamConfig:
+        """Read the ``[oam]`` table; raises ConfigError naming the bad key."""
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table of settings")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            name = str(key).replace("-", "_")
+            if name == "webhook_url":
+                values[name] = _webhook_url(value, f"{where}.{key}")
+            elif name == "webhook_retries":
+                if isinstance(value, bool) or not isinstance(value, int) or \
+                        not 0 <= value <= 20:
+                    raise ConfigError(f"{where}.{key}: expected a whole number from 0 to 20")
+                values[name] = value
+            elif name in _OAM_NUMBERS:
+                low, high = _OAM_NUMBERS[name]
+                if isinstance(value, bool) or not isinstance(value, int | float) or \
+                        not math.isfinite(value) or not low <= value <= high:
+                    raise ConfigError(f"{where}.{key}: expected a number from {low:g} to "
+                                      f"{high:g}, not {value!r}")
+                values[name] = float(value)
+            else:
+                raise ConfigError(f"{where}: unknown setting {key!r}")
+        return cls(**values)
+
+
+_FILES_NUMBERS: dict[str, tuple[float, float]] = {
+    "recordings_keep_days": (0.0, 36500.0), "index_interval": (0.1, 3600.0),
+    "retention_interval": (1.0, 86400.0), "prompt_max_mb": (0.001, 1024.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FilesConfig:
+    """The ``[files]`` table of ``pycc.toml``: recordings and prompts (`pycc.files`)."""
+
+    #: Days a recording is kept before retention deletes it; 0 keeps recordings forever.
+    recordings_keep_days: float = 0.0
+    #: Per tenant (``[files.tenants.NAME]``), a ``recordings_keep_days`` of its own.
+    tenants: dict[str, float] = field(default_factory=dict)
+    #: Seconds between two rounds that catalogue the recordings of calls that ended.
+    index_interval: float = 5.0
+    #: Seconds between two retention rounds.
+    retention_interval: float = 3600.0
+    #: The largest prompt an upload may carry, in megabytes.
+    prompt_max_mb: float = 20.0
+
+    def keep_days(self, tenant: str) -> float:
+        """Days ``tenant``'s recordings are kept (0: forever)."""
+        return self.tenants.get(tenant, self.recordings_keep_days)
+
+    @classmethod
+    def from_table(cls, table: object, where: str = "files") -> FilesConfig:
+        """Read the ``[files]`` table; raises ConfigError naming the bad key."""
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table of settings")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            name = str(key).replace("-", "_")
+            if name == "tenants":
+                values[name] = _tenant_keep_days(value, f"{where}.{key}")
+            elif name in _FILES_NUMBERS:
+                values[name] = _number(value, f"{where}.{key}", *_FILES_NUMBERS[name])
+            else:
+                raise ConfigError(f"{where}: unknown setting {key!r}")
+        return cls(**values)
+
+
+def _number(value: object, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{where}: expected a number from {low:g} to {high:g}, not {value!r}")
+    return float(value)
+
+
+def _tenant_keep_days(table: object, where: str) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of tenants")
+    days: dict[str, float] = {}
+    for tenant, settings in table.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{where}.{tenant}: expected a table of settings")
+        for key, value in settings.items():
+            if str(key).replace("-", "_") != "recordings_keep_days":
+                raise ConfigError(f"{where}.{tenant}: unknown setting {key!r}")
+            days[str(tenant)] = _number(value, f"{where}.{tenant}.{key}",
+                                        *_FILES_NUMBERS["recordings_keep_days"])
+    return days
+
+
+def _webhook_url(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # an unclosed IPv6 bracket, for one
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or \
+            any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in str(value)):
+        raise ConfigError(f"{where}: expected an http:// or https:// URL, not {value!r}")
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchConfig:
     data_dir: Path = Path("data")
     bind: str = "0.0.0.0"
     sip_port: int = 5060
     sips_port: int = 5061
-    http_port: int = 8080
+    #: The admin API's port; 0 picks a free one, -1 serves no API (the default for a
+    #: switch a program makes; ``pycc init`` writes 8080 for ``pycc serve``).
+    http_port: int = -1
     rtp_ports: str = "20000-20999"
     #: Seconds without RTP from a party that should be sending before its call is hung up
     #: (0 disables the check).
@@ -72,6 +208,10 @@ class SwitchConfig:
     tls_key: str = "tls/key.pem"
     tcp_idle_timeout: float = 600.0
     node: str = field(default_factory=lambda: os.uname().nodename)
+    #: Health probes, alarm thresholds and the alarm webhook (the ``[oam]`` table).
+    oam: OamConfig = field(default_factory=OamConfig)
+    #: Recordings' retention and the catalog's rounds, prompt uploads (the ``[files]`` table).
+    files: FilesConfig = field(default_factory=FilesConfig)
 
     @property
     def cert_path(self) -> Path:
@@ -109,6 +249,12 @@ def load_config(data_dir: Path) -> SwitchConfig:
         name = key.replace("-", "_")
         if name not in _KNOWN or name == "data_dir":
             raise ConfigError(f"{path}: unknown setting {key!r}")
+        if name == "oam":
+            values[name] = OamConfig.from_table(value, f"{path}: oam")
+            continue
+        if name == "files":
+            values[name] = FilesConfig.from_table(value, f"{path}: files")
+            continue
         if name == "applications" and not (
                 isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             raise ConfigError(f'{path}: applications: expected a table of "number" = "service"')
@@ -141,6 +287,16 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         "[applications]\n"
         '"9196" = "echo"\n'
         '"8000" = "conference:main"\n'
+        "\n"
+        "# Alarms (trunk down, abandonment near the limit, disk nearly full, database down).\n"
+        "# [oam]\n"
+        '# webhook_url = "https://alerts.example.net/pycc"\n'
+        "# disk_free_percent = 10\n"
+        "# disk_free_mb = 1024\n"
+        "\n"
+        "# Recordings are kept this many days (0: forever); per tenant in [files.tenants.NAME].\n"
+        "# [files]\n"
+        "# recordings_keep_days = 90\n"
     )
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)

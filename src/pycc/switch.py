@@ -31,7 +31,11 @@ from pycc.ccmanager.trunks import TrunkManager
 from pycc.config import ConfigError, SwitchConfig
 from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
+from pycc.files.service import FileService
 from pycc.media.server import MediaServer
+from pycc.oam.alarms import AlarmService
+from pycc.oam.health import DiskThresholds, HealthProbe
+from pycc.oam.metrics import CountingCallRecorder, SwitchMetrics
 from pycc.pds.service import DialerError, DialerService
 from pycc.provision import sync as provision
 from pycc.rtp.ports import PortRange
@@ -83,7 +87,16 @@ class Switch:
         self.center: CallCenter | None = None
         self.control: ControlServer | None = None
         self.dialer: DialerService | None = None
+        self.files: FileService | None = None
         self._config_version = -1
+        oam = self.config.oam
+        self.metrics = SwitchMetrics(self, self.bus, tenant=self.config.tenant,
+                                     node=self.config.node)
+        self.health = HealthProbe(self, thresholds=DiskThresholds.from_config(oam),
+                                  store_timeout=oam.store_timeout)
+        self.alarms = AlarmService(self.bus, self, self.health, config=oam,
+                                   tenant=self.config.tenant, node=self.config.node,
+                                   registry=self.metrics.registry)
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,7 +135,8 @@ class Switch:
         await registrar.load()
         self.registrar = registrar
         assert tenant.id is not None
-        self.recorder = CallRecorder(store, tenant_id=tenant.id, node=cfg.node)
+        self.recorder = CountingCallRecorder(self.metrics, store, tenant_id=tenant.id,
+                                             node=cfg.node)
         try:
             ports = PortRange.parse(cfg.rtp_ports)
         except ValueError as exc:
@@ -168,6 +182,11 @@ class Switch:
             await store.close()
             raise ConfigError(f"the stored call-center configuration: {exc}") from None
         try:
+            # Before any call: the records a crash left open are closed, once.
+            await self.recorder.recover()
+        except Exception:
+            log.exception("closing the call records left open failed; retried at next start")
+        try:
             if cfg.sip_port >= 0:
                 udp, tcp = await endpoint.listen_udp_and_tcp(cfg.bind, cfg.sip_port)
                 self.addresses["udp"] = udp
@@ -185,7 +204,15 @@ class Switch:
             await self.dialer.resume_running()
         except Exception:
             log.exception("resuming the running campaigns failed")
+        engine = media.engine
+        self.files = FileService(store, data_dir=cfg.data_dir, recordings_dir=cfg.recordings_path,
+                                 tenant=cfg.tenant, tenant_id=tenant.id, node=cfg.node,
+                                 config=cfg.files,
+                                 busy=lambda: [r.path for r in engine.recordings])
+        await self.files.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        self.metrics.start()
+        await self.alarms.start()
         self._started = True
         log.info("pycc listening on %s", ", ".join(str(a) for a in self.addresses.values()))
 
@@ -308,6 +335,8 @@ class Switch:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.alarms.stop()
+        await self.metrics.stop()
         if self.dialer is not None:
             self.dialer.halt()  # no new calls; the ones up finish and record their results
         if self.b2bua is not None and (self.b2bua.calls or (
@@ -332,13 +361,17 @@ class Switch:
         if self.app is not None:
             await self.app.drain()
         if self.recorder is not None:
-            await self.recorder.drain()
+            await self.recorder.close()
         if self.media is not None:
             await self.media.close()
+        if self.files is not None:
+            # After the media: every recording is finished, so the last ones are catalogued.
+            await self.files.stop()
         if self.endpoint is not None:
             await self.endpoint.close()
         if self.store is not None:
             await self.store.close()
+        self.health.close()
         self._stopped.set()
 
     def add_application(self, number: str, application: Application) -> None:
@@ -382,6 +415,7 @@ class Switch:
 
     # -- EndpointHandler -------------------------------------------------------------------
     def handle_event(self, event: TransactionEvent) -> None:
+        self.metrics.observe_sip(event)
         if self.app is not None:
             self.app.handle_event(event)
 

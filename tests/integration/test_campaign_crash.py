@@ -126,7 +126,7 @@ class Agents:
 
 def serve(data_dir: Path, sip_port: int, rtp_first: int, log_path: Path) -> PyccServer:
     sips_port = free_port("tcp")
-    argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
+    argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_first}-{rtp_first + 39}"]
     with log_path.open("ab") as log:

@@ -97,7 +97,7 @@ def serve_pycc(
     sip_port = free_port("both")
     sips_port = free_port("tcp")
     log_path = workdir / "pycc.log"
-    argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
+    argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_ports[0]}-{rtp_ports[-1]}"]
     with log_path.open("wb") as log:

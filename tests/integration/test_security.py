@@ -98,10 +98,34 @@ def status_of(data: bytes | None) -> int | None:
     return int(data.split(b" ", 2)[1])
 
 
+_TOP_BRANCH = re.compile(rb"^(?:via|v)[ \t]*:[^\r\n]*?;[ \t]*branch=([^;,\s]+)",
+                         re.IGNORECASE | re.MULTILINE)
+
+
+def top_branch(data: bytes) -> bytes | None:
+    """The branch of the first Via of a message, if it has one."""
+    found = _TOP_BRANCH.search(data.split(b"\r\n\r\n", 1)[0])
+    return found.group(1) if found else None
+
+
 def ask(sock: socket.socket, port: int, data: bytes, timeout: float = 3.0) -> int | None:
-    """Send ``data`` to the switch and return the status of its answer (None: no answer)."""
+    """Send ``data`` to the switch and return the status of its answer (None: no answer).
+
+    An answer that names another request's branch is a late answer to something sent before
+    (on a busy machine it can come after the sender stopped waiting for it): it is skipped.
+    """
     sock.sendto(data, ("127.0.0.1", port))
-    return status_of(receive(sock, timeout))
+    sent = top_branch(data)
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        answer = receive(sock, left)
+        if answer is None:
+            return None
+        branch = top_branch(answer)
+        # A late answer to damaged garbage may carry no branch at all: not ours either.
+        if sent is None or branch == sent:
+            return status_of(answer)
+    return None
 
 
 def shape(data: bytes) -> tuple[str, tuple[str, ...], tuple[str, ...]]:

@@ -1,7 +1,8 @@
 """Loopback port helpers for the integration tests.
 
 Every real peer the tests start (pycc itself, SIPp, baresip, Kamailio) listens on 127.0.0.1 at a
-port chosen here, so several tests can run side by side without colliding.
+port chosen here, so several tests can run side by side without colliding, in one process or
+in several (pytest-xdist workers draw from separate parts of the port pool).
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Literal
 
+from .parallel import worker_slot
+
 LOOPBACK = "127.0.0.1"
 
 PortKind = Literal["udp", "tcp", "both"]
-
-# Ports handed out by this process are not handed out again, even after the peer that used them
-# has exited: a port in TIME_WAIT or still held by a slow-to-die child would make a later test
-# flaky.
-_issued: set[int] = set()
-
 
 def _can_bind(port: int, kind: PortKind) -> bool:
     kinds: list[int] = []
@@ -53,8 +51,28 @@ def _ephemeral_range() -> tuple[int, int]:
 # connection or port-0 socket between our check and the peer's bind would make a test flaky.
 # 20000-20999 is left alone because it is pycc's default RTP range.
 _EPHEMERAL_LOW, _ = _ephemeral_range()
-_POOL = [p for p in range(10000, min(_EPHEMERAL_LOW, 65536)) if not 20000 <= p <= 20999]
-_random = random.Random()
+# When pytest-xdist runs the tests in several processes, each draws from its own stripes of the
+# pool: two processes that both found a port free could otherwise hand it to two peers before
+# either has bound it, and one could reuse a port the other's peer has only just left. Stripes
+# are wide enough for the largest RTP port block a test asks for.
+_STRIPE = 1000
+
+
+def port_pool(worker: int = 0, workers: int = 1, ephemeral_low: int = 32768) -> list[int]:
+    """The loopback ports ``free_port`` hands out in xdist worker ``worker`` of ``workers``:
+    10000 up to the ephemeral range, less pycc's default RTP range, in stripes of 1000."""
+    return [
+        p for p in range(10000, min(ephemeral_low, 65536))
+        if not 20000 <= p <= 20999 and (p // _STRIPE) % workers == worker
+    ]
+
+
+_POOL = port_pool(*worker_slot(), _EPHEMERAL_LOW)
+# Ports are handed out in order round the pool from a random start, so a port comes back only
+# after every other one has had its turn: a port in TIME_WAIT or still held by a slow-to-die
+# child of an earlier test would make a later test flaky.
+_cursor = random.randrange(len(_POOL)) if _POOL else 0
+_lock = threading.Lock()
 
 
 def free_port(kind: PortKind = "both", *, count: int = 1) -> int:
@@ -63,13 +81,31 @@ def free_port(kind: PortKind = "both", *, count: int = 1) -> int:
     With ``count > 1`` the ports ``port .. port + count - 1`` are all free (baresip, for
     instance, listens for TLS one port above its UDP/TCP port).
     """
+    global _cursor
+    if count < 1:
+        raise ValueError(f"free_port: count must be at least 1, not {count}")
+    if not _POOL:
+        return _kernel_free_port(kind, count)
+    with _lock:
+        for _ in range(len(_POOL)):
+            first, last = _cursor, _cursor + count - 1
+            # A block is consecutive entries of the pool that are consecutive ports too.
+            if last < len(_POOL) and _POOL[last] - _POOL[first] == count - 1:
+                port = _POOL[first]
+                if all(_can_bind(p, kind) for p in range(port, port + count)):
+                    _cursor = (last + 1) % len(_POOL)
+                    return port
+            _cursor = (first + 1) % len(_POOL)
+    raise RuntimeError(f"no free {kind} port block of {count} on {LOOPBACK}")
+
+
+def _kernel_free_port(kind: PortKind, count: int) -> int:
+    # Only when the ephemeral range leaves no pool below it (an unusual kernel setting).
     for _ in range(500):
-        port = _random.choice(_POOL) if _POOL else _kernel_port(kind)
-        block = range(port, port + count)
-        if block[-1] > 65535 or any(p in _issued for p in block):
-            continue
-        if all(_can_bind(p, kind) for p in block):
-            _issued.update(block)
+        port = _kernel_port(kind)
+        if port + count - 1 <= 65535 and all(
+            _can_bind(p, kind) for p in range(port, port + count)
+        ):
             return port
     raise RuntimeError(f"no free {kind} port block of {count} on {LOOPBACK}")
 

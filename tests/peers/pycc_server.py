@@ -42,6 +42,8 @@ class PyccServer:
     proc: subprocess.Popen[bytes]
     log_path: Path
     extra_cli: list[str] = field(default_factory=list)
+    #: The admin API's port (a free one; serve_args may name another).
+    http_port: int = 0
 
     @property
     def address(self) -> str:
@@ -122,13 +124,15 @@ def start_pycc(
                 store.add_extension(tenant.name, user, password)
     sip_port = free_port("both")
     sips_port = free_port("tcp")
+    http_port = free_port("tcp")
     log_path = workdir / "pycc.log"
     argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
-            "--sip-port", str(sip_port), "--sips-port", str(sips_port), *extra, *serve_args]
+            "--sip-port", str(sip_port), "--sips-port", str(sips_port),
+            "--http-port", str(http_port), *extra, *serve_args]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra)
+    server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra, http_port)
     try:
         wait_port(sips_port, 20.0)
     except Exception:

@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 LOOPBACK = "127.0.0.1"
+#: How long the waits for audio, silence or keys give pycc by default. A passing test never
+#: waits this long; on a busy machine (the suite runs in parallel) the media can start late.
+WAIT_TIMEOUT = 15.0
 #: When the sender falls this many packets behind (a busy loop), it skips ahead instead of
 #: sending a burst, as a phone's sound card clock would.
 _MAX_LATE = 5
@@ -357,7 +360,7 @@ class RtpPhone:
         return {h.ssrc for h in self.heard_packets if h.at >= since}
 
     async def hear(self, seconds: float, *, since: float | None = None,
-                   timeout: float = 5.0) -> Pcm:
+                   timeout: float = WAIT_TIMEOUT) -> Pcm:
         """Wait until ``seconds`` of audio arrived after ``since`` (default: now); return it.
 
         Raises TimeoutError when the audio does not come (pycc sends nothing)."""
@@ -371,7 +374,7 @@ class RtpPhone:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def quiet(self, seconds: float, *, timeout: float = 5.0) -> None:
+    async def quiet(self, seconds: float, *, timeout: float = WAIT_TIMEOUT) -> None:
         """Wait until no audio packet has arrived for ``seconds`` (pycc stopped sending)."""
         async with asyncio.timeout(timeout):
             while True:
@@ -380,7 +383,7 @@ class RtpPhone:
                     return
                 await asyncio.sleep(seconds / 4)
 
-    async def next_digits(self, count: int, *, timeout: float = 5.0) -> list[str]:
+    async def next_digits(self, count: int, *, timeout: float = WAIT_TIMEOUT) -> list[str]:
         """Wait until ``count`` keys arrived as telephone-events; all keys so far."""
         async with asyncio.timeout(timeout):
             while len(self.digits) < count:

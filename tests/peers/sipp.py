@@ -34,6 +34,11 @@ from .process import stop_process, tail, wait_until
 SIPP = "sipp"
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
+#: How long SIPp waits for each message its scenario expects. Generous: on a busy machine (the
+#: suite runs in parallel) a step of the test between two messages can take many seconds, and
+#: a passing run never waits this long.
+RECV_TIMEOUT_MS = 30_000
+
 # SIPp transport modes: u1/t1 = one UDP socket / one TCP connection for all calls,
 # un/tn = one per call.
 Transport = Literal["u1", "un", "t1", "tn"]
@@ -233,7 +238,7 @@ def sipp_argv(
     keys: Mapping[str, str] | None = None,
     pause_ms: int | None = None,
     timeout: float | None = 30.0,
-    recv_timeout_ms: int | None = 10_000,
+    recv_timeout_ms: int | None = RECV_TIMEOUT_MS,
     trace_messages: bool = True,
     auth_uri: str | None = None,
     extra_args: Sequence[str] = (),
@@ -439,7 +444,7 @@ def start_sipp(
     keys: Mapping[str, str] | None = None,
     pause_ms: int | None = None,
     timeout: float | None = 30.0,
-    recv_timeout_ms: int | None = 10_000,
+    recv_timeout_ms: int | None = RECV_TIMEOUT_MS,
     trace_messages: bool = True,
     auth_uri: str | None = None,
     extra_args: Sequence[str] = (),
@@ -487,7 +492,7 @@ def run_sipp(
     keys: Mapping[str, str] | None = None,
     pause_ms: int | None = None,
     timeout: float = 30.0,
-    recv_timeout_ms: int | None = 10_000,
+    recv_timeout_ms: int | None = RECV_TIMEOUT_MS,
     trace_messages: bool = True,
     auth_uri: str | None = None,
     extra_args: Sequence[str] = (),
@@ -553,7 +558,7 @@ def start_sipp_uas(
     local_port: int | None = None,
     calls: int | None = 1,
     timeout: float | None = 60.0,
-    recv_timeout_ms: int | None = 10_000,
+    recv_timeout_ms: int | None = RECV_TIMEOUT_MS,
     trace_messages: bool = True,
     keys: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),

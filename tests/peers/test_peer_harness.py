@@ -21,7 +21,8 @@ import pytest
 from .audio import active_seconds, dominant_frequency, tone_present, write_tone_wav
 from .baresip import start_baresip
 from .kamailio import KamailioProxy, start_kamailio
-from .net import LOOPBACK, free_port, tcp_listening, udp_bound, wait_port
+from .net import LOOPBACK, free_port, port_pool, tcp_listening, udp_bound, wait_port
+from .parallel import MIN_WORKERS, WorkerCountError, spread, worker_count, worker_slot
 from .sipp import (
     SipAccount,
     Transport,
@@ -48,6 +49,51 @@ def test_free_port_is_free_for_udp_and_tcp() -> None:
         assert not udp_bound(p)
         assert not tcp_listening(p)
     assert free_port() != port
+
+
+def test_free_port_blocks_do_not_overlap() -> None:
+    blocks = [range(p, p + 60) for p in (free_port("udp", count=60) for _ in range(5))]
+    taken = [port for block in blocks for port in block]
+    assert len(set(taken)) == len(taken)
+    assert not any(udp_bound(port) for port in taken)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4, 8])
+def test_each_xdist_worker_has_its_own_ports(workers: int) -> None:
+    pools = [port_pool(worker, workers, 32768) for worker in range(workers)]
+    assert all(pools), "a worker without ports"
+    together = [port for pool in pools for port in pool]
+    assert len(set(together)) == len(together)  # disjoint
+    assert sorted(together) == port_pool(0, 1, 32768)  # and nothing lost
+    assert not any(20000 <= port <= 20999 or port >= 32768 for port in together)
+
+
+def test_worker_slot_reads_xdist_variables() -> None:
+    env = {"PYTEST_XDIST_WORKER": "gw2", "PYTEST_XDIST_WORKER_COUNT": "3"}
+    assert worker_slot(env) == (2, 3)
+    assert worker_slot({}) == (0, 1)
+    assert worker_slot({"PYTEST_XDIST_WORKER": "gwx", "PYTEST_XDIST_WORKER_COUNT": "3"}) == (0, 1)
+
+
+def test_worker_count_has_a_floor_and_an_override() -> None:
+    assert worker_count(1, None) == MIN_WORKERS
+    assert worker_count(MIN_WORKERS + 5, "") == MIN_WORKERS + 5
+    assert worker_count(2, "0") == 0
+    assert worker_count(2, " 7 ") == 7
+    for bad in ("many", "-1", "2.5"):
+        with pytest.raises(WorkerCountError, match="PYCC_TEST_WORKERS"):
+            worker_count(2, bad)
+
+
+def test_spread_spaces_heavy_modules_evenly() -> None:
+    heavy, light = ["H0", "H1", "H2"], [f"l{i}" for i in range(9)]
+    merged = spread(heavy, light)
+    assert sorted(merged) == sorted(heavy + light)
+    assert [m for m in merged if m in heavy] == heavy  # each keeps its order
+    assert [m for m in merged if m in light] == light
+    # One heavy module in each third of the order.
+    assert [sum(m in heavy for m in merged[k:k + 4]) for k in (0, 4, 8)] == [1, 1, 1]
+    assert spread([], light) == light and spread(heavy, []) == heavy
 
 
 def test_wait_port_sees_a_listener() -> None:

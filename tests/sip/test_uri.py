@@ -851,7 +851,8 @@ def test_property_tel_separators_do_not_matter(number: str) -> None:
     ],
 )
 def test_long_hostile_input_is_linear(text: str) -> None:
-    start = time.perf_counter()
+    # CPU time of this process: the parser's work, not how long a busy machine kept it waiting.
+    start = time.process_time()
     with contextlib.suppress(UriError):
         parse_uri(text)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5

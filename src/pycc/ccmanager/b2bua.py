@@ -31,7 +31,7 @@ from enum import Enum
 from pathlib import Path
 
 from pycc.aaa.authenticator import Authenticator, Verdict
-from pycc.aaa.cdr import CallRecorder
+from pycc.aaa.cdr import CallRecorder, HoldClock, is_hold_offer, media_summary
 from pycc.ccmanager.apps import Application
 from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Location, Registrar
@@ -39,7 +39,6 @@ from pycc.endpoint import SipEndpoint
 from pycc.media.channel import Channel, ChannelGone, Recording
 from pycc.media.server import MediaServer, PortsExhausted
 from pycc.media.session import MediaSession
-from pycc.rtp.quality import mos_for_leg
 from pycc.sdp.errors import SdpError
 from pycc.sdp.session import SessionDescription
 from pycc.sip.address import Address
@@ -84,6 +83,10 @@ class Outside:
     from_header: str | None = None
     authorize: Callable[[str, str, str], str | None] | None = None
     release: Callable[[], None] | None = None
+    #: The trunk's name and the number called after the dial plan's translation (before the
+    #: trunk's own), for the call record.
+    trunk: str = ""
+    number: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,8 @@ class Call:
     on_finish: list[Callable[[Call], None]] = field(default_factory=list)
     #: the trunk an inbound call came from (IP-authenticated)
     from_trunk: str | None = None
+    #: how long the parties had the call on hold (their re-INVITEs and UPDATEs)
+    hold: HoldClock = field(default_factory=HoldClock)
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -289,10 +294,14 @@ class B2BUA:
         call = Call(call_id=invite.call_id, a_txn=txn, a_invite=invite, a_source=source,
                     caller=caller, callee=callee, to_tag=token_hex(6), start=now)
         call.from_trunk = trunk
+        call.media_info["direction"] = "inbound"
         await self._place(call)
 
     async def _place(self, call: Call) -> None:
         invite = call.a_invite
+        # The numbers as they arrived, before the router translates them.
+        call.media_info["caller_dialed"] = call.caller
+        call.media_info["callee_dialed"] = call.callee
         hops = invite.max_forwards
         if hops is not None and hops <= 0:
             self._fail(call, 483, "Too Many Hops", "failed")
@@ -339,6 +348,7 @@ class B2BUA:
         txn = call.a_txn
         self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
         self._by_a_txn[txn] = call
+        self.recorder.opened(call)
         for location in locations:
             self._fork(call, location)
         self._ring_started(call)
@@ -356,6 +366,7 @@ class B2BUA:
             self._fail(call, 503, "Service Unavailable", "failed")
             return
         first = ways[0]
+        call.media_info["direction"] = "outbound"
         call.fallbacks = ways[1:]
         call.claimed = list(ways)
         call.on_finish.append(self._release_ways)
@@ -365,6 +376,7 @@ class B2BUA:
         invite = call.a_invite
         self.calls[f"{call.call_id}|{invite.from_.tag}"] = call
         self._by_a_txn[call.a_txn] = call
+        self.recorder.opened(call)
         self._fork_to(call, first)
         self._ring_started(call)
 
@@ -455,6 +467,7 @@ class B2BUA:
         self._by_a_txn[call.a_txn] = call
         call.state = CallState.ANSWERED
         call.answer = self.clock()
+        self.recorder.opened(call)
         self._confirm_a(call, answer.to_bytes(), "application/sdp")
         channel = media.engine.channel(
             session, "a", name=f"{call.callee}:{call.call_id}",
@@ -696,6 +709,9 @@ class B2BUA:
         self._confirm_a(call, body, content_type)
         if self.record_dir is not None:
             self._record(call)
+        # After the recording started, so that the answered (open) record names it: a
+        # crash from here on leaves a record that points at its recording.
+        self.recorder.answered(call)
 
     def _record(self, call: Call) -> None:
         """Start recording an answered call: caller on the left, callee on the right."""
@@ -868,7 +884,7 @@ class B2BUA:
         call.end = self.clock()
         call.cancel_timers()
         if call.media is not None:
-            call.media_info.update(_media_summary(call.media))
+            call.media_info.update(media_summary(call.media))
             if self.media is not None:
                 self.media.end_session(call.media)
         self.calls.pop(f"{call.call_id}|{call.a_invite.from_.tag}", None)
@@ -986,6 +1002,7 @@ class B2BUA:
         if (call.media is not None and body and request.method in ("INVITE", "UPDATE")
                 and _is_sdp(request)):
             offer_from = "a" if from_a else "b"
+            call.hold.set(offer_from, is_hold_offer(body), self.clock())
             try:
                 body = self._media_offer(call, body, offer_from)
             except SdpError as exc:
@@ -1110,6 +1127,21 @@ class B2BUA:
         call.disposition = "answered"
         self._finish(call)
 
+    def end_call(self, call_id: str, cause: str = "200 Ended By Operator") -> bool:
+        """End the call whose caller's Call-ID is ``call_id``: BYE both parties of an
+        answered one, CANCEL a ringing one (the caller gets 487). False: no such call."""
+        for call in list(self.calls.values()):
+            if call.call_id != call_id:
+                continue
+            if call.state is CallState.ANSWERED:
+                self._hangup(call, "system", cause)
+                return True
+            if call.state is CallState.RINGING:
+                self._cancel_ringing(call)
+                self._fail(call, 487, "Request Terminated", "cancelled")
+                return True
+        return False
+
     def shutdown(self) -> None:
         """Stop every call: BYE answered ones, CANCEL and 503 ringing ones."""
         if self.originator is not None:
@@ -1142,29 +1174,3 @@ def _is_sdp(message: Request | Response) -> bool:
 
 def _warning_text(exc: Exception) -> str:
     return str(exc).replace('"', "'").replace("\\", "/")[:120]
-
-
-def _media_summary(session: MediaSession) -> dict[str, object]:
-    """The call record's media columns: codecs, relay or transcode (or "local" for a call pycc
-    answered itself), MOS and loss per party, from each party's first stream."""
-    info: dict[str, object] = {}
-    quality = session.quality()
-    bridge = session.bridges[0] if session.bridges else None
-    for party, column in (("a", "caller"), ("b", "callee")):
-        legs = session.legs(party)
-        side = legs[0].side if legs else None
-        if side is None or side.codec is None:
-            continue
-        info[f"codec_{column}"] = f"{side.codec.encoding}/{side.codec.clock_rate}"
-        stats = quality.get(party)
-        if stats is None or stats["received"] == 0:
-            continue
-        info[f"mos_{column}"] = round(mos_for_leg(
-            side.codec.encoding, stats["rtt"], stats["jitter_ms"], stats["loss"]), 2)
-        info[f"packets_lost_{column}"] = int(stats["lost"])
-    if session.local_party is not None and not session.plans:
-        info["media_path"] = "local"
-    elif session.plans and "codec_caller" in info:
-        transcoding = bridge.transcoding if bridge is not None else not session.plans[0].relay
-        info["media_path"] = "transcode" if transcoding else "relay"
-    return info

@@ -9,6 +9,12 @@ trunk sends the call out (failing over to the next trunk), a queue, an IVR flow 
 is answered by pycc and run by :meth:`CallCenter.run_target`, which follows the caller from
 one service to the next (an IVR transfers to a queue, a queue overflows to another queue or a
 flow) and notes each step in the call record.
+
+Calls out over a trunk are refused (402 Payment Required, "Credit Limit Reached"; no call for
+the dialer) once the tenant's billed total reached its credit limit. The customer calls pycc
+places itself (`CallCenter.dial_out`, a transfer out to a number) get call records of their
+own; the calls to agents' phones for a queued caller are part of that caller's call and do
+not (the caller's record names the agent and counts the agent's hold).
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from decimal import Decimal
 from pathlib import Path
 
+from pycc.aaa.billing import CreditTracker
 from pycc.bus import Bus
 from pycc.ccmanager.apps import Application
 from pycc.ccmanager.b2bua import B2BUA, Call, Outside, RouteTo
-from pycc.ccmanager.outbound import Originator, OutboundCall
+from pycc.ccmanager.outbound import Originator, OutboundCall, OutboundState
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkConfig, TrunkManager
 from pycc.ccs.agent import AgentTransition
@@ -34,6 +42,7 @@ from pycc.ccs.service import AcdService, AgentConfig, QueueMedia
 from pycc.media.channel import Channel, ChannelGone, MediaEngine, MonitorMode
 from pycc.provision.schema import CallCenterSpec
 from pycc.routing import Conference, DialPlan, Extension, Ivr, Queue, Reject, Trunk
+from pycc.routing.rating import RatePlan
 from pycc.routing.timecond import instant_from_epoch
 from pycc.sia.call import IvrCall
 from pycc.sia.flow import Flow, Target
@@ -78,6 +87,11 @@ class CenterConfig:
     features: FeatureCodes = FeatureCodes()
     #: The ``campaigns:`` entries as written (the dialer validates each when it starts it).
     campaigns: Sequence[Mapping[str, object]] = ()
+    #: Which rate table prices the calls out (None: calls are not rated).
+    rates: RatePlan | None = None
+    #: The tenant's credit limit (None: none) and the start of the period it counts from.
+    credit_limit: Decimal | None = None
+    credit_since: float | None = None
 
 
 class CallCenter:
@@ -101,6 +115,11 @@ class CallCenter:
         self.tally = KeyTally()
         self.tts = Tts(data_dir / "tts")
         self._pending_events: list[AgentTransition] = []
+        # Each agent's last answered phone call, whose hold counts in the caller's record.
+        self._agent_legs: dict[str, OutboundCall] = {}
+        # The customer calls placed and not yet ended, by number: the dialer's contact
+        # reaches them through the ACD's offer to the agent.
+        self._placed: dict[str, OutboundCall] = {}
         self.acd = AcdService(engine, self._ring_agent, bus=self.bus,
                               dial_customer=self._dial_customer, prompt=self.resolve_prompt,
                               record_event=self._pending_events.append,
@@ -112,6 +131,14 @@ class CallCenter:
         self.acd.configure(config.agents, config.queues)
         if self.trunks is not None:
             self.trunks.configure(config.trunks)
+        self.b2bua.recorder.configure(
+            config.rates, {queue.name: queue.wrap_up for queue, _media in config.queues},
+            config.credit_limit, config.credit_since)
+
+    @property
+    def credit(self) -> CreditTracker:
+        """The tenant's billed total against its credit limit."""
+        return self.b2bua.recorder.credit
 
     # -- routing ---------------------------------------------------------------------------
     def route(self, call: Call) -> RouteTo | None:
@@ -139,6 +166,10 @@ class CallCenter:
         if isinstance(action, Extension):
             return RouteTo("extension", number=action.number, label=label)
         if isinstance(action, Trunk):
+            call.callee = decision.called
+            if self.credit.exhausted:
+                return RouteTo("reject", status=402, reason="Credit Limit Reached",
+                               label=label)
             ways = self._ways_out(action.names, decision.called, decision.calling)
             if not ways:
                 return RouteTo("reject", status=503, reason="No Trunk Available", label=label)
@@ -159,6 +190,9 @@ class CallCenter:
         call slot that the call gives back when it ends."""
         if self.trunks is None:
             return []
+        if self.credit.exhausted:
+            log.info("call to %s not placed: the credit limit is reached", called)
+            return []
         ways: list[Outside] = []
         for name in names:
             trunk = self.trunks.get(name)
@@ -173,7 +207,8 @@ class CallCenter:
                 continue
             ways.append(Outside(uri=uri, destination=trunk.config.address,
                                 from_header=trunk.from_header(calling),
-                                authorize=trunk.authorization, release=trunk.release))
+                                authorize=trunk.authorization, release=trunk.release,
+                                trunk=name, number=called))
         return ways
 
     def flow_application(self, flow: CoroutineFlow) -> Application:
@@ -234,12 +269,17 @@ class CallCenter:
             path.extend(outcome.path)
             return None if outcome.hung_up else outcome.target
         if kind == "queue":
-            channel.details["queue"] = name
+            details = channel.details
+            details["queue"] = name
+            entered = time.time()
+            details.setdefault("queue_enter", round(entered, 3))
             result = await self.acd.enqueue(channel, name, caller=channel.caller)
-            channel.details["queue_wait"] = round(result.waited, 3)
+            details["queue_wait"] = round(result.waited, 3)
+            details["queue_exit"] = round(entered + result.waited, 3)
             if result.agent is not None:
-                channel.details["agent"] = result.agent
-                channel.details["agent_answer"] = result.agent_answer
+                details["agent"] = result.agent
+                details["agent_answer"] = result.agent_answer
+                details["hold_seconds"] = self._agent_hold(result.agent)
             path.append(f"queue:{name}={result.outcome}")
             if result.outcome == "overflow" and result.target is not None:
                 return _from_overflow(result.target)
@@ -310,6 +350,7 @@ class CallCenter:
                 way = ways.pop(0)
                 out = self.originator.call(number, [(way.uri, way.destination, [])],
                                            caller=channel.caller or "pycc")
+                self._track(out, way.trunk, "transfer", callee=way.number)
                 answered = await self._ring_with_tone(channel, out)
                 if answered and out.channel is not None:
                     try:
@@ -358,8 +399,69 @@ class CallCenter:
                    for key, value in info.items() if _header_name(key)]
         # A preview shows the customer on the phone's screen, a queue call the queue.
         display = info.get("display") or f"queue:{info.get('queue', agent_id)}"
-        return self._call_extension(extension, caller or "pycc", display=display,
-                                    headers=headers)
+        out = self._call_extension(extension, caller or "pycc", display=display,
+                                   headers=headers)
+        if out is None:
+            return None
+        customer = self._placed.get(caller)
+        if customer is not None and customer.answered and info.get("campaign"):
+            # A customer pycc called, offered to the agent (the dialer hands the ACD its
+            # campaign and contact): the customer's record names them.
+            details = customer.details
+            for key in ("queue", "campaign", "contact"):
+                if info.get(key) and not details.get(key):
+                    details[key] = info[key]
+
+        def answered(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and future.result():
+                self._agent_legs[agent_id] = out
+
+        out.result.add_done_callback(answered)
+        return out
+
+    def _agent_hold(self, agent_id: str) -> float:
+        """How long ``agent_id``'s phone held its last answered call."""
+        leg = self._agent_legs.get(agent_id)
+        if leg is None:
+            return 0.0
+        end = leg.end if leg.end is not None else time.time()
+        return round(leg.hold.seconds(end), 3)
+
+    def _track(self, out: OutboundCall, trunk: str | None, route: str, *,
+               campaign: str | None = None, contact: str | None = None,
+               callee: str | None = None) -> None:
+        """Give a call pycc placed to a customer its call record: open now, answered, closed
+        when it ends. ``callee`` is the number after the dial plan's translation."""
+        recorder = self.b2bua.recorder
+        out.details.update(direction="outbound" if trunk else "internal", trunk=trunk,
+                           route=route, campaign=campaign, contact=contact,
+                           callee_dialed=out.target, callee=callee or out.target)
+        self._placed[out.target] = out
+        recorder.opened(out)
+
+        def answered(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and future.result():
+                recorder.answered(out)
+
+        out.result.add_done_callback(answered)
+        out.on_end.append(self._placed_ended)
+
+    def _placed_ended(self, out: OutboundCall) -> None:
+        if self._placed.get(out.target) is out:
+            del self._placed[out.target]
+        details = out.details
+        agent = details.get("agent")
+        if isinstance(agent, str):
+            details["hold_seconds"] = self._agent_hold(agent)
+        if details.get("queue") is None and details.get("queue_wait") is not None:
+            details["queue"] = self._campaign_queue(details.get("campaign"))
+        self.b2bua.recorder.record(out)
+
+    def _campaign_queue(self, campaign: object) -> str | None:
+        for raw in self.config.campaigns:
+            if raw.get("name") == campaign and isinstance(raw.get("queue"), str):
+                return str(raw["queue"])
+        return None
 
     def _call_extension(self, number: str, caller: str, display: str | None = None,
                         headers: list[tuple[str, str]] | None = None) -> OutboundCall | None:
@@ -376,15 +478,21 @@ class CallCenter:
     def _dial_customer(self, number: str) -> OutboundCall | None:
         """Call ``number`` back (a queue's callback): an extension of this switch, else out
         over the dial plan's trunks for that number."""
-        return self.dial_out(number, "pycc", ())
+        return self.dial_out(number, "pycc", (), route="callback")
 
-    def dial_out(self, number: str, caller_id: str,
-                 trunks: Sequence[str]) -> OutboundCall | None:
+    def dial_out(self, number: str, caller_id: str, trunks: Sequence[str], *,
+                 campaign: str | None = None, contact: str | None = None,
+                 route: str = "dial_out") -> OutboundCall | None:
         """A call pycc places to a customer: a local extension's phones, else out over the
         first of ``trunks`` that is up and has room, or with no ``trunks`` the trunks the dial
-        plan names for the number (None: no way to place it)."""
+        plan names for the number (None: no way to place it, or the tenant's credit limit is
+        reached). The call gets a record of its own, naming ``campaign`` and ``contact`` (a
+        dialer's) and ``route`` (what placed it)."""
         if self.registrar.lookup(number):
-            return self._call_extension(number, caller_id)
+            local = self._call_extension(number, caller_id)
+            if local is not None:
+                self._track(local, None, route, campaign=campaign, contact=contact)
+            return local
         ways = (self._ways_out(trunks, number, caller_id) if trunks
                 else self._trunk_ways(number, caller_id))
         if not ways:
@@ -403,7 +511,47 @@ class CallCenter:
         if first.release is not None:
             release = first.release
             out.on_end.append(lambda _call: release())
+        self._track(out, first.trunk, route, campaign=campaign, contact=contact,
+                    callee=first.number)
         return out
+
+    def click_to_call(self, extension: str, number: str,
+                      caller_id: str = "") -> OutboundCall | None:
+        """Ring ``extension``'s phones about ``number``; once one answers, dial ``number``
+        (as ``caller_id``, by default the extension) and connect the two when it answers.
+        Either side hanging up ends the other. None: the extension has no phone registered.
+        """
+        first = self._call_extension(extension, number, display=f"call {number}")
+        if first is None:
+            return None
+
+        def drop(call: OutboundCall, cause: str) -> None:
+            if call.state in (OutboundState.TRYING, OutboundState.RINGING):
+                self.originator.cancel(call, cause)
+            elif call.state is OutboundState.ANSWERED:
+                self.originator.hangup(call, cause)
+
+        def extension_answered(future: asyncio.Future[bool]) -> None:
+            if future.cancelled() or not future.result():
+                return
+            second = self.dial_out(number, caller_id or extension, ())
+            if second is None:
+                drop(first, "480 Cannot Reach Number")
+                return
+
+            def number_answered(result: asyncio.Future[bool]) -> None:
+                if result.cancelled() or not result.result() or first.channel is None or \
+                        second.channel is None:
+                    drop(first, f"{second.status or 480} Not Answered")
+                    return
+                self.engine.bridge(first.channel, second.channel)
+
+            second.result.add_done_callback(number_answered)
+            second.on_end.append(lambda _call: drop(first, "200 BYE"))
+            first.on_end.append(lambda _call: drop(second, "200 BYE"))
+
+        first.result.add_done_callback(extension_answered)
+        return first
 
     async def resolve_prompt(self, prompt: str) -> str | Path:
         """What ``Channel.play`` takes for a prompt of the configuration (``tts:`` rendered,
@@ -500,6 +648,8 @@ class CallCenter:
         state = self.acd.snapshot()
         if self.trunks is not None:
             state["trunks"] = self.trunks.snapshot()
+        if self.credit.limit is not None:
+            state["credit"] = self.credit.snapshot()
         return state
 
     def close(self) -> None:
@@ -536,6 +686,9 @@ def center_config(spec: CallCenterSpec) -> CenterConfig:
         trunks=[trunk.config for trunk in spec.trunks],
         max_calls=spec.limits.calls if spec.limits is not None else None,
         campaigns=tuple(spec.campaigns),
+        rates=spec.rates.plan if spec.rates is not None else None,
+        credit_limit=spec.limits.credit if spec.limits is not None else None,
+        credit_since=spec.limits.credit_since if spec.limits is not None else None,
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pycc.aaa.cdr import HoldClock, is_hold_offer, media_summary
 from pycc.ccmanager.registrar import Location
 from pycc.endpoint import SipEndpoint
 from pycc.media.channel import Channel
@@ -96,6 +97,11 @@ class OutboundCall:
     #: Called once when the call is over (answered or not).
     on_end: list[Callable[[OutboundCall], None]] = field(default_factory=list)
     best: Response | None = None
+    #: What the call record says about the call (the trunk, a campaign, the media); once
+    #: answered, also the ``details`` of its channel, where the services note theirs.
+    details: dict[str, object] = field(default_factory=dict)
+    #: How long the far end had the call on hold.
+    hold: HoldClock = field(default_factory=HoldClock)
 
     @property
     def answered(self) -> bool:
@@ -280,6 +286,7 @@ class Originator:
         assert engine is not None
         call.channel = engine.channel(call.media, "b", name=f"{call.target}:{call.id}",
                                       hangup=lambda: self.hangup(call, "200 Application Hangup"))
+        call.channel.details = call.details
         if not call.media.has_events("b"):
             call.channel.listen_for_tones(lambda _channel, digit: self._digit(call, digit))
         if not call.result.done():
@@ -343,7 +350,9 @@ class Originator:
             sdp: SessionDescription | None
             if request.body and content_type.lower() == "application/sdp":
                 try:
-                    sdp = call.media.answer_locally(SessionDescription.parse(request.body), "b")
+                    offer = SessionDescription.parse(request.body)
+                    call.hold.set("b", is_hold_offer(offer), self.clock())
+                    sdp = call.media.answer_locally(offer, "b")
                 except SdpError as exc:
                     self._answer(dialog, txn, make_response(request, 488, "Not Acceptable Here",
                                  extra=[("Warning", f'399 pycc "{str(exc)[:100]}"')]))
@@ -412,6 +421,7 @@ class Originator:
         for key, branch in list(self._dialogs.items()):
             if branch.call is call:
                 del self._dialogs[key]
+        call.details.update(media_summary(call.media))
         self.media.end_session(call.media)
         if not call.result.done():
             call.result.set_result(False)

@@ -102,6 +102,11 @@ class MediaServer:
             session.close()
         self.sessions.clear()
 
+    @property
+    def running(self) -> bool:
+        """Started and supervising its sessions (its sweep task alive)."""
+        return self._sweeper is not None and not self._sweeper.done()
+
     # -- sessions ---------------------------------------------------------------------------
     def new_session(self, name: str = "", *, on_timeout: TimeoutHandler | None = None,
                     on_digit: Callable[[str, str, str], None] | None = None) -> MediaSession:

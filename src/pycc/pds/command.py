@@ -32,15 +32,16 @@ from pycc.config import SwitchConfig
 from pycc.pds.campaign import CampaignConfig, CampaignError, campaigns_from_entries
 from pycc.pds.contacts import ContactsError, ImportReport, mark_dnc, parse_csv, parse_dnc
 from pycc.pds.reports import campaign_summary, result_summary
-from pycc.pds.store import DialerStore
+from pycc.pds.store import DialerStore, ImportResult
 from pycc.store.config_models import ConfigObject
 from pycc.store.db import make_url
 from pycc.store.errors import NotFound, StoreError
 from pycc.store.models import Tenant
 from pycc.store.repo import Store
 
-__all__ = ["FORMATS", "REPORTS", "applied_campaign", "callback_command", "import_command",
-           "parse_when", "report_command", "report_lines"]
+__all__ = ["FORMATS", "REPORTS", "agent_ids", "applied_campaign", "callback_command",
+           "import_command", "import_contacts", "parse_when", "report_command",
+           "report_lines"]
 
 REPORTS: Final = ("campaign", "results")
 FORMATS: Final = ("table", "json", "csv")
@@ -98,7 +99,6 @@ def _import(store: Store, campaign: str, file: Path, tenant: str, dnc_file: Path
             err(f"pycc: error: campaign {campaign!r} is a template: import into a campaign "
                 "that uses it")
             return 1
-        dialer.save_campaign(config, now)
     else:
         try:
             config = dialer.get_campaign(campaign)
@@ -118,14 +118,12 @@ def _import(store: Store, campaign: str, file: Path, tenant: str, dnc_file: Path
         out(f"{added} new numbers on the do-not-call list of tenant {tenant!r} "
             f"({len(listed.numbers)} read, {len(listed.rejected)} rejected)")
     try:
-        report = parse_csv(file, config)
+        report, result = import_contacts(dialer, config, file, now)
     except ContactsError as exc:
         err(f"pycc: error: {file}: {exc}")
         return 1
-    report = mark_dnc(report, dialer.dnc_numbers(row.phone for row in report.good))
     for line in report_lines(report):
         out(line)
-    result = dialer.import_contacts(campaign, report, now)
     out(f"imported {result.added} contacts into campaign {campaign!r} "
         f"({result.skipped_existing} already there); {len(report.rejected)} rejected, "
         f"{len(report.duplicates)} duplicates, {len(report.dnc)} on the do-not-call list")
@@ -179,7 +177,7 @@ def callback_command(campaign: str, contact: str, when: str, cfg: SwitchConfig, 
         if at < now - 60.0:
             err(f"pycc: error: --at: {when!r} is in the past")
             return 2
-        if agent is not None and agent not in _agents(store, cfg.tenant):
+        if agent is not None and agent not in agent_ids(store, cfg.tenant):
             err(f"pycc: error: --agent: no agent {agent!r} in tenant {cfg.tenant!r}")
             return 2
         contact_id = dialer.find_contact(campaign, contact)
@@ -198,7 +196,8 @@ def callback_command(campaign: str, contact: str, when: str, cfg: SwitchConfig, 
     return 0
 
 
-def _agents(store: Store, tenant: str) -> set[str]:
+def agent_ids(store: Store, tenant: str) -> set[str]:
+    """The ids of the agents ``pycc apply`` stored for ``tenant``."""
     try:
         with Session(store.engine) as session:
             return set(session.exec(
@@ -206,6 +205,17 @@ def _agents(store: Store, tenant: str) -> set[str]:
                 .where(Tenant.name == tenant, ConfigObject.kind == "agent")))
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc}") from exc
+
+
+def import_contacts(dialer: DialerStore, config: CampaignConfig, source: str | bytes | Path,
+                    now: float) -> tuple[ImportReport, ImportResult]:
+    """Import the CSV ``source`` into campaign ``config`` (saved to the dialer's table
+    first): its rows checked, do-not-call numbers set aside, the good rows added in one
+    transaction. `ContactsError` when the file cannot be read as contacts at all."""
+    report = parse_csv(source, config)
+    report = mark_dnc(report, dialer.dnc_numbers(row.phone for row in report.good))
+    dialer.save_campaign(config, now)
+    return report, dialer.import_contacts(config.name, report, now)
 
 
 def report_lines(report: ImportReport) -> list[str]:

@@ -178,9 +178,11 @@ class DialerService:
         """Stop dialing; calls already up are left to finish."""
         live = self.campaigns.get(name)
         if live is None:
-            self.config_of(name)  # a clear error for an unknown name
-            await self.store.run(self.dialer_store.set_campaign_state, name, "stopped",
-                                 self.clock())
+            config = self.config_of(name)  # a clear error for an unknown name
+            now = self.clock()
+            # Never started here: it may not be in the dialer's table yet.
+            await self.store.run(self.dialer_store.save_campaign, config, now)
+            await self.store.run(self.dialer_store.set_campaign_state, name, "stopped", now)
             return {"campaign": name, "running": False}
         live.running = False
         live.wake.set()
@@ -340,7 +342,8 @@ class DialerService:
     def _place(self, live: _Live, claim: Claim) -> _Attempt | None:
         """Place the call to the claimed contact (None: no way to place it)."""
         caller_id = claim.caller_id or (next(live.caller_ids) if live.caller_ids else "pycc")
-        out = self.center.dial_out(claim.phone, caller_id, live.config.trunks)
+        out = self.center.dial_out(claim.phone, caller_id, live.config.trunks,
+                                   campaign=live.config.name, contact=claim.external_id)
         now = self.clock()
         live.stats.record_dialed(now)
         if out is None:

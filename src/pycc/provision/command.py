@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pycc.aaa.audit import Origin, local_actor
 from pycc.config import SwitchConfig
 from pycc.provision.schema import validate
 from pycc.provision.source import ApplyError, Source, load_file
@@ -75,7 +76,8 @@ def _apply(source: Source, store: Store, cfg: SwitchConfig, dry_run: bool,
         return 1
     default_realm = cfg.realm if spec.tenant == cfg.tenant else None
     try:
-        result = apply(store, spec, clock(), dry_run=dry_run, default_realm=default_realm)
+        result = apply(store, spec, clock(), dry_run=dry_run, default_realm=default_realm,
+                       origin=Origin(local_actor(), "apply"))
     except ApplyError as exc:
         err(str(source.place(exc)))
         return 1

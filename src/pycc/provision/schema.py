@@ -8,9 +8,26 @@ per run. Nothing here raises on bad input.
 The sections reuse the validators of the components that run them: queue rules become a
 `pycc.ccs.QueueConfig`, IVR steps go through `pycc.sia.flow`, routes and DIDs through
 `pycc.routing.DialPlan.from_dicts` (once per rule, so each rule's error is reported), trunks
-through `pycc.ccmanager.trunks.TrunkConfig`. Then the cross references are checked: a queue's
-overflow, an IVR branch, a route target must name a queue, flow or trunk of the file, or, for
-a section the file leaves out, one stored already (``known``).
+through `pycc.ccmanager.trunks.TrunkConfig`, rate tables into `pycc.routing.rating` tables.
+Then the cross references are checked: a queue's overflow, an IVR branch, a route target, a
+trunk given a rate table must name a queue, flow or trunk of the file, or, for a section the
+file leaves out, one stored already (``known``).
+
+The ``rates`` section prices calls out, and ``limits.credit`` caps what they may cost::
+
+    rates:
+      tables:
+        - name: retail
+          increment: 60/60            # the table's default (60/60 if not given)
+          rates:
+            - {prefix: "44", price: 0.02, name: UK}
+            - {prefix: "4420", price: "0.015", increment: 1/1, connection: 0.05}
+      default: retail                 # the tenant's calls out over any other trunk
+      trunks: {carrier: retail}       # a trunk's own table
+    limits: {calls: 20, credit: 250.00, credit_since: "2025-06-01"}
+
+Amounts are decimal (a YAML number is taken as written, never through binary floating
+point); ``credit_since`` is an ISO date (UTC midnight) or date and time, or epoch seconds.
 
 Every spec keeps its entry as written (``raw``): the database stores that, canonical JSON, and
 `pycc.provision.sync.load` rebuilds the spec from it with this same code. Specs compare by
@@ -24,6 +41,8 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final, TypeAlias, TypeVar
 
 from pycc.ccmanager.trunks import TrunkConfig, TrunkConfigError
@@ -36,6 +55,15 @@ from pycc.provision.source import ApplyError, Source, child_path
 from pycc.routing.dialplan import DialPlan, Ivr, Queue, Trunk
 from pycc.routing.lists import NumberScreen, Screening
 from pycc.routing.patterns import RoutingError
+from pycc.routing.rating import (
+    DEFAULT_INCREMENT,
+    Increment,
+    Rate,
+    RatePlan,
+    RateTable,
+    RatingError,
+    parse_money,
+)
 from pycc.routing.timecond import HolidayCalendar
 from pycc.sia.flow import Flow, FlowError, parse_flow, validate_flow
 
@@ -54,6 +82,7 @@ __all__ = [
     "Known",
     "LimitsSpec",
     "QueueSpec",
+    "RatesSpec",
     "TrunkSpec",
     "route_names",
     "validate",
@@ -63,7 +92,7 @@ DEFAULT_TENANT: Final = "default"
 
 #: The top-level keys of the file.
 SECTIONS: Final = ("tenant", "realm", "extensions", "agents", "queues", "ivr", "routes",
-                   "calendars", "trunks", "dids", "blacklist", "limits", "campaigns")
+                   "calendars", "trunks", "dids", "blacklist", "limits", "campaigns", "rates")
 
 #: Names stored already, by section, for references from a file that leaves a section out.
 Known: TypeAlias = Mapping[str, Collection[str]]
@@ -180,10 +209,25 @@ class CalendarSpec:
 
 @dataclass(frozen=True, slots=True)
 class LimitsSpec:
-    """Per-tenant limits: ``calls`` concurrent calls at most (None: no limit)."""
+    """Per-tenant limits: ``calls`` concurrent calls at most (None: no limit); calls out over
+    trunks stop once the calls started at or after ``credit_since`` (epoch seconds; None:
+    ever) have cost ``credit`` (None: no limit)."""
 
     calls: int | None
     raw: Raw
+    credit: Decimal | None = None
+    credit_since: float | None = None
+
+
+@dataclass(frozen=True)
+class RatesSpec:
+    """The ``rates`` section: named rate tables, the tenant's default table and the tables
+    of particular trunks. Compared by the rates themselves, not as written."""
+
+    tables: tuple[RateTable, ...]
+    default: str | None
+    trunks: Mapping[str, str]
+    plan: RatePlan = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -213,6 +257,7 @@ class CallCenterSpec:
     limits: LimitsSpec | None
     campaigns: tuple[Raw, ...]
     sections: frozenset[str] = field(compare=False)
+    rates: RatesSpec | None = None
 
 
 def route_names(routes: Collection[Raw]) -> list[str]:
@@ -459,6 +504,7 @@ class _Checker:
         dids = self.section(data, "dids", self.did)
         limits = self.limits(data["limits"]) if "limits" in data else None
         campaigns = self.section(data, "campaigns", self.campaign)
+        rates = self.rates(data["rates"]) if "rates" in data else None
         if self.errors or screening is None:
             return None
         plan = self.dial_plan(dids, routes, calendar_map, screening)
@@ -471,7 +517,7 @@ class _Checker:
             routes=tuple(routes), trunks=tuple(trunks), dids=tuple(dids),
             calendars=tuple(calendars), screening=screening,
             blacklist=blacklist if isinstance(blacklist, dict) else None, limits=limits,
-            campaigns=tuple(campaigns), sections=self.present,
+            campaigns=tuple(campaigns), sections=self.present, rates=rates,
         )
 
     def section(self, data: Raw, name: str,
@@ -903,7 +949,7 @@ class _Checker:
     # -- the rest ------------------------------------------------------------------------------
 
     def limits(self, value: object) -> LimitsSpec | None:
-        entry = self.entry(value, "limits", ("calls",))
+        entry = self.entry(value, "limits", ("calls", "credit", "credit_since"))
         if entry is None:
             return None
         calls = None
@@ -911,7 +957,158 @@ class _Checker:
             calls = self.whole(entry["calls"], "limits.calls", 1)
             if calls is None:
                 return None
-        return LimitsSpec(calls, entry)
+        credit = since = None
+        if entry.get("credit") is not None:
+            credit = self.money(entry["credit"], "limits.credit")
+            if credit is None:
+                return None
+        if entry.get("credit_since") is not None:
+            since = self.instant(entry["credit_since"], "limits.credit_since")
+            if since is None:
+                return None
+            if credit is None:
+                self.fail("limits.credit_since", "needs limits.credit, the limit it counts for")
+                return None
+        return LimitsSpec(calls, entry, credit, since)
+
+    def money(self, value: object, where: str) -> Decimal | None:
+        try:
+            return parse_money(value, where)
+        except RatingError as exc:
+            self.fail(exc.where, exc.message)
+            return None
+
+    def instant(self, value: object, where: str) -> float | None:
+        """Epoch seconds, an ISO date (midnight UTC) or an ISO date and time (UTC unless
+        it says otherwise)."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+        elif isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=UTC)
+                return parsed.timestamp()
+        self.fail(where, f"expected a date such as 2025-06-01 (or a date and time, or epoch "
+                         f"seconds), not {_kind_of(value)}")
+        return None
+
+    # -- rates ---------------------------------------------------------------------------------
+
+    def rates(self, value: object) -> RatesSpec | None:
+        entry = self.entry(value, "rates", ("tables", "default", "trunks"))
+        if entry is None:
+            return None
+        before = len(self.errors)
+        tables: list[RateTable] = []
+        names: set[str] = set()
+        if entry.get("tables") is not None:
+            listed = self.items(entry["tables"], "rates.tables")
+            # Names first, so that a broken table is still known to the references.
+            self.gather({"rates.tables": listed or []}, "rates.tables", "name", "rate table")
+            names = self.names.pop("rates.tables")
+            for index, item in enumerate(listed or []):
+                table = self.rate_table(item, f"rates.tables[{index}]")
+                if table is not None:
+                    tables.append(table)
+        default = None
+        if entry.get("default") is not None:
+            default = self.text(entry["default"], "rates.default")
+            if default is not None and default not in names:
+                self.fail("rates.default", f"no rate table {default!r} in rates.tables")
+        trunks: dict[str, str] = {}
+        if entry.get("trunks") is not None:
+            chosen = entry["trunks"]
+            if not isinstance(chosen, dict):
+                self.fail("rates.trunks", f"expected {{trunk: rate table}}, not "
+                                          f"{_kind_of(chosen)}")
+            else:
+                for trunk, table_name in chosen.items():
+                    place = child_path("rates.trunks", trunk)
+                    self.reference("trunks", "trunk", trunk, place)
+                    name = self.text(table_name, place)
+                    if name is not None and name not in names:
+                        self.fail(place, f"no rate table {name!r} in rates.tables")
+                    elif name is not None:
+                        trunks[trunk] = name
+        if len(self.errors) > before:
+            return None
+        plan = RatePlan({table.name: table for table in tables}, default, trunks)
+        return RatesSpec(tuple(tables), default, trunks, plan)
+
+    def rate_table(self, value: object, where: str) -> RateTable | None:
+        entry = self.entry(value, where, ("name", "rates", "increment", "connection"),
+                           ("name", "rates"))
+        if entry is None:
+            return None
+        name = self.text(entry["name"], f"{where}.name")
+        increment = self.increment(entry.get("increment", "60/60"), f"{where}.increment")
+        connection = self.money(entry.get("connection", 0), f"{where}.connection")
+        listed = self.items(entry["rates"], f"{where}.rates")
+        if listed is None:
+            return None
+        ok = name is not None and increment is not None and connection is not None
+        rates: list[Rate] = []
+        prefixes: dict[str, int] = {}
+        # The rates are checked even when the table's own fields are wrong: every error at once.
+        increment = increment or DEFAULT_INCREMENT
+        connection = Decimal(0) if connection is None else connection
+        for index, item in enumerate(listed):
+            place = f"{where}.rates[{index}]"
+            rate = self.rate(item, place, increment, connection)
+            if rate is None:
+                ok = False
+                continue
+            if rate.prefix in prefixes:
+                self.fail(f"{place}.prefix", f"prefix {rate.prefix!r} is rated twice (first at "
+                                             f"{where}.rates[{prefixes[rate.prefix]}])")
+                ok = False
+                continue
+            prefixes[rate.prefix] = index
+            rates.append(rate)
+        return RateTable(name, rates) if ok and name is not None else None
+
+    def rate(self, value: object, where: str, increment: Increment,
+             connection: Decimal) -> Rate | None:
+        entry = self.entry(value, where, ("prefix", "price", "increment", "connection",
+                                          "name"), ("prefix", "price"))
+        if entry is None:
+            return None
+        prefix = self.text(entry["prefix"], f"{where}.prefix", numbers=True)
+        if prefix is not None:
+            digits = prefix[1:] if prefix.startswith("+") else prefix
+            if not (digits.isdigit() and digits.isascii() and len(digits) <= 15):
+                self.fail(f"{where}.prefix", f"{prefix!r}: expected 1 to 15 digits, "
+                                             "optionally after +")
+                prefix = None
+            else:
+                prefix = digits
+        price = self.money(entry["price"], f"{where}.price")
+        if "increment" in entry:
+            own = self.increment(entry["increment"], f"{where}.increment")
+        else:
+            own = increment
+        fee = self.money(entry["connection"], f"{where}.connection") \
+            if "connection" in entry else connection
+        name = None
+        if entry.get("name") is not None:
+            name = self.text(entry["name"], f"{where}.name", numbers=True)
+            if name is None:
+                return None
+        if prefix is None or price is None or own is None or fee is None:
+            return None
+        return Rate(prefix, price, own, fee, name)
+
+    def increment(self, value: object, where: str) -> Increment | None:
+        try:
+            return Increment.parse(value, where)
+        except RatingError as exc:
+            self.fail(exc.where, exc.message)
+            return None
 
     def campaign(self, value: object, where: str) -> Raw | None:
         """A dialer campaign, checked by `pycc.pds.campaign.CampaignConfig.from_dict`.

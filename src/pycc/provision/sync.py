@@ -8,6 +8,11 @@ name are deleted; a section the file leaves out is left as it is. Any failure ro
 back. An object whose canonical JSON and position are unchanged is not touched, so applying
 the same file twice changes nothing the second time, not even a timestamp.
 
+The ``rates`` section is stored in tables of its own (`pycc.store.billing_models`): one row
+per rate table and per rate, amounts as decimal text, and which table each trunk (and the
+tenant by default) uses. A table whose rates are unchanged is not touched; a changed one has
+its rates replaced.
+
 A running switch calls `version` (cheap, one row) to notice a change and `load` to rebuild
 the spec from the stored entries with the same validation code. On PostgreSQL the tenant row
 is locked for the transaction, so two nodes applying at once take turns.
@@ -19,18 +24,23 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Final, TypeVar
 
 from sqlmodel import Session, col, select
 
+from pycc.aaa import audit
 from pycc.provision.schema import (
     CallCenterSpec,
     ExtensionSpec,
+    RatesSpec,
     route_names,
     validate,
 )
 from pycc.provision.source import ApplyError
+from pycc.routing.rating import Increment, Rate, RateTable
 from pycc.sip.auth import ha1
+from pycc.store.billing_models import TENANT_DEFAULT, RateAssignment, RateRow, RateTableRow
 from pycc.store.config_models import ConfigObject, ConfigVersion
 from pycc.store.errors import StoreError
 from pycc.store.models import Extension, Tenant
@@ -40,11 +50,13 @@ __all__ = [
     "KIND_OF_SECTION",
     "ApplyResult",
     "StoredConfigError",
+    "VersionConflict",
     "apply",
     "canonical_json",
     "desired_objects",
     "load",
     "stored_names",
+    "stored_rates",
     "version",
 ]
 
@@ -144,19 +156,43 @@ def desired_objects(spec: CallCenterSpec, section: str) -> list[tuple[str, int, 
     raise ValueError(f"no stored objects for section {section!r}")
 
 
+#: Who `apply` says changed things when its caller does not say.
+DEFAULT_ORIGIN: Final = audit.Origin("operator", "apply")
+
+
+class VersionConflict(StoreError):
+    """The configuration changed since the version a read-modify-write started from."""
+
+    def __init__(self, tenant: str, expected: int, found: int) -> None:
+        super().__init__(f"the configuration of tenant {tenant!r} is at version {found}, "
+                         f"not {expected}: read it again")
+        self.expected = expected
+        self.found = found
+
+
 def apply(store: Store, spec: CallCenterSpec, now: float, *, dry_run: bool = False,
-          default_realm: str | None = None) -> ApplyResult:
+          default_realm: str | None = None,
+          origin: audit.Origin = DEFAULT_ORIGIN,
+          expect_version: int | None = None) -> ApplyResult:
     """Make the database match ``spec`` in one transaction (or, with ``dry_run``, report
-    what that would change and write nothing).
+    what that would change and write nothing). With ``expect_version``, only if the
+    tenant's configuration is still at that version (else `VersionConflict`, nothing
+    written): what makes an edit of one entry safe against a concurrent one.
 
     A new tenant gets the file's ``realm``, else ``default_realm``, else the spec's default
     (the tenant name). An existing tenant keeps its realm; a file naming another raises
     `ApplyError`: every stored HA1 depends on it. Database failures raise `StoreError`.
+    Each change is written to the audit log by ``origin``, in the same transaction.
     """
 
     def work(session: Session) -> ApplyResult:
         changes = _Changes()
         tenant = _lock_tenant(session, spec.tenant)
+        if expect_version is not None:
+            found = _version(session, tenant.id) if tenant is not None and \
+                tenant.id is not None else 0
+            if found != expect_version:
+                raise VersionConflict(spec.tenant, expect_version, found)
         if tenant is None:
             realm = spec.realm if "realm" in spec.sections else (default_realm or spec.realm)
             tenant = Tenant(name=spec.tenant, realm=realm, created=now)
@@ -173,12 +209,15 @@ def apply(store: Store, spec: CallCenterSpec, now: float, *, dry_run: bool = Fal
             if section in spec.sections:
                 _sync_kind(session, tenant.id, kind, desired_objects(spec, section), now,
                            changes)
+        if "rates" in spec.sections:
+            _sync_rates(session, tenant.id, spec.rates, now, changes)
         number = _bump_version(session, tenant.id, now) if changes else \
             _version(session, tenant.id)
         result = ApplyResult(tuple(changes.created), tuple(changes.updated),
                              tuple(changes.deleted), number, dry_run)
         if dry_run:
             raise _DryRun(result)
+        _audit(session, spec.tenant, result, now, origin)
         return result
 
     try:
@@ -231,7 +270,8 @@ def load(store: Store, tenant: str) -> CallCenterSpec | None:
     the stored entries do not validate.
     """
 
-    def work(session: Session) -> tuple[Tenant, list[ConfigObject], list[Extension]] | None:
+    def work(session: Session) -> tuple[Tenant, list[ConfigObject], list[Extension],
+                                        dict[str, object] | None] | None:
         owner = session.exec(select(Tenant).where(Tenant.name == tenant)).first()
         if owner is None:
             return None
@@ -242,13 +282,16 @@ def load(store: Store, tenant: str) -> CallCenterSpec | None:
         extensions = list(session.exec(
             select(Extension).where(Extension.tenant_id == owner.id)
             .order_by(col(Extension.number))))
-        return owner, rows, extensions
+        assert owner.id is not None
+        return owner, rows, extensions, stored_rates(session, owner.id)
 
     found = _read(store, work)
     if found is None:
         return None
-    owner, rows, extensions = found
+    owner, rows, extensions, rates = found
     data: dict[str, object] = {"tenant": tenant}
+    if rates is not None:
+        data["rates"] = rates
     for row in rows:
         section = _SECTION_OF_KIND.get(row.kind)
         if section is None:
@@ -351,6 +394,121 @@ def _bump_version(session: Session, tenant_id: int, now: float) -> int:
     session.add(row)
     session.flush()
     return row.version
+
+
+def _audit(session: Session, tenant: str, result: ApplyResult, now: float,
+           origin: audit.Origin) -> None:
+    for action, changes in (("create", result.created), ("update", result.updated),
+                            ("delete", result.deleted)):
+        for kind, name in changes:
+            # The version ties the entry to the reload it caused; an extension's entry
+            # never carries its password.
+            audit.record(session, now=now, tenant=tenant, origin=origin, action=action,
+                         target_kind=kind, target_id=name, detail={"version": result.version})
+
+
+# -- rates -----------------------------------------------------------------------------------
+
+
+def _sync_rates(session: Session, tenant_id: int, wanted: RatesSpec | None, now: float,
+                changes: _Changes) -> None:
+    """Make the tenant's rate tables and assignments those of ``wanted`` (None: none)."""
+    tables = wanted.tables if wanted is not None else ()
+    stored = {row.name: row for row in session.exec(
+        select(RateTableRow).where(RateTableRow.tenant_id == tenant_id))}
+    for position, table in enumerate(tables):
+        row = stored.pop(table.name, None)
+        if row is None:
+            row = RateTableRow(tenant_id=tenant_id, name=table.name, position=position,
+                               updated=now)
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            _add_rates(session, row.id, table.rates)
+            changes.created.append(("rate_table", table.name))
+            continue
+        assert row.id is not None
+        rates = list(session.exec(select(RateRow).where(RateRow.table_id == row.id)))
+        if RateTable(table.name, [_rate_of(rate) for rate in rates]) == table:
+            if row.position != position:
+                row.position = position
+                session.add(row)
+            continue
+        for rate in rates:
+            session.delete(rate)
+        session.flush()
+        _add_rates(session, row.id, table.rates)
+        row.position = position
+        row.updated = now
+        session.add(row)
+        changes.updated.append(("rate_table", table.name))
+    for name in sorted(stored):
+        row = stored[name]
+        for rate in session.exec(select(RateRow).where(RateRow.table_id == row.id)):
+            session.delete(rate)
+        session.flush()
+        session.delete(row)
+        changes.deleted.append(("rate_table", name))
+    chosen: dict[str, str] = {}
+    if wanted is not None:
+        chosen.update(wanted.trunks)
+        if wanted.default is not None:
+            chosen[TENANT_DEFAULT] = wanted.default
+    assigned = {row.trunk: row for row in session.exec(
+        select(RateAssignment).where(RateAssignment.tenant_id == tenant_id))}
+    for trunk, table_name in chosen.items():
+        label = trunk or "default"
+        assignment = assigned.pop(trunk, None)
+        if assignment is None:
+            session.add(RateAssignment(tenant_id=tenant_id, trunk=trunk, table_name=table_name))
+            changes.created.append(("rate_assignment", label))
+        elif assignment.table_name != table_name:
+            assignment.table_name = table_name
+            session.add(assignment)
+            changes.updated.append(("rate_assignment", label))
+    for trunk in sorted(assigned):
+        session.delete(assigned[trunk])
+        changes.deleted.append(("rate_assignment", trunk or "default"))
+    session.flush()
+
+
+def _add_rates(session: Session, table_id: int, rates: tuple[Rate, ...]) -> None:
+    session.add_all([RateRow(table_id=table_id, prefix=rate.prefix, price=str(rate.price),
+                             connection=str(rate.connection),
+                             first_seconds=rate.increment.first,
+                             next_seconds=rate.increment.next, name=rate.name)
+                     for rate in rates])
+
+
+def _rate_of(row: RateRow) -> Rate:
+    # Stored by this module from validated rates: they parse back as they were.
+    return Rate(row.prefix, Decimal(row.price), Increment(row.first_seconds, row.next_seconds),
+                Decimal(row.connection), row.name)
+
+
+def stored_rates(session: Session, tenant_id: int) -> dict[str, object] | None:
+    """The tenant's stored rates as a ``rates`` section (None: nothing stored)."""
+    tables = list(session.exec(select(RateTableRow).where(RateTableRow.tenant_id == tenant_id)
+                               .order_by(col(RateTableRow.position), col(RateTableRow.name))))
+    assignments = list(session.exec(select(RateAssignment).where(
+        RateAssignment.tenant_id == tenant_id).order_by(col(RateAssignment.trunk))))
+    if not tables and not assignments:
+        return None
+    section: dict[str, object] = {"tables": [
+        {"name": table.name, "rates": [
+            {"prefix": rate.prefix, "price": rate.price, "connection": rate.connection,
+             "increment": f"{rate.first_seconds}/{rate.next_seconds}",
+             **({"name": rate.name} if rate.name is not None else {})}
+            for rate in session.exec(select(RateRow).where(RateRow.table_id == table.id)
+                                     .order_by(col(RateRow.prefix)))]}
+        for table in tables]}
+    trunks = {row.trunk: row.table_name for row in assignments if row.trunk != TENANT_DEFAULT}
+    default = next((row.table_name for row in assignments if row.trunk == TENANT_DEFAULT), None)
+    if default is not None:
+        section["default"] = default
+    if trunks:
+        section["trunks"] = trunks
+    return section
 
 
 # -- transactions ----------------------------------------------------------------------------

@@ -119,7 +119,9 @@ def mos_from_r(r: float) -> float:
     if r >= 100.0:
         return 4.5
     mos = 1.0 + 0.035 * r + r * (r - 60.0) * (100.0 - r) * 7e-6
-    return min(4.5, max(1.0, mos))
+    # Rounded far below any precision MOS has: the polynomial's last bit can move against R
+    # (a lower R giving a MOS one ulp higher), rounding keeps MOS monotonic in R.
+    return min(4.5, max(1.0, round(mos, 9)))
 
 
 def mos_for_leg(

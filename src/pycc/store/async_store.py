@@ -125,9 +125,20 @@ class AsyncStore:
         return await self._call(self.store.add_call_record, record)
 
     async def list_call_records(
-        self, tenant: str | None = None, since: float | None = None, limit: int | None = None
+        self, tenant: str | None = None, since: float | None = None, limit: int | None = None,
+        *, include_open: bool = False,
     ) -> list[CallRecord]:
-        return await self._call(self.store.list_call_records, tenant, since, limit)
+        return await self._call(self.store.list_call_records, tenant, since, limit,
+                                include_open=include_open)
+
+    async def open_call_records(self, tenant_id: int, node: str) -> list[CallRecord]:
+        return await self._call(self.store.open_call_records, tenant_id, node)
+
+    async def touch_open_call_records(self, tenant_id: int, node: str, now: float) -> int:
+        return await self._call(self.store.touch_open_call_records, tenant_id, node, now)
+
+    async def call_cost_total(self, tenant_id: int, since: float | None = None) -> int:
+        return await self._call(self.store.call_cost_total, tenant_id, since)
 
     async def add_agent_events(self, events: Sequence[AgentEvent | Mapping[str, Any]]) -> int:
         return await self._call(self.store.add_agent_events, events)

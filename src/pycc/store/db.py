@@ -5,6 +5,11 @@ with a busy timeout so a second process (``pycc user add`` while ``pycc serve`` 
 the lock instead of failing. Write transactions start with ``BEGIN IMMEDIATE``: a deferred
 transaction that reads first and writes later fails at once, without waiting, when another
 process wrote in between.
+
+A database made by an older pycc is brought up to date when the store opens it
+(`pycc.store.Store.create_all`): missing tables are created, missing columns added, and
+`add_missing_indexes` creates the indexes a newer pycc declares on tables that already exist
+(``CREATE TABLE`` only makes the indexes of a new table).
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import make_url as sa_make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+# Registers the administration tables (users, API tokens, audit log) in SQLModel's metadata
+# for every program that opens a database, so `Store.create_all` makes them with the others.
+import pycc.store.admin_models
+import pycc.store.api_models
+import pycc.store.files_models  # noqa: F401
 
 #: File name of the SQLite database inside the data directory.
 SQLITE_FILE_NAME: Final = "pycc.db"
@@ -94,3 +105,21 @@ def _sqlite_on_connect(
 def _sqlite_on_begin(connection: Connection) -> None:
     writing = bool(connection.get_execution_options().get(WRITE_OPTION))
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def add_missing_indexes(engine: Engine, metadata: MetaData) -> list[str]:
+    """Create every index of ``metadata``'s tables that the database lacks; their names."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    made: list[str] = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name is None or index.name in present:
+                continue
+            # checkfirst: another node may be upgrading the same database right now.
+            index.create(engine, checkfirst=True)
+            made.append(str(index.name))
+    return made

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 #: Values of :attr:`CallRecord.disposition`: how the call ended, from the caller's point of view.
@@ -30,7 +30,17 @@ DISPOSITIONS: Final = (
     "not-found",
     "unavailable",
     "rejected",
+    # A record still open (the call is up), and one a crash left open, closed at restart.
+    "in-progress",
+    "interrupted",
 )
+
+#: Values of :attr:`CallRecord.direction`.
+DIRECTIONS: Final = ("inbound", "outbound", "internal")
+
+#: Values of :attr:`CallRecord.state`: "open" while the call is up (written when it starts, so
+#: a crash cannot lose it), "closed" once its end is written.
+RECORD_STATES: Final = ("open", "closed")
 
 #: Values of :attr:`CallRecord.hangup_by`: which side ended the call.
 HANGUP_PARTIES: Final = ("caller", "callee", "system")
@@ -96,12 +106,21 @@ class Binding(SQLModel, table=True):
 
 
 class CallRecord(SQLModel, table=True):
-    """The record of one call (CDR), written once the call has ended.
+    """The record of one call (CDR): written open when the call starts, closed when it ends.
 
     ``disposition`` is one of :data:`DISPOSITIONS`, ``hangup_by`` one of
-    :data:`HANGUP_PARTIES`; ``hangup_cause`` is the SIP cause as text ("200 BYE",
-    "486 Busy Here", "487 Request Terminated"); ``duration`` is the talk time in seconds;
-    ``node`` names the pycc node that handled the call.
+    :data:`HANGUP_PARTIES`, ``direction`` one of :data:`DIRECTIONS` and ``state`` one of
+    :data:`RECORD_STATES`; ``hangup_cause`` is the SIP cause as text ("200 BYE",
+    "486 Busy Here", "487 Request Terminated"); ``node`` names the pycc node that handled the
+    call. An open record has the disposition "in-progress" and, as ``end``, the last time its
+    node was known to be running; a node that starts again after a crash closes its open
+    records as "interrupted" (`pycc.aaa.cdr.CallRecorder.recover`).
+
+    Durations are seconds: ``duration`` from the answer to the end (what is billed),
+    ``ring_seconds`` from ringing (or the start) to the answer or the end of an unanswered
+    call, ``talk_seconds`` with the agent (or, without one, the answering party) less
+    ``hold_seconds`` on hold, ``wrapup_seconds`` the wrap-up the agent's queue gives after the
+    call (its configured time; the agent events show when the agent really became ready).
     """
 
     __tablename__ = "call_records"
@@ -109,11 +128,15 @@ class CallRecord(SQLModel, table=True):
         # The unique key makes writing a record idempotent: a restart that replays it updates.
         UniqueConstraint("tenant_id", "call_id", name="uq_call_records_tenant_call_id"),
         Index("ix_call_records_tenant_start", "tenant_id", "start"),
+        # Only the few open records: what a restarting node closes, what the heartbeat moves.
+        Index("ix_call_records_open", "node", "tenant_id",
+              sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenants.id")
     call_id: str
+    #: The numbers after translation (the dial plan's, for a call out: the number rated).
     caller: str
     callee: str
     caller_contact: str | None = None
@@ -128,6 +151,12 @@ class CallRecord(SQLModel, table=True):
     sip_status: int
     duration: float = 0.0
     node: str = ""
+    state: str = "closed"
+    #: The numbers as the call arrived, before any translation.
+    caller_dialed: str | None = None
+    callee_dialed: str | None = None
+    #: The trunk the call came in on or went out over.
+    trunk: str | None = None
     #: Media as pycc anchored it: the codec each party used ("PCMU/8000"), whether packets
     #: were relayed or transcoded, and the E-model (ITU-T G.107) MOS estimate of each party's
     #: received audio, from pycc's RTP statistics.
@@ -141,13 +170,29 @@ class CallRecord(SQLModel, table=True):
     #: The call's recording, relative to the recordings directory (None: not recorded).
     recording: str | None = None
     #: The call center's part: the route taken, the IVR steps walked ("main.1>main.menu=1"),
-    #: the queue and how long the caller waited there, the agent who answered and when.
+    #: the queue, when the caller joined and left it and how long it waited, the agent who
+    #: answered and when, and for a dialer's call its campaign and contact.
     route: str | None = None
     ivr_path: str | None = None
     queue: str | None = None
     queue_wait: float | None = None
+    queue_enter: float | None = None
+    queue_exit: float | None = None
     agent: str | None = None
     agent_answer: float | None = None
+    campaign: str | None = None
+    contact: str | None = None
+    ring_seconds: float | None = None
+    talk_seconds: float | None = None
+    hold_seconds: float | None = None
+    wrapup_seconds: float | None = None
+    #: What the call costs in micro-units of the currency (1 = 0.000001; see
+    #: `pycc.routing.rating`): 0 for calls that cost nothing (inbound, internal, unanswered),
+    #: None for a call out that no rate matched. ``rate_table`` and ``rate_prefix`` name the
+    #: rate that priced it.
+    cost: int | None = Field(default=None, sa_type=BigInteger)
+    rate_table: str | None = None
+    rate_prefix: str | None = None
 
 
 class AgentEvent(SQLModel, table=True):

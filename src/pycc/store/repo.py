@@ -18,17 +18,21 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, func, inspect, or_, text
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, delete, select
 
-from pycc.store.db import WRITE_OPTION, database_url, make_engine
+from pycc.store import billing_models  # noqa: F401  (its tables are created with the rest)
+from pycc.store.db import WRITE_OPTION, add_missing_indexes, database_url, make_engine
 from pycc.store.errors import AlreadyExists, NotFound, StoreError
 from pycc.store.models import (
+    DIRECTIONS,
     DISPOSITIONS,
     HANGUP_PARTIES,
+    RECORD_STATES,
     AgentEvent,
     Binding,
     BindingLike,
@@ -65,12 +69,13 @@ class Store:
         return self._engine
 
     def create_all(self) -> None:
-        """Create the tables and indexes that do not exist yet, and add the columns a newer
-        pycc has to tables an older one made (only nullable or defaulted columns are ever
-        added, so existing rows stay valid)."""
+        """Create the tables and indexes that do not exist yet, and add the columns and
+        indexes a newer pycc has to tables an older one made (only nullable or defaulted
+        columns are ever added, so existing rows stay valid)."""
         try:
             SQLModel.metadata.create_all(self._engine)
             self._add_missing_columns()
+            add_missing_indexes(self._engine, SQLModel.metadata)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create tables in {self._engine.url!r}: {exc}") from exc
 
@@ -330,14 +335,12 @@ class Store:
     def add_call_record(self, record: CallRecord) -> CallRecord:
         """Write ``record``, or overwrite the stored one with the same tenant and Call-ID.
 
-        Writing the same call twice (a retry, a replay after restart) leaves one record.
-        ``record`` itself is not attached to any session; the stored copy is returned.
+        Writing the same call twice (a retry, a replay after restart) leaves one record; an
+        open record never replaces a closed one (the call is over). ``record`` itself is not
+        attached to any session; the stored copy is returned.
         """
-        if record.disposition not in DISPOSITIONS:
-            raise ValueError(f"unknown call disposition {record.disposition!r}")
-        if record.hangup_by not in HANGUP_PARTIES:
-            raise ValueError(f"unknown hangup party {record.hangup_by!r}")
         values = record.model_dump(exclude={"id"})
+        _check_call_record(values)
 
         def work(session: Session) -> CallRecord:
             stored = session.exec(
@@ -347,6 +350,8 @@ class Store:
             ).first()
             if stored is None:
                 stored = CallRecord(**values)
+            elif stored.state == "closed" and values["state"] == "open":
+                return stored
             else:
                 for field, value in values.items():
                     setattr(stored, field, value)
@@ -360,7 +365,8 @@ class Store:
         """Write several call records in one transaction (one commit): all or none.
 
         Idempotent like `add_call_record`: a record whose (tenant, call id) is stored already
-        replaces it. Returns how many were written.
+        replaces it, unless it is open and the stored one closed. Mappings must all have the
+        same keys. Returns how many were given.
         """
         rows: list[dict[str, Any]] = []
         for record in records:
@@ -368,10 +374,7 @@ class Store:
             row = (dict(record) if isinstance(record, Mapping)
                    else record.model_dump(exclude={"id"}))
             row.pop("id", None)
-            if row.get("disposition") not in DISPOSITIONS:
-                raise ValueError(f"unknown call disposition {row.get('disposition')!r}")
-            if row.get("hangup_by") not in HANGUP_PARTIES:
-                raise ValueError(f"unknown hangup party {row.get('hangup_by')!r}")
+            _check_call_record(row)
             rows.append(row)
         if not rows:
             return 0
@@ -382,7 +385,9 @@ class Store:
         updates = {name: statement.excluded[name] for name in rows[0]
                    if name not in ("tenant_id", "call_id")}
         statement = statement.on_conflict_do_update(
-            index_elements=["tenant_id", "call_id"], set_=updates
+            index_elements=["tenant_id", "call_id"], set_=updates,
+            # A late open record (a retried batch) must not reopen a call already closed.
+            where=or_(table.c.state == "open", statement.excluded.state == "closed"),
         )
 
         def work(session: Session) -> int:
@@ -392,18 +397,47 @@ class Store:
         return self._write(work)
 
     def list_call_records(
-        self, tenant: str | None = None, since: float | None = None, limit: int | None = None
+        self, tenant: str | None = None, since: float | None = None, limit: int | None = None,
+        *, include_open: bool = False,
     ) -> list[CallRecord]:
         """Return call records by start time: of ``tenant`` (or all), started at or after
-        ``since`` (or ever), the first ``limit`` of them (or all)."""
+        ``since`` (or ever), the first ``limit`` of them (or all). Records of calls still up
+        (open) are left out unless ``include_open``."""
         statement = select(CallRecord).order_by(col(CallRecord.start), col(CallRecord.id))
         if tenant is not None:
             statement = statement.join(Tenant).where(Tenant.name == tenant)
         if since is not None:
             statement = statement.where(CallRecord.start >= since)
+        if not include_open:
+            statement = statement.where(CallRecord.state == "closed")
         if limit is not None:
             statement = statement.limit(limit)
         return self._read(lambda session: list(session.exec(statement)))
+
+    def open_call_records(self, tenant_id: int, node: str) -> list[CallRecord]:
+        """The open records of ``node`` for the tenant: after a crash, the calls it had up."""
+        statement = select(CallRecord).where(
+            CallRecord.tenant_id == tenant_id, CallRecord.node == node,
+            CallRecord.state == "open").order_by(col(CallRecord.start), col(CallRecord.id))
+        return self._read(lambda session: list(session.exec(statement)))
+
+    def touch_open_call_records(self, tenant_id: int, node: str, now: float) -> int:
+        """Move the ``end`` of ``node``'s open records to ``now`` (the node is alive), so a
+        crash leaves each open record with the last time its call was known to be up."""
+        statement = sql_update(CallRecord).where(
+            col(CallRecord.tenant_id) == tenant_id, col(CallRecord.node) == node,
+            col(CallRecord.state) == "open",
+        ).values(end=now)
+        return self._write(lambda session: session.exec(statement).rowcount)
+
+    def call_cost_total(self, tenant_id: int, since: float | None = None) -> int:
+        """The sum of the costs (micro-units) of the tenant's records started at or after
+        ``since`` (or ever)."""
+        statement = select(func.coalesce(func.sum(CallRecord.cost), 0)).where(
+            CallRecord.tenant_id == tenant_id)
+        if since is not None:
+            statement = statement.where(CallRecord.start >= since)
+        return self._read(lambda session: int(session.exec(statement).one() or 0))
 
     # -- the call center's own records -----------------------------------------------------
 
@@ -536,6 +570,17 @@ def _save_bindings(
     live = [binding for binding in current.values() if binding.expires_at > now]
     live.sort(key=lambda binding: (-binding.q, _id(binding)))
     return live
+
+
+def _check_call_record(row: Mapping[str, Any]) -> None:
+    if row.get("disposition") not in DISPOSITIONS:
+        raise ValueError(f"unknown call disposition {row.get('disposition')!r}")
+    if row.get("hangup_by") not in HANGUP_PARTIES:
+        raise ValueError(f"unknown hangup party {row.get('hangup_by')!r}")
+    if row.get("state", "closed") not in RECORD_STATES:
+        raise ValueError(f"unknown call record state {row.get('state')!r}")
+    if row.get("direction") not in DIRECTIONS:
+        raise ValueError(f"unknown call direction {row.get('direction')!r}")
 
 
 def _id(row: Tenant | Extension | Binding) -> int:

@@ -1,0 +1,178 @@
+"""Agent reports: statistics per agent, log-in sessions, the work log of state intervals,
+and the hourly workload.
+
+``agents`` takes the calls, talk and hold times from the call records the agent answered
+(started in the range), and from the agent events (`pycc.aaa.reports.intervals`) the time
+logged in, on calls, in wrap-up (as it really lasted, which may be shorter than the queue's
+configured wrap-up) and not ready by reason. Occupancy is the time on calls and in wrap-up
+over the time logged in.
+
+``agent-sessions`` pairs each log-in with the log-out that ended it (None while still logged
+in, or when the node stopped before the agent logged out and the next event is a new log-in);
+``agent-work`` lists each status/state interval from its event to the agent's next one. Both
+are newest first, ``limit`` rows, of the sessions and intervals begun in the range.
+``agent-hourly`` counts each agent's answered calls and talk per local hour of the call's
+start.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy import and_, func, or_, select
+
+from pycc.aaa.reports.intervals import OFFLINE, agent_times, event_range, later_event
+from pycc.aaa.reports.options import ReportOptions
+from pycc.aaa.reports.sql import (
+    CALLS,
+    EVENTS,
+    Buckets,
+    average,
+    call_filter,
+    percent,
+    reading,
+    seconds,
+    tenant_id,
+)
+from pycc.aaa.reports.zones import HOUR, hour_label
+from pycc.store.repo import Store
+
+__all__ = ["AGENT_COLUMNS", "HOURLY_COLUMNS", "SESSION_COLUMNS", "WORK_COLUMNS",
+           "agent_hourly", "agent_sessions", "agent_work", "agents"]
+
+Row = dict[str, Any]
+
+AGENT_COLUMNS: Final = ("agent", "calls", "talk_seconds", "hold_seconds", "avg_talk",
+                        "wrapup_seconds", "not_ready_seconds", "not_ready_by_reason",
+                        "logged_in_seconds", "occupancy_pct")
+SESSION_COLUMNS: Final = ("agent", "login", "logout", "seconds")
+WORK_COLUMNS: Final = ("agent", "start", "end", "seconds", "status", "state", "reason",
+                       "call_id")
+HOURLY_COLUMNS: Final = ("hour", "agent", "calls", "talk_seconds", "avg_talk")
+
+
+def agents(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """Per agent: calls answered, talk, hold, wrap-up, not-ready time (in all and by
+    reason), time logged in and occupancy; agents by id."""
+    c = CALLS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        statement = (select(c.agent, func.count(), func.sum(c.talk_seconds),
+                            func.sum(c.hold_seconds))
+                     .where(*call_filter(owner, options, agent=True), c.agent.is_not(None),
+                            c.agent_answer.is_not(None))
+                     .group_by(c.agent))
+        calls = {row[0]: row[1:] for row in connection.execute(statement)}
+        times = agent_times(connection, owner, options.agent,
+                            event_range(options.since, options.until, options.now))
+    rows: list[Row] = []
+    for name in sorted(set(calls) | set(times)):
+        count, talk, hold = calls.get(name, (0, 0.0, 0.0))
+        spent = times.get(name)
+        logged_in = spent.logged_in if spent else 0.0
+        busy = spent.on_call + spent.wrap_up if spent else 0.0
+        reasons = {reason: round(value, 3) for reason, value in
+                   sorted((spent.not_ready if spent else {}).items())}
+        rows.append({
+            "agent": name, "calls": int(count), "talk_seconds": seconds(talk),
+            "hold_seconds": seconds(hold), "avg_talk": average(talk, count),
+            "wrapup_seconds": seconds(spent.wrap_up if spent else 0.0),
+            "not_ready_seconds": round(sum(reasons.values()), 3),
+            "not_ready_by_reason": reasons, "logged_in_seconds": seconds(logged_in),
+            "occupancy_pct": percent(busy, logged_in) if logged_in > 0.0005 else None,
+        })
+    return rows
+
+
+def agent_sessions(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """Log-in sessions, the newest first: when each began, when it ended and how long."""
+    c = EVENTS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        where = [c.tenant_id == owner, c.from_status == OFFLINE, c.to_status != OFFLINE]
+        where += _event_times(options)
+        if options.agent is not None:
+            where.append(c.agent == options.agent)
+        logins = (select(c.id, c.tenant_id, c.agent, c.at).where(*where)
+                  .order_by(c.at.desc(), c.id.desc()).limit(options.rows).subquery("logins"))
+        # The session ends at the agent's next log-out, unless a new log-in comes first.
+
+        def boundary(x: Any) -> Any:
+            return or_(x.c.to_status == OFFLINE, x.c.from_status == OFFLINE)
+
+        statement = (select(logins.c.agent, logins.c.at,
+                            later_event(logins, boundary).scalar_subquery(),
+                            later_event(logins, boundary, "to_status").scalar_subquery())
+                     .order_by(logins.c.at.desc(), logins.c.id.desc()))
+        found = connection.execute(statement).all()
+    rows: list[Row] = []
+    for agent, login, at, status in found:
+        logout = float(at) if at is not None and status == OFFLINE else None
+        rows.append({"agent": agent, "login": float(login), "logout": logout,
+                     "seconds": None if logout is None else round(logout - float(login), 3)})
+    return rows
+
+
+def agent_work(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """The agents' status and state intervals, the newest first: each from its event to the
+    agent's next one (None while it lasts)."""
+    c = EVENTS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        where = [c.tenant_id == owner, *_event_times(options)]
+        if options.agent is not None:
+            where.append(c.agent == options.agent)
+        # The newest events first, then the next event of only those: the ends are found
+        # for ``limit`` rows, not for every event of the range.
+        newest = (select(c.id, c.tenant_id, c.agent, c.at, c.to_status, c.to_state, c.reason,
+                         c.call_id).where(*where)
+                  .order_by(c.at.desc(), c.id.desc()).limit(options.rows).subquery("newest"))
+        n = newest.c
+        statement = (select(n.agent, n.at, later_event(newest).scalar_subquery(), n.to_status,
+                            n.to_state, n.reason, n.call_id)
+                     .order_by(n.at.desc(), n.id.desc()))
+        found = connection.execute(statement).all()
+    rows: list[Row] = []
+    for agent, start, end, status, state, reason, call_id in found:
+        rows.append({"agent": agent, "start": float(start),
+                     "end": None if end is None else float(end),
+                     "seconds": None if end is None else round(float(end) - float(start), 3),
+                     "status": status, "state": state, "reason": reason, "call_id": call_id})
+    return rows
+
+
+def agent_hourly(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """Per local hour and agent: calls answered, talk and mean talk; hours in order."""
+    c = CALLS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        buckets = Buckets(connection, owner, options)
+        hour, offset = buckets.hour(c.start)
+        hour, offset = hour.label("hour"), offset.label("offset")
+        statement = (select(hour, offset, c.agent, func.count(), func.sum(c.talk_seconds))
+                     .where(*call_filter(owner, options, agent=True), c.agent.is_not(None),
+                            c.agent_answer.is_not(None))
+                     .group_by(hour, offset, c.agent))
+        found = connection.execute(statement).all()
+    rows: list[tuple[float, str, Row]] = []
+    labels: dict[int, str] = {}
+    for number, shift, agent, count, talk in found:
+        begins = int(number) * HOUR - int(shift)
+        label = labels.get(begins)
+        if label is None:
+            label = labels[begins] = hour_label(begins, buckets.zone)
+        rows.append((begins, agent, {
+            "hour": label, "agent": agent, "calls": int(count),
+            "talk_seconds": seconds(talk), "avg_talk": average(talk, count)}))
+    rows.sort(key=lambda item: (item[0], item[1]))
+    return [row for _, _, row in rows]
+
+
+def _event_times(options: ReportOptions) -> list[Any]:
+    c = EVENTS.c
+    where = []
+    if options.since is not None:
+        where.append(c.at >= options.since)
+    if options.until is not None:
+        where.append(c.at < options.until)
+    return [and_(*where)] if where else []

@@ -1,0 +1,106 @@
+"""Call lists: the call log, the call records with every column, and customer call
+statistics.
+
+The log and the records come newest first (by start, then id), at most ``limit`` of them; the
+tenant's (tenant, start) index serves the order, so the database reads only the rows it
+returns. A customer is the other party of a call with the outside: the caller of a call in,
+the callee of a call out (calls between extensions have none). Customer statistics group the
+calls by that number: how many, in and out, answered, the talk time, the first and the last.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy import case, func, select
+
+from pycc.aaa.reports.options import ReportOptions
+from pycc.aaa.reports.sql import (
+    CALLS,
+    as_ints,
+    call_filter,
+    flag,
+    reading,
+    seconds,
+    tenant_id,
+)
+from pycc.routing.rating import from_micros
+from pycc.store.repo import Store
+
+__all__ = ["CALL_COLUMNS", "CUSTOMER_COLUMNS", "RECORD_COLUMNS", "calls", "customers",
+           "money", "records"]
+
+Row = dict[str, Any]
+
+#: The call log's columns: who called whom, how it went, what it cost.
+CALL_COLUMNS: Final = ("start", "call_id", "direction", "caller", "callee", "trunk", "queue",
+                       "agent", "campaign", "disposition", "hangup_cause", "hangup_by",
+                       "ring_seconds", "talk_seconds", "duration", "cost")
+#: Every column of a call record, as the table has them (``cost`` in micro-units).
+RECORD_COLUMNS: Final = tuple(column.name for column in CALLS.columns)
+CUSTOMER_COLUMNS: Final = ("customer", "calls", "inbound", "outbound", "answered",
+                           "talk_seconds", "first_call", "last_call")
+
+
+def money(micros: Any) -> str | None:
+    """A cost in micro-units as currency units with all six places (``"0.012500"``);
+    None stays None (a call no rate matched)."""
+    return None if micros is None else f"{from_micros(int(micros)):.6f}"
+
+
+def calls(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """The call log: the newest calls first, ``options.rows`` of them."""
+    c = CALLS.c
+    columns = [c[name] for name in CALL_COLUMNS]
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        statement = (select(*columns)
+                     .where(*call_filter(owner, options, agent=True, queue=True,
+                                         campaign=True))
+                     .order_by(c.start.desc(), c.id.desc()).limit(options.rows))
+        found = connection.execute(statement).all()
+    rows = [dict(zip(CALL_COLUMNS, row, strict=True)) for row in found]
+    for row in rows:
+        row["cost"] = money(row["cost"])
+    return rows
+
+
+def records(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """Call records with all their columns, the newest first, ``options.rows`` of them."""
+    c = CALLS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        statement = (select(*(c[name] for name in RECORD_COLUMNS))
+                     .where(*call_filter(owner, options, agent=True, queue=True,
+                                         campaign=True))
+                     .order_by(c.start.desc(), c.id.desc()).limit(options.rows))
+        found = connection.execute(statement).all()
+    return [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in found]
+
+
+def customers(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """Per customer number: calls in and out, answered, talk time, first and last call;
+    the customers with the most calls first, ``options.rows`` of them."""
+    c = CALLS.c
+    customer = case((c.direction == "outbound", c.callee), else_=c.caller).label("customer")
+    count = func.count().label("calls")
+    last = func.max(c.start).label("last_call")
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        statement = (select(customer, count, func.sum(flag(c.direction == "inbound")),
+                            func.sum(flag(c.direction == "outbound")),
+                            func.sum(flag(c.disposition == "answered")),
+                            func.sum(c.talk_seconds), func.min(c.start), last)
+                     .where(*call_filter(owner, options, agent=True, queue=True,
+                                         campaign=True), c.direction != "internal")
+                     .group_by(customer)
+                     .order_by(count.desc(), last.desc(), customer).limit(options.rows))
+        found = connection.execute(statement).all()
+    rows: list[Row] = []
+    for number, total, inbound, outbound, answered, talk, first, latest in found:
+        total, inbound, outbound, answered = as_ints((total, inbound, outbound, answered))
+        rows.append({"customer": number, "calls": total, "inbound": inbound,
+                     "outbound": outbound, "answered": answered,
+                     "talk_seconds": seconds(talk), "first_call": float(first),
+                     "last_call": float(latest)})
+    return rows

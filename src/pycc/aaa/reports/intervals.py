@@ -1,0 +1,272 @@
+"""Time agents spent in each status and state, from their events, computed by the database.
+
+Each `AgentEvent` moves one agent from ``(from_status, from_state)`` to ``(to_status,
+to_state)``: the agent stays in the new pair until its next event. Pairing every event with
+the next (a window function) is what a report of a million calls cannot afford on SQLite, so
+the total time in a pair P within a range [a, b) is summed without pairing, because each event
+also says what it ended::
+
+    time(P) = sum over events e in [a, b) of  e.at * ([from(e) = P] - [to(e) = P])
+              + b * [in P at b] - a * [in P at a]
+
+Every interval of P that ends in the range adds its end, every one that starts in it takes
+off its start, and the two boundary terms close the intervals cut by the range. The state at
+each boundary comes from the agent's last event before it (one index seek per agent on
+(tenant, agent, at)); an agent with no event before ``a`` is counted from its first event
+on, and without a ``b`` (no ``until``, no ``now``) an agent's last interval is not counted
+beyond its last event. Times are taken relative to a reference near the range, so the sums
+keep their milliseconds.
+
+Not-ready time is split by reason: a not-ready period takes the reason of the event that set
+it (a change of status, or a new reason given while not ready, which changes no state) and
+ends at the next such event; the call events inside it (a call taken before the status was
+set, its wrap-up) do not change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from pycc.aaa.reports.sql import EVENTS
+
+__all__ = ["AgentTimes", "Range", "agent_times", "event_range", "later_event",
+           "status_change"]
+
+#: The agent statuses and states of `pycc.ccs.agent`, as the events store them.
+OFFLINE: Final = "offline"
+NOT_READY: Final = "not_ready"
+ON_CALL: Final = "on_call"
+WRAP_UP: Final = "wrap_up"
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The time range of an agent report: ``start`` inclusive, ``end`` exclusive (None: not
+    bounded on that side)."""
+
+    start: float | None
+    end: float | None
+
+
+def event_range(since: float | None, until: float | None, now: float | None) -> Range:
+    """The range to count agent time in: ``until``, but never past ``now``."""
+    ends = [value for value in (until, now) if value is not None]
+    end = min(ends) if ends else None
+    if since is not None and end is not None and end < since:
+        end = since
+    return Range(since, end)
+
+
+@dataclass
+class AgentTimes:
+    """Seconds one agent spent logged in, on calls, in wrap-up and not ready (by reason)."""
+
+    logged_in: float = 0.0
+    on_call: float = 0.0
+    wrap_up: float = 0.0
+    not_ready: dict[str, float] = field(default_factory=dict)
+
+
+def status_change(events: Any = EVENTS) -> ColumnElement[bool]:
+    """Whether an event set the agent's status: it changed it, or gave a new not-ready reason
+    (which changes no state). Call events change the state and keep the status."""
+    c = events.c
+    return or_(c.from_status != c.to_status, c.from_state == c.to_state)
+
+
+#: A condition on an alias of the events table.
+Condition = Callable[[Any], ColumnElement[bool]]
+
+
+def later_event(outer: Any, condition: Condition | None = None,
+                column: str = "at") -> Select[Any]:
+    """A ``column`` of ``outer``'s agent's next event (meeting ``condition``), as a
+    correlated query: what one seek on the (tenant, agent, at) index finds. A value rather
+    than a row to join: PostgreSQL would hash the whole table for such a join."""
+    x = EVENTS.alias("nxt")
+    # ``at >= `` alone bounds the index range; the tie on ``at`` is then broken by id.
+    # Ordered by ``at`` only, as the index is: the database stops at the first row it
+    # finds instead of sorting the agent's later events (events tied with it have its time).
+    where = [x.c.tenant_id == outer.c.tenant_id, x.c.agent == outer.c.agent,
+             x.c.at >= outer.c.at, or_(x.c.at > outer.c.at, x.c.id > outer.c.id)]
+    if condition is not None:
+        where.append(condition(x))
+    return select(x.c[column]).where(*where).order_by(x.c.at).limit(1)
+
+
+
+def _seek(tenant: int, agent: Any, where: Sequence[Condition], newest: bool) -> Any:
+    x = EVENTS.alias("seek")
+    order = (x.c.at.desc(), x.c.id.desc()) if newest else (x.c.at, x.c.id)
+    return (select(x.c.id).where(x.c.tenant_id == tenant, x.c.agent == agent,
+                                 *(clause(x) for clause in where))
+            .order_by(*order).limit(1).scalar_subquery())
+
+
+def _agents(tenant: int, agent: str | None) -> Any:
+    """The agents with events, one index seek each (a loose index scan), or just ``agent``."""
+    c = EVENTS.c
+    if agent is not None:
+        return select(literal(agent).label("agent")).cte("names")
+    names = select(func.min(c.agent).label("agent")).where(c.tenant_id == tenant).cte(
+        "names", recursive=True)
+    following = select(func.min(c.agent)).where(c.tenant_id == tenant,
+                                                 c.agent > names.c.agent).scalar_subquery()
+    return names.union_all(select(following).where(names.c.agent.is_not(None)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    id: int
+    agent: str
+    at: float
+    from_pair: tuple[str, str]
+    to_pair: tuple[str, str]
+
+
+def _boundaries(connection: Connection, tenant: int, agent: str | None,
+                span: Range) -> dict[str, dict[str, _Edge]]:
+    """Per agent: its last event before the start (``before``), its first in the range
+    (``first``), its last before the end (``last``) and its last status-setting event before
+    the start (``status``)."""
+    names = _agents(tenant, agent)
+    start, end = span.start, span.end
+    seeks: dict[str, Any] = {}
+    if start is not None:
+        seeks["before"] = _seek(tenant, names.c.agent, [lambda x: x.c.at < start], True)
+        seeks["status"] = _seek(tenant, names.c.agent,
+                                [lambda x: x.c.at < start, status_change], True)
+    in_range: list[Condition] = [] if start is None else [lambda x: x.c.at >= start]
+    before_end: list[Condition] = [] if end is None else [lambda x: x.c.at < end]
+    seeks["first"] = _seek(tenant, names.c.agent, [*in_range, *before_end], False)
+    seeks["last"] = _seek(tenant, names.c.agent, before_end, True)
+    statement = select(names.c.agent, *(value.label(key) for key, value in seeks.items())
+                       ).where(names.c.agent.is_not(None))
+    found = connection.execute(statement).mappings().all()
+    ids = {int(row[key]) for row in found for key in seeks if row[key] is not None}
+    c = EVENTS.c
+    events: dict[int, _Edge] = {}
+    if ids:
+        fetched = connection.execute(select(
+            c.id, c.agent, c.at, c.from_status, c.from_state, c.to_status, c.to_state,
+        ).where(c.id.in_(sorted(ids)))).all()
+        for row in fetched:
+            events[int(row[0])] = _Edge(int(row[0]), row[1], float(row[2]),
+                                        (row[3], row[4]), (row[5], row[6]))
+    return {str(row["agent"]): {key: events[int(row[key])] for key in seeks
+                                if row[key] is not None} for row in found}
+
+
+def _weights(status: str, state: str) -> tuple[int, int, int]:
+    """(logged in, on a call, in wrap-up) for one status and state."""
+    return (int(status != OFFLINE), int(state == ON_CALL), int(state == WRAP_UP))
+
+
+def agent_times(connection: Connection, tenant: int, agent: str | None,
+                span: Range) -> dict[str, AgentTimes]:
+    """Per agent (or only ``agent``), the seconds in each status and state within ``span``."""
+    edges = _boundaries(connection, tenant, agent, span)
+    # Where each agent's counting starts and ends, and in what state.
+    plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]] = {}
+    for name, edge in edges.items():
+        before, first, last = edge.get("before"), edge.get("first"), edge.get("last")
+        if before is not None and span.start is not None:
+            start, start_pair = span.start, before.to_pair
+        elif first is not None:
+            start, start_pair = first.at, first.from_pair
+        else:
+            continue
+        if last is None:
+            continue
+        end = span.end if span.end is not None else last.at
+        if end <= start:
+            continue
+        plans[name] = (start, start_pair, end, last.to_pair)
+    if not plans:
+        return {}
+    reference = min(plan[0] for plan in plans.values())
+    times = {name: AgentTimes() for name in plans}
+    c = EVENTS.c
+    where = [c.tenant_id == tenant]
+    if agent is not None:
+        where.append(c.agent == agent)
+    if span.start is not None:
+        where.append(c.at >= span.start)
+    if span.end is not None:
+        where.append(c.at < span.end)
+    shifted = c.at - reference
+
+    def change(before: ColumnElement[bool], after: ColumnElement[bool]) -> Any:
+        # +at where an interval of the pair ends, -at where one starts.
+        return func.sum(case((and_(before, ~after), shifted),
+                             (and_(after, ~before), -shifted), else_=0.0))
+
+    statement = (select(c.agent,
+                        change(c.from_status != OFFLINE, c.to_status != OFFLINE),
+                        change(c.from_state == ON_CALL, c.to_state == ON_CALL),
+                        change(c.from_state == WRAP_UP, c.to_state == WRAP_UP))
+                 .where(*where).group_by(c.agent))
+    for name, logged_in, on_call, wrap_up in connection.execute(statement):
+        if name in times:
+            found = times[name]
+            found.logged_in, found.on_call, found.wrap_up = (
+                float(logged_in or 0), float(on_call or 0), float(wrap_up or 0))
+    for name, (start, start_pair, end, end_pair) in plans.items():
+        found = times[name]
+        low, high = _weights(*start_pair), _weights(*end_pair)
+        found.logged_in += (end - reference) * high[0] - (start - reference) * low[0]
+        found.on_call += (end - reference) * high[1] - (start - reference) * low[1]
+        found.wrap_up += (end - reference) * high[2] - (start - reference) * low[2]
+    _not_ready(connection, tenant, agent, span, edges, plans, times)
+    return times
+
+
+def _not_ready(connection: Connection, tenant: int, agent: str | None, span: Range,
+               edges: dict[str, dict[str, _Edge]],
+               plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
+               times: dict[str, AgentTimes]) -> None:
+    """Add the not-ready seconds by reason: each period from the event that set it to the
+    next status-setting event, cut to the range."""
+    e = EVENTS.alias("period")
+    c = e.c
+    where: list[ColumnElement[bool]] = [c.tenant_id == tenant, c.to_status == NOT_READY,
+                                        status_change(e)]
+    if agent is not None:
+        where.append(c.agent == agent)
+    if span.end is not None:
+        where.append(c.at < span.end)
+    if span.start is not None:
+        # Periods set in the range, and the one each agent was in when it began.
+        carried = sorted(edge["status"].id for edge in edges.values() if "status" in edge
+                         and edge["status"].to_pair[0] == NOT_READY)
+        began_in_range = c.at >= span.start
+        where.append(or_(began_in_range, c.id.in_(carried)) if carried else began_in_range)
+    ended = later_event(e, status_change).scalar_subquery()
+    periods = (select(c.agent, c.reason, c.at.label("began"), ended.label("ended"))
+               .where(*where).subquery("periods"))
+    p = periods.c
+    lower: ColumnElement[Any] = p.began
+    if span.start is not None:
+        lower = case((p.began < span.start, span.start), else_=p.began)
+    # A period still open ends with the range; without an end to the range, with the
+    # agent's last event (as the other times do), which is added below.
+    upper: ColumnElement[Any] = case((p.ended.is_(None), lower), else_=p.ended)
+    if span.end is not None:
+        upper = case((or_(p.ended.is_(None), p.ended > span.end), span.end), else_=p.ended)
+    is_open = p.ended.is_(None)
+    statement = (select(p.agent, p.reason, func.sum(upper - lower),
+                        func.max(case((is_open, lower), else_=None)))
+                 .group_by(p.agent, p.reason))
+    for name, reason, total, open_since in connection.execute(statement):
+        if name not in plans:
+            continue
+        seconds = float(total or 0)
+        if span.end is None and open_since is not None:
+            seconds += max(0.0, plans[name][2] - float(open_since))
+        reasons = times[name].not_ready
+        reasons[reason] = reasons.get(reason, 0.0) + max(0.0, seconds)

@@ -1,0 +1,92 @@
+"""Queue service level: per queue, the calls offered, answered and abandoned, the service
+level, the average speed of answer and the abandonment rate.
+
+A call was *offered* to the queue it waited in (its record names the queue); *answered* when
+an agent answered it, *abandoned* when none did. The service level is the share of offered
+calls an agent answered within the queue's target: the ``service_level`` the queue was
+configured with by ``pycc apply``, else 20 seconds, or the request's ``threshold`` for every
+queue. The average speed of answer is the mean wait of the answered calls, the abandonment
+rate the share of offered calls abandoned, and ``avg_abandon_wait`` how long those callers
+waited before giving up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy.engine import Connection
+
+from pycc.aaa.reports.options import DEFAULT_THRESHOLD, ReportOptions
+from pycc.aaa.reports.sql import (
+    CALLS,
+    as_ints,
+    average,
+    call_filter,
+    flag,
+    percent,
+    reading,
+    table_of,
+    tenant_id,
+)
+from pycc.store.config_models import ConfigObject
+from pycc.store.repo import Store
+
+__all__ = ["SERVICE_LEVEL_COLUMNS", "queue_targets", "service_level"]
+
+Row = dict[str, Any]
+
+SERVICE_LEVEL_COLUMNS: Final = ("queue", "target_seconds", "offered", "answered", "abandoned",
+                                "answered_in_target", "service_level_pct", "asa",
+                                "abandon_pct", "avg_abandon_wait")
+_CONFIG: Final = table_of(ConfigObject)
+
+
+def queue_targets(connection: Connection, tenant: int) -> dict[str, float]:
+    """The service-level target of each configured queue of the tenant, in seconds."""
+    c = _CONFIG.c
+    targets: dict[str, float] = {}
+    for name, spec in connection.execute(select(c.name, c.spec).where(
+            c.tenant_id == tenant, c.kind == "queue")):
+        try:
+            value = json.loads(spec).get("service_level", DEFAULT_THRESHOLD)
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            targets[str(name)] = float(value)
+    return targets
+
+
+def service_level(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
+    """One row per queue with calls in the range, by queue name."""
+    c = CALLS.c
+    with reading(store) as connection:
+        owner = tenant_id(connection, tenant)
+        targets = {} if options.threshold is not None else queue_targets(connection, owner)
+        fallback = options.threshold if options.threshold is not None else DEFAULT_THRESHOLD
+        target: ColumnElement[Any] = literal(fallback)
+        if targets:
+            target = case(*((c.queue == name, value) for name, value in sorted(targets.items())),
+                          else_=fallback)
+        answered = c.agent_answer.is_not(None)
+        statement = (select(c.queue, func.count(), func.sum(flag(answered)),
+                            func.sum(flag(answered & (c.queue_wait <= target))),
+                            func.sum(case((answered, c.queue_wait), else_=None)),
+                            func.sum(case((answered, None), else_=c.queue_wait)))
+                     .where(*call_filter(owner, options, queue=True, campaign=True),
+                            c.queue.is_not(None))
+                     .group_by(c.queue).order_by(c.queue))
+        found = connection.execute(statement).all()
+    rows: list[Row] = []
+    for queue, offered, took, in_target, waited, abandon_waited in found:
+        offered, took, in_target = as_ints((offered, took, in_target))
+        abandoned = offered - took
+        rows.append({
+            "queue": queue, "target_seconds": targets.get(queue, fallback),
+            "offered": offered, "answered": took, "abandoned": abandoned,
+            "answered_in_target": in_target, "service_level_pct": percent(in_target, offered),
+            "asa": average(waited, took), "abandon_pct": percent(abandoned, offered),
+            "avg_abandon_wait": average(abandon_waited, abandoned),
+        })
+    return rows

@@ -1,0 +1,98 @@
+"""Who is calling: the bearer token of every request resolved to a `Principal`, and the role
+table of :mod:`pycc.aaa.roles` asked before acting.
+
+A request without a token, or with one that is unknown, expired or revoked, gets 401 with a
+``WWW-Authenticate: Bearer`` challenge. A principal acting outside its role gets 403; a
+resource of another tenant is answered 404, as if it did not exist, so tenants cannot probe
+each other. Resolved tokens are remembered for a few seconds (a revoked token stops working
+within `TOKEN_CACHE_SECONDS`) so that a busy client costs no database read per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Final
+
+from fastapi import Depends, Request
+
+from pycc.aaa.accounts import resolve_token
+from pycc.aaa.roles import Action, Principal, allowed
+from pycc.api.problems import ProblemError
+from pycc.store.async_store import AsyncStore
+
+__all__ = ["TOKEN_CACHE_SECONDS", "Caller", "TokenCache", "caller", "check"]
+
+TOKEN_CACHE_SECONDS: Final = 5.0
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="pycc"'}
+
+
+@dataclass
+class TokenCache:
+    """Recently resolved tokens (plaintext -> principal, until when)."""
+
+    ttl: float = TOKEN_CACHE_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    entries: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+
+    def get(self, token: str) -> Principal | None:
+        found = self.entries.get(token)
+        if found is None:
+            return None
+        if found[1] < self.clock():
+            del self.entries[token]
+            return None
+        return found[0]
+
+    def forget(self, prefix: str) -> None:
+        """Drop the token named by ``prefix`` (revoked, or its user changed)."""
+        start = "pycc_" + prefix.removeprefix("pycc_")
+        for token in [t for t in self.entries if t.startswith(start)]:
+            del self.entries[token]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def put(self, token: str, principal: Principal) -> None:
+        if len(self.entries) > 10_000:  # bounded: old entries go first
+            for key in list(self.entries)[:5_000]:
+                del self.entries[key]
+        self.entries[token] = (principal, self.clock() + self.ttl)
+
+
+async def caller(request: Request) -> Principal:
+    """The principal of the request's bearer token (a FastAPI dependency)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise ProblemError(401, "this request needs an API token: Authorization: Bearer ...",
+                           headers=_CHALLENGE)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(401, "use Authorization: Bearer TOKEN", headers=_CHALLENGE)
+    token = token.strip()
+    state = request.app.state
+    cache: TokenCache = state.token_cache
+    principal = cache.get(token)
+    if principal is None:
+        store: AsyncStore = state.context.store
+        principal = await store.run(resolve_token, store.store, token, time.time())
+        if principal is None:
+            raise ProblemError(401, "the API token is unknown, expired or revoked",
+                               headers=_CHALLENGE)
+        cache.put(token, principal)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def check(principal: Principal, action: Action, *, tenant: str,
+          agent: str | None = None) -> None:
+    """Raise the right problem unless ``principal`` may do ``action`` on ``tenant``'s
+    resource (of ``agent``)."""
+    if not principal.is_system and tenant != principal.tenant:
+        raise ProblemError(404, f"no tenant {tenant!r}")
+    if not allowed(principal, action, tenant=tenant, agent=agent):
+        raise ProblemError(403, f"a {principal.role} may not {action.value}"
+                           + (f" for agent {agent!r}" if agent else ""))

@@ -1,0 +1,138 @@
+"""Call records and reports. Call records come in pages (newest last, by id), filtered by
+time, agent, queue, direction; an agent reads only the records of its own calls. Reports are
+looked up by name in `REPORTS`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, col, select
+
+from pycc.aaa.reports import AGENT_REPORTS, ReportError, parse_options
+from pycc.aaa.reports import REPORTS as ALL_REPORTS
+from pycc.aaa.roles import Action
+from pycc.api.app import tenant_of
+from pycc.api.auth import Caller, check
+from pycc.api.paging import Page, PageQuery, encode_cursor
+from pycc.api.problems import ProblemError
+from pycc.api.routes_system import Context
+from pycc.store.models import CallRecord, Tenant
+from pycc.store.repo import Store
+
+__all__ = ["REPORTS", "router"]
+
+router = APIRouter(prefix="/v1", tags=["records"])
+
+
+
+def _records(store: Store, tenant: str, after: int, limit: int, filters: dict[str, Any],
+             since: float | None, until: float | None) -> list[dict[str, Any]]:
+    statement = (select(CallRecord).join(Tenant, col(Tenant.id) == CallRecord.tenant_id)
+                 .where(Tenant.name == tenant, col(CallRecord.id) > after)
+                 .order_by(col(CallRecord.id)).limit(limit))
+    for name, value in filters.items():
+        statement = statement.where(getattr(CallRecord, name) == value)
+    if since is not None:
+        statement = statement.where(CallRecord.start >= since)
+    if until is not None:
+        statement = statement.where(CallRecord.start < until)
+    with Session(store.engine) as session:
+        return [row.model_dump() for row in session.exec(statement)]
+
+
+@router.get("/records", response_model=Page[dict[str, Any]])
+async def list_records(principal: Caller, ctx: Context, page: Annotated[PageQuery, Depends()],
+                       since: Annotated[float | None, Query(ge=0)] = None,
+                       until: Annotated[float | None, Query(ge=0)] = None,
+                       agent: Annotated[str | None, Query(max_length=128)] = None,
+                       queue: Annotated[str | None, Query(max_length=128)] = None,
+                       direction: Annotated[str | None, Query(max_length=16)] = None,
+                       ) -> Page[dict[str, Any]]:
+    """Call records of the tenant: ``since``/``until`` are epoch seconds of the call's
+    start."""
+    tenant = tenant_of(principal, ctx)
+    if principal.agent is not None:
+        if agent not in (None, principal.agent):
+            raise ProblemError(403, "an agent reads the records of its own calls only")
+        agent = principal.agent
+        check(principal, Action.RECORDS_READ, tenant=tenant, agent=agent)
+    else:
+        check(principal, Action.RECORDS_READ, tenant=tenant)
+    filters = {name: value for name, value in
+               (("agent", agent), ("queue", queue), ("direction", direction))
+               if value is not None}
+    store = ctx.store
+    rows = await store.run(_records, store.store, tenant, page.after, page.limit, filters,
+                           since, until)
+    following = encode_cursor(int(rows[-1]["id"])) if len(rows) == page.limit else None
+    return Page[dict[str, Any]](items=rows, next=following)
+
+
+#: The reports, by name (`pycc.aaa.reports.REPORTS`).
+REPORTS = ALL_REPORTS
+
+_MEDIA_TYPES: Final = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+                       "svg": "image/svg+xml"}
+
+
+@router.get("/reports", tags=["reports"])
+async def list_reports(principal: Caller) -> dict[str, str]:
+    """The reports there are, with what each shows (an agent sees those it may read)."""
+    names = AGENT_REPORTS if principal.agent is not None else REPORTS.keys()
+    return {name: REPORTS[name].title for name in sorted(names)}
+
+
+@router.get("/reports/{name}", tags=["reports"], response_model=list[dict[str, Any]],
+            responses={200: {"content": {"text/csv": {}, "image/svg+xml": {}}}})
+async def report(name: str, principal: Caller, ctx: Context,
+                 since: Annotated[str | None, Query(max_length=40)] = None,
+                 until: Annotated[str | None, Query(max_length=40)] = None,
+                 agent: Annotated[str | None, Query(max_length=128)] = None,
+                 queue: Annotated[str | None, Query(max_length=128)] = None,
+                 campaign: Annotated[str | None, Query(max_length=128)] = None,
+                 tz: Annotated[str | None, Query(max_length=64)] = None,
+                 limit: Annotated[str | None, Query(max_length=12)] = None,
+                 threshold: Annotated[str | None, Query(max_length=24)] = None,
+                 format: Annotated[str, Query(max_length=8)] = "json",
+                 ) -> Response:
+    """Report ``name`` (see ``GET /v1/reports``) as JSON rows, CSV or (summary-daily) an SVG
+    chart. ``since`` and ``until`` are epoch seconds or ISO 8601 of the call's start; ``tz``
+    the IANA time zone of hours and days. An agent reads only the agent reports, of itself."""
+    tenant = tenant_of(principal, ctx)
+    spec = REPORTS.get(name)
+    if spec is None:
+        raise ProblemError.field(404, "path.name", f"no report {name!r}; see GET /v1/reports")
+    if principal.agent is not None:
+        if name not in AGENT_REPORTS:
+            raise ProblemError(403, f"an agent reads only its own agent reports "
+                                    f"({', '.join(sorted(AGENT_REPORTS))})")
+        if agent not in (None, principal.agent):
+            raise ProblemError(403, "an agent reads its own figures only")
+        agent = principal.agent
+        check(principal, Action.REPORTS_READ, tenant=tenant, agent=agent)
+    else:
+        check(principal, Action.REPORTS_READ, tenant=tenant)
+    raw = {"since": since, "until": until, "agent": agent, "queue": queue,
+           "campaign": campaign, "tz": tz, "limit": limit, "threshold": threshold}
+    try:
+        if format == "table":
+            raise ReportError("format", "use json, csv or svg")
+        spec.check_format(format)
+        options = parse_options(raw, now=time.time())
+        spec.check(options)
+    except ReportError as exc:
+        raise ProblemError.field(422, f"query.{exc.field}", exc.message) from None
+    try:
+        # A worker thread of its own: a report may take a second or two, and the store's
+        # own thread writes the call records meanwhile.
+        rows = await asyncio.to_thread(spec.run, ctx.store.store, tenant, options)
+    except ReportError as exc:
+        raise ProblemError.field(404, exc.field, exc.message) from None
+    if format == "json":
+        return JSONResponse(jsonable_encoder(rows))
+    return Response(spec.render(rows, format, options), media_type=_MEDIA_TYPES[format])

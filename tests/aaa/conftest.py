@@ -1,0 +1,80 @@
+"""Fixtures for the administration tests: a fresh `Store` on SQLite and on PostgreSQL.
+
+Tests that take ``store`` or ``store_url`` run on a SQLite file in their tmp dir and (marked
+``peer``) on the emptied database of a throwaway PostgreSQL server started once per session.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parents[1]
+# peers.* lives in tests/, which pytest does not put on sys.path by itself (no __init__.py).
+if str(_TESTS) not in sys.path:
+    sys.path.insert(0, str(_TESTS))
+# Run from a checkout without installing pycc.
+if importlib.util.find_spec("pycc") is None:
+    sys.path.insert(0, str(_TESTS.parent / "src"))
+
+import psycopg  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+from peers.postgres import PostgresUnavailable, postgres_unavailable, start_postgres  # noqa: E402
+from pycc.store import Store, make_url  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server for this session."""
+    try:
+        url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
+    except PostgresUnavailable as exc:
+        postgres_unavailable(str(exc))
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def pg_tables(pg_url: str) -> str:
+    """``pg_url`` with pycc's tables created once, in a fresh schema."""
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+    with Store(pg_url) as store:
+        store.create_all()
+    return pg_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.peer)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty database: a SQLite file, or the PostgreSQL server's, emptied."""
+    if request.param == "sqlite":
+        return make_url(tmp_path, None)
+    server: str = request.getfixturevalue("pg_tables")
+    # Deleting the few rows a test leaves is much faster than a new schema with every table
+    # made again, or a TRUNCATE; children first, for the foreign keys.
+    tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute("; ".join(f'DELETE FROM "{name}"' for name in tables))
+    return server
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A `Store` with its tables created and the tenants ``acme`` and ``globex``."""
+    opened = Store(store_url)
+    if not store_url.startswith("postgresql"):
+        opened.create_all()  # pg_tables made PostgreSQL's once
+    opened.ensure_tenant("acme", "acme.example")
+    opened.ensure_tenant("globex", "globex.example")
+    try:
+        yield opened
+    finally:
+        opened.close()
