@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import random
 import statistics
@@ -70,6 +71,9 @@ ATTEMPT_COLUMNS = ("campaign_id", "contact_id", "number", "caller_id", "started"
                    "connected", "ended", "result", "sip_status", "agent", "call_id", "node")
 
 Row = tuple[Any, ...]
+_START = CALL_COLUMNS.index("start")
+_AT = EVENT_COLUMNS.index("at")
+_STARTED = ATTEMPT_COLUMNS.index("started")
 
 
 class Data:
@@ -159,6 +163,11 @@ def generate(records: int, tenant_id: int, seed: int) -> Data:
             _unanswered_out(data, rng, tenant_id, call_id, customer(), start)
         else:
             _internal(data, rng, tenant_id, call_id, start)
+    # pycc writes a record when its call starts and an event when it happens: rows lie in
+    # the table in time order, as they do here.
+    data.calls.sort(key=lambda row: row[_START])
+    data.events.sort(key=lambda row: row[_AT])
+    data.attempts.sort(key=lambda row: row[_STARTED])
     return data
 
 
@@ -293,7 +302,7 @@ def load(store: Store, data: Data, tenant_id: int, now: float) -> None:
         for table, columns, rows in tables:
             names = ", ".join(f'"{c}"' for c in columns)
             if postgres:
-                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
@@ -311,7 +320,7 @@ def load(store: Store, data: Data, tenant_id: int, now: float) -> None:
             driver = raw.dbapi_connection
             assert driver is not None
             driver.autocommit = True
-            driver.execute("VACUUM ANALYZE")  # type: ignore[attr-defined]
+            driver.execute("VACUUM ANALYZE")
         else:
             raw.cursor().execute("ANALYZE")
     finally:
@@ -323,10 +332,10 @@ def load(store: Store, data: Data, tenant_id: int, now: float) -> None:
 
 def time_reports(store: Store, runs: int) -> Iterator[tuple[str, float, int]]:
     """(report, median seconds, rows) of every report on ``store``."""
-    options = ReportOptions(tz=ZONE, now=FIRST_DAY + DAYS * 86400)
     for name, spec in REPORTS.items():
-        if not spec.applies(options):
-            continue
+        # Its default options: all the data; hours and days in New York where it has them.
+        options = ReportOptions(tz=ZONE if "tz" in spec.options else "UTC",
+                                now=FIRST_DAY + DAYS * 86400)
         times: list[float] = []
         rows = 0
         for _ in range(runs):
@@ -346,7 +355,10 @@ def with_database(kind: str, work: Callable[[Store], None], keep: Path | None) -
             with Store(make_url(base, None)) as store:
                 work(store)
             return
-        from peers.postgres import start_postgres
+        # The test peers live in tests/ (put on the path above), which mypy's path lacks.
+        from peers.postgres import (  # type: ignore[import-not-found, unused-ignore]
+            start_postgres,
+        )
 
         url, stop = start_postgres(Path(tempfile.mkdtemp(prefix="pycc-pg-", dir=base)))
         try:
@@ -354,6 +366,21 @@ def with_database(kind: str, work: Callable[[Store], None], keep: Path | None) -
                 work(store)
         finally:
             stop()
+
+
+#: An index the agent reports would read instead of the table (see RESULTS.md).
+PROPOSED_INDEX = "ix_agent_events_tenant_agent_states"
+
+
+def propose_index() -> None:
+    """Declare `PROPOSED_INDEX` on the events table, as models.py would: the databases made
+    next have it, and the reports see it declared."""
+    from sqlalchemy import Index
+
+    from pycc.aaa.reports.sql import EVENTS
+
+    Index(PROPOSED_INDEX, EVENTS.c.tenant_id, EVENTS.c.agent, EVENTS.c.at,
+          EVENTS.c.from_state, EVENTS.c.to_state)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,19 +392,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="Keep the databases under this directory.")
     parser.add_argument("--no-append", action="store_true",
                         help="Print only; do not append to benchmarks/RESULTS.md.")
+    parser.add_argument("--index", action="store_true",
+                        help=f"Add the proposed index {PROPOSED_INDEX} to the agent events, "
+                             "as if pycc declared it.")
     args = parser.parse_args(argv)
+    if args.index:
+        propose_index()
     if args.records < 1000:
         parser.error("--records: at least 1000")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
     results: dict[str, dict[str, tuple[float, int]]] = {}
     sizes: dict[str, str] = {}
+    made_for: dict[int, Data] = {}
     for kind in kinds:
         def work(store: Store, kind: str = kind) -> None:
             store.create_all()
             tenant = store.ensure_tenant(TENANT, "pycc")
             assert tenant.id is not None
             began = time.perf_counter()
-            data = generate(args.records, tenant.id, args.seed)
+            # The same rows for both databases (the tenant is the first row of each).
+            data = made_for.get(tenant.id) or made_for.setdefault(
+                tenant.id, generate(args.records, tenant.id, args.seed))
             made = time.perf_counter() - began
             began = time.perf_counter()
             load(store, data, tenant.id, time.time())
@@ -396,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(results, kinds)
     print(table)
     if not args.no_append:
-        append_results(table, argv if argv is not None else sys.argv[1:], sizes)
+        append_results(table, argv if argv is not None else sys.argv[1:], sizes, args.runs)
     missed = [f"{kind}/{name}" for kind in kinds for name, (seconds, _) in
               results[kind].items() if seconds >= 2.0]
     if missed:
@@ -416,19 +451,21 @@ def markdown(results: dict[str, dict[str, tuple[float, int]]], kinds: Sequence[s
     return "\n".join(lines)
 
 
-def append_results(table: str, argv: Sequence[str], sizes: dict[str, str]) -> None:
+def append_results(table: str, argv: Sequence[str], sizes: dict[str, str], runs: int) -> None:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
                            capture_output=True, text=True, check=False).stdout.strip()
     command = " ".join(["python benchmarks/reports.py", *argv])
     today = datetime.now(UTC).date().isoformat()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     text = (f"\n## Operator reports over {sizes and next(iter(sizes.values())).split(',')[0]}"
             f" ({today})\n\n```\n{command}\n```\n\n"
             f"At commit {commit or 'unknown'}{' with uncommitted changes in src/' if dirty else ''}"
-            f", on {platform.node() or 'this machine'} ({platform.machine()}, "
-            f"Python {platform.python_version()}); median of the runs, default options "
-            f"(the whole {DAYS} days, time zone {ZONE}).\n\n"
+            f", {os.cpu_count()} CPUs ({platform.machine()}), Python "
+            f"{platform.python_version()}, load average {load} when it ended (the machine "
+            f"is shared); median of {runs} runs, default options (the whole {DAYS} days, "
+            f"time zone {ZONE} for hours and days).\n\n"
             + "".join(f"- {kind}: {size}\n" for kind, size in sizes.items())
             + f"\n{table}\n")
     with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as out:

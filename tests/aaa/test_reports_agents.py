@@ -16,7 +16,7 @@ import pytest
 
 from pycc.aaa.reports import REPORTS, ReportOptions
 from pycc.aaa.reports.intervals import agent_times, event_range
-from pycc.aaa.reports.sql import reading, tenant_id
+from pycc.aaa.reports.sql import Scope, reading
 from pycc.ccs.agent import Agent, AgentStatus, Changed
 from pycc.store.models import CallRecord
 from pycc.store.repo import Store
@@ -100,8 +100,8 @@ def expected_times(events: Iterable[dict[str, Any]], since: float | None,
 def measured(store: Store, since: float | None = None, until: float | None = None,
              now: float | None = None, agent: str | None = None) -> dict[str, Expected]:
     with reading(store) as connection:
-        times = agent_times(connection, tenant_id(connection, "acme"), agent,
-                            event_range(since, until, now))
+        scope = Scope(connection, "acme", ReportOptions(since=since, until=until, agent=agent))
+        times = agent_times(scope, agent, event_range(since, until, now))
     return {name: Expected(t.logged_in, t.on_call, t.wrap_up, t.not_ready)
             for name, t in times.items()}
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pycc.aaa.reports import REPORTS, ReportError, ReportOptions
+from pycc.aaa.reports import REPORTS, ReportError, ReportOptions, sql
 from pycc.aaa.reports.calls import RECORD_COLUMNS
 from pycc.pds.campaign import CampaignConfig
 from pycc.pds.contacts import parse_csv
@@ -331,3 +331,28 @@ def test_an_unknown_tenant_is_named(store: Store) -> None:
     with pytest.raises(ReportError) as caught:
         REPORTS["summary-daily"].run(store, "initech", ReportOptions())
     assert caught.value.field == "tenant" and "initech" in str(caught.value)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_buckets_are_exact_at_the_edges_with_or_without_floor(
+        store: Store, native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call a millisecond before an hour or a day is in that hour and day, whether the
+    database rounds down with its own floor or (SQLite built without it) with CAST."""
+    if not native and store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always has floor")
+    monkeypatch.setitem(sql._FLOOR, store.engine, native)
+    acme = tenant_of(store, "acme")
+    midnight = datetime(2025, 3, 10, tzinfo=NEW_YORK).timestamp()
+    starts = [midnight - 0.001, midnight, midnight + 3600 - 0.001, midnight + 3600,
+              3600.0 - 0.001, 3600.0]  # and two in 1970, New York's day still the 31st
+    save(store, [record(acme, f"edge{n}", start) for n, start in enumerate(starts)])
+    options = ReportOptions(tz="America/New_York")
+    hours = [(r["hour"], r["calls"]) for r in REPORTS["summary-hourly"].run(
+        store, "acme", options)]
+    assert hours == [("1969-12-31T19:00-05:00", 1), ("1969-12-31T20:00-05:00", 1),
+                     ("2025-03-09T23:00-04:00", 1), ("2025-03-10T00:00-04:00", 2),
+                     ("2025-03-10T01:00-04:00", 1)]
+    assert [hour for hour, _ in hours] == sorted({local_hour(s, NEW_YORK) for s in starts})
+    days = [(r["day"], r["calls"]) for r in REPORTS["summary-daily"].run(
+        store, "acme", options)]
+    assert days == [("1969-12-31", 2), ("2025-03-09", 1), ("2025-03-10", 3)]

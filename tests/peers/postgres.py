@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from .net import free_port
 
 #: Where Debian and Ubuntu install the server binaries, one directory per major version.
 BIN_PATTERNS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin")
@@ -94,7 +95,7 @@ def start_postgres(tmp_dir: Path) -> tuple[str, Callable[[], None]]:
                 f"{' '.join(args)} exited {result.returncode}: {result.stderr}{result.stdout}{tail}"
             )
 
-    port = _free_port()
+    port = free_port("tcp")  # this xdist worker's own port pool (peers.net)
     run(str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", USER, "--no-sync")
     options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
     pg_ctl = str(bindir / "pg_ctl")
@@ -120,9 +121,3 @@ def _reachable_by_others(path: Path) -> bool:
     return all(
         stat.S_IMODE(parent.stat().st_mode) & stat.S_IXOTH for parent in (path, *path.parents)
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -19,22 +19,20 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from pycc.aaa.reports.intervals import OFFLINE, agent_times, event_range, later_event
 from pycc.aaa.reports.options import ReportOptions
 from pycc.aaa.reports.sql import (
     CALLS,
     EVENTS,
-    Buckets,
+    Scope,
     average,
-    call_filter,
     percent,
     reading,
     seconds,
-    tenant_id,
 )
-from pycc.aaa.reports.zones import HOUR, hour_label
+from pycc.aaa.reports.zones import hour_label
 from pycc.store.repo import Store
 
 __all__ = ["AGENT_COLUMNS", "HOURLY_COLUMNS", "SESSION_COLUMNS", "WORK_COLUMNS",
@@ -56,14 +54,14 @@ def agents(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     reason), time logged in and occupancy; agents by id."""
     c = CALLS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
+        scope = Scope(connection, tenant, options)
         statement = (select(c.agent, func.count(), func.sum(c.talk_seconds),
                             func.sum(c.hold_seconds))
-                     .where(*call_filter(owner, options, agent=True), c.agent.is_not(None),
+                     .where(*scope.calls(agent=True), c.agent.is_not(None),
                             c.agent_answer.is_not(None))
                      .group_by(c.agent))
         calls = {row[0]: row[1:] for row in connection.execute(statement)}
-        times = agent_times(connection, owner, options.agent,
+        times = agent_times(scope, options.agent,
                             event_range(options.since, options.until, options.now))
     rows: list[Row] = []
     for name in sorted(set(calls) | set(times)):
@@ -88,9 +86,9 @@ def agent_sessions(store: Store, tenant: str, options: ReportOptions) -> list[Ro
     """Log-in sessions, the newest first: when each began, when it ended and how long."""
     c = EVENTS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
-        where = [c.tenant_id == owner, c.from_status == OFFLINE, c.to_status != OFFLINE]
-        where += _event_times(options)
+        scope = Scope(connection, tenant, options)
+        where = [scope.scanned(c.tenant_id) == scope.tenant, c.from_status == OFFLINE,
+                 c.to_status != OFFLINE, *_event_times(scope)]
         if options.agent is not None:
             where.append(c.agent == options.agent)
         logins = (select(c.id, c.tenant_id, c.agent, c.at).where(*where)
@@ -118,19 +116,20 @@ def agent_work(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     agent's next one (None while it lasts)."""
     c = EVENTS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
-        where = [c.tenant_id == owner, *_event_times(options)]
+        scope = Scope(connection, tenant, options)
+        # The newest events are picked off the (tenant, agent, at) index alone (it holds
+        # every column the choice needs), then only those are read, with their next event:
+        # ``limit`` rows are looked up, not every event of the range.
+        where = [c.tenant_id == scope.tenant, *_event_times(scope)]
         if options.agent is not None:
             where.append(c.agent == options.agent)
-        # The newest events first, then the next event of only those: the ends are found
-        # for ``limit`` rows, not for every event of the range.
-        newest = (select(c.id, c.tenant_id, c.agent, c.at, c.to_status, c.to_state, c.reason,
-                         c.call_id).where(*where)
-                  .order_by(c.at.desc(), c.id.desc()).limit(options.rows).subquery("newest"))
-        n = newest.c
-        statement = (select(n.agent, n.at, later_event(newest).scalar_subquery(), n.to_status,
-                            n.to_state, n.reason, n.call_id)
-                     .order_by(n.at.desc(), n.id.desc()))
+        picked = (select(c.id).where(*where).order_by(c.at.desc(), c.id.desc())
+                  .limit(options.rows).subquery("picked"))
+        e = EVENTS.alias("newest")
+        statement = (select(e.c.agent, e.c.at, later_event(e).scalar_subquery(), e.c.to_status,
+                            e.c.to_state, e.c.reason, e.c.call_id)
+                     .join_from(e, picked, e.c.id == picked.c.id)
+                     .order_by(e.c.at.desc(), e.c.id.desc()))
         found = connection.execute(statement).all()
     rows: list[Row] = []
     for agent, start, end, status, state, reason, call_id in found:
@@ -145,34 +144,30 @@ def agent_hourly(store: Store, tenant: str, options: ReportOptions) -> list[Row]
     """Per local hour and agent: calls answered, talk and mean talk; hours in order."""
     c = CALLS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
-        buckets = Buckets(connection, owner, options)
-        hour, offset = buckets.hour(c.start)
-        hour, offset = hour.label("hour"), offset.label("offset")
-        statement = (select(hour, offset, c.agent, func.count(), func.sum(c.talk_seconds))
-                     .where(*call_filter(owner, options, agent=True), c.agent.is_not(None),
+        scope = Scope(connection, tenant, options)
+        buckets = scope.buckets()
+        hour = buckets.hour(c.start).label("hour")
+        statement = (select(hour, c.agent, func.count(), func.sum(c.talk_seconds))
+                     .where(*scope.calls(agent=True), c.agent.is_not(None),
                             c.agent_answer.is_not(None))
-                     .group_by(hour, offset, c.agent))
+                     .group_by(hour, c.agent).order_by(hour, c.agent))
         found = connection.execute(statement).all()
-    rows: list[tuple[float, str, Row]] = []
+    rows: list[Row] = []
     labels: dict[int, str] = {}
-    for number, shift, agent, count, talk in found:
-        begins = int(number) * HOUR - int(shift)
+    for begins, agent, count, talk in found:
         label = labels.get(begins)
         if label is None:
-            label = labels[begins] = hour_label(begins, buckets.zone)
-        rows.append((begins, agent, {
-            "hour": label, "agent": agent, "calls": int(count),
-            "talk_seconds": seconds(talk), "avg_talk": average(talk, count)}))
-    rows.sort(key=lambda item: (item[0], item[1]))
-    return [row for _, _, row in rows]
+            label = labels[begins] = hour_label(int(begins), buckets.zone)
+        rows.append({"hour": label, "agent": agent, "calls": int(count),
+                     "talk_seconds": seconds(talk), "avg_talk": average(talk, count)})
+    return rows
 
 
-def _event_times(options: ReportOptions) -> list[Any]:
-    c = EVENTS.c
+def _event_times(scope: Scope) -> list[ColumnElement[bool]]:
+    at = scope.scanned(EVENTS.c.at)
     where = []
-    if options.since is not None:
-        where.append(c.at >= options.since)
-    if options.until is not None:
-        where.append(c.at < options.until)
-    return [and_(*where)] if where else []
+    if scope.options.since is not None:
+        where.append(at >= scope.options.since)
+    if scope.options.until is not None:
+        where.append(at < scope.options.until)
+    return where

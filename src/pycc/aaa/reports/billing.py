@@ -15,16 +15,7 @@ from sqlalchemy import func, select
 
 from pycc.aaa.reports.calls import money
 from pycc.aaa.reports.options import ReportOptions
-from pycc.aaa.reports.sql import (
-    CALLS,
-    Buckets,
-    as_ints,
-    call_filter,
-    flag,
-    reading,
-    seconds,
-    tenant_id,
-)
+from pycc.aaa.reports.sql import CALLS, Scope, as_ints, flag, reading, seconds
 from pycc.aaa.reports.zones import day_label
 from pycc.store.repo import Store
 
@@ -39,13 +30,12 @@ def billing(store: Store, tenant: str, options: ReportOptions) -> list[dict[str,
     calls; days in order, then trunks by name (calls out on no trunk under "")."""
     c = CALLS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
-        day = Buckets(connection, owner, options).day(c.start).label("day")
+        scope = Scope(connection, tenant, options)
+        day = scope.buckets().day(c.start).label("day")
         statement = (select(day, c.trunk, func.count(), func.sum(flag(c.answer.is_not(None))),
                             func.sum(c.duration), func.sum(c.cost),
                             func.sum(flag(c.cost.is_(None))))
-                     .where(*call_filter(owner, options, campaign=True),
-                            c.direction == "outbound")
+                     .where(*scope.calls(campaign=True), c.direction == "outbound")
                      .group_by(day, c.trunk))
         found = connection.execute(statement).all()
     rows = []

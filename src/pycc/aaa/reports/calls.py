@@ -15,15 +15,7 @@ from typing import Any, Final
 from sqlalchemy import case, func, select
 
 from pycc.aaa.reports.options import ReportOptions
-from pycc.aaa.reports.sql import (
-    CALLS,
-    as_ints,
-    call_filter,
-    flag,
-    reading,
-    seconds,
-    tenant_id,
-)
+from pycc.aaa.reports.sql import CALLS, Scope, as_ints, flag, reading, seconds
 from pycc.routing.rating import from_micros
 from pycc.store.repo import Store
 
@@ -53,10 +45,9 @@ def calls(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     c = CALLS.c
     columns = [c[name] for name in CALL_COLUMNS]
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
+        scope = Scope(connection, tenant, options)
         statement = (select(*columns)
-                     .where(*call_filter(owner, options, agent=True, queue=True,
-                                         campaign=True))
+                     .where(*scope.calls(agent=True, queue=True, campaign=True, ordered=True))
                      .order_by(c.start.desc(), c.id.desc()).limit(options.rows))
         found = connection.execute(statement).all()
     rows = [dict(zip(CALL_COLUMNS, row, strict=True)) for row in found]
@@ -69,10 +60,9 @@ def records(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     """Call records with all their columns, the newest first, ``options.rows`` of them."""
     c = CALLS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
+        scope = Scope(connection, tenant, options)
         statement = (select(*(c[name] for name in RECORD_COLUMNS))
-                     .where(*call_filter(owner, options, agent=True, queue=True,
-                                         campaign=True))
+                     .where(*scope.calls(agent=True, queue=True, campaign=True, ordered=True))
                      .order_by(c.start.desc(), c.id.desc()).limit(options.rows))
         found = connection.execute(statement).all()
     return [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in found]
@@ -86,13 +76,13 @@ def customers(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     count = func.count().label("calls")
     last = func.max(c.start).label("last_call")
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
+        scope = Scope(connection, tenant, options)
         statement = (select(customer, count, func.sum(flag(c.direction == "inbound")),
                             func.sum(flag(c.direction == "outbound")),
                             func.sum(flag(c.disposition == "answered")),
                             func.sum(c.talk_seconds), func.min(c.start), last)
-                     .where(*call_filter(owner, options, agent=True, queue=True,
-                                         campaign=True), c.direction != "internal")
+                     .where(*scope.calls(agent=True, queue=True, campaign=True),
+                            c.direction != "internal")
                      .group_by(customer)
                      .order_by(count.desc(), last.desc(), customer).limit(options.rows))
         found = connection.execute(statement).all()

@@ -3,24 +3,26 @@
 Each `AgentEvent` moves one agent from ``(from_status, from_state)`` to ``(to_status,
 to_state)``: the agent stays in the new pair until its next event. Pairing every event with
 the next (a window function) is what a report of a million calls cannot afford on SQLite, so
-the total time in a pair P within a range [a, b) is summed without pairing, because each event
-also says what it ended::
+the time on calls and in wrap-up within a range [a, b) is summed without pairing, because
+each event also says what it ended::
 
-    time(P) = sum over events e in [a, b) of  e.at * ([from(e) = P] - [to(e) = P])
-              + b * [in P at b] - a * [in P at a]
+    time(S) = sum over events e in [a, b) of  e.at * ([from(e) = S] - [to(e) = S])
+              + b * [in S at b] - a * [in S at a]
 
-Every interval of P that ends in the range adds its end, every one that starts in it takes
-off its start, and the two boundary terms close the intervals cut by the range. The state at
-each boundary comes from the agent's last event before it (one index seek per agent on
-(tenant, agent, at)); an agent with no event before ``a`` is counted from its first event
+Every interval of state S that ends in the range adds its end, every one that starts in it
+takes off its start, and the two boundary terms close the intervals cut by the range. The
+state at each boundary comes from the agent's last event before it (one index seek per agent
+on (tenant, agent, at)); an agent with no event before ``a`` is counted from its first event
 on, and without a ``b`` (no ``until``, no ``now``) an agent's last interval is not counted
 beyond its last event. Times are taken relative to a reference near the range, so the sums
 keep their milliseconds.
 
-Not-ready time is split by reason: a not-ready period takes the reason of the event that set
-it (a change of status, or a new reason given while not ready, which changes no state) and
-ends at the next such event; the call events inside it (a call taken before the status was
-set, its wrap-up) do not change it.
+Statuses change a few times a day (log-in, not ready, ready, log-out), so their periods are
+paired with a window function over just those events: a period lasts from the event that set
+the status to the next such event, and the one an agent was in when the range began is
+carried in. A not-ready period takes the reason of the event that set it (a change of status,
+or a new reason given while not ready, which changes no state); the call events inside it (a
+call taken before the status was set, its wrap-up) do not change it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from pycc.aaa.reports.sql import EVENTS
+from pycc.aaa.reports.sql import EVENTS, Scope
 
 __all__ = ["AgentTimes", "Range", "agent_times", "event_range", "later_event",
            "status_change"]
@@ -162,14 +164,14 @@ def _boundaries(connection: Connection, tenant: int, agent: str | None,
                                 if row[key] is not None} for row in found}
 
 
-def _weights(status: str, state: str) -> tuple[int, int, int]:
-    """(logged in, on a call, in wrap-up) for one status and state."""
-    return (int(status != OFFLINE), int(state == ON_CALL), int(state == WRAP_UP))
+def _in_state(pair: tuple[str, str]) -> tuple[int, int]:
+    """(on a call, in wrap-up) for one status and state."""
+    return (int(pair[1] == ON_CALL), int(pair[1] == WRAP_UP))
 
 
-def agent_times(connection: Connection, tenant: int, agent: str | None,
-                span: Range) -> dict[str, AgentTimes]:
+def agent_times(scope: Scope, agent: str | None, span: Range) -> dict[str, AgentTimes]:
     """Per agent (or only ``agent``), the seconds in each status and state within ``span``."""
+    connection, tenant = scope.connection, scope.tenant
     edges = _boundaries(connection, tenant, agent, span)
     # Where each agent's counting starts and ends, and in what state.
     plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]] = {}
@@ -189,65 +191,79 @@ def agent_times(connection: Connection, tenant: int, agent: str | None,
         plans[name] = (start, start_pair, end, last.to_pair)
     if not plans:
         return {}
-    reference = min(plan[0] for plan in plans.values())
     times = {name: AgentTimes() for name in plans}
-    c = EVENTS.c
-    where = [c.tenant_id == tenant]
-    if agent is not None:
-        where.append(c.agent == agent)
-    if span.start is not None:
-        where.append(c.at >= span.start)
-    if span.end is not None:
-        where.append(c.at < span.end)
-    shifted = c.at - reference
-
-    def change(before: ColumnElement[bool], after: ColumnElement[bool]) -> Any:
-        # +at where an interval of the pair ends, -at where one starts.
-        return func.sum(case((and_(before, ~after), shifted),
-                             (and_(after, ~before), -shifted), else_=0.0))
-
-    statement = (select(c.agent,
-                        change(c.from_status != OFFLINE, c.to_status != OFFLINE),
-                        change(c.from_state == ON_CALL, c.to_state == ON_CALL),
-                        change(c.from_state == WRAP_UP, c.to_state == WRAP_UP))
-                 .where(*where).group_by(c.agent))
-    for name, logged_in, on_call, wrap_up in connection.execute(statement):
-        if name in times:
-            found = times[name]
-            found.logged_in, found.on_call, found.wrap_up = (
-                float(logged_in or 0), float(on_call or 0), float(wrap_up or 0))
-    for name, (start, start_pair, end, end_pair) in plans.items():
-        found = times[name]
-        low, high = _weights(*start_pair), _weights(*end_pair)
-        found.logged_in += (end - reference) * high[0] - (start - reference) * low[0]
-        found.on_call += (end - reference) * high[1] - (start - reference) * low[1]
-        found.wrap_up += (end - reference) * high[2] - (start - reference) * low[2]
-    _not_ready(connection, tenant, agent, span, edges, plans, times)
+    _states(scope, agent, span, plans, times)
+    _statuses(scope, agent, span, edges, plans, times)
     return times
 
 
-def _not_ready(connection: Connection, tenant: int, agent: str | None, span: Range,
-               edges: dict[str, dict[str, _Edge]],
-               plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
-               times: dict[str, AgentTimes]) -> None:
-    """Add the not-ready seconds by reason: each period from the event that set it to the
-    next status-setting event, cut to the range."""
-    e = EVENTS.alias("period")
-    c = e.c
-    where: list[ColumnElement[bool]] = [c.tenant_id == tenant, c.to_status == NOT_READY,
-                                        status_change(e)]
+def _states(scope: Scope, agent: str | None, span: Range,
+            plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
+            times: dict[str, AgentTimes]) -> None:
+    """Seconds on calls and in wrap-up: the sums above, in one pass over the events."""
+    reference = min(plan[0] for plan in plans.values())
+    c = EVENTS.c
+    # Over a wide range, a scan: the events lie in the table in time order, so reading them
+    # in (agent, at) order off the index is a seek for every one, unless an index holds the
+    # states too (then its order groups them by agent, with no seek and no sort).
+    tenant = c.tenant_id if _states_indexed() else scope.scanned(c.tenant_id)
+    where = [tenant == scope.tenant]
+    if agent is not None:
+        where.append(c.agent == agent)
+    if span.start is not None:
+        where.append(scope.scanned(c.at) >= span.start)
+    if span.end is not None:
+        where.append(scope.scanned(c.at) < span.end)
+    shifted = c.at - reference
+
+    def change(state: str) -> Any:
+        # +at where an interval of the state ends, -at where one starts; most events are
+        # told apart by their first comparison.
+        return func.sum(case((c.from_state == c.to_state, 0.0),
+                             (c.from_state == state, shifted),
+                             (c.to_state == state, -shifted), else_=0.0))
+
+    statement = (select(c.agent, change(ON_CALL), change(WRAP_UP))
+                 .where(*where).group_by(c.agent))
+    for name, on_call, wrap_up in scope.connection.execute(statement):
+        if name in times:
+            times[name].on_call, times[name].wrap_up = float(on_call or 0), float(wrap_up or 0)
+    for name, (start, start_pair, end, end_pair) in plans.items():
+        found = times[name]
+        low, high = _in_state(start_pair), _in_state(end_pair)
+        found.on_call += (end - reference) * high[0] - (start - reference) * low[0]
+        found.wrap_up += (end - reference) * high[1] - (start - reference) * low[1]
+
+
+def _states_indexed() -> bool:
+    """Whether the events table declares an index led by (tenant, agent) that holds every
+    column the state sums read."""
+    needed = {"tenant_id", "agent", "at", "from_state", "to_state"}
+    return any([column.name for column in index.columns][:2] == ["tenant_id", "agent"]
+               and needed <= {column.name for column in index.columns}
+               for index in EVENTS.indexes)
+
+
+def _statuses(scope: Scope, agent: str | None, span: Range, edges: dict[str, dict[str, _Edge]],
+              plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
+              times: dict[str, AgentTimes]) -> None:
+    """Seconds logged in and not ready by reason: each status period from the event that set
+    it to the next such event (a few events a day, paired by a window function), cut to the
+    range."""
+    c = EVENTS.c
+    where: list[ColumnElement[bool]] = [scope.scanned(c.tenant_id) == scope.tenant,
+                                        status_change()]
     if agent is not None:
         where.append(c.agent == agent)
     if span.end is not None:
-        where.append(c.at < span.end)
+        where.append(scope.scanned(c.at) < span.end)
     if span.start is not None:
-        # Periods set in the range, and the one each agent was in when it began.
-        carried = sorted(edge["status"].id for edge in edges.values() if "status" in edge
-                         and edge["status"].to_pair[0] == NOT_READY)
-        began_in_range = c.at >= span.start
+        # The periods set in the range, and the one each agent was in when it began.
+        carried = sorted(edge["status"].id for edge in edges.values() if "status" in edge)
+        began_in_range = scope.scanned(c.at) >= span.start
         where.append(or_(began_in_range, c.id.in_(carried)) if carried else began_in_range)
-    ended = later_event(e, status_change).scalar_subquery()
-    periods = (select(c.agent, c.reason, c.at.label("began"), ended.label("ended"))
+    ended = func.lead(c.at).over(partition_by=c.agent, order_by=(c.at, c.id))
+    periods = (select(c.agent, c.to_status, c.reason, c.at.label("began"), ended.label("ended"))
                .where(*where).subquery("periods"))
     p = periods.c
     lower: ColumnElement[Any] = p.began
@@ -258,15 +274,18 @@ def _not_ready(connection: Connection, tenant: int, agent: str | None, span: Ran
     upper: ColumnElement[Any] = case((p.ended.is_(None), lower), else_=p.ended)
     if span.end is not None:
         upper = case((or_(p.ended.is_(None), p.ended > span.end), span.end), else_=p.ended)
-    is_open = p.ended.is_(None)
-    statement = (select(p.agent, p.reason, func.sum(upper - lower),
-                        func.max(case((is_open, lower), else_=None)))
-                 .group_by(p.agent, p.reason))
-    for name, reason, total, open_since in connection.execute(statement):
-        if name not in plans:
+    statement = (select(p.agent, p.to_status, p.reason, func.sum(upper - lower),
+                        func.max(case((p.ended.is_(None), lower), else_=None)))
+                 .group_by(p.agent, p.to_status, p.reason))
+    for name, status, reason, total, open_since in scope.connection.execute(statement):
+        if name not in plans or status == OFFLINE:
             continue
         seconds = float(total or 0)
         if span.end is None and open_since is not None:
             seconds += max(0.0, plans[name][2] - float(open_since))
-        reasons = times[name].not_ready
-        reasons[reason] = reasons.get(reason, 0.0) + max(0.0, seconds)
+        seconds = max(0.0, seconds)
+        found = times[name]
+        found.logged_in += seconds
+        if status == NOT_READY:
+            # The reason of the event that set the status (see the module's docstring).
+            found.not_ready[reason] = found.not_ready.get(reason, 0.0) + seconds

@@ -21,14 +21,13 @@ from sqlalchemy.engine import Connection
 from pycc.aaa.reports.options import DEFAULT_THRESHOLD, ReportOptions
 from pycc.aaa.reports.sql import (
     CALLS,
+    Scope,
     as_ints,
     average,
-    call_filter,
     flag,
     percent,
     reading,
     table_of,
-    tenant_id,
 )
 from pycc.store.config_models import ConfigObject
 from pycc.store.repo import Store
@@ -62,8 +61,9 @@ def service_level(store: Store, tenant: str, options: ReportOptions) -> list[Row
     """One row per queue with calls in the range, by queue name."""
     c = CALLS.c
     with reading(store) as connection:
-        owner = tenant_id(connection, tenant)
-        targets = {} if options.threshold is not None else queue_targets(connection, owner)
+        scope = Scope(connection, tenant, options)
+        targets = ({} if options.threshold is not None
+                   else queue_targets(connection, scope.tenant))
         fallback = options.threshold if options.threshold is not None else DEFAULT_THRESHOLD
         target: ColumnElement[Any] = literal(fallback)
         if targets:
@@ -74,8 +74,7 @@ def service_level(store: Store, tenant: str, options: ReportOptions) -> list[Row
                             func.sum(flag(answered & (c.queue_wait <= target))),
                             func.sum(case((answered, c.queue_wait), else_=None)),
                             func.sum(case((answered, None), else_=c.queue_wait)))
-                     .where(*call_filter(owner, options, queue=True, campaign=True),
-                            c.queue.is_not(None))
+                     .where(*scope.calls(queue=True, campaign=True), c.queue.is_not(None))
                      .group_by(c.queue).order_by(c.queue))
         found = connection.execute(statement).all()
     rows: list[Row] = []

@@ -8,12 +8,13 @@ only: an open one is a call still up, whose figures are not final.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, cast, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -29,8 +30,8 @@ __all__ = [
     "IVR_KEYS",
     "TENANTS",
     "Buckets",
+    "Scope",
     "average",
-    "call_filter",
     "flag",
     "percent",
     "reading",
@@ -50,9 +51,8 @@ EVENTS: Final = table_of(AgentEvent)
 IVR_KEYS: Final = table_of(IvrKeyCount)
 TENANTS: Final = table_of(Tenant)
 
-#: Added before truncating on SQLite, whose CAST rounds toward zero, so that a negative
-#: local time still rounds down (any bucket number is far smaller).
-_SHIFT: Final = 1 << 40
+#: PostgreSQL's memory for each sort or hash of a report.
+_WORK_MEM: Final = "64MB"
 
 
 @contextmanager
@@ -61,6 +61,10 @@ def reading(store: Store) -> Iterator[Connection]:
     errors become `StoreError`."""
     try:
         with store.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Grouping a million records by customer needs more than the default 4 MB
+                # to sort or hash in memory; for this transaction only.
+                connection.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
             yield connection
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc}") from exc
@@ -75,23 +79,82 @@ def tenant_id(connection: Connection, tenant: str) -> int:
     return int(found)
 
 
-def call_filter(tenant: int, options: ReportOptions, *, agent: bool = False,
-                queue: bool = False, campaign: bool = False) -> list[ColumnElement[bool]]:
-    """The conditions on call records: the tenant's closed records started in the options'
-    time range, and of its agent, queue or campaign where the report takes those."""
-    c = CALLS.c
-    where: list[ColumnElement[bool]] = [c.tenant_id == tenant, c.state == "closed"]
-    if options.since is not None:
-        where.append(c.start >= options.since)
-    if options.until is not None:
-        where.append(c.start < options.until)
-    if agent and options.agent is not None:
-        where.append(c.agent == options.agent)
-    if queue and options.queue is not None:
-        where.append(c.queue == options.queue)
-    if campaign and options.campaign is not None:
-        where.append(c.campaign == options.campaign)
-    return where
+class Scope:
+    """What one report works on: the tenant (by id), the options, the database's dialect,
+    and the time span of the tenant's calls (read off the (tenant, start) index), from which
+    it decides how the database should read the rows.
+
+    A range covering much of the data (or no range at all) is read best by scanning the
+    table in order; through an index, every row costs a seek. SQLite's planner still picks
+    the index when the query names an indexed column, so for such *wide* ranges the indexed
+    columns are written ``column + 0``, which no index serves. PostgreSQL's planner weighs
+    this itself and is left to it.
+    """
+
+    #: A range over more than this share of the tenant's calls is read by a scan.
+    WIDE_SHARE: Final = 0.25
+
+    def __init__(self, connection: Connection, tenant: str, options: ReportOptions) -> None:
+        self.connection = connection
+        self.options = options
+        self.tenant = tenant_id(connection, tenant)
+        self.dialect = connection.dialect.name
+        c = CALLS.c
+        # Two scalar subqueries, so that each is one seek on the (tenant, start) index.
+        first = select(func.min(c.start)).where(c.tenant_id == self.tenant).scalar_subquery()
+        last = select(func.max(c.start)).where(c.tenant_id == self.tenant).scalar_subquery()
+        row = connection.execute(select(first, last)).one()
+        self.first = float(row[0]) if row[0] is not None else None
+        self.last = float(row[1]) if row[1] is not None else None
+        self.wide = self._wide()
+
+    def _wide(self) -> bool:
+        since, until = self.options.since, self.options.until
+        if since is None and until is None:
+            return True
+        if self.first is None or self.last is None or self.last <= self.first:
+            return False
+        low = max(self.first, since) if since is not None else self.first
+        high = min(self.last, until) if until is not None else self.last
+        return (high - low) > self.WIDE_SHARE * (self.last - self.first)
+
+    def scanned(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``column`` as a condition should name it: out of an index's reach when the range
+        is wide and the database is SQLite."""
+        return column + 0 if self.wide and self.dialect == "sqlite" else column
+
+    def calls(self, *, agent: bool = False, queue: bool = False, campaign: bool = False,
+              ordered: bool = False) -> list[ColumnElement[bool]]:
+        """The conditions on call records: the tenant's closed records started in the
+        options' time range, and of its agent, queue or campaign where the report takes
+        those. ``ordered``: the query reads the records in start order, off the index."""
+        c = CALLS.c
+        options = self.options
+        scan = self.scanned if not ordered else (lambda column: column)
+        start = scan(c.start)
+        where: list[ColumnElement[bool]] = [scan(c.tenant_id) == self.tenant,
+                                            c.state == "closed"]
+        if options.since is not None:
+            where.append(start >= options.since)
+        if options.until is not None:
+            where.append(start < options.until)
+        if agent and options.agent is not None:
+            where.append(c.agent == options.agent)
+        if queue and options.queue is not None:
+            where.append(c.queue == options.queue)
+        if campaign and options.campaign is not None:
+            where.append(c.campaign == options.campaign)
+        return where
+
+    def buckets(self) -> Buckets:
+        """Local hours and days of the options' time zone over the calls in range."""
+        low = self.first if self.first is not None else 0.0
+        high = self.last if self.last is not None else low
+        if self.options.since is not None:
+            low = max(low, self.options.since)
+        if self.options.until is not None:
+            high = min(high, self.options.until)
+        return Buckets(self.options, has_floor(self.connection), low, max(low, high))
 
 
 def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -99,33 +162,47 @@ def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def floor_div(value: ColumnElement[Any], size: int, dialect: str) -> ColumnElement[int]:
-    """``floor(value / size)`` as an integer, on either database."""
-    if dialect == "postgresql":
-        return cast(func.floor(value / float(size)), BigInteger)
-    return cast(value / float(size) + _SHIFT, Integer) - _SHIFT
+def floor_div(value: ColumnElement[Any], size: int, native: bool) -> ColumnElement[int]:
+    """``floor(value / size)`` as an integer: with the database's ``floor`` where it has one
+    (``native``), else from SQLite's CAST, which rounds toward zero."""
+    quotient = value / float(size)
+    if native:
+        return cast(func.floor(quotient), BigInteger)
+    whole = cast(quotient, Integer)
+    return whole - case((whole > quotient, 1), else_=0)
+
+
+#: Whether each SQLite engine has ``floor``: only builds with its math functions do.
+_FLOOR: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def has_floor(connection: Connection) -> bool:
+    """Whether the database has a ``floor`` function (PostgreSQL always does)."""
+    if connection.dialect.name != "sqlite":
+        return True
+    engine = connection.engine
+    found = _FLOOR.get(engine)
+    if found is None:
+        try:
+            connection.exec_driver_sql("SELECT floor(1.5)").scalar()
+        except SQLAlchemyError:
+            found = False
+        else:
+            found = True
+        _FLOOR[engine] = found
+    return found
 
 
 class Buckets:
-    """Local hours or days of the options' time zone over a report's time range."""
+    """Local hours or days of the options' time zone, from ``low`` to ``high``."""
 
-    def __init__(self, connection: Connection, tenant: int, options: ReportOptions) -> None:
+    def __init__(self, options: ReportOptions, native_floor: bool, low: float,
+                 high: float) -> None:
         self.zone = options.zone
-        self.dialect = connection.dialect.name
-        # The zone's changes are looked up over the calls there are, not over the whole
-        # range asked for (which may span centuries). Two scalar subqueries, so that each
-        # is read off the (tenant, start) index.
-        c = CALLS.c
-        first = select(func.min(c.start)).where(c.tenant_id == tenant).scalar_subquery()
-        last = select(func.max(c.start)).where(c.tenant_id == tenant).scalar_subquery()
-        row = connection.execute(select(first, last)).one()
-        low = float(row[0]) if row[0] is not None else 0.0
-        high = float(row[1]) if row[1] is not None else low
-        if options.since is not None:
-            low = max(low, options.since)
-        if options.until is not None:
-            high = min(high, options.until)
-        self.offsets = offsets(self.zone, low, max(low, high))
+        self.native_floor = native_floor
+        # The zone's changes over the calls there are, not over the whole range asked for
+        # (which may span centuries).
+        self.offsets = offsets(self.zone, low, high)
 
     def offset(self, start: ColumnElement[float]) -> ColumnElement[int]:
         """The UTC offset in force at ``start``, as SQL."""
@@ -137,13 +214,13 @@ class Buckets:
 
     def day(self, start: ColumnElement[float]) -> ColumnElement[int]:
         """The local day number (days since 1970-01-01) of ``start``."""
-        return floor_div(start + self.offset(start), DAY, self.dialect)
+        return floor_div(start + self.offset(start), DAY, self.native_floor)
 
-    def hour(self, start: ColumnElement[float]) -> tuple[ColumnElement[int], ColumnElement[int]]:
-        """The local hour number of ``start`` and the offset it is local to: together they
-        name one hour, the repeated hour of an autumn night included."""
+    def hour(self, start: ColumnElement[float]) -> ColumnElement[int]:
+        """The UTC instant the local hour of ``start`` begins at (whole seconds): one
+        number per local hour, the two hours of an autumn night named alike told apart."""
         offset = self.offset(start)
-        return floor_div(start + offset, HOUR, self.dialect), offset
+        return floor_div(start + offset, HOUR, self.native_floor) * HOUR - offset
 
 
 def seconds(value: Any) -> float:
