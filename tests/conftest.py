@@ -39,3 +39,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     light = [tests for tests in modules.values()
              if not any(item.get_closest_marker("peer") for item in tests)]
     items[:] = [item for module in spread(heavy, light) for item in module]
+
+
+# Hypothesis's timing health check measures the machine, not pycc: under a full parallel run
+# on a shared machine, generating an SDP model can take a second. Correctness checks stay on.
+from hypothesis import HealthCheck as _HealthCheck  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+
+_settings.register_profile("pycc", suppress_health_check=[_HealthCheck.too_slow],
+                           deadline=None)
+_settings.load_profile("pycc")

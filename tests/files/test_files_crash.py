@@ -37,7 +37,7 @@ PASSWORDS = {"1001": "secret-1001", "1002": "secret-1002"}
 
 def serve(data: Path, log: Path, sip_port: int, http_port: int,
           rtp: int) -> subprocess.Popen[bytes]:
-    argv = [*PYCC, "serve", "--data-dir", str(data), "--bind", LOOPBACK,
+    argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", "-1", "--http-port", str(http_port),
             "--rtp-ports", f"{rtp}-{rtp + 19}"]
     with log.open("ab") as out:

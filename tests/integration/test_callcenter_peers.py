@@ -45,7 +45,7 @@ queues:
   - name: sales
     skill: sales
     strategy: longest-idle
-    ring_timeout: 8                 # outlasts a few `pycc status` runs on a busy machine
+    ring_timeout: 15                # outlasts a few `pycc status` runs on a busy machine
     wrapup: 6                       # the same for wrap-up
     music: tone:hold
 ivr:
@@ -154,7 +154,7 @@ def test_did_menu_queue_agents_whisper_and_wrap_up(tmp_path: Path) -> None:
         # alice rings first and does not answer: after the ring timeout she is not ready.
         alice.wait_event("CALL_INCOMING", timeout=10)
         agent_is(server, "alice", "available", "reserved")
-        alice.wait_event("CALL_CLOSED", timeout=10)
+        alice.wait_event("CALL_CLOSED", timeout=25)
         agent_is(server, "alice", "not_ready", "idle")
 
         # bob rings next and answers.

@@ -67,7 +67,7 @@ rates:
 
 def serve(data_dir: Path, log_path: Path) -> PyccServer:
     sip_port, sips_port, rtp_first = free_port("both"), free_port("tcp"), free_port("udp", count=40)
-    argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
+    argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_first}-{rtp_first + 39}"]
     with log_path.open("ab") as log:
