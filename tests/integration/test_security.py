@@ -294,12 +294,16 @@ def test_a_flood_is_rate_limited_without_hurting_other_sources(tmp_path: Path) -
             # 1. 2000 OPTIONS as fast as the socket takes them.
             target = ("127.0.0.1", server.sip_port)
             sent = 2000
+            began = time.monotonic()
             for i in range(sent):
                 flood.sendto(options(flood, f"burst{i}"), target)
+            lasted = time.monotonic() - began
             answered = tags_answered(flood, time.monotonic() + 2.0)
-            # The burst allowance plus the refill while the flood lasts (well under a second);
-            # without the limiter the kernel's socket buffer alone lets several times more in.
-            assert len(answered) <= 2 * RATE, f"{len(answered)} of {sent} flood OPTIONS answered"
+            # The burst allowance plus the refill while the flood lasts (under a second, longer
+            # on a loaded machine); without the limiter the kernel's socket buffer alone lets
+            # several times more in.
+            allowed = RATE + RATE * max(1.0, lasted + 0.5)
+            assert len(answered) <= allowed, f"{len(answered)} of {sent} flood OPTIONS answered"
             assert len(answered) >= RATE // 2, f"only {len(answered)} answered: switch alive?"
 
             # 2. A sustained flood (about 2000/s for 2 s) while another source sends one
