@@ -431,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(results, kinds)
     print(table)
     if not args.no_append:
-        append_results(table, argv if argv is not None else sys.argv[1:], sizes, args.runs)
+        append_results(table, argv if argv is not None else sys.argv[1:], sizes, args.runs,
+                       args.records)
     missed = [f"{kind}/{name}" for kind in kinds for name, (seconds, _) in
               results[kind].items() if seconds >= 2.0]
     if missed:
@@ -451,7 +452,8 @@ def markdown(results: dict[str, dict[str, tuple[float, int]]], kinds: Sequence[s
     return "\n".join(lines)
 
 
-def append_results(table: str, argv: Sequence[str], sizes: dict[str, str], runs: int) -> None:
+def append_results(table: str, argv: Sequence[str], sizes: dict[str, str], runs: int,
+                   records: int) -> None:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
@@ -459,8 +461,8 @@ def append_results(table: str, argv: Sequence[str], sizes: dict[str, str], runs:
     command = " ".join(["python benchmarks/reports.py", *argv])
     today = datetime.now(UTC).date().isoformat()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    text = (f"\n## Operator reports over {sizes and next(iter(sizes.values())).split(',')[0]}"
-            f" ({today})\n\n```\n{command}\n```\n\n"
+    text = (f"\n## Operator reports over {records:,} call records ({today})\n\n"
+            f"```\n{command}\n```\n\n"
             f"At commit {commit or 'unknown'}{' with uncommitted changes in src/' if dirty else ''}"
             f", {os.cpu_count()} CPUs ({platform.machine()}), Python "
             f"{platform.python_version()}, load average {load} when it ended (the machine "

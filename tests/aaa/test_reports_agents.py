@@ -168,7 +168,8 @@ def test_agent_statistics_of_a_hand_made_shift(store: Store) -> None:
     assert alice["not_ready_by_reason"] == pytest.approx({"lunch": 300.0})
     assert alice["not_ready_seconds"] == pytest.approx(300.0)
     assert alice["wrapup_seconds"] == pytest.approx(10.0)
-    assert alice["occupancy_pct"] == pytest.approx(11.0)  # (100 on the call + 10) / 1000
+    # Her two calls (100 s and 30 s, answer to end) and 10 s of wrap-up, over 1000 s.
+    assert alice["occupancy_pct"] == pytest.approx(14.0)
     # Bob is still logged in: his last interval runs to "now".
     assert bob["calls"] == 0
     assert bob["logged_in_seconds"] == pytest.approx(5000.0)
@@ -178,11 +179,14 @@ def test_agent_statistics_of_a_hand_made_shift(store: Store) -> None:
 
 def test_agent_statistics_cut_to_the_range(store: Store) -> None:
     shift(Log()).save(store)
+    call(store, "call-1", "alice", T0 + 500)
+    call(store, "call-x", "alice", T0 + 2000, talk=30.0, hold=0.0)  # after the range
     options = ReportOptions(since=T0 + 200, until=T0 + 550, agent="alice", now=T0 + 5000)
     (alice,) = REPORTS["agents"].run(store, "acme", options)
     assert alice["logged_in_seconds"] == pytest.approx(350.0)
     assert alice["not_ready_by_reason"] == pytest.approx({"lunch": 200.0})
-    assert alice["occupancy_pct"] == pytest.approx(100 * 45 / 350, abs=0.01)
+    # The call started in the range counts whole (100 s), though it ran past its end.
+    assert alice["occupancy_pct"] == pytest.approx(100 * 100 / 350, abs=0.01)
     # A range inside one interval: the agent was at lunch throughout.
     inside = ReportOptions(since=T0 + 150, until=T0 + 250, agent="alice")
     (alice,) = REPORTS["agents"].run(store, "acme", inside)

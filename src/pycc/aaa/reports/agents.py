@@ -3,9 +3,9 @@ and the hourly workload.
 
 ``agents`` takes the calls, talk and hold times from the call records the agent answered
 (started in the range), and from the agent events (`pycc.aaa.reports.intervals`) the time
-logged in, on calls, in wrap-up (as it really lasted, which may be shorter than the queue's
-configured wrap-up) and not ready by reason. Occupancy is the time on calls and in wrap-up
-over the time logged in.
+logged in, in wrap-up (as it really lasted, which may be shorter than the queue's configured
+wrap-up) and not ready by reason. Occupancy is the time on calls (talk and hold) and in
+wrap-up over the time logged in.
 
 ``agent-sessions`` pairs each log-in with the log-out that ended it (None while still logged
 in, or when the node stopped before the agent logged out and the next event is a new log-in);
@@ -19,9 +19,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, literal_column, or_, select
 
-from pycc.aaa.reports.intervals import OFFLINE, agent_times, event_range, later_event
+from pycc.aaa.reports.intervals import (
+    OFFLINE,
+    WRAP_UP,
+    agent_times,
+    event_range,
+    later_event,
+)
 from pycc.aaa.reports.options import ReportOptions
 from pycc.aaa.reports.sql import (
     CALLS,
@@ -61,14 +67,17 @@ def agents(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
                             c.agent_answer.is_not(None))
                      .group_by(c.agent))
         calls = {row[0]: row[1:] for row in connection.execute(statement)}
+        # The time on calls is the calls' own (answer to end: talk and hold); the events
+        # give the rest, and need not be grouped for it.
         times = agent_times(scope, options.agent,
-                            event_range(options.since, options.until, options.now))
+                            event_range(options.since, options.until, options.now),
+                            states=(WRAP_UP,))
     rows: list[Row] = []
     for name in sorted(set(calls) | set(times)):
         count, talk, hold = calls.get(name, (0, 0.0, 0.0))
         spent = times.get(name)
         logged_in = spent.logged_in if spent else 0.0
-        busy = spent.on_call + spent.wrap_up if spent else 0.0
+        busy = float(talk or 0) + float(hold or 0) + (spent.wrap_up if spent else 0.0)
         reasons = {reason: round(value, 3) for reason, value in
                    sorted((spent.not_ready if spent else {}).items())}
         rows.append({
@@ -87,8 +96,8 @@ def agent_sessions(store: Store, tenant: str, options: ReportOptions) -> list[Ro
     c = EVENTS.c
     with reading(store) as connection:
         scope = Scope(connection, tenant, options)
-        where = [scope.scanned(c.tenant_id) == scope.tenant, c.from_status == OFFLINE,
-                 c.to_status != OFFLINE, *_event_times(scope)]
+        where = [scope.scanned(c.tenant_id, everywhere=True) == scope.tenant,
+                 c.from_status == OFFLINE, c.to_status != OFFLINE, *_event_times(scope)]
         if options.agent is not None:
             where.append(c.agent == options.agent)
         logins = (select(c.id, c.tenant_id, c.agent, c.at).where(*where)
@@ -146,12 +155,14 @@ def agent_hourly(store: Store, tenant: str, options: ReportOptions) -> list[Row]
     with reading(store) as connection:
         scope = Scope(connection, tenant, options)
         buckets = scope.buckets()
-        hour = buckets.hour(c.start).label("hour")
-        statement = (select(hour, c.agent, func.count(), func.sum(c.talk_seconds))
-                     .where(*scope.calls(agent=True), c.agent.is_not(None),
-                            c.agent_answer.is_not(None))
-                     .group_by(hour, c.agent).order_by(hour, c.agent))
-        found = connection.execute(statement).all()
+        # Grouped by the column's name: written out again, the expression would be computed
+        # twice (and its order sorted for again) on SQLite.
+        hour = buckets.hour(c.start).label("bucket_hour")
+        by_hour: ColumnElement[Any] = literal_column("bucket_hour")
+        found = connection.execute(
+            select(hour, c.agent, func.count(), func.sum(c.talk_seconds))
+            .where(*scope.calls(agent=True), c.agent.is_not(None), c.agent_answer.is_not(None))
+            .group_by(by_hour, c.agent).order_by(by_hour, c.agent)).all()
     rows: list[Row] = []
     labels: dict[int, str] = {}
     for begins, agent, count, talk in found:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from pycc.aaa.reports.calls import money
 from pycc.aaa.reports.options import ReportOptions
@@ -31,13 +31,13 @@ def billing(store: Store, tenant: str, options: ReportOptions) -> list[dict[str,
     c = CALLS.c
     with reading(store) as connection:
         scope = Scope(connection, tenant, options)
-        day = scope.buckets().day(c.start).label("day")
-        statement = (select(day, c.trunk, func.count(), func.sum(flag(c.answer.is_not(None))),
-                            func.sum(c.duration), func.sum(c.cost),
-                            func.sum(flag(c.cost.is_(None))))
-                     .where(*scope.calls(campaign=True), c.direction == "outbound")
-                     .group_by(day, c.trunk))
-        found = connection.execute(statement).all()
+        day = scope.buckets().day(c.start).label("bucket_day")
+        found = connection.execute(
+            select(day, c.trunk, func.count(), func.sum(flag(c.answer.is_not(None))),
+                   func.sum(c.duration), func.sum(c.cost), func.sum(flag(c.cost.is_(None))))
+            .where(*scope.calls(campaign=True), c.direction == "outbound")
+            # By the column's name: the expression written again would be computed again.
+            .group_by(literal_column("bucket_day"), c.trunk)).all()
     rows = []
     for number, trunk, calls, answered, billed, cost, unrated in found:
         calls, answered, unrated = as_ints((calls, answered, unrated))

@@ -164,13 +164,13 @@ def _boundaries(connection: Connection, tenant: int, agent: str | None,
                                 if row[key] is not None} for row in found}
 
 
-def _in_state(pair: tuple[str, str]) -> tuple[int, int]:
-    """(on a call, in wrap-up) for one status and state."""
-    return (int(pair[1] == ON_CALL), int(pair[1] == WRAP_UP))
-
-
-def agent_times(scope: Scope, agent: str | None, span: Range) -> dict[str, AgentTimes]:
-    """Per agent (or only ``agent``), the seconds in each status and state within ``span``."""
+def agent_times(scope: Scope, agent: str | None, span: Range,
+                states: Sequence[str] = (ON_CALL, WRAP_UP)) -> dict[str, AgentTimes]:
+    """Per agent (or only ``agent``), the seconds logged in, not ready by reason and in each
+    of ``states`` (on a call, in wrap-up) within ``span``."""
+    unknown = set(states) - set(_FIELDS)
+    if unknown:
+        raise ValueError(f"states: only {', '.join(_FIELDS)} are counted, not {unknown}")
     connection, tenant = scope.connection, scope.tenant
     edges = _boundaries(connection, tenant, agent, span)
     # Where each agent's counting starts and ends, and in what state.
@@ -192,22 +192,25 @@ def agent_times(scope: Scope, agent: str | None, span: Range) -> dict[str, Agent
     if not plans:
         return {}
     times = {name: AgentTimes() for name in plans}
-    _states(scope, agent, span, plans, times)
+    if states:
+        _states(scope, agent, span, states, plans, times)
     _statuses(scope, agent, span, edges, plans, times)
     return times
 
 
-def _states(scope: Scope, agent: str | None, span: Range,
+def _states(scope: Scope, agent: str | None, span: Range, states: Sequence[str],
             plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
             times: dict[str, AgentTimes]) -> None:
-    """Seconds on calls and in wrap-up: the sums above, in one pass over the events."""
+    """Seconds in each of ``states``: the sums above, in one pass over the events, of which
+    only those entering or leaving one of the states are grouped."""
     reference = min(plan[0] for plan in plans.values())
     c = EVENTS.c
     # Over a wide range, a scan: the events lie in the table in time order, so reading them
     # in (agent, at) order off the index is a seek for every one, unless an index holds the
     # states too (then its order groups them by agent, with no seek and no sort).
-    tenant = c.tenant_id if _states_indexed() else scope.scanned(c.tenant_id)
-    where = [tenant == scope.tenant]
+    tenant = c.tenant_id if _indexed(_STATE_COLUMNS) else scope.scanned(c.tenant_id)
+    where = [tenant == scope.tenant, c.from_state != c.to_state,
+             or_(c.from_state.in_(states), c.to_state.in_(states))]
     if agent is not None:
         where.append(c.agent == agent)
     if span.start is not None:
@@ -215,30 +218,31 @@ def _states(scope: Scope, agent: str | None, span: Range,
     if span.end is not None:
         where.append(scope.scanned(c.at) < span.end)
     shifted = c.at - reference
-
-    def change(state: str) -> Any:
-        # +at where an interval of the state ends, -at where one starts; most events are
-        # told apart by their first comparison.
-        return func.sum(case((c.from_state == c.to_state, 0.0),
-                             (c.from_state == state, shifted),
-                             (c.to_state == state, -shifted), else_=0.0))
-
-    statement = (select(c.agent, change(ON_CALL), change(WRAP_UP))
-                 .where(*where).group_by(c.agent))
-    for name, on_call, wrap_up in scope.connection.execute(statement):
-        if name in times:
-            times[name].on_call, times[name].wrap_up = float(on_call or 0), float(wrap_up or 0)
+    # +at where an interval of the state ends, -at where one starts.
+    sums = [func.sum(case((c.from_state == state, shifted), (c.to_state == state, -shifted),
+                          else_=0.0)) for state in states]
+    statement = select(c.agent, *sums).where(*where).group_by(c.agent)
+    totals = {name: [float(value or 0) for value in values]
+              for name, *values in scope.connection.execute(statement)}
     for name, (start, start_pair, end, end_pair) in plans.items():
-        found = times[name]
-        low, high = _in_state(start_pair), _in_state(end_pair)
-        found.on_call += (end - reference) * high[0] - (start - reference) * low[0]
-        found.wrap_up += (end - reference) * high[1] - (start - reference) * low[1]
+        found = totals.get(name, [0.0] * len(states))
+        for n, state in enumerate(states):
+            value = found[n] + (end - reference) * (end_pair[1] == state) \
+                - (start - reference) * (start_pair[1] == state)
+            setattr(times[name], _FIELDS[state], value)
 
 
-def _states_indexed() -> bool:
+#: The `AgentTimes` field of each state counted.
+_FIELDS: Final = {ON_CALL: "on_call", WRAP_UP: "wrap_up"}
+
+
+#: The columns the state sums read.
+_STATE_COLUMNS: Final = frozenset({"tenant_id", "agent", "at", "from_state", "to_state"})
+
+
+def _indexed(needed: frozenset[str]) -> bool:
     """Whether the events table declares an index led by (tenant, agent) that holds every
-    column the state sums read."""
-    needed = {"tenant_id", "agent", "at", "from_state", "to_state"}
+    column in ``needed``: reading it in order then costs no seek into the table."""
     return any([column.name for column in index.columns][:2] == ["tenant_id", "agent"]
                and needed <= {column.name for column in index.columns}
                for index in EVENTS.indexes)
@@ -251,8 +255,10 @@ def _statuses(scope: Scope, agent: str | None, span: Range, edges: dict[str, dic
     it to the next such event (a few events a day, paired by a window function), cut to the
     range."""
     c = EVENTS.c
-    where: list[ColumnElement[bool]] = [scope.scanned(c.tenant_id) == scope.tenant,
-                                        status_change()]
+    # Few events set a status, which PostgreSQL cannot tell from the condition: left to
+    # itself it reads them all through the index, for their order (a seek each).
+    where: list[ColumnElement[bool]] = [
+        scope.scanned(c.tenant_id, everywhere=True) == scope.tenant, status_change()]
     if agent is not None:
         where.append(c.agent == agent)
     if span.end is not None:

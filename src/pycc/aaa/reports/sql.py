@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, cast, func, select
@@ -85,10 +86,12 @@ class Scope:
     it decides how the database should read the rows.
 
     A range covering much of the data (or no range at all) is read best by scanning the
-    table in order; through an index, every row costs a seek. SQLite's planner still picks
-    the index when the query names an indexed column, so for such *wide* ranges the indexed
-    columns are written ``column + 0``, which no index serves. PostgreSQL's planner weighs
-    this itself and is left to it.
+    table in order; through an index, every row costs a seek (the rows lie in the table in
+    the order they were written, by time, not by agent). SQLite's planner still picks an
+    index whenever a condition names an indexed column, so for such *wide* ranges the
+    indexed columns are written ``column + 0``, which no index serves. PostgreSQL weighs
+    this itself, and is told only where it cannot: when a filter keeps far fewer rows than
+    it guesses, and an index would save it sorting them (`scanned` with ``everywhere``).
     """
 
     #: A range over more than this share of the tenant's calls is read by a scan.
@@ -118,10 +121,13 @@ class Scope:
         high = min(self.last, until) if until is not None else self.last
         return (high - low) > self.WIDE_SHARE * (self.last - self.first)
 
-    def scanned(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    def scanned(self, column: ColumnElement[Any], *,
+                everywhere: bool = False) -> ColumnElement[Any]:
         """``column`` as a condition should name it: out of an index's reach when the range
-        is wide and the database is SQLite."""
-        return column + 0 if self.wide and self.dialect == "sqlite" else column
+        is wide and the database is SQLite (or any, ``everywhere``)."""
+        if self.wide and (everywhere or self.dialect == "sqlite"):
+            return column + 0
+        return column
 
     def calls(self, *, agent: bool = False, queue: bool = False, campaign: bool = False,
               ordered: bool = False) -> list[ColumnElement[bool]]:
@@ -146,15 +152,19 @@ class Scope:
             where.append(c.campaign == options.campaign)
         return where
 
-    def buckets(self) -> Buckets:
-        """Local hours and days of the options' time zone over the calls in range."""
+    def _span(self) -> tuple[float, float]:
         low = self.first if self.first is not None else 0.0
         high = self.last if self.last is not None else low
         if self.options.since is not None:
             low = max(low, self.options.since)
         if self.options.until is not None:
             high = min(high, self.options.until)
-        return Buckets(self.options, has_floor(self.connection), low, max(low, high))
+        return low, max(low, high)
+
+    def buckets(self) -> Buckets:
+        """Local hours and days of the options' time zone over the calls in range."""
+        low, high = self._span()
+        return Buckets(self.options, has_floor(self.connection), low, high)
 
 
 def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -209,7 +219,7 @@ class Buckets:
         if len(self.offsets) == 1:
             return cast(self.offsets[0][1], Integer)
         whens = [(start < changed, offset) for (_, offset), (changed, _) in
-                 zip(self.offsets, self.offsets[1:], strict=False)]
+                 pairwise(self.offsets)]
         return case(*whens, else_=self.offsets[-1][1])
 
     def day(self, start: ColumnElement[float]) -> ColumnElement[int]:

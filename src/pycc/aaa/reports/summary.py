@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 
 from pycc.aaa.reports.options import ReportOptions
 from pycc.aaa.reports.sql import (
@@ -48,6 +48,9 @@ WRAPUP_COLUMNS: Final = ("disposition", "hangup_cause", "calls", "share_pct", "a
 OTHER: Final = "other"
 
 
+#: The bucket and direction key, grouped by by name: the expression written out again would
+#: have parameters of its own, which SQLite would take for another expression to compute.
+_KEY: Final[ColumnElement[Any]] = literal_column("bucket_key")
 #: Directions are numbered 0 to len(DIRECTIONS) (the last for any other).
 _CODES: Final = len(DIRECTIONS) + 1
 
@@ -86,11 +89,10 @@ def summary_daily(store: Store, tenant: str, options: ReportOptions) -> list[Row
     talk, ASR; days in order."""
     with reading(store) as connection:
         scope = Scope(connection, tenant, options)
-        key = (scope.buckets().day(CALLS.c.start) * _CODES + _direction_code()).label("key")
-        statement = (select(key, *_measures())
-                     .where(*scope.calls(agent=True, queue=True, campaign=True))
-                     .group_by(key).order_by(key))
-        found = connection.execute(statement).all()
+        key = (scope.buckets().day(CALLS.c.start) * _CODES + _direction_code()).label("bucket_key")
+        found = connection.execute(
+            select(key, *_measures()).where(*scope.calls(agent=True, queue=True, campaign=True))
+            .group_by(_KEY).order_by(_KEY)).all()
     return _rows(found, ("day", day_label))
 
 
@@ -100,11 +102,10 @@ def summary_hourly(store: Store, tenant: str, options: ReportOptions) -> list[Ro
     with reading(store) as connection:
         scope = Scope(connection, tenant, options)
         buckets = scope.buckets()
-        key = (buckets.hour(CALLS.c.start) * _CODES + _direction_code()).label("key")
-        statement = (select(key, *_measures())
-                     .where(*scope.calls(agent=True, queue=True, campaign=True))
-                     .group_by(key).order_by(key))
-        found = connection.execute(statement).all()
+        key = (buckets.hour(CALLS.c.start) * _CODES + _direction_code()).label("bucket_key")
+        found = connection.execute(
+            select(key, *_measures()).where(*scope.calls(agent=True, queue=True, campaign=True))
+            .group_by(_KEY).order_by(_KEY)).all()
     return _rows(found, ("hour", lambda begins: hour_label(begins, buckets.zone)))
 
 
