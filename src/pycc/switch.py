@@ -92,8 +92,10 @@ class Switch:
         oam = self.config.oam
         self.metrics = SwitchMetrics(self, self.bus, tenant=self.config.tenant,
                                      node=self.config.node)
+        # Readings are reused for a second: load balancers may poll /health many times a
+        # second between them.
         self.health = HealthProbe(self, thresholds=DiskThresholds.from_config(oam),
-                                  store_timeout=oam.store_timeout)
+                                  store_timeout=oam.store_timeout, reuse=1.0)
         self.alarms = AlarmService(self.bus, self, self.health, config=oam,
                                    tenant=self.config.tenant, node=self.config.node,
                                    registry=self.metrics.registry)
@@ -331,6 +333,7 @@ class Switch:
         if not self._started:
             return
         self._started = False
+        self.health.forget()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

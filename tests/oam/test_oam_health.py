@@ -218,3 +218,25 @@ def test_a_bad_oam_setting_is_named(tmp_path: Path, table: str, message: str) ->
     with pytest.raises(ConfigError, match="pycc.toml: " + message.replace("[", r"\[")
                        .replace("(", r"\(")):
         load_config(tmp_path)
+
+
+def test_health_checks_at_once_share_one_probe_and_good_readings_are_reused(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running(tmp_path) as switch:
+            probe = switch.health
+            # Many requests at once (a load balancer and a wallboard) all see a healthy node:
+            # those finding a probe in flight wait for its answer.
+            reports = await asyncio.gather(*(probe.report() for _ in range(8)))
+            assert [r.status for r in reports] == [Status.OK] * 8, [
+                r.to_dict() for r in reports if r.status is not Status.OK]
+            store, disk = probe.last_store, probe.last_disk
+            assert store is not None and disk is not None
+            # Within the reuse window the good readings are answered again, not re-probed.
+            await probe.report()
+            assert probe.last_store is store and probe.last_disk is disk
+            probe.reuse = 0.0
+            await probe.report()
+            assert probe.last_store is not store and probe.last_disk is not disk
+
+    asyncio.run(main())

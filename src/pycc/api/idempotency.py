@@ -18,9 +18,9 @@ from typing import Final
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pycc.aaa.accounts import resolve_token
 from pycc.aaa.roles import Principal
@@ -80,46 +80,90 @@ def purge(store: Store, now: float) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
-    """Replays POST answers by ``Idempotency-Key`` (see the module)."""
+class IdempotencyMiddleware:
+    """Replays POST answers by ``Idempotency-Key`` (see the module).
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+    A plain ASGI middleware: every other request passes straight through, with none of the
+    task group and memory streams Starlette's ``BaseHTTPMiddleware`` puts around each one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None:
-            return await call_next(request)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
         if not key or len(key) > MAX_KEY or not key.isprintable():
-            return problem_response(request, 422, detail=f"header.Idempotency-Key: 1 to "
-                                    f"{MAX_KEY} printable characters",
-                                    errors=None)
+            response = problem_response(request, 422, detail=f"header.Idempotency-Key: 1 to "
+                                        f"{MAX_KEY} printable characters", errors=None)
+            await response(scope, receive, send)
+            return
         principal = await self._principal(request)
         if principal is None:
-            return await call_next(request)  # the route answers 401
+            await self.app(scope, receive, send)  # the route answers 401
+            return
         body = await request.body()
         digest = hashlib.sha256(b"\0".join(
             [request.method.encode(), request.url.path.encode(), body])).hexdigest()
         store: AsyncStore = request.app.state.context.store
         found = await store.run(_claim, store.store, principal, key, digest, time.time())
         if found is not None:
-            if found.request_hash != digest:
-                return problem_response(
-                    request, 422, detail="header.Idempotency-Key: already used for another "
-                    "request")
-            if found.status == 0:
-                return problem_response(
-                    request, 409, detail="a request with this Idempotency-Key is still "
-                    "being handled")
-            kept = json.loads(found.response)
-            return Response(kept["body"].encode(), status_code=found.status,
-                            media_type=kept.get("type"),
-                            headers={"Idempotent-Replayed": "true"})
-        response = await call_next(request)
-        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+            await self._replay(request, found, digest)(scope, receive, send)
+            return
+        status, content, media_type = await self._handle(scope, body, receive, send)
         kept_text = json.dumps({"body": content.decode("utf-8", "replace"),
-                                "type": response.headers.get("content-type")})
-        await store.run(_finish, store.store, principal, key, response.status_code, kept_text)
-        return Response(content, status_code=response.status_code,
-                        headers=dict(response.headers))
+                                "type": media_type})
+        await store.run(_finish, store.store, principal, key, status, kept_text)
+
+    @staticmethod
+    def _replay(request: Request, found: ApiIdempotency, digest: str) -> Response:
+        """The answer to a request whose key was taken before."""
+        if found.request_hash != digest:
+            return problem_response(
+                request, 422, detail="header.Idempotency-Key: already used for another "
+                "request")
+        if found.status == 0:
+            return problem_response(
+                request, 409, detail="a request with this Idempotency-Key is still being "
+                "handled")
+        kept = json.loads(found.response)
+        return Response(kept["body"].encode(), status_code=found.status,
+                        media_type=kept.get("type"), headers={"Idempotent-Replayed": "true"})
+
+    async def _handle(self, scope: Scope, body: bytes, receive: Receive,
+                      send: Send) -> tuple[int, bytes, str]:
+        """Run the route on ``body`` (already read), passing its answer on to the client and
+        keeping a copy: (status, body, content type)."""
+        delivered = False
+
+        async def replay_body() -> Message:
+            nonlocal delivered
+            if delivered:
+                # The body was read already: what comes now is the client going away.
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status, media_type, chunks = 500, "", []
+
+        async def keep(message: Message) -> None:
+            nonlocal status, media_type
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        media_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(bytes(message.get("body", b"")))
+            await send(message)
+
+        await self.app(scope, replay_body, keep)
+        return status, b"".join(chunks), media_type
 
     @staticmethod
     async def _principal(request: Request) -> Principal | None:

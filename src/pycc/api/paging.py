@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Final, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from pycc.api.problems import ProblemError
 
-__all__ = ["MAX_LIMIT", "Page", "PageQuery", "decode_cursor", "encode_cursor"]
+__all__ = ["MAX_LIMIT", "Page", "PageQuery", "Paging", "decode_cursor", "encode_cursor",
+           "page_query"]
 
 MAX_LIMIT: Final = 1000
 _T = TypeVar("_T")
@@ -43,9 +44,19 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 class PageQuery:
-    """``limit`` and ``after`` of a list request (a FastAPI dependency)."""
+    """``limit`` and ``after`` (the id it stands for) of a list request."""
 
-    def __init__(self, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-                 after: Annotated[str | None, Query(max_length=64)] = None) -> None:
+    def __init__(self, limit: int = 100, after: str | None = None) -> None:
         self.limit = limit
         self.after = decode_cursor(after)
+
+
+async def page_query(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+                     after: Annotated[str | None, Query(max_length=64)] = None) -> PageQuery:
+    """The page a request asks for (a FastAPI dependency). A coroutine, because FastAPI runs
+    a class or plain function dependency in a worker thread, which costs more than this."""
+    return PageQuery(limit, after)
+
+
+#: A route's page parameters.
+Paging = Annotated[PageQuery, Depends(page_query)]

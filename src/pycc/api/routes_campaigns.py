@@ -9,7 +9,7 @@ import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
@@ -18,11 +18,17 @@ from pycc.aaa.audit import Origin
 from pycc.aaa.roles import Action
 from pycc.api.app import ApiContext, live_switch, tenant_of
 from pycc.api.auth import Caller, check
-from pycc.api.paging import Page, PageQuery, encode_cursor
+from pycc.api.paging import Page, Paging, encode_cursor
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
 from pycc.pds.campaign import CampaignConfig, CampaignError
-from pycc.pds.command import agent_ids, applied_campaign, import_contacts, parse_when
+from pycc.pds.command import (
+    agent_ids,
+    applied_campaign,
+    applied_campaigns,
+    import_contacts,
+    parse_when,
+)
 from pycc.pds.contacts import ContactsError, parse_dnc
 from pycc.pds.service import DialerError
 from pycc.pds.store import DialerStore
@@ -72,6 +78,12 @@ async def _status(ctx: ApiContext, tenant: str, name: str) -> CampaignStatus:
     counts: dict[str, int] = {}
     with contextlib.suppress(NotFound):  # nothing imported yet
         counts = await store.run(DialerStore(store.store, tenant).campaign_status, name)
+    return _live(ctx, tenant, name, config, counts)
+
+
+def _live(ctx: ApiContext, tenant: str, name: str, config: CampaignConfig,
+          counts: dict[str, int]) -> CampaignStatus:
+    """A campaign's status: its stored figures and, while it runs here, the live ones."""
     live: dict[str, Any] = {"campaign": name, "running": False, "mode": config.mode}
     switch = ctx.switch
     if switch is not None and switch.dialer is not None and tenant == ctx.tenant:
@@ -86,15 +98,23 @@ async def list_campaigns(principal: Caller, ctx: Context) -> list[CampaignStatus
     tenant = tenant_of(principal, ctx)
     check(principal, Action.CONFIG_READ, tenant=tenant)
     store = ctx.store
-    names = await store.run(DialerStore(store.store, tenant).campaign_names)
-    applied = await store.run(_applied_names, store.store, tenant)
-    return [await _status(ctx, tenant, name) for name in sorted(set(names) | applied)]
+    # One trip to the store for all of them: this is a wallboard's poll.
+    applied, dialed = await store.run(_overview, store.store, tenant)
+    statuses = []
+    for name in sorted(set(dialed) | set(applied)):
+        config = applied.get(name) or dialed[name][0]
+        counts = dialed[name][1] if name in dialed else {}
+        statuses.append(_live(ctx, tenant, name, config, counts))
+    return statuses
 
 
-def _applied_names(store: Store, tenant: str) -> set[str]:
-    from pycc.provision.sync import stored_names
-
-    return set(stored_names(store, tenant).get("campaigns", []))
+def _overview(store: Store, tenant: str) -> tuple[dict[str, CampaignConfig],
+                                                   dict[str, tuple[CampaignConfig,
+                                                                   dict[str, int]]]]:
+    """The applied campaigns (templates left out) and the dialer's, with their contacts."""
+    applied = {name: config for name, config in applied_campaigns(store, tenant).items()
+               if not config.is_template}
+    return applied, DialerStore(store, tenant).campaigns_overview()
 
 
 @router.get("/campaigns/{name}", response_model=CampaignStatus)
@@ -286,7 +306,7 @@ def _contacts(store: Store, tenant: str, name: str, after: int, limit: int,
 
 @router.get("/campaigns/{name}/contacts", response_model=Page[ContactOut])
 async def list_contacts(name: str, principal: Caller, ctx: Context,
-                        page: Annotated[PageQuery, Depends()],
+                        page: Paging,
                         state: Annotated[str | None, Query(max_length=32)] = None,
                         ) -> Page[ContactOut]:
     """The campaign's contacts with where each stands (state, result, attempts)."""
@@ -341,7 +361,7 @@ def _dnc_remove(store: Store, tenant: str, number: str, now: float, origin: Orig
 
 @router.get("/do-not-call", response_model=Page[DncEntry], tags=["campaigns"])
 async def list_dnc(principal: Caller, ctx: Context,
-                   page: Annotated[PageQuery, Depends()]) -> Page[DncEntry]:
+                   page: Paging) -> Page[DncEntry]:
     """The tenant's do-not-call list."""
     tenant = tenant_of(principal, ctx)
     check(principal, Action.CONFIG_READ, tenant=tenant)

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, BinaryIO, Final
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -31,7 +31,7 @@ from pycc.aaa.audit import Origin
 from pycc.aaa.roles import Action, Principal
 from pycc.api.app import ApiContext, tenant_of
 from pycc.api.auth import Caller, check
-from pycc.api.paging import Page, PageQuery, encode_cursor
+from pycc.api.paging import Page, Paging, encode_cursor
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
 from pycc.files import catalog
@@ -140,7 +140,7 @@ def _recording_id(text: str) -> int:
 
 @router.get("/recordings", response_model=Page[RecordingOut])
 async def list_recordings(principal: Caller, ctx: Context,
-                          page: Annotated[PageQuery, Depends()],
+                          page: Paging,
                           since: Annotated[float | None, Query(ge=0)] = None,
                           until: Annotated[float | None, Query(ge=0)] = None,
                           agent: Annotated[str | None, Query(max_length=128)] = None,

@@ -8,17 +8,19 @@ import asyncio
 import time
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, col, select
+from pydantic_core import to_json
+from sqlalchemy import select
 
 from pycc.aaa.reports import AGENT_REPORTS, ReportError, parse_options
 from pycc.aaa.reports import REPORTS as ALL_REPORTS
+from pycc.aaa.reports.sql import table_of
 from pycc.aaa.roles import Action
 from pycc.api.app import tenant_of
 from pycc.api.auth import Caller, check
-from pycc.api.paging import Page, PageQuery, encode_cursor
+from pycc.api.paging import Page, Paging, encode_cursor
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
 from pycc.store.models import CallRecord, Tenant
@@ -30,29 +32,37 @@ router = APIRouter(prefix="/v1", tags=["records"])
 
 
 
+_RECORDS: Final = table_of(CallRecord)
+_TENANTS: Final = table_of(Tenant)
+
+
 def _records(store: Store, tenant: str, after: int, limit: int, filters: dict[str, Any],
              since: float | None, until: float | None) -> list[dict[str, Any]]:
-    statement = (select(CallRecord).join(Tenant, col(Tenant.id) == CallRecord.tenant_id)
-                 .where(Tenant.name == tenant, col(CallRecord.id) > after)
-                 .order_by(col(CallRecord.id)).limit(limit))
+    # SQL rows straight to dicts: building ORM objects to dump them again cost most of the
+    # request.
+    c, tenants = _RECORDS.c, _TENANTS.c
+    statement = (select(_RECORDS).join(_TENANTS, tenants.id == c.tenant_id)
+                 .where(tenants.name == tenant, c.id > after).order_by(c.id).limit(limit))
     for name, value in filters.items():
-        statement = statement.where(getattr(CallRecord, name) == value)
+        statement = statement.where(c[name] == value)
     if since is not None:
-        statement = statement.where(CallRecord.start >= since)
+        statement = statement.where(c.start >= since)
     if until is not None:
-        statement = statement.where(CallRecord.start < until)
-    with Session(store.engine) as session:
-        return [row.model_dump() for row in session.exec(statement)]
+        statement = statement.where(c.start < until)
+    with store.engine.connect() as connection:
+        result = connection.execute(statement)
+        names = tuple(result.keys())
+        return [dict(zip(names, row, strict=True)) for row in result]
 
 
 @router.get("/records", response_model=Page[dict[str, Any]])
-async def list_records(principal: Caller, ctx: Context, page: Annotated[PageQuery, Depends()],
+async def list_records(principal: Caller, ctx: Context, page: Paging,
                        since: Annotated[float | None, Query(ge=0)] = None,
                        until: Annotated[float | None, Query(ge=0)] = None,
                        agent: Annotated[str | None, Query(max_length=128)] = None,
                        queue: Annotated[str | None, Query(max_length=128)] = None,
                        direction: Annotated[str | None, Query(max_length=16)] = None,
-                       ) -> Page[dict[str, Any]]:
+                       ) -> Response:
     """Call records of the tenant: ``since``/``until`` are epoch seconds of the call's
     start."""
     tenant = tenant_of(principal, ctx)
@@ -70,7 +80,10 @@ async def list_records(principal: Caller, ctx: Context, page: Annotated[PageQuer
     rows = await store.run(_records, store.store, tenant, page.after, page.limit, filters,
                            since, until)
     following = encode_cursor(int(rows[-1]["id"])) if len(rows) == page.limit else None
-    return Page[dict[str, Any]](items=rows, next=following)
+    # The rows are plain JSON values already: no model to validate them against again, and
+    # pydantic's serializer writes a page of them in a tenth of the json module's time.
+    return Response(to_json({"items": rows, "next": following}),
+                    media_type="application/json")
 
 
 #: The reports, by name (`pycc.aaa.reports.REPORTS`).

@@ -24,7 +24,9 @@ router = APIRouter()
 LOGIN_TOKEN_DAYS = 0.5
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
+    # A coroutine: FastAPI runs a plain function dependency in a worker thread, a hop that
+    # costs more than the lookup.
     found: ApiContext = request.app.state.context
     return found
 

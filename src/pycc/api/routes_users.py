@@ -9,7 +9,7 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from pycc.aaa import accounts
@@ -18,7 +18,7 @@ from pycc.aaa.audit import Origin, query
 from pycc.aaa.roles import Action, Role
 from pycc.api.app import ApiContext, tenant_of
 from pycc.api.auth import Caller, check
-from pycc.api.paging import Page, PageQuery, encode_cursor
+from pycc.api.paging import Page, Paging, encode_cursor
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
 from pycc.store.errors import AlreadyExists, NotFound, StoreError
@@ -204,7 +204,7 @@ class AuditOut(BaseModel):
 
 
 @router.get("/audit", response_model=Page[AuditOut], tags=["users"])
-async def audit_log(principal: Caller, ctx: Context, page: Annotated[PageQuery, Depends()],
+async def audit_log(principal: Caller, ctx: Context, page: Paging,
                     tenant: TenantQuery = None,
                     since: Annotated[float | None, Query(ge=0)] = None,
                     actor: Annotated[str | None, Query(max_length=200)] = None,

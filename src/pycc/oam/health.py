@@ -286,8 +286,12 @@ class HealthProbe:
 
     def __init__(self, sources: HealthSources, *,
                  thresholds: DiskThresholds | None = None, store_timeout: float = 2.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 reuse: float = 0.0, clock: Callable[[], float] = time.time) -> None:
         self.sources = sources
+        #: A good reading at most this old is answered again instead of probing anew, so
+        #: that load balancers polling hard cannot make health checks the node's load (a
+        #: bad one is probed again at once: it may have been the last).
+        self.reuse = reuse
         self.thresholds = thresholds or DiskThresholds()
         self.store_timeout = store_timeout
         self.clock = clock
@@ -298,8 +302,17 @@ class HealthProbe:
         self._store_probe: tuple[float, asyncio.Future[float]] | None = None
         self._disk_probe: tuple[float, asyncio.Future[tuple[int, int]]] | None = None
 
+    def forget(self) -> None:
+        """Probe afresh next time (the switch stopped or started: the last readings are
+        about what it was)."""
+        self.last_store = self.last_disk = None
+
     async def probe_store(self) -> StoreReading:
         store, now = self.sources.store, self.clock()
+        last = self.last_store
+        if last is not None and last.reachable and store is not None \
+                and 0.0 <= now - last.at < self.reuse:
+            return last
         if store is None:
             reading = StoreReading(False, now, error="the switch is not started")
         elif self._store_probe is not None and not self._store_probe[1].done():
@@ -334,10 +347,19 @@ class HealthProbe:
     async def probe_disk(self) -> DiskReading:
         path, now = self.sources.data_dir, self.clock()
         shown = str(path)
+        last = self.last_disk
+        if last is not None and last.error is None and last.path == shown \
+                and 0.0 <= now - last.at < self.reuse:
+            return last
         if self._disk_probe is not None and not self._disk_probe[1].done():
-            waited = now - self._disk_probe[0]
-            reading = DiskReading(shown, now, error=f"no answer from the file system after "
-                                                    f"{waited:.0f} s")
+            started, pending = self._disk_probe
+            waited = now - started
+            if waited >= self.store_timeout:
+                reading = DiskReading(shown, now, error=f"no answer from the file system "
+                                                        f"after {waited:.0f} s")
+            else:
+                # Another request's probe is on its way: its answer is this one's too.
+                reading = await self._wait_disk(pending, shown, started)
         else:
             try:
                 future = asyncio.get_running_loop().run_in_executor(
@@ -347,17 +369,20 @@ class HealthProbe:
             else:
                 future.add_done_callback(_consume)
                 self._disk_probe = (now, future)
-                try:
-                    async with asyncio.timeout(self.store_timeout):
-                        total, free = await asyncio.shield(future)
-                except TimeoutError:
-                    reading = DiskReading(shown, now, error="no answer from the file system")
-                except OSError as exc:
-                    reading = DiskReading(shown, now, error=exc.strerror or _one_line(exc))
-                else:
-                    reading = DiskReading(shown, now, total=total, free=free)
+                reading = await self._wait_disk(future, shown, now)
         self.last_disk = reading
         return reading
+
+    async def _wait_disk(self, future: asyncio.Future[tuple[int, int]], shown: str,
+                         now: float) -> DiskReading:
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                total, free = await asyncio.shield(future)
+        except TimeoutError:
+            return DiskReading(shown, now, error="no answer from the file system")
+        except OSError as exc:
+            return DiskReading(shown, now, error=exc.strerror or _one_line(exc))
+        return DiskReading(shown, now, total=total, free=free)
 
     def sip_check(self) -> Check:
         endpoint = self.sources.endpoint

@@ -39,7 +39,8 @@ from pycc.store.errors import NotFound, StoreError
 from pycc.store.models import Tenant
 from pycc.store.repo import Store
 
-__all__ = ["FORMATS", "REPORTS", "agent_ids", "applied_campaign", "callback_command",
+__all__ = ["FORMATS", "REPORTS", "agent_ids", "applied_campaign", "applied_campaigns",
+           "callback_command",
            "import_command", "import_contacts", "parse_when", "report_command",
            "report_lines"]
 
@@ -226,9 +227,9 @@ def report_lines(report: ImportReport) -> list[str]:
     return [f"{line}: {reason}" for line, reason in sorted(lines)]
 
 
-def applied_campaign(store: Store, tenant: str, name: str) -> CampaignConfig | None:
-    """Campaign ``name`` as ``pycc apply`` stored it for ``tenant`` (templates resolved),
-    or None if it has none by that name."""
+def applied_campaigns(store: Store, tenant: str) -> dict[str, CampaignConfig]:
+    """The campaigns (and templates) ``pycc apply`` stored for ``tenant``, templates
+    resolved, by name."""
     try:
         with Session(store.engine) as session:
             specs = list(session.exec(
@@ -241,10 +242,14 @@ def applied_campaign(store: Store, tenant: str, name: str) -> CampaignConfig | N
         entries = [json.loads(spec) for spec in specs]
     except ValueError as exc:
         raise StoreError(f"a stored campaign is not JSON: {exc}") from None
-    for config in campaigns_from_entries(entries, "stored campaigns"):
-        if config.name == name:
-            return config
-    return None
+    return {config.name: config
+            for config in campaigns_from_entries(entries, "stored campaigns")}
+
+
+def applied_campaign(store: Store, tenant: str, name: str) -> CampaignConfig | None:
+    """Campaign ``name`` as ``pycc apply`` stored it for ``tenant`` (templates resolved),
+    or None if it has none by that name."""
+    return applied_campaigns(store, tenant).get(name)
 
 
 def report_command(name: str, cfg: SwitchConfig, fmt: str = "table", *,

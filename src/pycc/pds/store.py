@@ -214,6 +214,31 @@ class DialerStore:
 
         return self._read(work)
 
+    def campaigns_overview(self) -> dict[str, tuple[CampaignConfig, dict[str, int]]]:
+        """Every dialer campaign of the tenant by name: its stored settings and its contacts
+        by state (as `campaign_status` counts them), in one read."""
+
+        def work(session: Session) -> dict[str, tuple[CampaignConfig, dict[str, int]]]:
+            rows = list(session.exec(select(DialerCampaign).join(Tenant).where(
+                Tenant.name == self.tenant)))
+            counts: dict[int, dict[str, int]] = {}
+            for campaign_id, state, count in session.exec(
+                    select(DialerContact.campaign_id, DialerContact.state, func.count())
+                    .where(col(DialerContact.campaign_id).in_([row.id for row in rows]))
+                    .group_by(col(DialerContact.campaign_id), col(DialerContact.state))):
+                counts.setdefault(campaign_id, {})[state] = int(count)
+            overview = {}
+            for row in rows:
+                status = {state.value: 0
+                          for state in (*CALLABLE_STATES, *IN_CALL_STATES, ContactState.DONE)}
+                for state, count in counts.get(row.id or 0, {}).items():
+                    status[state] = status.get(state, 0) + count
+                status["total"] = sum(status.values())
+                overview[row.name] = (_config(row), status)
+            return overview
+
+        return self._read(work)
+
     # -- contacts ----------------------------------------------------------------------------
 
     def import_contacts(self, campaign: str, report: ImportReport,

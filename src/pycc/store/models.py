@@ -128,6 +128,8 @@ class CallRecord(SQLModel, table=True):
         # The unique key makes writing a record idempotent: a restart that replays it updates.
         UniqueConstraint("tenant_id", "call_id", name="uq_call_records_tenant_call_id"),
         Index("ix_call_records_tenant_start", "tenant_id", "start"),
+        # The API's pages of records, in id order from a cursor.
+        Index("ix_call_records_tenant_id", "tenant_id", "id"),
         # Only the few open records: what a restarting node closes, what the heartbeat moves.
         Index("ix_call_records_open", "node", "tenant_id",
               sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'")),
