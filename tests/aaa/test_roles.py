@@ -28,11 +28,11 @@ AGENTS = ("alice", "bob")
 #: What a supervisor may do in its tenant: read and monitor, change agent states.
 SUPERVISOR = {Action.CONFIG_READ, Action.AGENTS_READ, Action.AGENT_STATE, Action.QUEUES_READ,
               Action.CALLS_READ, Action.CALLS_MONITOR, Action.CALLS_CONTROL,
-              Action.CAMPAIGNS_RUN, Action.REPORTS_READ, Action.RECORDS_READ,
-              Action.RECORDINGS_READ}
-#: What an agent may do, and only about itself.
+              Action.CALLS_TRANSFER, Action.CAMPAIGNS_RUN, Action.REPORTS_READ,
+              Action.RECORDS_READ, Action.RECORDINGS_READ}
+#: What an agent may do, and only about itself (transfer: only a call it is on).
 AGENT_OWN = {Action.AGENTS_READ, Action.AGENT_STATE, Action.REPORTS_READ, Action.RECORDS_READ,
-             Action.RECORDINGS_READ}
+             Action.RECORDINGS_READ, Action.CALLS_TRANSFER}
 #: Changes to configuration or users: never a supervisor's or an agent's.
 CHANGES = {Action.CONFIG_WRITE, Action.USERS_READ, Action.USERS_WRITE, Action.AUDIT_READ,
            Action.RECORDINGS_DELETE, Action.TENANTS_MANAGE}

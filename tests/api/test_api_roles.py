@@ -19,6 +19,9 @@ OPERATIONS: list[tuple[str, str, object, set[str]]] = [
     ("GET", "/v1/calls", None, {"admin", "super"}),
     ("POST", "/v1/calls", {"extension": "1001", "number": "1002"}, {"admin", "super"}),
     ("DELETE", "/v1/calls/x", None, {"admin", "super"}),
+    # An agent may transfer a call it is on: an unknown one is not found, not forbidden.
+    ("POST", "/v1/calls/x/transfer", {"target": {"kind": "queue", "name": "sales"}},
+     {"admin", "super", "alice"}),
     ("GET", "/v1/campaigns", None, {"admin", "super"}),
     ("GET", "/v1/campaigns/spring", None, {"admin", "super"}),
     ("POST", "/v1/campaigns/spring/stop", None, {"admin", "super"}),

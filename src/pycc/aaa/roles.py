@@ -2,8 +2,9 @@
 
 Three roles exist within a tenant. An **admin** manages everything of its tenant. A
 **supervisor** reads and monitors its tenant's agents, queues, calls, reports, records and
-recordings and changes agent states, but changes no configuration and no users. An **agent**
-reads only its own records, recordings and reports and changes only its own state.
+recordings, controls and transfers calls and changes agent states, but changes no
+configuration and no users. An **agent** reads only its own records, recordings and reports,
+changes only its own state and transfers only a call it is on.
 
 A principal of the tenant named ``*`` (`SYSTEM_TENANT`) belongs to the operator of the
 switch: it has its role in every tenant, and only an admin of ``*`` (the system super-admin
@@ -68,8 +69,10 @@ class Action(enum.StrEnum):
     CALLS_READ = "calls.read"
     #: Listen to, whisper into or barge into a call.
     CALLS_MONITOR = "calls.monitor"
-    #: Originate, hang up and transfer calls.
+    #: Originate and hang up calls.
     CALLS_CONTROL = "calls.control"
+    #: Transfer a live call elsewhere (an agent: only a call it is on).
+    CALLS_TRANSFER = "calls.transfer"
     #: Start and stop campaigns (their settings are configuration).
     CAMPAIGNS_RUN = "campaigns.run"
     #: Read reports.
@@ -112,6 +115,7 @@ _TABLE: Final[dict[Action, tuple[Scope, Scope, Scope]]] = {
     Action.CALLS_READ: (_T, _T, _N),
     Action.CALLS_MONITOR: (_T, _T, _N),
     Action.CALLS_CONTROL: (_T, _T, _N),
+    Action.CALLS_TRANSFER: (_T, _T, _O),
     Action.CAMPAIGNS_RUN: (_T, _T, _N),
     Action.REPORTS_READ: (_T, _T, _O),
     Action.RECORDS_READ: (_T, _T, _O),

@@ -1,7 +1,10 @@
 """Call control: the calls up now, click-to-call (ring an extension or an agent's phone,
-then dial the number), and hanging a call up."""
+then dial the number), hanging a call up, and blind transfer of an answered call to an
+extension, a queue, an IVR flow, a number, a conference or an agent."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, model_validator
@@ -11,6 +14,7 @@ from pycc.api.app import live_switch, tenant_of
 from pycc.api.auth import Caller, check
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
+from pycc.ccmanager.center import TransferRefused
 
 __all__ = ["router"]
 
@@ -112,7 +116,62 @@ async def hang_up(call_id: str, principal: Caller, ctx: Context) -> Response:
     if placed is None or originator is None:
         raise ProblemError(404, f"no call {call_id!r}")
     if placed.state.value == "answered":
-        originator.hangup(placed, "200 Ended By Operator")
+        originator.hangup(placed, "200 Ended By Operator", force=True)
     else:
         originator.cancel(placed, "487 Ended By Operator")
     return Response(status_code=204)
+
+
+class TransferTarget(BaseModel):
+    kind: Literal["extension", "queue", "ivr", "number", "conference", "agent"]
+    name: str = Field(min_length=1, max_length=128)
+
+
+class Transfer(BaseModel):
+    target: TransferTarget
+    party: Literal["caller", "callee"] | None = Field(
+        default=None, description="who stays on the line and goes to the target, as the "
+                                  "call's listing names them (default: the outside party: "
+                                  "who called in, a number called over a trunk, a customer "
+                                  "pycc dialed)")
+
+
+class TransferOut(BaseModel):
+    id: str
+    party: str = Field(description="the party that went to the target")
+    kept: str = Field(description="the id of the call that stays up, running the target")
+    released: str | None = Field(description="the id of the call of the party hung up")
+    target: TransferTarget
+
+
+@router.post("/{call_id}/transfer", response_model=TransferOut, status_code=202)
+async def transfer(call_id: str, body: Transfer, principal: Caller,
+                   ctx: Context) -> TransferOut:
+    """Blind transfer: the party that stays (``party``) is taken from whatever it is
+    connected to (an agent, a phone, an IVR, a queue) and goes to ``target``; the other party
+    is hung up (an agent goes to wrap-up). Answered once the party has gone to the target
+    (whether the target answers is not awaited). An agent may transfer only a call it is
+    on."""
+    tenant = tenant_of(principal, ctx)
+    center = live_switch(ctx, tenant).center
+    assert center is not None
+    found = center.find_call(call_id)
+    if found is None:
+        check(principal, Action.CALLS_TRANSFER, tenant=tenant, agent=principal.agent)
+        raise ProblemError(404, f"no call {call_id!r}")
+    on_call = center.agents_on(center.conversation(found))
+    check(principal, Action.CALLS_TRANSFER, tenant=tenant,
+          agent=principal.agent if principal.agent in on_call else None)
+    target = body.target
+    try:
+        done = await center.transfer(call_id, target.kind, target.name, body.party,
+                                     by=principal.label)
+    except LookupError:
+        raise ProblemError(404, f"no call {call_id!r}") from None
+    except TransferRefused as exc:
+        if exc.field is None:
+            raise ProblemError(409, exc.message) from None
+        raise ProblemError.field(422, f"body.{exc.field}", exc.message) from None
+    return TransferOut(id=call_id, party=done.party, kept=done.kept.id,
+                       released=done.released.id if done.released is not None else None,
+                       target=target)

@@ -16,6 +16,11 @@ stops for the media server's timeout is hung up with the cause "RTP timeout".
 Failures answer the caller with 404 (unknown number), 480 (not registered), 486 (busy), 408
 (no answer within the ring timeout) or 487 (cancelled). A call record is written at the end of
 every attempt. Times in records are wall-clock; protocol timers use the endpoint's clock.
+
+A blind transfer (:meth:`B2BUA.hand_over`) keeps one party of an answered call on the line and
+hands its media to a service of pycc's (a channel running an application): the other leg of a
+two-party call gets BYE, a service already running on the call lets go of it, and the call
+goes on, with its one record, as a call pycc answered itself.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Location, Registrar
 from pycc.endpoint import SipEndpoint
 from pycc.media.channel import Channel, ChannelGone, Recording
+from pycc.media.leg import MediaLeg
 from pycc.media.server import MediaServer, PortsExhausted
-from pycc.media.session import MediaSession
+from pycc.media.session import MediaSession, Party
 from pycc.sdp.errors import SdpError
 from pycc.sdp.session import SessionDescription
 from pycc.sip.address import Address
@@ -183,6 +189,11 @@ class Call:
     from_trunk: str | None = None
     #: how long the parties had the call on hold (their re-INVITEs and UPDATEs)
     hold: HoldClock = field(default_factory=HoldClock)
+    #: the party ("a" or "b") a transfer released from a two-party call: the call goes on
+    #: with the other one, talking to pycc
+    released: str | None = None
+    #: a transfer is taking the call from the service that ran on it
+    transferring: bool = False
 
     def cancel_timers(self) -> None:
         for handle in self.timers:
@@ -469,17 +480,34 @@ class B2BUA:
         call.answer = self.clock()
         self.recorder.opened(call)
         self._confirm_a(call, answer.to_bytes(), "application/sdp")
-        channel = media.engine.channel(
-            session, "a", name=f"{call.callee}:{call.call_id}",
-            hangup=lambda: self._hangup(call, "system", "200 Application Hangup"))
-        channel.caller, channel.called = call.caller, call.callee
-        channel.details = call.media_info
-        if not session.has_events("a"):
-            # A phone without telephone-events can only send keys as tones.
-            channel.listen_for_tones(
-                lambda _channel, digit: self._media_digit(call, "a", digit, "inband"))
+        channel = self._service_channel(call, "a")
         call.app_task = asyncio.get_running_loop().create_task(
             self._run_application(call, channel, application))
+
+    def _service_channel(self, call: Call, party: Party) -> Channel:
+        """A channel of ``party`` for the service pycc runs on the call. Its hang-up ends the
+        call only while it is that party's current channel: a transfer ends it and makes
+        another, and the service it ran on must not end the call as it winds down."""
+        media = self.media
+        assert media is not None and media.engine is not None and call.media is not None
+        engine, session = media.engine, call.media
+        made: list[Channel] = []
+
+        def hangup() -> None:
+            if made and engine.find(session, party) is made[0] and not call.transferring:
+                self._hangup(call, "system", "200 Application Hangup")
+
+        number = call.caller if party == "a" else call.callee
+        channel = engine.channel(session, party, name=f"{call.callee}:{call.call_id}",
+                                 hangup=hangup)
+        made.append(channel)
+        channel.caller, channel.called = number, call.callee
+        channel.details = call.media_info
+        if not session.has_events(party):
+            # A phone without telephone-events can only send keys as tones.
+            channel.listen_for_tones(
+                lambda _channel, digit: self._media_digit(call, party, digit, "inband"))
+        return channel
 
     async def _run_application(self, call: Call, channel: Channel,
                                application: Application) -> None:
@@ -490,8 +518,125 @@ class B2BUA:
         except Exception:
             log.exception("call %s: the application for %s failed", call.call_id, call.callee)
         finally:
-            if call.state is CallState.ANSWERED:
+            # A transfer that replaced this service keeps the call up.
+            if call.state is CallState.ANSWERED and not call.transferring and \
+                    call.app_task is asyncio.current_task():
                 self._hangup(call, "system", "200 Application Ended")
+
+    # -- blind transfer ----------------------------------------------------------------------
+    def find(self, call_id: str) -> Call | None:
+        """The call (not ended) whose caller's Call-ID is ``call_id``."""
+        return next((call for call in self.calls.values()
+                     if call.call_id == call_id and call.state is not CallState.ENDED), None)
+
+    @staticmethod
+    def parties(call: Call) -> tuple[str, ...]:
+        """The parties of ``call`` on the line through pycc: "a" (the caller) and, for a call
+        connected to a callee's leg, "b"; less a party a transfer released."""
+        if call.state is not CallState.ANSWERED:
+            return ()
+        present = ("a", "b") if call.winner is not None else ("a",)
+        return tuple(party for party in present if party != call.released)
+
+    async def hand_over(self, call: Call, keep: str, application: Application) -> Channel:
+        """A blind transfer's B2BUA half: party ``keep`` of the answered ``call`` ("a" the
+        caller, "b" the callee) stays on the line and runs ``application`` on a fresh channel,
+        returned.
+
+        Whatever held that party lets go first: the other leg of a two-party call is released
+        with BYE (its media ports with it), and a service running on the call sees its
+        channel end, as if the party had hung up, and winds down (it releases whoever it had
+        connected and notes its last steps; its hang-ups are ignored) before ``application``
+        starts. The call, its dialog with ``keep`` and its one record go on. Raises
+        ValueError when the call is not answered, ``keep`` is not one of its `parties`, or
+        another transfer of it is under way; ChannelGone when the call ended meanwhile."""
+        if keep not in self.parties(call):
+            raise ValueError(f"call {call.call_id}: no party {keep!r} on the line")
+        if call.transferring:
+            raise ValueError(f"call {call.call_id} is being transferred already")
+        media = self.media
+        if media is None or media.engine is None or call.media is None:
+            raise ValueError(f"call {call.call_id} has no media anchored in pycc")
+        engine, session = media.engine, call.media
+        party: Party = "a" if keep == "a" else "b"
+        call.transferring = True
+        try:
+            if call.winner is not None and call.released is None:
+                self._release_party(call, "b" if party == "a" else "a")
+            current = engine.find(session, party)
+            if current is not None:
+                current.end()
+            previous = call.app_task
+            if previous is not None and not previous.done():
+                done, _ = await asyncio.wait({previous}, timeout=APP_RECORD_GRACE)
+                if not done:
+                    log.warning("call %s: the service on it did not let go; stopped",
+                                call.call_id)
+                    previous.cancel()
+            if call.state is not CallState.ANSWERED:
+                raise ChannelGone(f"call {call.call_id} ended during its transfer")
+
+            def report(_leg: MediaLeg, digit: str) -> None:
+                session.report_digit(party, digit, "rfc4733")
+
+            for leg in session.legs(party):
+                # The bridge that carried the party's keys took their reporting with it.
+                leg.on_digit = report
+            channel = self._service_channel(call, party)
+            call.app_task = asyncio.get_running_loop().create_task(
+                self._run_application(call, channel, application))
+            return channel
+        finally:
+            call.transferring = False
+
+    def _release_party(self, call: Call, drop: Party) -> None:
+        """Take ``drop`` off an answered two-party call: BYE its leg, forget its dialog, stop
+        the bridge and free its media ports; the other party's media then ends in pycc."""
+        session = call.media
+        if session is not None:
+            # Its codec and quality stay in the record after its media is gone.
+            call.media_info.update(media_summary(session))
+        dialog: Dialog | None
+        if drop == "b":
+            winner = call.winner
+            dialog = winner.dialog if winner is not None else None
+            if winner is not None:
+                with contextlib.suppress(SipUsageError):
+                    self._bye_leg(winner)
+        else:
+            dialog = call.a_dialog
+            if dialog is not None:
+                with contextlib.suppress(SipUsageError):
+                    self._send_in_dialog(dialog.create_request("BYE"), call.a_source)
+        if dialog is not None:
+            key = self._dialog_key(dialog.id.call_id, dialog.id.local_tag, dialog.id.remote_tag)
+            self._dialogs.pop(key, None)
+            if key in call.dialog_keys:
+                call.dialog_keys.remove(key)
+        call.released = drop
+        media = self.media
+        if session is None or media is None:
+            return
+        if media.engine is not None:
+            gone = media.engine.find(session, drop)
+            if gone is not None:
+                gone.end()
+        for bridge in session.bridges:
+            bridge.close()
+        session.bridges.clear()
+        legs = session.legs(drop)
+        for leg in legs:
+            leg.close()
+            media.allocator.release(leg.port)
+        legs.clear()
+
+    def hang_up(self, call: Call, cause: str = "200 Ended By Operator") -> None:
+        """End the answered ``call``: BYE the parties on it, write its record."""
+        self._hangup(call, "system", cause)
+
+    async def extension_known(self, number: str) -> bool:
+        """Whether ``number`` is an extension of the tenant."""
+        return await self._exists(number)
 
     def channel(self, call: Call, party: str) -> Channel:
         """The call-control handle of one party ("a" caller, "b" callee) of an answered call."""
@@ -520,7 +665,8 @@ class B2BUA:
             channel = media.engine.find(call.media, party)
             if channel is not None:
                 channel.press(digit)
-        if form != "rfc4733" or call.state is not CallState.ANSWERED or call.media is None:
+        if form != "rfc4733" or call.state is not CallState.ANSWERED or call.media is None \
+                or call.released is not None:
             return
         other = "b" if party == "a" else "a"
         if call.media.has_events(other):
@@ -972,8 +1118,8 @@ class B2BUA:
                 response.headers.add("Contact", self.endpoint.contact_for(destination))
                 self._answer_in(in_dialog, txn, response)
                 return True
-        if call.app_task is not None and call.winner is None:
-            self._app_in_dialog(call, in_dialog, txn, request)
+        if call.app_task is not None and (call.winner is None or call.released is not None):
+            self._app_in_dialog(call, "a" if from_a else "b", in_dialog, txn, request)
             return True
         if request.method == "INFO" and call.media is not None:
             info = parse_dtmf_info(request.headers.get("content-type"), request.body)
@@ -1024,19 +1170,23 @@ class B2BUA:
                                      offer_from)
         return True
 
-    def _app_in_dialog(self, call: Call, dialog: Dialog | None, txn: ServerTransaction,
-                       request: Request) -> None:
-        """A request from the caller of a call pycc answered itself: pycc is the other end."""
+    def _app_in_dialog(self, call: Call, party: Party, dialog: Dialog | None,
+                       txn: ServerTransaction, request: Request) -> None:
+        """A request from ``party`` of a call pycc answered itself (or took over with a
+        transfer): pycc is the other end."""
         if request.method == "INFO":
             info = parse_dtmf_info(request.headers.get("content-type"), request.body)
             if info is not None:
-                self._media_digit(call, "a", info.digit, "info")
+                self._media_digit(call, party, info.digit, "info")
             self._answer_in(dialog, txn, make_response(request, 200))
             return
+        winner = call.winner
+        source = winner.destination if party == "b" and winner is not None else call.a_source
         if request.method in ("INVITE", "UPDATE") and call.media is not None and _is_sdp(
                 request):
             try:
-                answer = call.media.answer_locally(SessionDescription.parse(request.body), "a")
+                answer = call.media.answer_locally(SessionDescription.parse(request.body),
+                                                   party)
             except SdpError as exc:
                 self._answer_in(dialog, txn, make_response(
                     request, 488, "Not Acceptable Here",
@@ -1044,7 +1194,7 @@ class B2BUA:
                 return
             response = make_response(request, 200, body=answer.to_bytes(),
                                      content_type="application/sdp")
-            response.headers.add("Contact", self.endpoint.contact_for(call.a_source))
+            response.headers.add("Contact", self.endpoint.contact_for(source))
             self._answer_in(dialog, txn, response)
             return
         if request.method == "UPDATE":
@@ -1116,9 +1266,9 @@ class B2BUA:
         if call.state is CallState.ENDED:
             return
         call.state = CallState.ENDED
-        if not skip_b and call.winner is not None:
+        if not skip_b and call.winner is not None and call.released != "b":
             self._bye_leg(call.winner)
-        if not skip_a and call.a_dialog is not None:
+        if not skip_a and call.a_dialog is not None and call.released != "a":
             bye = call.a_dialog.create_request("BYE")
             self._send_in_dialog(bye, call.a_source)
         call.hangup_by = by

@@ -15,6 +15,12 @@ the dialer) once the tenant's billed total reached its credit limit. The custome
 places itself (`CallCenter.dial_out`, a transfer out to a number) get call records of their
 own; the calls to agents' phones for a queued caller are part of that caller's call and do
 not (the caller's record names the agent and counts the agent's hold).
+
+A live call is transferred blind with :meth:`CallCenter.transfer` (what an operator's
+``channel redirect`` does): the party that stays is taken from whatever held it (a bridge with
+an agent or a phone, an IVR, a queue) and runs the target through `run_target`, the other
+party is released as after a hang-up (an agent goes to wrap-up), and the call keeps its one
+record, whose IVR path gains ``transfer`` and the steps that followed it.
 """
 
 from __future__ import annotations
@@ -22,17 +28,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from decimal import Decimal
 from pathlib import Path
+from typing import Final, cast
 
 from pycc.aaa.billing import CreditTracker
 from pycc.bus import Bus
 from pycc.ccmanager.apps import Application
-from pycc.ccmanager.b2bua import B2BUA, Call, Outside, RouteTo
+from pycc.ccmanager.b2bua import APP_RECORD_GRACE, B2BUA, Call, CallState, Outside, RouteTo
 from pycc.ccmanager.outbound import Originator, OutboundCall, OutboundState
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkConfig, TrunkManager
@@ -40,24 +48,32 @@ from pycc.ccs.agent import AgentTransition
 from pycc.ccs.queue import OverflowKind, OverflowTarget, QueueConfig
 from pycc.ccs.service import AcdService, AgentConfig, QueueMedia
 from pycc.media.channel import Channel, ChannelGone, MediaEngine, MonitorMode
+from pycc.media.session import MediaSession
 from pycc.provision.schema import CallCenterSpec
 from pycc.routing import Conference, DialPlan, Extension, Ivr, Queue, Reject, Trunk
 from pycc.routing.rating import RatePlan
 from pycc.routing.timecond import instant_from_epoch
 from pycc.sia.call import IvrCall
-from pycc.sia.flow import Flow, Target
+from pycc.sia.flow import Flow, Target, TargetKind
 from pycc.sia.keys import KeyTally
 from pycc.sia.runner import CoroutineFlow, run_coroutine, run_flow
 from pycc.sia.tts import Tts
 from pycc.store.async_store import AsyncStore
 
-__all__ = ["CallCenter", "CenterConfig", "FeatureCodes", "center_config"]
+__all__ = ["TRANSFER_KINDS", "CallCenter", "CallSide", "CenterConfig", "Conversation",
+           "FeatureCodes", "TransferRefused", "Transferred", "center_config",
+           "transfer_target_error"]
 
 log = logging.getLogger("pycc.center")
 
 #: How many services one caller may pass through (IVR -> queue -> overflow ...): a guard
 #: against configurations that send a caller round in circles.
 MAX_HOPS = 20
+#: Where a live call can be transferred to.
+TRANSFER_KINDS: Final = ("extension", "queue", "ivr", "number", "conference", "agent")
+_NUMBER: Final = re.compile(r"\+?[0-9*#]{1,64}")
+_EXTENSION: Final = re.compile(r"[0-9A-Za-z*#+._-]{1,32}")
+_CONFERENCE: Final = re.compile(r"[0-9A-Za-z._-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,93 @@ class CenterConfig:
     credit_since: float | None = None
 
 
+def transfer_target_error(kind: str, name: str, config: CenterConfig) -> tuple[str, str] | None:
+    """Why a call cannot be transferred to the ``kind`` target ``name`` under ``config``: the
+    field at fault ("kind" or "name") and what is wrong; None when it can. Whether an
+    extension exists is not known here (the tenant's extensions are in the store)."""
+    if kind not in TRANSFER_KINDS:
+        return "kind", f"must be one of {', '.join(TRANSFER_KINDS)}, not {kind!r}"
+    if kind == "queue":
+        if name not in {queue.name for queue, _media in config.queues}:
+            return "name", f"no queue {name!r}"
+    elif kind == "ivr":
+        if name not in config.flows:
+            return "name", f"no IVR flow {name!r}"
+    elif kind == "agent":
+        if name not in {agent.id for agent in config.agents}:
+            return "name", f"no agent {name!r}"
+    elif kind == "number":
+        if _NUMBER.fullmatch(name) is None:
+            return "name", f"{name!r} is not a number (digits, * and #, an optional +)"
+    elif kind == "extension":
+        if _EXTENSION.fullmatch(name) is None:
+            return "name", f"{name!r} is not an extension number"
+    elif _CONFERENCE.fullmatch(name) is None:
+        return "name", f"{name!r} is not a conference name (letters, digits, . _ -)"
+    return None
+
+
+class TransferRefused(Exception):
+    """A transfer that cannot be done: ``field`` names the request's part at fault
+    ("party", "target.kind", "target.name"), None when the call's state is (not answered,
+    ended meanwhile, another transfer under way)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CallSide:
+    """One party of a live conversation: party "a" (the caller) or "b" (the callee's leg) of
+    a B2BUA call, or the far end of a call pycc placed (its only party, "b")."""
+
+    call: Call | OutboundCall
+    party: str = "b"
+
+    @property
+    def id(self) -> str:
+        """The id the API lists the party's call by."""
+        return self.call.call_id if isinstance(self.call, Call) else self.call.id
+
+    @property
+    def number(self) -> str:
+        """Who the party is: its extension or phone number."""
+        if isinstance(self.call, Call):
+            return self.call.caller if self.party == "a" else self.call.callee
+        return self.call.target
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The parties of a live call as the API names them: its ``caller`` and its ``callee``
+    (None when nobody is connected there: a caller in an IVR or waiting in a queue), and
+    which of the two is the ``outside`` party a transfer keeps unless told otherwise."""
+
+    caller: CallSide | None
+    callee: CallSide | None
+    outside: str
+
+    def side(self, party: str) -> CallSide | None:
+        if party == "caller":
+            return self.caller
+        return self.callee if party == "callee" else None
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer done: ``kept`` (now running the target) and ``released`` (hung up, or
+    None when nobody else was on the call)."""
+
+    call_id: str
+    party: str
+    kept: CallSide
+    released: CallSide | None
+    kind: str
+    name: str
+
+
 class CallCenter:
     """Router and inbound services of one tenant, over the B2BUA and the media engine."""
 
@@ -120,6 +223,10 @@ class CallCenter:
         # The customer calls placed and not yet ended, by number: the dialer's contact
         # reaches them through the ACD's offer to the agent.
         self._placed: dict[str, OutboundCall] = {}
+        # The services transfers run on calls pycc placed, by call id, and the calls whose
+        # transfer is under way.
+        self._services: dict[str, asyncio.Task[None]] = {}
+        self._transferring: set[str] = set()
         self.acd = AcdService(engine, self._ring_agent, bus=self.bus,
                               dial_customer=self._dial_customer, prompt=self.resolve_prompt,
                               record_event=self._pending_events.append,
@@ -455,7 +562,22 @@ class CallCenter:
             details["hold_seconds"] = self._agent_hold(agent)
         if details.get("queue") is None and details.get("queue_wait") is not None:
             details["queue"] = self._campaign_queue(details.get("campaign"))
-        self.b2bua.recorder.record(out)
+        service = self._services.get(out.id)
+        if service is None or service.done():
+            self.b2bua.recorder.record(out)
+            return
+        # The service a transfer runs on the call notes its last steps as it sees the call
+        # end: the record waits for it, a few seconds at most.
+        written = False
+
+        def write(*_args: object) -> None:
+            nonlocal written
+            if not written:
+                written = True
+                self.b2bua.recorder.record(out)
+
+        service.add_done_callback(write)
+        asyncio.get_running_loop().call_later(APP_RECORD_GRACE, write)
 
     def _campaign_queue(self, campaign: object) -> str | None:
         for raw in self.config.campaigns:
@@ -562,6 +684,205 @@ class CallCenter:
         if not prompt.startswith("tone:") and not path.is_absolute():
             return self.data_dir / "prompts" / path
         return prompt
+
+    # -- transfer --------------------------------------------------------------------------
+    def find_call(self, call_id: str) -> Call | OutboundCall | None:
+        """The live call the API lists as ``call_id``: routed through pycc, or placed."""
+        call = self.b2bua.find(call_id)
+        if call is not None:
+            return call
+        out = self.originator.calls.get(call_id)
+        if out is None or out.state in (OutboundState.ENDED, OutboundState.FAILED):
+            return None
+        return out
+
+    def conversation(self, call: Call | OutboundCall) -> Conversation:
+        """Who is on ``call``. For a call routed through pycc the caller is its A leg and the
+        callee its B leg, or whoever a service connected the caller to (an agent, a phone);
+        for a call pycc placed the callee is the phone it called and the caller whoever that
+        phone talks to. The outside party is the one who called in, the number called out
+        over a trunk, or a customer pycc dialed."""
+        if isinstance(call, Call):
+            if call.winner is not None and call.released is None:
+                out_over_trunk = call.winner.outside is not None and call.from_trunk is None
+                return Conversation(CallSide(call, "a"), CallSide(call, "b"),
+                                    "callee" if out_over_trunk else "caller")
+            kept = "b" if call.released == "a" else "a"
+            own = CallSide(call, kept)
+            peer = self._peer(call.media, kept) if call.media is not None else None
+            if kept == "a":
+                return Conversation(own, peer, "caller")
+            return Conversation(peer, own, "callee")
+        own = CallSide(call)
+        peer = self._peer(call.media, "b")
+        outside = "callee"
+        if peer is not None and (isinstance(peer.call, Call) or (
+                _is_customer(peer.call) and not _is_customer(call))):
+            outside = "caller"
+        return Conversation(peer, own, outside)
+
+    def _peer(self, session: MediaSession, party: str) -> CallSide | None:
+        """The party of another call that ``party`` of ``session`` is bridged to."""
+        channel = self.engine.find(session, "a" if party == "a" else "b")
+        other = self.engine.linked(channel) if channel is not None else None
+        if other is None:
+            return None
+        owner = other.session.owner
+        if isinstance(owner, Call) and owner.state is CallState.ANSWERED:
+            return CallSide(owner, other.party)
+        if isinstance(owner, OutboundCall) and owner.answered:
+            return CallSide(owner)
+        return None
+
+    def agents_on(self, conversation: Conversation) -> set[str]:
+        """The agents whose phones are parties of ``conversation``."""
+        found: set[str] = set()
+        for side in (conversation.caller, conversation.callee):
+            if side is not None:
+                found |= self._agents_at(side.number)
+        return found
+
+    def _agents_at(self, number: str) -> set[str]:
+        if not number:
+            return set()
+        found = {agent.id for agent in self.acd.agent_configs.values()
+                 if agent.extension == number}
+        found |= {agent_id for agent_id, agent in self.acd.distributor.agents.items()
+                  if agent.extension == number}
+        return found
+
+    async def transfer(self, call_id: str, kind: str, name: str, party: str | None = None, *,
+                       by: str = "") -> Transferred:
+        """Blind-transfer the live call ``call_id`` to the ``kind`` target ``name``: ``party``
+        ("caller" or "callee"; None: the outside party) stays on the line and is taken
+        through the target, the other party is hung up. Returns once the target runs.
+        Raises LookupError for an unknown call, TransferRefused for the rest."""
+        found = self.find_call(call_id)
+        if found is None:
+            raise LookupError(f"no call {call_id!r}")
+        problem = transfer_target_error(kind, name, self.config)
+        if problem is not None:
+            raise TransferRefused(f"target.{problem[0]}", problem[1])
+        if kind == "extension" and not await self.b2bua.extension_known(name):
+            raise TransferRefused("target.name", f"no extension {name!r}")
+        answered = found.state is CallState.ANSWERED if isinstance(found, Call) \
+            else found.answered
+        if not answered:
+            raise TransferRefused(None, f"call {call_id!r} is not answered yet")
+        talk = self.conversation(found)
+        chosen = party or talk.outside
+        keep = talk.side(chosen)
+        if keep is None:
+            raise TransferRefused("party", f"call {call_id!r} has no {chosen} on the line")
+        other = talk.callee if chosen == "caller" else talk.caller
+        if keep.id in self._transferring:
+            raise TransferRefused(None, f"call {call_id!r} is being transferred already")
+        self._transferring.add(keep.id)
+        application = self._transfer_application(kind, name)
+        try:
+            if isinstance(keep.call, Call):
+                # The service on the call lets go and releases whoever it connected; what it
+                # did not release (a bridge it no longer follows) is released here.
+                await self.b2bua.hand_over(keep.call, keep.party, application)
+                if other is not None and other.call is not keep.call:
+                    self._release(other)
+            else:
+                channel = self.originator.hand_over(keep.call)
+                if other is not None:
+                    self._release(other)
+                await self._serve_placed(keep.call, channel, application)
+        except ChannelGone:
+            raise TransferRefused(None, f"call {call_id!r} ended during its transfer") from None
+        except ValueError as exc:
+            raise TransferRefused(None, str(exc)) from None
+        finally:
+            self._transferring.discard(keep.id)
+        agents = sorted((self._agents_at(other.number) if other is not None else set())
+                        | self._agents_at(keep.number))
+        self.bus.publish("call.transferred", call=call_id, party=chosen, kept=keep.id,
+                         released=other.id if other is not None else None, target=kind,
+                         name=name, agent=agents[0] if agents else None, by=by)
+        log.info("call %s: %s transferred to %s %s by %s", call_id, chosen, kind, name,
+                 by or "pycc")
+        return Transferred(call_id, chosen, keep, other, kind, name)
+
+    def _release(self, side: CallSide) -> None:
+        """Hang up the party a transfer does not keep (its services follow as after any
+        hang-up: an agent goes to wrap-up)."""
+        if isinstance(side.call, Call):
+            if side.call.state is CallState.ANSWERED:
+                self.b2bua.hang_up(side.call, "200 Transferred")
+        else:
+            self.originator.hangup(side.call, "200 Transferred", force=True)
+
+    async def _serve_placed(self, out: OutboundCall, channel: Channel,
+                            application: Application) -> None:
+        """Run ``application`` on a call pycc placed, once the service an earlier transfer
+        ran on it has let go; the call ends with it."""
+        previous = self._services.get(out.id)
+        if previous is not None and not previous.done():
+            done, _ = await asyncio.wait({previous}, timeout=APP_RECORD_GRACE)
+            if not done:
+                previous.cancel()
+        if not out.answered:
+            raise ChannelGone(out.id)
+        channel.caller, channel.called = out.target, out.caller
+        self._services[out.id] = asyncio.get_running_loop().create_task(
+            self._run_placed(out, channel, application))
+
+    async def _run_placed(self, out: OutboundCall, channel: Channel,
+                          application: Application) -> None:
+        try:
+            await application(channel)
+        except ChannelGone:
+            pass
+        except Exception:
+            log.exception("call %s: the transfer's service failed", out.id)
+        finally:
+            if self._services.get(out.id) is asyncio.current_task():
+                del self._services[out.id]
+            # A later transfer gave the call another channel: the call is that one's now.
+            if out.channel is channel:
+                self.originator.hangup(out, "200 Application Ended", force=True)
+
+    def _transfer_application(self, kind: str, name: str) -> Application:
+        """The service a transferred party runs: the target and wherever it leads, noted
+        after the steps the call took before (``...>transfer>queue:sales=answered``)."""
+        def noted(before: object, steps: object) -> str:
+            return ">".join(str(part) for part in (before, "transfer", steps) if part)[-500:]
+
+        async def run(channel: Channel) -> None:
+            details = channel.details
+            before = details.get("ivr_path")
+            # Noted at once: a record written while the target runs shows the transfer.
+            start = details["ivr_path"] = noted(before, f"{kind}:{name}")
+            try:
+                if kind == "agent":
+                    await self._to_agent(channel, name)
+                else:
+                    await self.run_target(channel, Target(cast(TargetKind, kind), name))
+            finally:
+                steps = details.get("ivr_path")
+                details["ivr_path"] = noted(before, f"{kind}:{name}" if steps in (None, start)
+                                            else steps)
+
+        return run
+
+    async def _to_agent(self, channel: Channel, agent_id: str) -> None:
+        """Ring the agent's phone (where it is logged in, else its own extension) and
+        connect the caller to it; the record names the agent once it answers."""
+        config = self.acd.agent_configs.get(agent_id)
+        agent = self.acd.distributor.agents.get(agent_id)
+        extension = (agent.extension if agent is not None else None) or (
+            config.extension if config is not None else None)
+        out = self._call_extension(extension, channel.caller) if extension else None
+        if out is not None:
+            def answered(future: asyncio.Future[bool]) -> None:
+                if not future.cancelled() and future.result():
+                    channel.details.update(agent=agent_id, agent_answer=time.time())
+
+            out.result.add_done_callback(answered)
+        await self._connect(channel, out)
 
     # -- feature codes ---------------------------------------------------------------------
     def _feature(self, called: str, caller: str) -> RouteTo | None:
@@ -705,6 +1026,12 @@ def _header_name(key: str) -> str:
 def _header_value(value: str) -> str:
     """A header value with no line breaks or control characters, kept short."""
     return "".join(ch if ch.isprintable() else " " for ch in str(value))[:200]
+
+
+def _is_customer(out: OutboundCall) -> bool:
+    """Whether pycc placed ``out`` to a customer (it has a record of its own), not to an
+    agent's or an extension's phone for another call."""
+    return out.details.get("route") is not None
 
 
 def _from_overflow(target: OverflowTarget) -> Target:

@@ -12,6 +12,11 @@ without an offer gets pycc's current description.
 
 The :class:`Originator` owns these calls' transactions and dialogs; the B2BUA hands it every
 event that is not one of its own calls'.
+
+A transfer takes an answered call away from the service that placed it
+(:meth:`Originator.hand_over`): the service sees the call's channel end, as if the far end had
+hung up, and lets go; the call stays up on a fresh channel for the next service, and the
+hang-ups the first service still asks for are ignored.
 """
 
 from __future__ import annotations
@@ -102,6 +107,9 @@ class OutboundCall:
     details: dict[str, object] = field(default_factory=dict)
     #: How long the far end had the call on hold.
     hold: HoldClock = field(default_factory=HoldClock)
+    #: Taken from the service that placed it by a transfer: only a forced hang-up (the far
+    #: end, the current channel's service, the operator) ends it now.
+    handed_over: bool = False
 
     @property
     def answered(self) -> bool:
@@ -191,10 +199,11 @@ class Originator:
         call.branches.append(branch)
         self._by_txn[txn] = branch
 
-    def cancel(self, call: OutboundCall, cause: str = "487 Request Terminated") -> None:
+    def cancel(self, call: OutboundCall, cause: str = "487 Request Terminated", *,
+               force: bool = False) -> None:
         """Stop ringing (CANCEL every branch); hang up if it was answered already."""
         if call.state is OutboundState.ANSWERED:
-            self.hangup(call, cause)
+            self.hangup(call, cause, force=force)
             return
         if call.state in (OutboundState.FAILED, OutboundState.ENDED):
             return
@@ -204,11 +213,16 @@ class Originator:
                 self.endpoint.cancel(branch.txn)
         self._failed(call, 487, "Request Terminated", cause=cause, by="system")
 
-    def hangup(self, call: OutboundCall, cause: str = "200 BYE", by: str = "system") -> None:
-        """BYE an answered call."""
+    def hangup(self, call: OutboundCall, cause: str = "200 BYE", by: str = "system", *,
+               force: bool = False) -> None:
+        """BYE an answered call. A call handed over by a transfer ends only when ``force``d:
+        the services that had it before still ask, and must not end it."""
         if call.state is not OutboundState.ANSWERED:
             if call.state in (OutboundState.TRYING, OutboundState.RINGING):
                 self.cancel(call, cause)
+            return
+        if call.handed_over and not force:
+            log.debug("outbound call %s: handed over, not hung up (%s)", call.id, cause)
             return
         winner = call.winner
         if winner is not None and winner.dialog is not None:
@@ -282,15 +296,47 @@ class Originator:
             if other is not branch and not other.done:
                 other.done = True
                 self.endpoint.cancel(other.txn)
-        engine = self.media.engine
-        assert engine is not None
-        call.channel = engine.channel(call.media, "b", name=f"{call.target}:{call.id}",
-                                      hangup=lambda: self.hangup(call, "200 Application Hangup"))
-        call.channel.details = call.details
-        if not call.media.has_events("b"):
-            call.channel.listen_for_tones(lambda _channel, digit: self._digit(call, digit))
+        self._new_channel(call)
         if not call.result.done():
             call.result.set_result(True)
+
+    def _new_channel(self, call: OutboundCall) -> Channel:
+        """A channel for the service on ``call``; its hang-up counts while it is the call's
+        current channel (a transfer makes another)."""
+        engine = self.media.engine
+        assert engine is not None
+        made: list[Channel] = []
+
+        def hangup() -> None:
+            if made and call.channel is made[0]:
+                self.hangup(call, "200 Application Hangup", force=True)
+
+        channel = engine.channel(call.media, "b", name=f"{call.target}:{call.id}",
+                                 hangup=hangup)
+        made.append(channel)
+        call.channel = channel
+        channel.details = call.details
+        if not call.media.has_events("b"):
+            channel.listen_for_tones(lambda _channel, digit: self._digit(call, digit))
+        return channel
+
+    def hand_over(self, call: OutboundCall) -> Channel:
+        """Take the answered ``call`` from the service that drives it, for a transfer: its
+        channel ends (the service lets go as if the far end had hung up; a channel it was
+        bridged to is left alone), and a fresh channel, returned, is the call's from now on.
+        Hang-ups asked without ``force`` are ignored from here on. Raises ValueError when the
+        call is not answered."""
+        if call.state is not OutboundState.ANSWERED:
+            raise ValueError(f"outbound call {call.id} is not answered")
+        call.handed_over = True
+        old = call.channel
+        if old is not None:
+            old.end()
+        session = call.media
+        for leg in session.legs("b"):
+            # A bridge that carried the party's keys took their reporting with it.
+            leg.on_digit = lambda _leg, digit: session.report_digit("b", digit, "rfc4733")
+        return self._new_channel(call)
 
     def _ack(self, branch: Branch) -> None:
         assert branch.dialog is not None
@@ -394,7 +440,7 @@ class Originator:
     def _media_timeout(self, session: MediaSession) -> None:
         call = session.owner
         if isinstance(call, OutboundCall) and call.state is OutboundState.ANSWERED:
-            self.hangup(call, "RTP timeout")
+            self.hangup(call, "RTP timeout", force=True)
 
     # -- the end ---------------------------------------------------------------------------
     def _failed(self, call: OutboundCall, status: int, reason: str, *, cause: str = "",
@@ -435,7 +481,7 @@ class Originator:
     def shutdown(self) -> None:
         for call in list(self.calls.values()):
             if call.state is OutboundState.ANSWERED:
-                self.hangup(call, "503 Switch Stopping")
+                self.hangup(call, "503 Switch Stopping", force=True)
             else:
                 self.cancel(call, "503 Switch Stopping")
 

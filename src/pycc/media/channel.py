@@ -664,6 +664,13 @@ class MediaEngine:
         carrier = Bridge(first.leg, second.leg, on_digit=self._bridged_digit)
         self._links[first.id] = self._links[second.id] = (carrier, first, second)
 
+    def linked(self, channel: Channel) -> Channel | None:
+        """The channel of another call that :meth:`bridge` connected ``channel`` to, if any."""
+        link = self._links.get(channel.id)
+        if link is None:
+            return None
+        return link[2] if link[1] is channel else link[1]
+
     def unbridge(self, channel: Channel) -> None:
         """Undo :meth:`bridge` for ``channel`` and its partner; their own calls' bridges
         carry their media again."""
