@@ -169,6 +169,9 @@ class SwitchConfig:
     #: Seconds without RTP from a party that should be sending before its call is hung up
     #: (0 disables the check).
     rtp_timeout: float = 60.0
+    #: Relay worker processes that forward plain relayed calls' RTP off the event loop
+    #: (`pycc.media.offload`): 0 for none, -1 for one on a machine with two or more cores.
+    media_workers: int = -1
     #: Record every answered call (stereo WAV or Ogg Opus under ``recordings_dir``).
     record_calls: bool = False
     recordings_dir: str = "recordings"

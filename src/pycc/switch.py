@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +145,10 @@ class Switch:
         except ValueError as exc:
             await store.close()
             raise ConfigError(f"rtp_ports: {exc}") from None
-        media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout)
+        workers = cfg.media_workers if cfg.media_workers >= 0 else \
+            int((os.cpu_count() or 1) >= 2)
+        media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout,
+                            relay_workers=workers)
         await media.start()
         self.media = media
         self.b2bua = B2BUA(endpoint, registrar, auth, self.recorder,

@@ -165,11 +165,11 @@ def payload_type(description: SessionDescription, encoding: str, rate: int) -> i
 async def call(
     offer: Callable[[Phone], SessionDescription],
     answer: Callable[[Phone, SessionDescription], SessionDescription],
-    *, a_rtcp: str = "rfc3605", b_rtcp: str = "rfc3605",
+    *, a_rtcp: str = "rfc3605", b_rtcp: str = "rfc3605", relay_workers: int = 0,
 ) -> AsyncIterator[Call]:
     """A media server and a call between phone A (the offerer) and phone B through it."""
     base = free_port("udp", count=24)
-    server = MediaServer(HOST, f"{base}-{base + 23}")
+    server = MediaServer(HOST, f"{base}-{base + 23}", relay_workers=relay_workers)
     await server.start()
     a, b = Phone("a", rtcp=a_rtcp), Phone("b", rtcp=b_rtcp)
     digits: list[tuple[str, str, str]] = []

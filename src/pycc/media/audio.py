@@ -161,6 +161,11 @@ class LegInput:
 
     def attach(self) -> None:
         if not self._attached:
+            # A relay worker forwarding the leg's packets would keep them from this listener:
+            # the leg is taken back first.
+            guard = getattr(self.leg, "guard", None)
+            if guard is not None:
+                guard()
             self.leg.taps.append(self.on_packet)
             self._attached = True
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable
+from typing import Final
 
 import numpy as np
 
@@ -36,7 +38,7 @@ from pycc.rtp.packet import RtpPacket, parse_rtp
 from pycc.sdp.anchor import StreamSide
 from pycc.sdp.offer_answer import codec_matches
 
-__all__ = ["Bridge"]
+__all__ = ["LIVE", "Bridge"]
 
 log = logging.getLogger("pycc.media")
 
@@ -71,6 +73,10 @@ class _Relay(_Path):
         for src_pt, dst_pt in mapping.items():
             self._map[src_pt] = dst_pt
             self._map[src_pt | 0x80] = dst_pt | 0x80
+
+    @property
+    def table(self) -> list[int | None]:
+        return self._map
 
     def forward(self, data: bytes) -> None:
         second = self._map[data[1]]
@@ -225,6 +231,8 @@ class _Transcoder(_Path):
 class Bridge:
     """Connects legs ``x`` and ``y`` of one stream in both directions."""
 
+    __weakref__: object
+
     def __init__(self, x: MediaLeg, y: MediaLeg, *, registry: Registry | None = None,
                  on_digit: Callable[[MediaLeg, str, str], None] | None = None) -> None:
         self.x = x
@@ -235,10 +243,14 @@ class Bridge:
         self._to_x: _Path | None = None
         self.transcoding = False
         self.suspended = False
+        #: Set while a relay worker forwards this bridge's packets (`pycc.media.offload`):
+        #: called to take them back before the bridge changes.
+        self.reclaim: Callable[[], None] | None = None
         x.on_digit = self._digit
         y.on_digit = self._digit
         self._connect()
         self.update()
+        LIVE.add(self)
 
     def _connect(self) -> None:
         self.x.on_rtp = self._from_x
@@ -249,6 +261,7 @@ class Bridge:
     def suspend(self) -> None:
         """Stop carrying media between the legs (a mixing room feeds them meanwhile); keys
         are still reported."""
+        self._take_back()
         self.suspended = True
         for leg in (self.x, self.y):
             leg.on_rtp = None
@@ -264,6 +277,7 @@ class Bridge:
 
     def update(self) -> None:
         """Choose each direction's path again after an offer/answer changed a leg."""
+        self._take_back()
         if self.suspended:
             return
         xs, ys = self.x.side, self.y.side
@@ -317,9 +331,27 @@ class Bridge:
         if self.on_digit is not None:
             self.on_digit(leg, digit, "inband")
 
+    def _take_back(self) -> None:
+        reclaim = self.reclaim
+        if reclaim is not None:
+            reclaim()
+
+    def relay_tables(self) -> tuple[list[int | None], list[int | None]] | None:
+        """The payload type rewriting of both directions (x to y, y to x) while both are
+        plain relays, else None."""
+        to_y, to_x = self._to_y, self._to_x
+        if self.suspended or not isinstance(to_y, _Relay) or not isinstance(to_x, _Relay):
+            return None
+        return list(to_y.table), list(to_x.table)
+
     def close(self) -> None:
+        self._take_back()
         self._to_x = self._to_y = None
         for leg in (self.x, self.y):
             leg.on_rtp = None
             leg.on_rtcp = None
             leg.on_digit = None
+
+
+#: The bridges alive in this process (the relay offload's scan looks for its own in them).
+LIVE: Final[weakref.WeakSet[Bridge]] = weakref.WeakSet()

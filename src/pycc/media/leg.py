@@ -69,6 +69,11 @@ class MediaLeg:
         #: Listeners that see every accepted RTP packet too (recorders, supervisors, players
         #: listening for speech), whatever ``on_rtp`` does with it.
         self.taps: list[PacketHandler] = []
+        #: The media server that made the leg (a relay worker takes only its own legs).
+        self.owner: object | None = None
+        #: Called before anything that a relay worker forwarding this leg's packets would
+        #: not see (a new offer/answer, a listener, the leg closing): it takes the leg back.
+        self.guard: Callable[[], None] | None = None
         self.dropped: Counter[str] = Counter()
         self.received = 0
         self.sent = 0
@@ -101,8 +106,14 @@ class MediaLeg:
     def host(self) -> str:
         return self.sockets.host
 
+    def _guarded(self) -> None:
+        guard = self.guard
+        if guard is not None:
+            guard()
+
     def configure(self, side: StreamSide, srtp: SrtpLeg | None) -> None:
         """Apply what the party settled on in the latest offer/answer."""
+        self._guarded()
         now = self.clock()
         old = self.side
         self.side = side
@@ -128,6 +139,11 @@ class MediaLeg:
         # Comfort noise (RFC 3389, static 13) is accepted whatever was negotiated.
         types.add(13)
         self._payload_types = frozenset(types)
+
+    @property
+    def event_types(self) -> frozenset[int]:
+        """The payload types of the party's telephone-events (as it sends them)."""
+        return self._event_pts
 
     @property
     def peer(self) -> tuple[str, int] | None:
@@ -173,6 +189,14 @@ class MediaLeg:
         if self.taps:
             for tap in tuple(self.taps):
                 tap(self, data)
+
+    def receive_forwarded(self, data: bytes, event: bool, now: float) -> None:
+        """A packet a relay worker read from this party and forwarded itself: a telephone
+        event (the keys are this process's to report) or RTCP multiplexed on the RTP port."""
+        if event:
+            self._receive_event(data, now)
+        elif self.latch.peer is not None:
+            self._receive_rtcp(data, self.latch.peer)
 
     def _receive_event(self, data: bytes, now: float) -> None:
         dtmf = self._dtmf
@@ -297,6 +321,8 @@ class MediaLeg:
         self.sockets.send_rtcp(data, destination, mux=side.rtcp_mux)
 
     def close(self) -> None:
+        self._guarded()
+        self.guard = None
         self.sockets.close()
         self.on_rtp = None
         self.on_rtcp = None

@@ -74,6 +74,20 @@ class RtpSocketPair:
             source = (source[0], source[1])
         self._receive(data, source, on_rtcp_port)
 
+    def rtp_fileno(self) -> int:
+        """The RTP socket's descriptor (handed to a relay worker, `pycc.media.offload`)."""
+        return self._rtp.fileno()
+
+    def pause_rtp(self) -> None:
+        """Stop reading the RTP socket: another process reads it meanwhile."""
+        if not self._closed:
+            self._loop.remove_reader(self._rtp.fileno())
+
+    def resume_rtp(self) -> None:
+        """Read the RTP socket again."""
+        if not self._closed:
+            self._loop.add_reader(self._rtp.fileno(), self._drain, self._rtp, False)
+
     def send_rtp(self, data: bytes, destination: tuple[str, int]) -> None:
         self._send(self._rtp, data, destination)
 

@@ -14,9 +14,11 @@ import logging
 from collections.abc import Callable
 
 from pycc.codecs.registry import Registry, default_registry
+from pycc.media.bridge import LIVE
 from pycc.media.channel import MediaEngine
 from pycc.media.clock import FrameClock
 from pycc.media.leg import MediaLeg
+from pycc.media.offload import RelayOffloader
 from pycc.media.rtp_socket import RtpSocketPair
 from pycc.media.session import MediaSession
 from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
@@ -48,6 +50,7 @@ class MediaServer:
         registry: Registry | None = None,
         sweep_interval: float = 1.0,
         rtcp_interval: float = 5.0,
+        relay_workers: int = 0,
     ) -> None:
         self.host = host
         self.range = PortRange.parse(ports) if isinstance(ports, str) else ports
@@ -64,6 +67,9 @@ class MediaServer:
         self.transcodable = self._transcodable()
         #: Channels, mixes, prompts and recordings (made by :meth:`start`).
         self.engine: MediaEngine | None = None
+        #: Forwards plain relayed bridges in a worker process (one at most for now).
+        self.offloader: RelayOffloader | None = RelayOffloader(self) if relay_workers > 0 \
+            else None
 
     def _sample_rate_of(self, name: str, clock_rate: int, channels: int) -> int:
         try:
@@ -88,6 +94,12 @@ class MediaServer:
         self._loop = asyncio.get_running_loop()
         self.engine = MediaEngine(FrameClock(self._loop), self._sample_rate_of)
         self._sweeper = self._loop.create_task(self._sweep_forever())
+        if self.offloader is not None:
+            try:
+                await self.offloader.start()
+            except OSError as exc:
+                log.warning("no media relay worker (%s): relaying in this process", exc)
+                self.offloader = None
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -101,6 +113,8 @@ class MediaServer:
         for session in list(self.sessions):
             session.close()
         self.sessions.clear()
+        if self.offloader is not None:
+            await self.offloader.close()
 
     @property
     def running(self) -> bool:
@@ -142,6 +156,7 @@ class MediaServer:
 
         self.allocator.allocate(try_bind)
         leg = MediaLeg(made[-1], loop.time, name=name)
+        leg.owner = self
         leg_ref.append(leg)
         return leg
 
@@ -172,6 +187,8 @@ class MediaServer:
         if now >= self._next_rtcp:
             self._next_rtcp = now + self.rtcp_interval
             self.send_reports()
+        if self.offloader is not None:
+            self.offloader.scan(list(LIVE))
         for session, (started, on_timeout) in list(self.sessions.items()):
             if session.closed:
                 self.sessions.pop(session, None)

@@ -1,0 +1,260 @@
+"""Relay offload: plain relayed bridges forwarded by a worker process, off the event loop.
+
+The switch's event loop carries SIP, the admin API, the IVR, the ACD and the media. Most of
+the media of a busy call center is plain relay: two phones (or a customer and an agent) on the
+same codec, pycc only passing packets on. `RelayOffloader` hands such bridges to a relay
+worker (`pycc.media.relay_worker`, a process started with the media server) once both
+parties' sources are locked, and takes them back the moment anything changes: a new
+offer/answer, a listener (recorder, supervisor, IVR input), the bridge suspended for a mixing
+room or closed. Meanwhile the worker's counts keep the legs' figures (packets, last packet
+time for the media time-out, RFC 3550 statistics for RTCP and the call record's MOS), and the
+switch still sees every telephone-event and every multiplexed RTCP packet.
+
+Which bridges qualify is `eligible`, a pure check of the bridge and its legs; the sweep of
+the media server (`MediaServer.sweep`) calls `RelayOffloader.scan` every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, Final
+
+from pycc.media.bridge import Bridge
+from pycc.media.leg import MediaLeg
+from pycc.media.relay_worker import MAX_MESSAGE, decode_stats, encode_stats
+from pycc.rtp.latch import LatchState
+
+__all__ = ["RelayOffloader", "eligible"]
+
+log = logging.getLogger("pycc.media")
+
+#: Seconds to wait for the worker to end on its own before it is killed.
+_EXIT_GRACE: Final = 2.0
+
+
+def eligible(bridge: Bridge, owner: object) -> bool:
+    """Whether a relay worker can forward ``bridge`` exactly as the bridge would: both
+    directions plain relays of one codec, both legs ``owner``'s, without SRTP or listeners,
+    sending and receiving, their sources locked, and nothing but the bridge reading them."""
+    if bridge.reclaim is not None or bridge.relay_tables() is None:
+        return False
+    for leg in (bridge.x, bridge.y):
+        side = leg.side
+        if (leg.owner is not owner or leg.srtp is not None or leg.taps or leg.guard is not None
+                or side is None or not side.sends or not side.receives
+                or leg.latch.state is not LatchState.LOCKED or leg.latch.peer is None):
+            return False
+    # The bridge's own handlers, not a player's or a room's.
+    return bridge.x.on_rtp is not None and bridge.y.on_rtp is not None \
+        and getattr(bridge.x.on_rtp, "__self__", None) is bridge \
+        and getattr(bridge.y.on_rtp, "__self__", None) is bridge
+
+
+class _Handed:
+    """A bridge in the worker's hands, and what of its counts the legs have already."""
+
+    __slots__ = ("bridge", "counted")
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        # Per side: packets received, dropped (already added to the legs).
+        self.counted = [[0, 0], [0, 0]]
+
+
+class RelayOffloader:
+    """One relay worker process and the bridges it forwards for one media server."""
+
+    def __init__(self, owner: object) -> None:
+        self.owner = owner
+        self.handed: dict[int, _Handed] = {}
+        #: Bridges given back whose final counts are on their way.
+        self._returning: dict[int, _Handed] = {}
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self.failed = False
+        self.offloaded_total = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for end in (ours, theirs):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAX_MESSAGE)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pycc.media.relay_worker", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._control = ours
+        self._loop = loop
+        loop.add_reader(ours.fileno(), self._on_message)
+
+    @property
+    def running(self) -> bool:
+        return self._control is not None and not self.failed
+
+    async def close(self) -> None:
+        for ident in list(self.handed):
+            self._take_back(ident)
+        control, process = self._control, self._process
+        self._control = self._process = None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.send(b'{"op": "exit"}')
+            if self._loop is not None:
+                self._loop.remove_reader(control.fileno())
+            control.close()
+        if process is not None:
+            try:
+                await asyncio.to_thread(process.wait, _EXIT_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+
+    # -- handing bridges over and back ------------------------------------------------------
+    def scan(self, bridges: Iterable[Bridge]) -> int:
+        """Hand every eligible bridge to the worker; how many went."""
+        if not self.running:
+            return 0
+        moved = 0
+        for bridge in bridges:
+            if eligible(bridge, self.owner) and self.hand_over(bridge):
+                moved += 1
+        return moved
+
+    def hand_over(self, bridge: Bridge) -> bool:
+        tables = bridge.relay_tables()
+        control = self._control
+        if tables is None or control is None:
+            return False
+        ident = next(self._ids)
+        legs = (bridge.x, bridge.y)
+        message = {
+            "op": "add", "id": ident,
+            "peers": [list(leg.latch.peer or ("", 0)) for leg in legs],
+            "maps": [[-1 if out is None else out for out in table] for table in tables],
+            "events": [sorted(leg.event_types) for leg in legs],
+            "stats": [encode_stats(leg.stats) for leg in legs],
+        }
+        try:
+            socket.send_fds(control, [json.dumps(message).encode()],
+                            [leg.sockets.rtp_fileno() for leg in legs])
+        except OSError as exc:
+            log.warning("relay worker refused a bridge: %s", exc)
+            return False
+        for leg in legs:
+            leg.sockets.pause_rtp()
+            leg.guard = bridge.reclaim = (lambda ident=ident: self._take_back(ident))
+        self.handed[ident] = _Handed(bridge)
+        self.offloaded_total += 1
+        return True
+
+    def _take_back(self, ident: int) -> None:
+        handed = self.handed.pop(ident, None)
+        if handed is None:
+            return
+        bridge = handed.bridge
+        bridge.reclaim = None
+        for leg in (bridge.x, bridge.y):
+            leg.guard = None
+            leg.sockets.resume_rtp()
+        self._returning[ident] = handed
+        control = self._control
+        if control is not None and not self.failed:
+            with contextlib.suppress(OSError):
+                control.send(json.dumps({"op": "remove", "id": ident}).encode())
+
+    # -- what the worker says ---------------------------------------------------------------
+    def _on_message(self) -> None:
+        control = self._control
+        if control is None:
+            return
+        try:
+            payload = control.recv(MAX_MESSAGE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            payload = b""
+        if not payload:
+            self._worker_gone()
+            return
+        try:
+            message = json.loads(payload)
+            self._handle(message)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("relay worker message not understood: %s", exc)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "tick":
+            for key, sides in message["pairs"].items():
+                handed = self.handed.get(int(key))
+                if handed is not None:
+                    self._count(handed, sides)
+        elif op == "removed":
+            handed = self._returning.pop(int(message["id"]), None)
+            sides = message["sides"]
+            if handed is not None and sides is not None:
+                self._count(handed, sides)
+                for leg, (_r, _d, _l, stats) in zip(
+                        (handed.bridge.x, handed.bridge.y), sides, strict=True):
+                    found = decode_stats(stats)
+                    if found is not None:
+                        leg.stats = found
+        elif op in ("event", "rtcp"):
+            handed = self.handed.get(int(message["id"]))
+            if handed is not None:
+                leg = handed.bridge.x if int(message["side"]) == 0 else handed.bridge.y
+                leg.receive_forwarded(base64.b64decode(message["data"]), op == "event",
+                                      leg.clock())
+        elif op == "error":
+            log.warning("relay worker: %s", message.get("detail"))
+
+    @staticmethod
+    def _count(handed: _Handed, sides: list[list[Any]]) -> None:
+        legs = (handed.bridge.x, handed.bridge.y)
+        for index, (received, dropped, last, *_rest) in enumerate(sides):
+            leg, far = legs[index], legs[1 - index]
+            seen = handed.counted[index]
+            new_received, new_dropped = int(received) - seen[0], int(dropped) - seen[1]
+            seen[0], seen[1] = int(received), int(dropped)
+            if new_received > 0:
+                leg.received += new_received
+                far.sent += new_received
+                leg.last_received = _loop_time(leg, float(last))
+            if new_dropped > 0:
+                leg.dropped["source"] += new_dropped
+
+    def _worker_gone(self) -> None:
+        """The worker ended: the switch reads every socket itself again."""
+        if not self.failed:
+            log.error("the media relay worker ended; relaying in the switch process")
+        self.failed = True
+        for ident in list(self.handed):
+            self._take_back(ident)
+        self._returning.clear()
+        control = self._control
+        if control is not None and self._loop is not None:
+            self._loop.remove_reader(control.fileno())
+
+
+def _loop_time(leg: MediaLeg, monotonic: float) -> float:
+    """A worker's time.monotonic() reading on the leg's clock (the event loop's, which may
+    count from elsewhere)."""
+    return leg.clock() - (time.monotonic() - monotonic)
+

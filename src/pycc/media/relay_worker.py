@@ -1,0 +1,255 @@
+"""The media relay worker: a process of its own that forwards the RTP of plain relayed
+bridges, so that their packets cost the switch's event loop nothing.
+
+A bridge whose two directions are relays (same codec both ways, no SRTP, no recorder or
+supervisor listening, both parties' sources locked by the latch of `pycc.rtp.latch`) needs no
+more per packet than: the source is the party's, the payload type is one negotiated (renumbered
+for the far leg), the RFC 3550 reception statistics move on, the packet goes out of the far
+leg's socket to the far party. `pycc.media.offload` hands such a bridge over: it passes the two
+legs' RTP sockets (their file descriptors, over a Unix socket, `SCM_RIGHTS`), and this process
+forwards until told to give the bridge back. Nothing here parses more than the 12-byte header.
+
+What the switch still needs arrives over the same Unix socket, as JSON messages:
+
+- ``tick`` (every `TICK_SECONDS`): per bridge and side, the packets forwarded, dropped, and
+  when the last one arrived (for the media time-out and the metrics);
+- ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
+- ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
+  and pass on as it does for its own RTCP ports;
+- ``removed``: the answer to ``remove``: the final counts and each side's statistics.
+
+The control messages from the switch: ``add`` (with the two descriptors), ``remove`` and
+``exit``. The process ends on ``exit`` or when the switch's end of the socket closes.
+Run as ``python -m pycc.media.relay_worker FD``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import pickle
+import signal
+import socket
+import sys
+import time
+from typing import Any, Final
+
+from pycc.rtp.stats import ReceiverStats
+
+__all__ = ["MAX_MESSAGE", "TICK_SECONDS", "main"]
+
+#: Seconds between the counts sent to the switch.
+TICK_SECONDS: Final = 0.5
+#: The largest control message (a tick for many bridges is the longest).
+MAX_MESSAGE: Final = 1 << 20
+_MAX_DATAGRAM: Final = 2048
+
+
+def encode_stats(stats: ReceiverStats | None) -> str | None:
+    """A side's statistics for a control message (they move between the two processes)."""
+    return None if stats is None else base64.b64encode(pickle.dumps(stats)).decode()
+
+
+def decode_stats(text: str | None) -> ReceiverStats | None:
+    if text is None:
+        return None
+    found = pickle.loads(base64.b64decode(text))
+    return found if isinstance(found, ReceiverStats) else None
+
+
+class _Side:
+    """One party of a forwarded bridge: its socket, where it is, what it sends."""
+
+    __slots__ = ("dropped", "events", "last", "map", "peer", "received", "sock", "stats")
+
+    def __init__(self, sock: socket.socket, peer: tuple[str, int], table: list[int],
+                 events: list[int], stats: ReceiverStats | None) -> None:
+        self.sock = sock
+        self.peer = peer
+        # Second header byte in -> out (-1: a payload type the far leg has not got).
+        self.map = table
+        self.events = frozenset(events)
+        self.stats = stats
+        self.received = 0
+        self.dropped = 0
+        self.last = 0.0
+
+
+class _Pair:
+    __slots__ = ("id", "sides")
+
+    def __init__(self, ident: int, sides: tuple[_Side, _Side]) -> None:
+        self.id = ident
+        self.sides = sides
+
+
+class Worker:
+    """The forwarding loop over the bridges the switch handed over."""
+
+    def __init__(self, control: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.control = control
+        self.loop = loop
+        self.pairs: dict[int, _Pair] = {}
+        self.done = loop.create_future()
+
+    # -- control --------------------------------------------------------------------------
+    def on_control(self) -> None:
+        try:
+            payload, fds, _flags, _address = socket.recv_fds(self.control, MAX_MESSAGE, 4)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            payload, fds = b"", []
+        if not payload:  # the switch is gone
+            for fd in fds:
+                socket.close(fd)
+            self._finish()
+            return
+        try:
+            message = json.loads(payload)
+            op = message["op"]
+            if op == "add":
+                self._add(message, fds)
+            elif op == "remove":
+                self._remove(int(message["id"]))
+            elif op == "exit":
+                self._finish()
+        except (KeyError, TypeError, ValueError) as exc:
+            for fd in fds:
+                socket.close(fd)
+            self._send({"op": "error", "detail": f"{type(exc).__name__}: {exc}"})
+
+    def _add(self, message: dict[str, Any], fds: list[int]) -> None:
+        if len(fds) != 2:
+            for fd in fds:
+                socket.close(fd)
+            raise ValueError(f"add needs two descriptors, got {len(fds)}")
+        ident = int(message["id"])
+        sides = []
+        for index, fd in enumerate(fds):
+            sock = socket.socket(fileno=fd)
+            sock.setblocking(False)
+            host, port = message["peers"][index]
+            sides.append(_Side(sock, (str(host), int(port)), list(message["maps"][index]),
+                               list(message["events"][index]),
+                               decode_stats(message["stats"][index])))
+        pair = _Pair(ident, (sides[0], sides[1]))
+        self.pairs[ident] = pair
+        for index, side in enumerate(pair.sides):
+            self.loop.add_reader(side.sock.fileno(), self._forward, pair, index)
+
+    def _remove(self, ident: int) -> None:
+        pair = self.pairs.pop(ident, None)
+        if pair is None:
+            self._send({"op": "removed", "id": ident, "sides": None})
+            return
+        for side in pair.sides:
+            self.loop.remove_reader(side.sock.fileno())
+            side.sock.close()  # the switch keeps its own descriptor of the socket
+        self._send({"op": "removed", "id": ident, "sides": [
+            [side.received, side.dropped, side.last, encode_stats(side.stats)]
+            for side in pair.sides]})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self.control.send(json.dumps(message).encode())
+        except (BlockingIOError, InterruptedError):
+            # The switch is behind on reading: counts come again with the next tick; an
+            # event or RTCP copy is lost, as a packet would be.
+            pass
+        except OSError:
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # -- the packets ----------------------------------------------------------------------
+    def _forward(self, pair: _Pair, index: int) -> None:
+        side = pair.sides[index]
+        try:
+            data, source = side.sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # an ICMP error from an earlier send; the socket stays usable
+        if (source[0], source[1]) != side.peer or len(data) < 12 or data[0] >> 6 != 2:
+            side.dropped += 1
+            return
+        second = data[1]
+        if 192 <= second <= 223:  # RTCP multiplexed on the RTP port (RFC 5761 §4)
+            self._send({"op": "rtcp", "id": pair.id, "side": index,
+                        "data": base64.b64encode(data).decode()})
+            return
+        out = side.map[second]
+        if out < 0:
+            side.dropped += 1
+            return
+        now = time.monotonic()
+        stats = side.stats
+        if stats is not None:
+            stats.update(int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big"),
+                         now, int.from_bytes(data[8:12], "big"))
+        side.received += 1
+        side.last = now
+        if second & 0x7F in side.events:
+            self._send({"op": "event", "id": pair.id, "side": index,
+                        "data": base64.b64encode(data).decode()})
+        if out != second:
+            data = b"%c%c%s" % (data[0], out, data[2:])
+        far = pair.sides[1 - index]
+        try:
+            far.sock.sendto(data, far.peer)
+        except OSError:
+            far.dropped += 1
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self.pairs:
+                self._send({"op": "tick", "pairs": {
+                    str(ident): [[side.received, side.dropped, side.last]
+                                 for side in pair.sides]
+                    for ident, pair in self.pairs.items()}})
+
+
+async def _run(control: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    worker = Worker(control, loop)
+    loop.add_reader(control.fileno(), worker.on_control)
+    ticker = loop.create_task(worker.tick())
+    try:
+        await worker.done
+    finally:
+        ticker.cancel()
+        loop.remove_reader(control.fileno())
+        for pair in list(worker.pairs.values()):
+            for side in pair.sides:
+                with contextlib.suppress(OSError, ValueError):
+                    loop.remove_reader(side.sock.fileno())
+                side.sock.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m pycc.media.relay_worker FD", file=sys.stderr)
+        return 2
+    # The switch stops the worker through the socket (or by going away); a Ctrl-C meant
+    # for the switch's process group must not end the worker first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = socket.socket(fileno=int(args[0]))
+    control.setblocking(False)
+    try:
+        import uvloop
+
+        uvloop.run(_run(control))
+    except ImportError:
+        asyncio.run(_run(control))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
