@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_load import (  # type: ignore[import-not-found]  # noqa: E402
+from api_load import (  # type: ignore[import-not-found]
     MIX,
     OPERATIONS,
     Bench,

@@ -506,6 +506,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (pycc's relay worker), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def run_delay(pid: int) -> float:
     """Seconds the main thread of ``pid`` (pycc's event loop) has spent runnable but waiting
     for a CPU, from /proc/PID/schedstat: how much other work on the machine held it up."""
@@ -549,6 +564,8 @@ class Run:
     calls_only_cpu_percent: float | None = None
     rtp_per_second: float | None = None
     sipp_cpu_percent: float | None = None
+    #: The relay worker process (pycc.media.offload), beside pycc serve's own.
+    worker_cpu_percent: float | None = None
     #: The machine's 1-minute load average at the end of the run (other work on it shows),
     #: and the share of the measured window pycc's event loop waited for a CPU.
     load_average: float = 0.0
@@ -782,6 +799,9 @@ class Bench:
                                              (self.sipp, self.callee) if s is not None)
                                    + "\n" + self.log())
             sipp_pids = self.sipp_pids()
+            # The media of a call settles: its sources lock, 3 s after the answer, and then a
+            # relayed call's packets go to the relay worker (pycc.media.offload).
+            time.sleep(args.settle)
             # What the calls cost pycc with no request coming.
             before, t0 = cpu_seconds(self.server.pid), time.monotonic()
             time.sleep(args.idle_seconds)
@@ -805,6 +825,8 @@ class Bench:
         waited_before = run_delay(self.server.pid)
         clients_before = sum(cpu_seconds(c.pid) for c in self.clients)
         sipp_before = sum(cpu_seconds(pid) for pid in sipp_pids)
+        workers = child_pids(self.server.pid)
+        workers_before = sum(cpu_seconds(pid) for pid in workers)
         rtp_before = self.rtp_received() if kind == "calls" else 0.0
         if args.profile:
             self._profile(run_dir / f"profile-{kind}.txt")
@@ -817,6 +839,8 @@ class Bench:
                              - clients_before) / span
         sipp_cpu = (100 * (sum(cpu_seconds(pid) for pid in sipp_pids) - sipp_before) / span
                     if sipp_pids else None)
+        workers_cpu = (100 * (sum(cpu_seconds(pid) for pid in workers) - workers_before) / span
+                       if workers else None)
         rtp_rate = ((self.rtp_received() - rtp_before) / (time.monotonic() - begin)
                     if kind == "calls" else None)
         outcomes = []
@@ -835,6 +859,7 @@ class Bench:
         run = summarise(kind, args, outcomes, cpu, clients_cpu, calls_before or 0,
                         calls_after, calls_completed, calls_only, rtp_rate, sipp_cpu)
         run.load_average = round(load, 2)
+        run.worker_cpu_percent = None if workers_cpu is None else round(workers_cpu, 1)
         run.loop_waited_percent = round(waited, 1)
         return run
 
@@ -899,9 +924,10 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace) -> str:
         "| load | runs | requests/s offered / sent | requests | errors | p50 ms | p95 ms "
         "| p99 ms | max ms | send lag p99 / max ms | pycc CPU % | pycc CPU %, calls and no "
         "requests | calls up before / after / completed | RTP packets/s into pycc "
-        "| clients' CPU % | SIPp CPU % | machine load (1 min) | pycc's loop waited for a CPU % |",
+        "| relay worker CPU % | clients' CPU % | SIPp CPU % | machine load (1 min) "
+        "| pycc's loop waited for a CPU % |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     labels = {"none": "no call up", "calls": f"{args.calls} calls up ({args.media})"}
     p99: dict[str, float | None] = {}
@@ -923,7 +949,8 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace) -> str:
             cell(m("p50_ms")), cell(m("p95_ms")), cell(m("p99_ms")), cell(m("max_ms")),
             f"{cell(m('lag_p99_ms'))} / {cell(m('lag_max_ms'))}", cell(m("cpu_percent")),
             cell(m("calls_only_cpu_percent")), calls, cell(m("rtp_per_second")),
-            cell(m("clients_cpu_percent")), cell(m("sipp_cpu_percent")),
+            cell(m("worker_cpu_percent")), cell(m("clients_cpu_percent")),
+            cell(m("sipp_cpu_percent")),
             cell(m("load_average")), cell(m("loop_waited_percent"))]) + " |")
     lines += ["", "| operation | " + " | ".join(
         f"{labels[k]}: p50 / p99 ms" for k in ("none", "calls") if runs.get(k)) + " |",
@@ -995,6 +1022,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of load before the measured ones (not counted)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds after the calls are up before anything is measured "
+                             "(their media settles: relayed calls go to the relay worker)")
     parser.add_argument("--idle-seconds", type=float, default=3.0,
                         help="seconds with the calls up and no request (pycc's CPU)")
     parser.add_argument("--clients", type=int, default=1,

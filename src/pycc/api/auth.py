@@ -10,10 +10,11 @@ within `TOKEN_CACHE_SECONDS`) so that a busy client costs no database read per r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
 
@@ -22,7 +23,7 @@ from pycc.aaa.roles import Action, Principal, allowed
 from pycc.api.problems import ProblemError
 from pycc.store.async_store import AsyncStore
 
-__all__ = ["TOKEN_CACHE_SECONDS", "Caller", "TokenCache", "caller", "check"]
+__all__ = ["TOKEN_CACHE_SECONDS", "Caller", "TokenCache", "caller", "check", "resolve"]
 
 TOKEN_CACHE_SECONDS: Final = 5.0
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="pycc"'}
@@ -35,6 +36,10 @@ class TokenCache:
     ttl: float = TOKEN_CACHE_SECONDS
     clock: Callable[[], float] = time.monotonic
     entries: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    #: Lookups in flight, by token (see `resolve`).
+    lookups: dict[str, asyncio.Future[Principal | None]] = field(default_factory=dict)
+    #: One more at every `forget` and `clear`: a lookup that started before one is not kept.
+    generation: int = 0
 
     def get(self, token: str) -> Principal | None:
         found = self.entries.get(token)
@@ -50,15 +55,40 @@ class TokenCache:
         start = "pycc_" + prefix.removeprefix("pycc_")
         for token in [t for t in self.entries if t.startswith(start)]:
             del self.entries[token]
+        self.generation += 1
 
     def clear(self) -> None:
         self.entries.clear()
+        self.generation += 1
 
     def put(self, token: str, principal: Principal) -> None:
         if len(self.entries) > 10_000:  # bounded: old entries go first
             for key in list(self.entries)[:5_000]:
                 del self.entries[key]
         self.entries[token] = (principal, self.clock() + self.ttl)
+
+
+async def resolve(state: Any, token: str) -> Principal | None:
+    """The principal of ``token`` through the app's cache (``state``: the app's state).
+
+    One lookup at a time per token: when a cached entry runs out under load, the requests
+    that find it gone wait for the one lookup in flight instead of each queueing its own on
+    the store's thread."""
+    cache: TokenCache = state.token_cache
+    principal = cache.get(token)
+    if principal is not None:
+        return principal
+    generation = cache.generation
+    found = cache.lookups.get(token)
+    if found is None:
+        store: AsyncStore = state.context.store
+        found = asyncio.ensure_future(store.run(resolve_token, store.store, token, time.time()))
+        cache.lookups[token] = found
+        found.add_done_callback(lambda _done: cache.lookups.pop(token, None))
+    principal = await asyncio.shield(found)
+    if principal is not None and cache.generation == generation:
+        cache.put(token, principal)
+    return principal
 
 
 async def caller(request: Request) -> Principal:
@@ -70,17 +100,10 @@ async def caller(request: Request) -> Principal:
                            headers=_CHALLENGE)
     if scheme.lower() != "bearer" or not token.strip():
         raise ProblemError(401, "use Authorization: Bearer TOKEN", headers=_CHALLENGE)
-    token = token.strip()
-    state = request.app.state
-    cache: TokenCache = state.token_cache
-    principal = cache.get(token)
+    principal = await resolve(request.app.state, token.strip())
     if principal is None:
-        store: AsyncStore = state.context.store
-        principal = await store.run(resolve_token, store.store, token, time.time())
-        if principal is None:
-            raise ProblemError(401, "the API token is unknown, expired or revoked",
-                               headers=_CHALLENGE)
-        cache.put(token, principal)
+        raise ProblemError(401, "the API token is unknown, expired or revoked",
+                           headers=_CHALLENGE)
     return principal
 
 

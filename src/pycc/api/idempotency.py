@@ -22,9 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pycc.aaa.accounts import resolve_token
 from pycc.aaa.roles import Principal
-from pycc.api.auth import TokenCache
+from pycc.api.auth import resolve
 from pycc.api.problems import problem_response
 from pycc.store.api_models import ApiIdempotency
 from pycc.store.async_store import AsyncStore
@@ -170,12 +169,4 @@ class IdempotencyMiddleware:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        token = token.strip()
-        cache: TokenCache = request.app.state.token_cache
-        principal = cache.get(token)
-        if principal is None:
-            store: AsyncStore = request.app.state.context.store
-            principal = await store.run(resolve_token, store.store, token, time.time())
-            if principal is not None:
-                cache.put(token, principal)
-        return principal
+        return await resolve(request.app.state, token.strip())
