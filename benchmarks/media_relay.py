@@ -72,7 +72,8 @@ async def serve_pycc(args: argparse.Namespace) -> None:
     from pycc.media.server import MediaServer
     from pycc.sdp.session import SessionDescription
 
-    server = MediaServer(LOOPBACK, args.rtp_ports, rtp_timeout=0)
+    server = MediaServer(LOOPBACK, args.rtp_ports, rtp_timeout=0,
+                         relay_workers=args.relay_workers)
     await server.start()
     ports: list[tuple[int, int]] = []
     b_codec = CODECS[args.codec]
@@ -104,13 +105,14 @@ async def serve_pycc(args: argparse.Namespace) -> None:
     await server.close()
 
 
-def start_pycc(calls: int, a_port: int, b_port: int, mode: str,
-               codec: str) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
+def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
+               relay_workers: int = 0) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
     base = 30000
     span = max(200, calls * 4 + 100)
     argv = [sys.executable, __file__, "--serve-pycc", "--calls", str(calls),
             "--a-port", str(a_port), "--b-port", str(b_port), "--mode", mode,
-            "--codec", codec, "--rtp-ports", f"{base}-{base + span}"]
+            "--codec", codec, "--rtp-ports", f"{base}-{base + span}",
+            "--relay-workers", str(relay_workers)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -230,8 +232,18 @@ class RunResult:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of ``pid`` and of its child processes (pycc's relay worker)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def payload_for(codec: str) -> bytes:
@@ -249,7 +261,7 @@ def payload_for(codec: str) -> bytes:
 
 def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket.socket,
              seconds: float, pid: int, *, b_codec: str = "PCMU",
-             conference: bool = False) -> RunResult:
+             conference: bool = False, warm: float = 1.0) -> RunResult:
     calls = len(ports)
     b_payload = payload_for(b_codec)
     b_pt = CODECS[b_codec][1]
@@ -264,7 +276,6 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
     selector = selectors.DefaultSelector()
     selector.register(a_sock, selectors.EVENT_READ)
     selector.register(b_sock, selectors.EVENT_READ)
-    warm = 1.0
     start = time.monotonic()
     cpu_start: float | None = None
     measure_from = start + warm
@@ -349,13 +360,16 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str) -> 
     a_sock, b_sock = bound_socket(), bound_socket()
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
-    if target == "pycc":
-        proc, ports = start_pycc(calls, a_port, b_port, mode, codec)
+    if target.startswith("pycc"):
+        proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
+                                 relay_workers=int(target == "pycc-worker"))
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
     try:
+        # With the relay worker, a call's packets move to it once its sources lock (3 s).
         return generate(ports, a_sock, b_sock, seconds, proc.pid, b_codec=codec,
-                        conference=mode == "conference")
+                        conference=mode == "conference",
+                        warm=5.0 if target == "pycc-worker" else 1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -383,6 +397,10 @@ def main() -> None:
     parser.add_argument("--a-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--b-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rtp-ports", default="30000-34999", help=argparse.SUPPRESS)
+    parser.add_argument("--relay-workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true",
+                        help="relay mode: also pycc with its relay worker process (the "
+                             "relay CPU is then both processes')")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -393,6 +411,8 @@ def main() -> None:
     if args.mode == "relay":
         args.codec = "PCMU"
     targets = ["pycc", "rtpengine"] if args.mode == "relay" else ["pycc"]
+    if args.worker and args.mode == "relay":
+        targets.insert(1, "pycc-worker")
     print(f"# {' '.join(sys.argv)}")
     print("| mode | calls | target | packets/s sent | loss % | p50 ms | p99 ms | relay CPU % |"
           " pycc / rtpengine CPU |")
@@ -412,7 +432,8 @@ def main() -> None:
         for target in targets:
             rate, loss, p50, p99, cpu = medians[target]
             ratio = ""
-            if target == "pycc" and "rtpengine" in medians and medians["rtpengine"][4] > 0:
+            if target.startswith("pycc") and "rtpengine" in medians \
+                    and medians["rtpengine"][4] > 0:
                 ratio = f"{cpu / medians['rtpengine'][4]:.2f}"
             label = args.mode if args.mode != "transcode" else f"PCMU<->{args.codec}"
             loss = max(0.0, loss)  # packets of the warm-up second may land in the count

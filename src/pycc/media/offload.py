@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import itertools
 import json
@@ -38,6 +39,9 @@ __all__ = ["RelayOffloader", "eligible"]
 
 log = logging.getLogger("pycc.media")
 
+#: Bridges handed over in one sweep at most, so that a burst of new calls reaches the worker
+#: in batches it can take without its control socket filling up.
+MAX_PER_SCAN: Final = 100
 #: Seconds to wait for the worker to end on its own before it is killed.
 _EXIT_GRACE: Final = 2.0
 
@@ -80,6 +84,8 @@ class RelayOffloader:
         #: Bridges given back whose final counts are on their way.
         self._returning: dict[int, _Handed] = {}
         self._ids = itertools.count(1)
+        #: Control messages waiting for room in the socket (see `_send`).
+        self._outbox: collections.deque[bytes] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._control: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -114,10 +120,15 @@ class RelayOffloader:
         control, process = self._control, self._process
         self._control = self._process = None
         if control is not None:
+            # What waits in the outbox is moot: "exit" ends every forwarding.
+            self._outbox.clear()
             with contextlib.suppress(OSError):
+                control.setblocking(True)
+                control.settimeout(_EXIT_GRACE)
                 control.send(b'{"op": "exit"}')
             if self._loop is not None:
                 self._loop.remove_reader(control.fileno())
+                self._loop.remove_writer(control.fileno())
             control.close()
         if process is not None:
             try:
@@ -133,14 +144,18 @@ class RelayOffloader:
             return 0
         moved = 0
         for bridge in bridges:
-            if eligible(bridge, self.owner) and self.hand_over(bridge):
+            if moved == MAX_PER_SCAN:
+                break  # the rest at the next sweep: the worker takes them in batches
+            if eligible(bridge, self.owner):
+                if not self.hand_over(bridge):
+                    break  # the worker is behind on its messages: try again later
                 moved += 1
         return moved
 
     def hand_over(self, bridge: Bridge) -> bool:
         tables = bridge.relay_tables()
         control = self._control
-        if tables is None or control is None:
+        if tables is None or control is None or self._outbox:
             return False
         ident = next(self._ids)
         legs = (bridge.x, bridge.y)
@@ -154,8 +169,12 @@ class RelayOffloader:
         try:
             socket.send_fds(control, [json.dumps(message).encode()],
                             [leg.sockets.rtp_fileno() for leg in legs])
+        except (BlockingIOError, InterruptedError):
+            return False
         except OSError as exc:
-            log.warning("relay worker refused a bridge: %s", exc)
+            log.warning("the relay worker cannot be reached (%s): relaying in this process",
+                        exc)
+            self._worker_gone()
             return False
         for leg in legs:
             leg.sockets.pause_rtp()
@@ -174,10 +193,40 @@ class RelayOffloader:
             leg.guard = None
             leg.sockets.resume_rtp()
         self._returning[ident] = handed
+        if not self.failed:
+            # Must arrive: until it does, the worker forwards the bridge's packets.
+            self._send(json.dumps({"op": "remove", "id": ident}).encode())
+
+    def _send(self, message: bytes) -> None:
+        """Send a control message, in order; one the socket cannot take now waits for it."""
         control = self._control
-        if control is not None and not self.failed:
-            with contextlib.suppress(OSError):
-                control.send(json.dumps({"op": "remove", "id": ident}).encode())
+        if control is None:
+            return
+        if not self._outbox:
+            try:
+                control.send(message)
+                return
+            except (BlockingIOError, InterruptedError):
+                if self._loop is not None:
+                    self._loop.add_writer(control.fileno(), self._flush)
+            except OSError:
+                self._worker_gone()
+                return
+        self._outbox.append(message)
+
+    def _flush(self) -> None:
+        control = self._control
+        while control is not None and self._outbox:
+            try:
+                control.send(self._outbox[0])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._worker_gone()
+                return
+            self._outbox.popleft()
+        if control is not None and self._loop is not None:
+            self._loop.remove_writer(control.fileno())
 
     # -- what the worker says ---------------------------------------------------------------
     def _on_message(self) -> None:
@@ -248,9 +297,11 @@ class RelayOffloader:
         for ident in list(self.handed):
             self._take_back(ident)
         self._returning.clear()
+        self._outbox.clear()
         control = self._control
         if control is not None and self._loop is not None:
             self._loop.remove_reader(control.fileno())
+            self._loop.remove_writer(control.fileno())
 
 
 def _loop_time(leg: MediaLeg, monotonic: float) -> float:
