@@ -469,7 +469,8 @@ class Bench:
     def _serve(self) -> None:
         self.sip_port, sips_port = free_port("both"), free_port("tcp")
         first = free_port("udp", count=400)
-        argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(self.data_dir), "--bind", LOOPBACK,
+        argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(self.data_dir),
+                "--bind", LOOPBACK,
                 "--sip-port", str(self.sip_port), "--sips-port", str(sips_port),
                 "--rtp-ports", f"{first}-{first + 399}", "--log-level", self.args.log_level]
         with (self.work / "pycc.log").open("wb") as log:

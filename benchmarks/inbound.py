@@ -307,7 +307,8 @@ class Bench:
         self.sip_port, sips_port = free_port("both"), free_port("tcp")
         first = free_port("udp", count=self.args.rtp_port_count)
         rtp = f"{first}-{first + self.args.rtp_port_count - 1}"
-        argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(self.data_dir), "--bind", LOOPBACK,
+        argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(self.data_dir),
+                "--bind", LOOPBACK,
                 "--sip-port", str(self.sip_port), "--sips-port", str(sips_port),
                 "--rtp-ports", rtp, "--log-level", self.args.log_level]
         with (self.work / "pycc.log").open("wb") as log:

@@ -11,7 +11,9 @@ and a queue, or outbound for a campaign over a rated trunk); the rest are calls 
 answered (abandoned in a queue, unanswered campaign calls, calls between extensions). About
 2.6 agent events per call record, the dialer's attempts and contacts of the two campaigns,
 and IVR key counts come with them. Rows go in with one ``executemany`` on SQLite and ``COPY``
-on PostgreSQL (started like the tests start it, tests/peers/postgres.py).
+on PostgreSQL (started like the tests start it, tests/peers/postgres.py). Then the report
+summaries are activated, as the first report on a database would: their triggers created and
+the tables filled from the rows just loaded (`pycc.store.report_models`; timed and printed).
 
 Then every report of `pycc.aaa.reports.REPORTS` runs ``--runs`` times with its default options
 (the whole 180 days, time zone America/New_York for the hourly and daily buckets) and the
@@ -23,6 +25,7 @@ on both.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import platform
@@ -42,7 +45,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from pycc.aaa.reports import REPORTS, ReportOptions  # noqa: E402
-from pycc.store import Store, make_url  # noqa: E402
+from pycc.store import (  # noqa: E402
+    Store,
+    make_url,
+    report_models,
+)
 
 TENANT = "default"
 #: The first day of the data (a Monday), and how many days it covers.
@@ -327,6 +334,74 @@ def load(store: Store, data: Data, tenant_id: int, now: float) -> None:
         raw.close()
 
 
+def summarise(store: Store) -> None:
+    """Activate the report summaries: create their triggers and fill them from the rows just
+    loaded (what the first report on a database does; `pycc.store.report_models`)."""
+    store.write(lambda session: report_models.activate(session.connection()))
+    if store.engine.dialect.name == "postgresql":
+        raw = store.engine.raw_connection()
+        try:
+            driver = raw.dbapi_connection
+            assert driver is not None
+            driver.autocommit = True
+            driver.execute("VACUUM ANALYZE")
+        finally:
+            raw.close()
+
+
+# -- what the summaries cost the writers ------------------------------------------------------
+
+
+def write_cost(store: Store, summaries: bool, history: int,
+               records: int = 10_000) -> tuple[float, float]:
+    """Seconds to write ``records`` call records as the CDR writer does (open, then closed,
+    in group commits of 100) and twice as many agent events (in batches of 10), with the
+    report summaries active or not, into a database that holds ``history`` records (and
+    their events) already, with its statistics up to date, as a database in use has."""
+    store.create_all()
+    tenant = store.ensure_tenant(TENANT, "pycc")
+    assert tenant.id is not None
+    load(store, generate(history, tenant.id, 1), tenant.id, time.time())
+    if summaries:
+        summarise(store)
+    rng = random.Random(1)
+    base = FIRST_DAY + DAYS * 86400
+    closed = []
+    for n in range(records):
+        start = base + n * 3.7
+        closed.append({
+            "tenant_id": tenant.id, "call_id": f"w{n}",
+            "caller": f"+1212{rng.randrange(10**6):07d}", "callee": "8000",
+            "direction": rng.choice(("inbound", "outbound")), "start": start,
+            "answer": start + 3, "end": start + 100, "disposition": "answered",
+            "hangup_cause": "200 BYE", "hangup_by": "caller", "sip_status": 200,
+            "duration": 97.0, "state": "closed", "trunk": TRUNKS[0], "cost": 1000,
+            "queue": QUEUES[0], "queue_wait": round(rng.random() * 30, 3),
+            "agent": f"agent{rng.randrange(AGENTS):03d}", "agent_answer": start + 5,
+            "talk_seconds": 90.0, "hold_seconds": 0.0, "node": "bench"})
+    opened = [{**row, "state": "open", "disposition": "in-progress", "hangup_cause": "",
+               "hangup_by": "system", "answer": None, "agent": None, "agent_answer": None,
+               "talk_seconds": None, "cost": None} for row in closed]
+    began = time.perf_counter()
+    for first in range(0, records, 100):
+        store.add_call_records(opened[first:first + 100])
+        store.add_call_records(closed[first:first + 100])
+    calls = time.perf_counter() - began
+    pairs = (("available", "idle"), ("available", "on_call"), ("available", "wrap_up"),
+             ("not_ready", "idle"))
+    events = []
+    for n in range(2 * records):
+        before, after = rng.choice(pairs), rng.choice(pairs)
+        events.append({"tenant_id": tenant.id, "agent": f"agent{n % AGENTS:03d}",
+                       "from_status": before[0], "from_state": before[1],
+                       "to_status": after[0], "to_state": after[1], "reason": "break",
+                       "at": base + n * 1.9})
+    began = time.perf_counter()
+    for first in range(0, len(events), 10):
+        store.add_agent_events(events[first:first + 10])
+    return calls, time.perf_counter() - began
+
+
 # -- timing ------------------------------------------------------------------------------------
 
 
@@ -392,6 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="Keep the databases under this directory.")
     parser.add_argument("--no-append", action="store_true",
                         help="Print only; do not append to benchmarks/RESULTS.md.")
+    parser.add_argument("--write-cost", action="store_true",
+                        help="Instead: time writing records and events with the report "
+                             "summaries and without, into a tenth of --records.")
     parser.add_argument("--index", action="store_true",
                         help=f"Add the proposed index {PROPOSED_INDEX} to the agent events, "
                              "as if pycc declared it.")
@@ -401,26 +479,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.records < 1000:
         parser.error("--records: at least 1000")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+    if args.write_cost:
+        for kind in kinds:
+            for summaries in (False, True):
+                def cost(store: Store, kind: str = kind, summaries: bool = summaries) -> None:
+                    calls, events = write_cost(store, summaries, args.records // 10)
+                    print(f"{kind}, summaries {'on' if summaries else 'off'}, "
+                          f"{args.records // 10:,} records before: 10,000 records "
+                          f"open then closed, 100 a batch: {calls / 100 * 1000:.1f} ms a "
+                          f"batch; 20,000 agent events, 10 a batch: {events / 2000 * 1000:.2f}"
+                          f" ms a batch")
+
+                with_database(kind, cost, None)
+        return 0
     results: dict[str, dict[str, tuple[float, int]]] = {}
     sizes: dict[str, str] = {}
-    made_for: dict[int, Data] = {}
     for kind in kinds:
         def work(store: Store, kind: str = kind) -> None:
             store.create_all()
             tenant = store.ensure_tenant(TENANT, "pycc")
             assert tenant.id is not None
             began = time.perf_counter()
-            # The same rows for both databases (the tenant is the first row of each).
-            data = made_for.get(tenant.id) or made_for.setdefault(
-                tenant.id, generate(args.records, tenant.id, args.seed))
+            # The same rows for both databases (the same seed; the tenant is the first row of
+            # each), made again for each: millions of rows held while the reports run would
+            # make the garbage collector's passes, and so the reports, slower than pycc's.
+            data = generate(args.records, tenant.id, args.seed)
             made = time.perf_counter() - began
             began = time.perf_counter()
             load(store, data, tenant.id, time.time())
             loaded = time.perf_counter() - began
+            began = time.perf_counter()
+            summarise(store)
+            summarised = time.perf_counter() - began
             sizes[kind] = (f"{len(data.calls):,} call records, {len(data.events):,} agent "
-                           f"events, {len(data.attempts):,} dialer attempts")
+                           f"events, {len(data.attempts):,} dialer attempts; summaries "
+                           f"built from them in {summarised:.1f} s")
             print(f"{kind}: {sizes[kind]}: generated in {made:.1f} s, loaded in "
                   f"{loaded:.1f} s", file=sys.stderr)
+            del data
+            gc.collect()
             results[kind] = {}
             for name, seconds, rows in time_reports(store, args.runs):
                 results[kind][name] = (seconds, rows)

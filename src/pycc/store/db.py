@@ -24,11 +24,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import make_url as sa_make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-# Registers the administration tables (users, API tokens, audit log) in SQLModel's metadata
-# for every program that opens a database, so `Store.create_all` makes them with the others.
+# Registers the administration tables (users, API tokens, audit log) and the reports' summary
+# tables in SQLModel's metadata for every program that opens a database, so
+# `Store.create_all` makes them with the others.
 import pycc.store.admin_models
 import pycc.store.api_models
-import pycc.store.files_models  # noqa: F401
+import pycc.store.files_models
+import pycc.store.report_models  # noqa: F401
 
 #: File name of the SQLite database inside the data directory.
 SQLITE_FILE_NAME: Final = "pycc.db"

@@ -9,6 +9,11 @@ records and agent events, never a million rows through Python. `REPORTS` names t
 `parse_options` reads the options from text and `ReportSpec.render` writes the rows as a
 table, JSON, CSV or SVG chart. One module per family: `calls`, `summary`, `agents` (with
 `intervals`), `queues`, `ivr`, `campaigns`, `billing`.
+
+Over a million records even grouped SQL takes seconds, so the reports that count them read
+summary tables the database keeps as the rows are written (`pycc.store.report_models`,
+read through `rollups` and `agent_summaries`), with the same rows as a count of the records
+would give; `rebuild` refills or checks them.
 """
 
 from pycc.aaa.reports.options import ReportError, ReportOptions, parse_options

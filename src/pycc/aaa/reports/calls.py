@@ -6,6 +6,12 @@ tenant's (tenant, start) index serves the order, so the database reads only the 
 returns. A customer is the other party of a call with the outside: the caller of a call in,
 the callee of a call out (calls between extensions have none). Customer statistics group the
 calls by that number: how many, in and out, answered, the talk time, the first and the last.
+
+Over all of a tenant's calls (no range, or one that holds them all) and with no agent, queue
+or campaign, they are read from the summary of every number's calls (`pycc.store.
+report_models.Customer`), unless a deleted record left one stale; a narrower range groups the
+records it holds, as the first and last call of a range cannot be taken from all-time
+figures.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from typing import Any, Final
 from sqlalchemy import case, func, select
 
 from pycc.aaa.reports.options import ReportOptions
-from pycc.aaa.reports.sql import CALLS, Scope, as_ints, flag, reading, seconds
+from pycc.aaa.reports.sql import CALLS, Scope, as_ints, flag, reading, seconds, table_of
 from pycc.routing.rating import from_micros
 from pycc.store.repo import Store
+from pycc.store.report_models import Customer
 
 __all__ = ["CALL_COLUMNS", "CUSTOMER_COLUMNS", "RECORD_COLUMNS", "calls", "customers",
            "money", "records"]
@@ -32,6 +39,7 @@ CALL_COLUMNS: Final = ("start", "call_id", "direction", "caller", "callee", "tru
 RECORD_COLUMNS: Final = tuple(column.name for column in CALLS.columns)
 CUSTOMER_COLUMNS: Final = ("customer", "calls", "inbound", "outbound", "answered",
                            "talk_seconds", "first_call", "last_call")
+_CUSTOMERS: Final = table_of(Customer)
 
 
 def money(micros: Any) -> str | None:
@@ -68,23 +76,49 @@ def records(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     return [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in found]
 
 
+def _all_time(scope: Scope) -> bool:
+    """Whether the options take every closed call of the tenant that the customers' summary
+    holds: no agent, queue or campaign, and a range (if any) around all of its calls."""
+    options = scope.options
+    if not scope.summaries or scope.first is None or scope.last is None or any(
+            value is not None for value in (options.agent, options.queue, options.campaign)):
+        return False
+    if not ((options.since is None or options.since <= scope.first) and (
+            options.until is None or options.until > scope.last)):
+        return False
+    # A number whose first or last call was deleted is not known until a rebuild.
+    t = _CUSTOMERS.c
+    return scope.connection.execute(
+        select(t.customer).where(t.tenant_id == scope.tenant, t.stale != 0).limit(1)
+    ).first() is None
+
+
 def customers(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     """Per customer number: calls in and out, answered, talk time, first and last call;
     the customers with the most calls first, ``options.rows`` of them."""
     c = CALLS.c
-    customer = case((c.direction == "outbound", c.callee), else_=c.caller).label("customer")
-    count = func.count().label("calls")
-    last = func.max(c.start).label("last_call")
-    with reading(store) as connection:
+    with reading(store, summaries=options.summaries) as connection:
         scope = Scope(connection, tenant, options)
-        statement = (select(customer, count, func.sum(flag(c.direction == "inbound")),
-                            func.sum(flag(c.direction == "outbound")),
-                            func.sum(flag(c.disposition == "answered")),
-                            func.sum(c.talk_seconds), func.min(c.start), last)
-                     .where(*scope.calls(agent=True, queue=True, campaign=True),
-                            c.direction != "internal")
-                     .group_by(customer)
-                     .order_by(count.desc(), last.desc(), customer).limit(options.rows))
+        if _all_time(scope):
+            t = _CUSTOMERS.c
+            statement = (select(t.customer, t.calls, t.inbound, t.outbound, t.answered, t.talk,
+                                t.first_call, t.last_call)
+                         .where(t.tenant_id == scope.tenant, t.calls > 0)
+                         .order_by(t.calls.desc(), t.last_call.desc(), t.customer)
+                         .limit(options.rows))
+        else:
+            customer = case((c.direction == "outbound", c.callee), else_=c.caller).label(
+                "customer")
+            count = func.count().label("calls")
+            last = func.max(c.start).label("last_call")
+            statement = (select(customer, count, func.sum(flag(c.direction == "inbound")),
+                                func.sum(flag(c.direction == "outbound")),
+                                func.sum(flag(c.disposition == "answered")),
+                                func.sum(c.talk_seconds), func.min(c.start), last)
+                         .where(*scope.calls(agent=True, queue=True, campaign=True),
+                                c.direction != "internal")
+                         .group_by(customer)
+                         .order_by(count.desc(), last.desc(), customer).limit(options.rows))
         found = connection.execute(statement).all()
     rows: list[Row] = []
     for number, total, inbound, outbound, answered, talk, first, latest in found:

@@ -36,7 +36,8 @@ from sqlalchemy.engine import Connection
 
 from pycc.aaa.reports.sql import EVENTS, Scope
 
-__all__ = ["AgentTimes", "Range", "agent_times", "event_range", "later_event",
+__all__ = ["FIELDS", "AgentTimes", "Edge", "Plan", "Range", "agent_names", "agent_times",
+           "boundaries", "check_states", "event_range", "later_event", "plans", "seek",
            "status_change"]
 
 #: The agent statuses and states of `pycc.ccs.agent`, as the events store them.
@@ -44,6 +45,8 @@ OFFLINE: Final = "offline"
 NOT_READY: Final = "not_ready"
 ON_CALL: Final = "on_call"
 WRAP_UP: Final = "wrap_up"
+#: The `AgentTimes` field of each state counted.
+FIELDS: Final = {ON_CALL: "on_call", WRAP_UP: "wrap_up"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,9 @@ def later_event(outer: Any, condition: Condition | None = None,
 
 
 
-def _seek(tenant: int, agent: Any, where: Sequence[Condition], newest: bool) -> Any:
+def seek(tenant: int, agent: Any, where: Sequence[Condition], newest: bool) -> Any:
+    """The id of ``agent``'s newest (or oldest) event meeting ``where``, as a scalar
+    subquery: one seek on the (tenant, agent, at) index."""
     x = EVENTS.alias("seek")
     order = (x.c.at.desc(), x.c.id.desc()) if newest else (x.c.at, x.c.id)
     return (select(x.c.id).where(x.c.tenant_id == tenant, x.c.agent == agent,
@@ -110,7 +115,7 @@ def _seek(tenant: int, agent: Any, where: Sequence[Condition], newest: bool) -> 
             .order_by(*order).limit(1).scalar_subquery())
 
 
-def _agents(tenant: int, agent: str | None) -> Any:
+def agent_names(tenant: int, agent: str | None) -> Any:
     """The agents with events, one index seek each (a loose index scan), or just ``agent``."""
     c = EVENTS.c
     if agent is not None:
@@ -123,58 +128,62 @@ def _agents(tenant: int, agent: str | None) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class _Edge:
+class Edge:
+    """One event at a boundary of the range: the pairs (status, state) it left and
+    entered, and its reason."""
+
     id: int
     agent: str
     at: float
     from_pair: tuple[str, str]
     to_pair: tuple[str, str]
+    reason: str
 
 
-def _boundaries(connection: Connection, tenant: int, agent: str | None,
-                span: Range) -> dict[str, dict[str, _Edge]]:
+def boundaries(connection: Connection, tenant: int, agent: str | None, span: Range, *,
+               closing: bool = False) -> dict[str, dict[str, Edge]]:
     """Per agent: its last event before the start (``before``), its first in the range
-    (``first``), its last before the end (``last``) and its last status-setting event before
-    the start (``status``)."""
-    names = _agents(tenant, agent)
+    (``first``), its last before the end (``last``), its last status-setting event before
+    the start (``status``) and, if asked, before the end (``closing``)."""
+    names = agent_names(tenant, agent)
     start, end = span.start, span.end
     seeks: dict[str, Any] = {}
     if start is not None:
-        seeks["before"] = _seek(tenant, names.c.agent, [lambda x: x.c.at < start], True)
-        seeks["status"] = _seek(tenant, names.c.agent,
-                                [lambda x: x.c.at < start, status_change], True)
+        seeks["before"] = seek(tenant, names.c.agent, [lambda x: x.c.at < start], True)
+        seeks["status"] = seek(tenant, names.c.agent,
+                               [lambda x: x.c.at < start, status_change], True)
     in_range: list[Condition] = [] if start is None else [lambda x: x.c.at >= start]
     before_end: list[Condition] = [] if end is None else [lambda x: x.c.at < end]
-    seeks["first"] = _seek(tenant, names.c.agent, [*in_range, *before_end], False)
-    seeks["last"] = _seek(tenant, names.c.agent, before_end, True)
+    seeks["first"] = seek(tenant, names.c.agent, [*in_range, *before_end], False)
+    seeks["last"] = seek(tenant, names.c.agent, before_end, True)
+    if closing:
+        seeks["closing"] = seek(tenant, names.c.agent, [*before_end, status_change], True)
     statement = select(names.c.agent, *(value.label(key) for key, value in seeks.items())
                        ).where(names.c.agent.is_not(None))
     found = connection.execute(statement).mappings().all()
     ids = {int(row[key]) for row in found for key in seeks if row[key] is not None}
     c = EVENTS.c
-    events: dict[int, _Edge] = {}
+    events: dict[int, Edge] = {}
     if ids:
         fetched = connection.execute(select(
-            c.id, c.agent, c.at, c.from_status, c.from_state, c.to_status, c.to_state,
+            c.id, c.agent, c.at, c.from_status, c.from_state, c.to_status, c.to_state, c.reason,
         ).where(c.id.in_(sorted(ids)))).all()
         for row in fetched:
-            events[int(row[0])] = _Edge(int(row[0]), row[1], float(row[2]),
-                                        (row[3], row[4]), (row[5], row[6]))
+            events[int(row[0])] = Edge(int(row[0]), row[1], float(row[2]),
+                                       (row[3], row[4]), (row[5], row[6]), row[7])
     return {str(row["agent"]): {key: events[int(row[key])] for key in seeks
                                 if row[key] is not None} for row in found}
 
 
-def agent_times(scope: Scope, agent: str | None, span: Range,
-                states: Sequence[str] = (ON_CALL, WRAP_UP)) -> dict[str, AgentTimes]:
-    """Per agent (or only ``agent``), the seconds logged in, not ready by reason and in each
-    of ``states`` (on a call, in wrap-up) within ``span``."""
-    unknown = set(states) - set(_FIELDS)
-    if unknown:
-        raise ValueError(f"states: only {', '.join(_FIELDS)} are counted, not {unknown}")
-    connection, tenant = scope.connection, scope.tenant
-    edges = _boundaries(connection, tenant, agent, span)
-    # Where each agent's counting starts and ends, and in what state.
-    plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]] = {}
+#: Where an agent's counting starts and ends, and in what (status, state) pair.
+Plan = tuple[float, tuple[str, str], float, tuple[str, str]]
+
+
+def plans(edges: dict[str, dict[str, Edge]], span: Range) -> dict[str, Plan]:
+    """Per agent with time to count in ``span``: where its counting starts (the range's
+    start, or its first event when it has none before) and ends (the range's end, or its
+    last event when the range has none), and the pairs it is in there."""
+    found: dict[str, Plan] = {}
     for name, edge in edges.items():
         before, first, last = edge.get("before"), edge.get("first"), edge.get("last")
         if before is not None and span.start is not None:
@@ -188,19 +197,36 @@ def agent_times(scope: Scope, agent: str | None, span: Range,
         end = span.end if span.end is not None else last.at
         if end <= start:
             continue
-        plans[name] = (start, start_pair, end, last.to_pair)
-    if not plans:
+        found[name] = (start, start_pair, end, last.to_pair)
+    return found
+
+
+def check_states(states: Sequence[str]) -> None:
+    """Refuse a state whose time is not counted."""
+    unknown = set(states) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"states: only {', '.join(FIELDS)} are counted, not {unknown}")
+
+
+def agent_times(scope: Scope, agent: str | None, span: Range,
+                states: Sequence[str] = (ON_CALL, WRAP_UP)) -> dict[str, AgentTimes]:
+    """Per agent (or only ``agent``), the seconds logged in, not ready by reason and in each
+    of ``states`` (on a call, in wrap-up) within ``span``."""
+    check_states(states)
+    connection, tenant = scope.connection, scope.tenant
+    edges = boundaries(connection, tenant, agent, span)
+    found = plans(edges, span)
+    if not found:
         return {}
-    times = {name: AgentTimes() for name in plans}
+    times = {name: AgentTimes() for name in found}
     if states:
-        _states(scope, agent, span, states, plans, times)
-    _statuses(scope, agent, span, edges, plans, times)
+        _states(scope, agent, span, states, found, times)
+    _statuses(scope, agent, span, edges, found, times)
     return times
 
 
 def _states(scope: Scope, agent: str | None, span: Range, states: Sequence[str],
-            plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
-            times: dict[str, AgentTimes]) -> None:
+            plans: dict[str, Plan], times: dict[str, AgentTimes]) -> None:
     """Seconds in each of ``states``: the sums above, in one pass over the events, of which
     only those entering or leaving one of the states are grouped."""
     reference = min(plan[0] for plan in plans.values())
@@ -229,11 +255,7 @@ def _states(scope: Scope, agent: str | None, span: Range, states: Sequence[str],
         for n, state in enumerate(states):
             value = found[n] + (end - reference) * (end_pair[1] == state) \
                 - (start - reference) * (start_pair[1] == state)
-            setattr(times[name], _FIELDS[state], value)
-
-
-#: The `AgentTimes` field of each state counted.
-_FIELDS: Final = {ON_CALL: "on_call", WRAP_UP: "wrap_up"}
+            setattr(times[name], FIELDS[state], value)
 
 
 #: The columns the state sums read.
@@ -248,9 +270,8 @@ def _indexed(needed: frozenset[str]) -> bool:
                for index in EVENTS.indexes)
 
 
-def _statuses(scope: Scope, agent: str | None, span: Range, edges: dict[str, dict[str, _Edge]],
-              plans: dict[str, tuple[float, tuple[str, str], float, tuple[str, str]]],
-              times: dict[str, AgentTimes]) -> None:
+def _statuses(scope: Scope, agent: str | None, span: Range, edges: dict[str, dict[str, Edge]],
+              plans: dict[str, Plan], times: dict[str, AgentTimes]) -> None:
     """Seconds logged in and not ready by reason: each status period from the event that set
     it to the next such event (a few events a day, paired by a window function), cut to the
     range."""

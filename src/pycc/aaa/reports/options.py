@@ -77,6 +77,10 @@ class ReportOptions:
     threshold: float | None = None
     #: The time an agent's interval still open is taken to end at (None: at its start).
     now: float | None = None
+    #: Whether the report may read the summary tables (`pycc.aaa.reports.rollups`); False
+    #: reads only the call records and agent events, the reference the summaries are
+    #: checked against. Not a request option: the rows are the same either way.
+    summaries: bool = True
 
     def __post_init__(self) -> None:
         for name in ("since", "until", "now"):

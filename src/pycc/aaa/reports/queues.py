@@ -8,6 +8,11 @@ configured with by ``pycc apply``, else 20 seconds, or the request's ``threshold
 queue. The average speed of answer is the mean wait of the answered calls, the abandonment
 rate the share of offered calls abandoned, and ``avg_abandon_wait`` how long those callers
 waited before giving up.
+
+The report reads the daily summary of queue calls (`pycc.aaa.reports.rollups`), which keeps
+the answered calls by their wait rounded up to whole seconds: exact for targets of whole
+seconds (a wait within an integer target rounds up within it). A target with a fraction of a
+second, or a limit to a campaign, reads the records.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, case, func, literal, select
 from sqlalchemy.engine import Connection
 
+from pycc.aaa.reports import rollups
 from pycc.aaa.reports.options import DEFAULT_THRESHOLD, ReportOptions
 from pycc.aaa.reports.sql import (
     CALLS,
@@ -31,6 +37,7 @@ from pycc.aaa.reports.sql import (
 )
 from pycc.store.config_models import ConfigObject
 from pycc.store.repo import Store
+from pycc.store.report_models import DAY, QueueDay
 
 __all__ = ["SERVICE_LEVEL_COLUMNS", "queue_targets", "service_level"]
 
@@ -40,6 +47,7 @@ SERVICE_LEVEL_COLUMNS: Final = ("queue", "target_seconds", "offered", "answered"
                                 "answered_in_target", "service_level_pct", "asa",
                                 "abandon_pct", "avg_abandon_wait")
 _CONFIG: Final = table_of(ConfigObject)
+_DAYS: Final = table_of(QueueDay)
 
 
 def queue_targets(connection: Connection, tenant: int) -> dict[str, float]:
@@ -57,25 +65,51 @@ def queue_targets(connection: Connection, tenant: int) -> dict[str, float]:
     return targets
 
 
+def _target(queue: ColumnElement[Any], targets: dict[str, float],
+            fallback: float) -> ColumnElement[Any]:
+    if not targets:
+        return literal(fallback)
+    return case(*((queue == name, value) for name, value in sorted(targets.items())),
+                else_=fallback)
+
+
 def service_level(store: Store, tenant: str, options: ReportOptions) -> list[Row]:
     """One row per queue with calls in the range, by queue name."""
     c = CALLS.c
-    with reading(store) as connection:
+    with reading(store, summaries=options.summaries) as connection:
         scope = Scope(connection, tenant, options)
         targets = ({} if options.threshold is not None
                    else queue_targets(connection, scope.tenant))
         fallback = options.threshold if options.threshold is not None else DEFAULT_THRESHOLD
-        target: ColumnElement[Any] = literal(fallback)
-        if targets:
-            target = case(*((c.queue == name, value) for name, value in sorted(targets.items())),
-                          else_=fallback)
+        whole = all(float(value).is_integer() for value in (fallback, *targets.values()))
+        ranges = rollups.plan(scope, DAY, limited=options.campaign is not None or not whole)
         answered = c.agent_answer.is_not(None)
-        statement = (select(c.queue, func.count(), func.sum(flag(answered)),
-                            func.sum(flag(answered & (c.queue_wait <= target))),
-                            func.sum(case((answered, c.queue_wait), else_=None)),
-                            func.sum(case((answered, None), else_=c.queue_wait)))
-                     .where(*scope.calls(queue=True, campaign=True), c.queue.is_not(None))
-                     .group_by(c.queue).order_by(c.queue))
+        records = [c.queue, literal(1), flag(answered),
+                   flag(answered & (c.queue_wait <= _target(c.queue, targets, fallback))),
+                   case((answered, c.queue_wait), else_=None),
+                   case((answered, None), else_=c.queue_wait)]
+        if ranges is None:
+            statement = (select(records[0], func.count(), *(func.sum(r) for r in records[2:]))
+                         .where(*scope.calls(queue=True, campaign=True), c.queue.is_not(None))
+                         .group_by(c.queue).order_by(c.queue))
+        else:
+            t = _DAYS.c
+            within = case(((t.timed == 1) & (t.wait <= _target(t.queue, targets, fallback)),
+                           t.answered), else_=0)
+            where: list[ColumnElement[bool]] = [rollups.tenant_slots(_DAYS, scope, ranges)]
+            only: list[ColumnElement[bool]] = [c.queue.is_not(None)]
+            if options.queue is not None:
+                where.append(t.queue == options.queue)
+                only.append(c.queue == options.queue)
+            summary = select(t.queue, t.offered, t.answered, within.label("in_target"),
+                             t.waited, t.abandon_waited).where(*where)
+            edges = [select(*records).where(*edge, *only)
+                     for edge in rollups.record_edges(scope, ranges)]
+            u = rollups.combined(summary, edges).c
+            statement = (select(u.queue, func.sum(u.offered), func.sum(u.answered),
+                                func.sum(u.in_target), func.sum(u.waited),
+                                func.sum(u.abandon_waited))
+                         .group_by(u.queue).having(func.sum(u.offered) > 0).order_by(u.queue))
         found = connection.execute(statement).all()
     rows: list[Row] = []
     for queue, offered, took, in_target, waited, abandon_waited in found:
