@@ -518,8 +518,15 @@ def test_keys_reach_callee_without_events_as_info(tmp_path: Path, rtp_ports: ran
                       auto_answer=False) as caller:
             caller.dial("1002")
             caller.wait_event("CALL_ESTABLISHED", timeout=15)
-            # pycc's answer to baresip has telephone-events, so baresip sends RFC 4733.
-            answer = [line for line in caller.lines if line.startswith("a=rtpmap:")]
+            # pycc's answer to baresip has telephone-events, so baresip sends RFC 4733. (The
+            # trace of the SDP may reach baresip's log a moment after the call is up.)
+            deadline = time.monotonic() + 5.0
+            while True:
+                answer = [line for line in caller.lines if line.startswith("a=rtpmap:")]
+                if any("telephone-event/8000" in line for line in answer) \
+                        or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             assert any("telephone-event/8000" in line for line in answer), answer
             caller.send_digits("159#")
             time.sleep(TALK_SECONDS)
