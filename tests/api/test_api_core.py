@@ -72,6 +72,14 @@ def prepare(tmp_path: Path, db_url: str | None = None) -> tuple[SwitchConfig, di
     assert apply_file(tmp_path / "acme.yaml", config, out=lambda _l: None,
                       err=errors.append) == 0, errors
     store = Store(make_url(data, db_url))
+    tokens = add_users(store)
+    store.close()
+    return config, tokens
+
+
+def add_users(store: Store) -> dict[str, str]:
+    """The users the API tests act as (an admin, a supervisor and two agents of the default
+    tenant, an admin of "acme"), with a token each, by user name."""
     now = time.time()
     users = {"admin": ("default", "admin", None), "super": ("default", "supervisor", None),
              "alice": ("default", "agent", "alice"), "bob": ("default", "agent", "bob"),
@@ -81,8 +89,7 @@ def prepare(tmp_path: Path, db_url: str | None = None) -> tuple[SwitchConfig, di
         create_user(store, tenant, name, role, password=f"pw-{name}-123456", now=now,
                     origin=ORIGIN, agent=agent, params=FAST)
         tokens[name] = issue_token(store, tenant, name, now=now, origin=ORIGIN).plaintext
-    store.close()
-    return config, tokens
+    return tokens
 
 
 def run(tmp_path: Path, scenario: Callable[[Api], Awaitable[None]],

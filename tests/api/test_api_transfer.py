@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -22,10 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.test_api_core import FAST, ORIGIN, Api, fields, problem
+from api.test_api_core import Api, add_users, fields, problem
 from peers.net import free_port
 from peers.rtp_phone import RtpPhone, band_share
-from pycc.aaa.accounts import create_user, issue_token
 from pycc.api import ApiContext, create_app
 from pycc.api.routes_calls import TransferTarget
 from pycc.bus import Event
@@ -143,15 +141,7 @@ def prepare(tmp_path: Path) -> tuple[SwitchConfig, dict[str, str]]:
     store = Store(make_url(data, None))
     for number in EXTENSIONS:
         store.add_extension("default", number, f"secret-{number}")
-    now = time.time()
-    users = {"admin": ("default", "admin", None), "super": ("default", "supervisor", None),
-             "alice": ("default", "agent", "alice"), "bob": ("default", "agent", "bob"),
-             "acme": ("acme", "admin", None)}
-    tokens = {}
-    for name, (tenant, role, agent) in users.items():
-        create_user(store, tenant, name, role, password=f"pw-{name}-123456", now=now,
-                    origin=ORIGIN, agent=agent, params=FAST)
-        tokens[name] = issue_token(store, tenant, name, now=now, origin=ORIGIN).plaintext
+    tokens = add_users(store)
     store.close()
     return config, tokens
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.aaa.cdr import CallRecorder, HoldClock, is_hold_offer, media_summary
@@ -1042,22 +1043,7 @@ class B2BUA:
             except Exception:
                 log.exception("call %s: a finish callback failed", call.call_id)
         call.on_finish.clear()
-        task = call.app_task
-        if task is None or task.done():
-            self.recorder.record(call)
-            return
-        # The service still running on the call notes its last steps (the queue it left, the
-        # agent) as it sees the call end: the record waits for it, a few seconds at most.
-        written = False
-
-        def write(*_args: object) -> None:
-            nonlocal written
-            if not written:
-                written = True
-                self.recorder.record(call)
-
-        task.add_done_callback(write)
-        asyncio.get_running_loop().call_later(APP_RECORD_GRACE, write)
+        record_after(call.app_task, lambda: self.recorder.record(call))
 
     # -- in-dialog requests ----------------------------------------------------------------
     def find_dialog(self, request: Request) -> tuple[Call, Leg | None] | None:
@@ -1302,6 +1288,25 @@ class B2BUA:
             elif call.state is CallState.RINGING:
                 self._cancel_ringing(call)
                 self._fail(call, 503, "Service Unavailable", "failed")
+
+
+def record_after(service: asyncio.Future[Any] | None, record: Callable[[], None]) -> None:
+    """Write a call's record (``record``) once ``service``, still running on the call, has
+    noted its last steps (the queue it left, the agent) as it sees the call end: at once when
+    there is none, else when it ends, after `APP_RECORD_GRACE` seconds at most."""
+    if service is None or service.done():
+        record()
+        return
+    written = False
+
+    def write(*_args: object) -> None:
+        nonlocal written
+        if not written:
+            written = True
+            record()
+
+    service.add_done_callback(write)
+    asyncio.get_running_loop().call_later(APP_RECORD_GRACE, write)
 
 
 def _preference(status: int) -> int:

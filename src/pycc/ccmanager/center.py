@@ -40,7 +40,15 @@ from typing import Final, cast
 from pycc.aaa.billing import CreditTracker
 from pycc.bus import Bus
 from pycc.ccmanager.apps import Application
-from pycc.ccmanager.b2bua import APP_RECORD_GRACE, B2BUA, Call, CallState, Outside, RouteTo
+from pycc.ccmanager.b2bua import (
+    APP_RECORD_GRACE,
+    B2BUA,
+    Call,
+    CallState,
+    Outside,
+    RouteTo,
+    record_after,
+)
 from pycc.ccmanager.outbound import Originator, OutboundCall, OutboundState
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkConfig, TrunkManager
@@ -562,22 +570,8 @@ class CallCenter:
             details["hold_seconds"] = self._agent_hold(agent)
         if details.get("queue") is None and details.get("queue_wait") is not None:
             details["queue"] = self._campaign_queue(details.get("campaign"))
-        service = self._services.get(out.id)
-        if service is None or service.done():
-            self.b2bua.recorder.record(out)
-            return
-        # The service a transfer runs on the call notes its last steps as it sees the call
-        # end: the record waits for it, a few seconds at most.
-        written = False
-
-        def write(*_args: object) -> None:
-            nonlocal written
-            if not written:
-                written = True
-                self.b2bua.recorder.record(out)
-
-        service.add_done_callback(write)
-        asyncio.get_running_loop().call_later(APP_RECORD_GRACE, write)
+        # The service a transfer runs on the call notes its last steps as it sees it end.
+        record_after(self._services.get(out.id), lambda: self.b2bua.recorder.record(out))
 
     def _campaign_queue(self, campaign: object) -> str | None:
         for raw in self.config.campaigns:
