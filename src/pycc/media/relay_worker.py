@@ -32,6 +32,7 @@ import json
 import pickle
 import signal
 import socket
+import struct
 import sys
 import time
 from typing import Any, Final
@@ -45,6 +46,8 @@ TICK_SECONDS: Final = 0.5
 #: The largest control message (a tick for many bridges is the longest).
 MAX_MESSAGE: Final = 1 << 20
 _MAX_DATAGRAM: Final = 2048
+#: Sequence number, timestamp and SSRC: header bytes 2 to 11 (RFC 3550 §5.1).
+_SEQ_TS_SSRC: Final = struct.Struct("!HII")
 
 
 def encode_stats(stats: ReceiverStats | None) -> str | None:
@@ -175,7 +178,9 @@ class Worker:
             return
         except OSError:
             return  # an ICMP error from an earlier send; the socket stays usable
-        if (source[0], source[1]) != side.peer or len(data) < 12 or data[0] >> 6 != 2:
+        # IPv4 sources are (host, port) already; IPv6 ones carry flow and scope after them.
+        if (source if len(source) == 2 else source[:2]) != side.peer or len(data) < 12 \
+                or data[0] >> 6 != 2:
             side.dropped += 1
             return
         second = data[1]
@@ -190,8 +195,8 @@ class Worker:
         now = time.monotonic()
         stats = side.stats
         if stats is not None:
-            stats.update(int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big"),
-                         now, int.from_bytes(data[8:12], "big"))
+            seq, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+            stats.update(seq, timestamp, now, ssrc)
         side.received += 1
         side.last = now
         if second & 0x7F in side.events:
