@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "pycc.oam": 4,
     "pycc.files": 4,
     "pycc.provision": 4,
+    "pycc.ccc": 4,
     # 5 the switch
     "pycc.switch": 5,
     # 6 interfaces

@@ -172,6 +172,9 @@ class SwitchConfig:
     #: Relay worker processes that forward plain relayed calls' RTP off the event loop
     #: (`pycc.media.offload`): 0 for none, -1 for one on a machine with two or more cores.
     media_workers: int = -1
+    #: The addresses browsers' WebRTC media may reach pycc at (ICE host candidates); empty:
+    #: every non-loopback interface, or 127.0.0.1 on a machine with no other.
+    webrtc_addresses: tuple[str, ...] = ()
     #: Record every answered call (stereo WAV or Ogg Opus under ``recordings_dir``).
     record_calls: bool = False
     recordings_dir: str = "recordings"
@@ -234,7 +237,7 @@ class SwitchConfig:
         return replace(self, **given)
 
 
-_TUPLE_FIELDS = {"domains", "auth_algorithms"}
+_TUPLE_FIELDS = {"domains", "auth_algorithms", "webrtc_addresses"}
 _KNOWN = {f.name for f in fields(SwitchConfig)}
 
 

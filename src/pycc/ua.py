@@ -33,7 +33,7 @@ import logging
 import secrets
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -359,9 +359,12 @@ class UserAgent:
         timers: TimerConfig | None = None,
         user_agent: str = "pycc-ua",
         telephone_events: bool = True,
+        stored_ha1: Mapping[str, str] | None = None,
     ) -> None:
         self.username = username
         self.password = password
+        #: HA1 values ("MD5", "SHA-256") to answer challenges with instead of the password.
+        self.stored_ha1 = stored_ha1
         self.server = server.without_connection()
         self.local_host = local_host
         self.domain = realm_domain or server.host
@@ -945,7 +948,8 @@ class UserAgent:
         try:
             # Each challenge brings a fresh nonce, so this is its first use: nc=1.
             value = build_authorization(challenge, request.method, str(request.uri),
-                                        self.username, self.password, 1, new_cnonce())
+                                        self.username, self.password, 1, new_cnonce(),
+                                        stored=self.stored_ha1)
         except UnsupportedChallengeError:
             return None
         return ("Proxy-Authorization" if proxy else "Authorization", value)

@@ -67,8 +67,10 @@ def create_app(context: ApiContext) -> FastAPI:
         routes_config,
         routes_events,
         routes_files,
+        routes_phone,
         routes_records,
         routes_system,
+        routes_ui,
         routes_users,
     )
 
@@ -80,6 +82,9 @@ def create_app(context: ApiContext) -> FastAPI:
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
     for module in (routes_system, routes_agents, routes_calls, routes_campaigns, routes_config,
-                   routes_records, routes_files, routes_users, routes_events):
+                   routes_records, routes_files, routes_users, routes_events, routes_phone,
+                   routes_ui):
         app.include_router(module.router)
+    app.mount("/ui", routes_ui.UiFiles(directory=routes_ui.WEB_DIR, html=True,
+                                       check_dir=False), name="ui")
     return app

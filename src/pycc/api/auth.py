@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from pycc.aaa.accounts import resolve_token
 from pycc.aaa.roles import Action, Principal, allowed
 from pycc.api.problems import ProblemError
+from pycc.api.session import SAFE_METHODS, csrf_ok, session_token
 from pycc.store.async_store import AsyncStore
 
 __all__ = ["TOKEN_CACHE_SECONDS", "Caller", "TokenCache", "caller", "check", "resolve"]
@@ -92,10 +93,14 @@ async def resolve(state: Any, token: str) -> Principal | None:
 
 
 async def caller(request: Request) -> Principal:
-    """The principal of the request's bearer token (a FastAPI dependency)."""
+    """The principal of the request's bearer token, or of the browser session's cookie (see
+    `pycc.api.session`) (a FastAPI dependency)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
+        cookie = session_token(request)
+        if cookie is not None:
+            return await _session_caller(request, cookie)
         raise ProblemError(401, "this request needs an API token: Authorization: Bearer ...",
                            headers=_CHALLENGE)
     if scheme.lower() != "bearer" or not token.strip():
@@ -104,6 +109,16 @@ async def caller(request: Request) -> Principal:
     if principal is None:
         raise ProblemError(401, "the API token is unknown, expired or revoked",
                            headers=_CHALLENGE)
+    return principal
+
+
+async def _session_caller(request: Request, token: str) -> Principal:
+    principal = await resolve(request.app.state, token)
+    if principal is None:
+        raise ProblemError(401, "the session has ended: log in again", headers=_CHALLENGE)
+    if request.method not in SAFE_METHODS and not csrf_ok(request, token):
+        raise ProblemError(403, "a request from a browser session needs its X-CSRF-Token "
+                                "header (GET /ui/session gives it)")
     return principal
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from pycc.aaa.accounts import resolve_token
 from pycc.aaa.roles import Action, Principal, allowed
 from pycc.api.app import ApiContext
+from pycc.api.auth import resolve
+from pycc.api.session import same_origin, session_token
 from pycc.bus import Event
 
-__all__ = ["router"]
+__all__ = ["router", "socket_principal"]
 
 router = APIRouter(tags=["events"])
 
@@ -41,20 +41,25 @@ def _visible(principal: Principal, event: Event) -> bool:
     return event.data.get("agent") == principal.agent
 
 
-async def _principal(websocket: WebSocket, ctx: ApiContext) -> Principal | None:
+async def socket_principal(websocket: WebSocket) -> Principal | None:
+    """Who opens a WebSocket: its bearer token (header, or ``token`` in the query: browsers
+    cannot set headers on a WebSocket), or the session cookie of a page of this origin."""
     token = websocket.query_params.get("token") or ""
     scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         token = value.strip()
     if not token:
-        return None
-    return await ctx.store.run(resolve_token, ctx.store.store, token, time.time())
+        cookie = session_token(websocket)
+        if cookie is None or not same_origin(websocket):
+            return None
+        token = cookie
+    return await resolve(websocket.app.state, token)
 
 
 @router.websocket("/v1/events")
 async def events(websocket: WebSocket) -> None:
     ctx: ApiContext = websocket.app.state.context
-    principal = await _principal(websocket, ctx)
+    principal = await socket_principal(websocket)
     # Closed before accepting: the client sees the handshake refused (HTTP 403).
     if principal is None:
         await websocket.close(code=4401, reason="an API token is needed")

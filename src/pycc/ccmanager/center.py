@@ -388,7 +388,8 @@ class CallCenter:
             details["queue"] = name
             entered = time.time()
             details.setdefault("queue_enter", round(entered, 3))
-            result = await self.acd.enqueue(channel, name, caller=channel.caller)
+            result = await self.acd.enqueue(channel, name, caller=channel.caller,
+                                            info=self.call_info(channel))
             details["queue_wait"] = round(result.waited, 3)
             details["queue_exit"] = round(entered + result.waited, 3)
             if result.agent is not None:
@@ -680,6 +681,33 @@ class CallCenter:
         return prompt
 
     # -- transfer --------------------------------------------------------------------------
+    def call_id_of(self, channel: Channel) -> str | None:
+        """The id the API lists for the call ``channel`` belongs to."""
+        session = channel.session
+        call = self.b2bua.find(session.name)
+        if call is not None:
+            return call.call_id
+        return next((out.id for out in self.originator.calls.values() if out.media is session),
+                    None)
+
+    def call_info(self, channel: Channel) -> dict[str, str]:
+        """What an agent's phone is told of the call on ``channel`` (``X-Pycc-*`` headers):
+        the call's id, so that the agent's desktop can name the call it wraps up."""
+        call_id = self.call_id_of(channel)
+        return {"call": call_id} if call_id is not None else {}
+
+    def leg_call_id(self, sip_call_id: str) -> str | None:
+        """The id the API lists for the call one of whose legs towards a phone has the SIP
+        Call-ID ``sip_call_id`` (pycc's INVITE to the phone, or the phone's own INVITE)."""
+        for call in self.b2bua.calls.values():
+            if call.call_id == sip_call_id or any(
+                    leg.invite.call_id == sip_call_id for leg in call.legs):
+                return call.call_id
+        for out in self.originator.calls.values():
+            if any(branch.invite.call_id == sip_call_id for branch in out.branches):
+                return out.id
+        return None
+
     def find_call(self, call_id: str) -> Call | OutboundCall | None:
         """The live call the API lists as ``call_id``: routed through pycc, or placed."""
         call = self.b2bua.find(call_id)

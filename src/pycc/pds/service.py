@@ -512,7 +512,8 @@ class DialerService:
         try:
             result = await self.center.acd.enqueue(
                 channel, config.queue or "", caller=claim.phone, priority=10 + config.priority,
-                max_hold=self.hold_limit, music=False, info=info)
+                max_hold=self.hold_limit, music=False,
+                info={**self.center.call_info(channel), **info})
         finally:
             unsubscribe()
             if not connected_at:

@@ -506,8 +506,14 @@ def build_authorization(
     password: str,
     nc: int,
     cnonce: str,
+    *,
+    stored: Mapping[str, str] | None = None,
 ) -> str:
     """The Authorization / Proxy-Authorization value answering ``challenge``.
+
+    ``stored`` answers with HA1 values instead of the password (keyed by "MD5" and
+    "SHA-256", as the switch keeps them): pycc's own user agents speak for an extension
+    whose password it never knew.
 
     Uses ``qop=auth`` when offered, the RFC 2069 form when the challenge has no qop. ``nc``
     counts requests made with this nonce, starting at 1. ``algorithm`` and ``opaque`` are
@@ -539,8 +545,14 @@ def build_authorization(
         raise UnsupportedChallengeError("a -sess algorithm needs qop")
 
     nc_text = f"{nc:08x}"
+    if stored is None:
+        secret = ha1(username, challenge.realm, password, algorithm)
+    elif _base_algorithm(algorithm) in stored:
+        secret = stored[_base_algorithm(algorithm)]
+    else:
+        raise UnsupportedChallengeError(f"no stored HA1 for {algorithm}")
     response = digest_response(
-        ha1(username, challenge.realm, password, algorithm),
+        secret,
         algorithm=algorithm,
         method=method,
         uri=uri,
