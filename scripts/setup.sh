@@ -3,7 +3,9 @@
 #
 #   scripts/setup.sh           OS libraries pycc runs with, then pycc itself (pip install -e .)
 #   scripts/setup.sh --test    also the real SIP peers the tests start (SIPp, baresip, Kamailio,
-#                              PostgreSQL, SIPVicious ...) and the test tools (pip .[test])
+#                              PostgreSQL, SIPVicious ...), Debian's chromium for the browser
+#                              tests (Playwright drives it; no `playwright install` browser)
+#                              and the test tools (pip .[test])
 #
 # OS packages come from apt-get (as root, or through sudo). Kamailio and PostgreSQL are only
 # used as programs the tests start themselves: their system services are stopped and disabled
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 with_test=0
@@ -37,8 +39,10 @@ log() { echo "setup: $*" >&2; }
 # What pycc itself loads or runs: Opus and G.729 codec libraries, openssl for the TLS
 # certificate, espeak-ng and sox for text-to-speech prompts and prompt conversion.
 runtime_packages=(libopus0 libbcg729-0 openssl espeak-ng sox)
-# What the tests start as real peers, and iproute2 for the loopback-only test network.
-test_packages=(sip-tester baresip-core sipvicious kamailio kamailio-tls-modules postgresql iproute2)
+# What the tests start as real peers, iproute2 for the loopback-only test network, and
+# chromium for the browser tests (Playwright launches this one through executable_path).
+test_packages=(sip-tester baresip-core sipvicious kamailio kamailio-tls-modules postgresql iproute2
+               chromium)
 # Services that must not run on their own: the tests start private instances.
 quiet_services=(kamailio postgresql)
 

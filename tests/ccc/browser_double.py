@@ -82,11 +82,14 @@ class PageDouble:
         headers = {"X-CSRF-Token": self.csrf} if method != "GET" else {}
         return await self.http.request(method, path, headers=headers, **kwargs)
 
-    async def open_phone(self) -> None:
-        url = self.base.replace("http://", "ws://") + "/v1/phone"
+    def cookie_headers(self) -> dict[str, str]:
+        """What a page's WebSocket carries: its session cookie and its origin."""
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        self.socket = await connect(url, additional_headers={"Cookie": cookie,
-                                                             "Origin": self.base})
+        return {"Cookie": cookie, "Origin": self.base}
+
+    async def open_phone(self, query: str = "") -> None:
+        url = self.base.replace("http://", "ws://") + "/v1/phone" + query
+        self.socket = await connect(url, additional_headers=self.cookie_headers())
         self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
         pc = RTCPeerConnection()
         self.pc = pc

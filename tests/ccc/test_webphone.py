@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 from ccc.browser_double import RATE as PAGE_RATE
 from ccc.browser_double import PageDouble
@@ -124,5 +129,155 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                 ended = await agent_page.next_message("call", state="ended")
                 assert ended["was_answered"] and ended["pycc_call"] == ringing["pycc_call"]
                 assert await call.wait_ended(10) == "remote"
+            await wraps_up(agent_page, ended["pycc_call"])
 
     run_with_switch(tmp_path, scenario)
+
+
+async def wraps_up(agent_page: PageDouble, pycc_call: str) -> None:
+    """The agent's disposition lands on the call's record; bad ones are refused by field."""
+    codes = (await agent_page.api("GET", "/v1/dispositions")).json()
+    assert {"sale", "callback"} <= {c["code"] for c in codes}
+    path = "/v1/agents/alice/wrapup"
+    refused = {
+        "body.code": {"call": pycc_call, "code": "no-such-code"},
+        "body.callback_at": {"call": pycc_call, "code": "callback"},
+        "body.call": {"call": "not-a-call", "code": "sale"},
+    }
+    for field, body in refused.items():
+        answer = await agent_page.api("POST", path, json=body)
+        assert answer.status_code in (404, 422), answer.text
+        assert answer.json()["errors"][0]["field"] == field, answer.text
+    # A browser request without the session's anti-forgery value is refused.
+    forged = await agent_page.http.post(path, json={"call": pycc_call, "code": "sale"})
+    assert forged.status_code == 403, forged.text
+    done = await agent_page.api("POST", path, json={"call": pycc_call, "code": "sale",
+                                                     "notes": "two licences"})
+    assert done.status_code == 200, done.text
+    records = (await agent_page.api("GET", "/v1/records", params={"limit": 50})).json()
+    record = next(r for r in records["items"] if r["call_id"] == pycc_call)
+    assert record["agent"] == "alice"
+    assert (record["wrapup_code"], record["wrapup_notes"]) == ("sale", "two licences")
+
+
+def test_a_page_that_loses_its_connection_keeps_the_call_and_the_agent_stops_getting_calls(
+        tmp_path: Path) -> None:
+    async def scenario(server: PyccServer, base: str) -> None:
+        async with page(base, tone=600.0) as first, RtpPhone() as rtp:
+            await first.login("alice", PASSWORD)
+            await first.open_phone()
+            await first.next_message("ready")
+            await ready_agent(first)
+            switch = Address("udp", "127.0.0.1", server.sip_port)
+            async with UserAgent("1002", "secret-1002", server=switch,
+                                 rtp_port=rtp.port) as caller:
+                await caller.register()
+                rtp.tone(400.0)
+                call = await caller.dial("8100")
+                ringing = await first.next_message("call", state="ringing")
+                await first.send(op="answer_call", call=ringing["call"])
+                await first.next_message("call", state="answered")
+                await call.wait_answered(10)
+                # The page's network goes: its sockets close without a word.
+                await first.close()
+                status = await wait_status(base, first.http.cookies, "not_ready")
+                assert status["reason"] == "disconnected"
+                assert call.state.value == "answered"
+                # The page comes back (same session) and finds its call, and its audio.
+                async with page(base, tone=700.0) as second:
+                    second.http.cookies = first.http.cookies
+                    second.csrf = first.csrf
+                    await second.open_phone()
+                    await second.next_message("ready")
+                    again = await second.next_message("call", call=ringing["call"])
+                    assert again["state"] == "answered"
+                    rtp.learn(call.remote_sdp)
+                    heard = await rtp.hear(0.5, since=rtp.now() + 0.5)
+                    assert band_share(heard, 8000, 700.0) > 0.5
+                    await call.hangup()
+                    ended = await second.next_message("call", call=ringing["call"],
+                                                      state="ended")
+                    assert ended["was_answered"]
+
+    run_with_switch(tmp_path, scenario)
+
+
+async def wait_status(base: str, cookies: httpx.Cookies, status: str,
+                      timeout: float = 10.0) -> dict[str, object]:
+    """The agent's state once its status is ``status``."""
+    async with httpx.AsyncClient(base_url=base, cookies=cookies) as http:
+        async with asyncio.timeout(timeout):
+            while True:
+                found: dict[str, object] = (await http.get("/v1/agents/alice")).json()
+                if found.get("status") == status:
+                    return found
+                await asyncio.sleep(0.1)
+
+
+def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: Path) -> None:
+    async def scenario(server: PyccServer, base: str) -> None:
+        with Store(make_url(server.data_dir, None)) as store:
+            create_user(store, "default", "sup", "supervisor", password="pw-sup-1234567",
+                        now=time.time(), origin=Origin("tests", "cli"),
+                        params=ScryptParams(log2_n=4, r=1, p=1))
+            store.add_extension("default", "1009", "secret-1009")
+        async with page(base, tone=600.0) as agent_page, page(base, tone=900.0) as sup, \
+                RtpPhone() as rtp:
+            await agent_page.login("alice", PASSWORD)
+            await agent_page.open_phone()
+            await agent_page.next_message("ready")
+            await ready_agent(agent_page)
+            await sup.login("sup", "pw-sup-1234567")
+            ws = base.replace("http://", "ws://")
+            # An agent may not watch the wallboard; the supervisor may.
+            with pytest.raises(WebSocketException):
+                async with connect(f"{ws}/v1/wallboard",
+                                   additional_headers=agent_page.cookie_headers()) as refused:
+                    await asyncio.wait_for(refused.recv(), 5)
+            board = await connect(f"{ws}/v1/wallboard", additional_headers=sup.cookie_headers())
+            first = json.loads(await asyncio.wait_for(board.recv(), 10))
+            assert first["op"] == "snapshot" and first["feature_codes"]["whisper"] == "*34"
+            alice = next(a for a in first["agents"] if a["agent"] == "alice")
+            assert alice["status"] == "available"
+            await sup.open_phone("?extension=1009")
+            await sup.next_message("ready")
+            switch = Address("udp", "127.0.0.1", server.sip_port)
+            async with UserAgent("1002", "secret-1002", server=switch,
+                                 rtp_port=rtp.port) as caller:
+                await caller.register()
+                rtp.tone(400.0)
+                call = await caller.dial("8100")
+                ringing = await agent_page.next_message("call", state="ringing")
+                await agent_page.send(op="answer_call", call=ringing["call"])
+                await call.wait_answered(10)
+                rtp.learn(call.remote_sdp)
+                await until_board(board, lambda b: any(
+                    a["agent"] == "alice" and a["state"] == "on_call" for a in b["agents"]))
+                await sup.send(op="dial", number="*34alice")
+                await sup.next_message("call", state="answered")
+                await until_board(board, lambda b: {"agent": "alice", "mode": "whisper"}.items()
+                                  <= next(iter(b["monitors"]), {}).items())
+                # The agent hears the caller and the supervisor; the caller only the agent;
+                # the supervisor both.
+                heard = await agent_page.hear(1.0)
+                assert band_share(heard, PAGE_RATE, 900.0) > 0.2
+                assert band_share(heard, PAGE_RATE, 400.0) > 0.2
+                caller_heard = await rtp.hear(0.8, since=rtp.now() + 0.2)
+                assert band_share(caller_heard, 8000, 900.0) < 0.05
+                assert band_share(caller_heard, 8000, 600.0) > 0.5
+                sup_heard = await sup.hear(1.0)
+                assert band_share(sup_heard, PAGE_RATE, 400.0) > 0.2
+                await call.hangup()
+            await board.close()
+
+    run_with_switch(tmp_path, scenario)
+
+
+async def until_board(board: ClientConnection, wanted: Callable[[dict[str, Any]], bool],
+                      timeout: float = 15.0) -> dict[str, Any]:
+    """The first wallboard picture for which ``wanted`` holds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            picture: dict[str, Any] = json.loads(await board.recv())
+            if wanted(picture):
+                return picture

@@ -81,9 +81,12 @@ def test_the_example_file_validates_into_every_section(example_text: str,
     assert spec.limits is not None and spec.limits.calls == 50
     assert [c["name"] for c in spec.campaigns] == ["spring"]
     assert len(spec.routes) == 3
+    assert spec.dispositions is not None
+    assert [(d.code, d.callback) for d in spec.dispositions] == [
+        ("sale", False), ("no_sale", False), ("callback", True), ("dnc", False)]
     assert spec.sections == {"tenant", "realm", "extensions", "agents", "queues", "calendars",
                              "ivr", "trunks", "dids", "routes", "blacklist", "limits",
-                             "campaigns"}
+                             "campaigns", "dispositions"}
 
 
 def test_the_dial_plan_takes_dids_first_then_routes_and_screens(example_text: str,

@@ -59,7 +59,8 @@ def test_a_full_file_is_stored(store: Store, example_text: str, spec_of: SpecOf)
         ("route", "8001"), ("route", "outside"), ("trunk", "carrier"),
         ("trunk", "backup"), ("did", "+15551230000"), ("did", "+15551230001"),
         ("calendar", "holidays"), ("blacklist", "blacklist"), ("limits", "limits"),
-        ("campaign", "spring")}
+        ("campaign", "spring"), ("disposition", "sale"), ("disposition", "no_sale"),
+        ("disposition", "callback"), ("disposition", "dnc")}
     assert result.updated == result.deleted == ()
     assert result.version == 1 == version(store, "default")
     tenant = store.get_tenant("default")

@@ -78,9 +78,12 @@ MEDIA_COLUMNS = ("codec_caller", "codec_callee", "media_path", "mos_caller", "mo
 #: Every column taken as it is from a call's facts (``media_info`` / ``details``).
 FACT_COLUMNS: Final = (*MEDIA_COLUMNS, "queue_enter", "queue_exit", "campaign", "contact",
                        "caller_dialed", "callee_dialed", "trunk")
+#: What agents write on a record (their desktop's wrap-up): never in the switch's rows, so
+#: that closing a record cannot erase a disposition given during the call.
+AGENT_COLUMNS: Final = ("wrapup_code", "wrapup_notes", "callback_at")
 #: Every column of a row (a batch is one executemany: every row has them all).
 COLUMNS: Final = tuple(column.name for column in CallRecord.__table__.columns  # type: ignore[attr-defined]
-                       if column.name != "id")
+                       if column.name != "id" and column.name not in AGENT_COLUMNS)
 
 #: Seconds between two moves of the open records' ``end``.
 HEARTBEAT: Final = 2.0

@@ -39,7 +39,8 @@ __all__ = ["KEYED", "SECTIONS", "SINGLE", "ConfigDocument", "EditRefused", "comm
 
 #: Sections that are lists of named entries, with the field that names an entry.
 KEYED: Final = {"agents": "id", "queues": "name", "ivr": "name", "trunks": "name",
-                "dids": "number", "campaigns": "name", "routes": "name"}
+                "dids": "number", "campaigns": "name", "routes": "name",
+                "dispositions": "code"}
 #: Sections that are one mapping.
 SINGLE: Final = ("blacklist", "limits", "rates")
 SECTIONS: Final = (*KEYED, "calendars", *SINGLE)

@@ -78,10 +78,10 @@ async def _status(ctx: ApiContext, tenant: str, name: str) -> CampaignStatus:
     counts: dict[str, int] = {}
     with contextlib.suppress(NotFound):  # nothing imported yet
         counts = await store.run(DialerStore(store.store, tenant).campaign_status, name)
-    return _live(ctx, tenant, name, config, counts)
+    return live_status(ctx, tenant, name, config, counts)
 
 
-def _live(ctx: ApiContext, tenant: str, name: str, config: CampaignConfig,
+def live_status(ctx: ApiContext, tenant: str, name: str, config: CampaignConfig,
           counts: dict[str, int]) -> CampaignStatus:
     """A campaign's status: its stored figures and, while it runs here, the live ones."""
     live: dict[str, Any] = {"campaign": name, "running": False, "mode": config.mode}
@@ -99,16 +99,16 @@ async def list_campaigns(principal: Caller, ctx: Context) -> list[CampaignStatus
     check(principal, Action.CONFIG_READ, tenant=tenant)
     store = ctx.store
     # One trip to the store for all of them: this is a wallboard's poll.
-    applied, dialed = await store.run(_overview, store.store, tenant)
+    applied, dialed = await store.run(overview, store.store, tenant)
     statuses = []
     for name in sorted(set(dialed) | set(applied)):
         config = applied.get(name) or dialed[name][0]
         counts = dialed[name][1] if name in dialed else {}
-        statuses.append(_live(ctx, tenant, name, config, counts))
+        statuses.append(live_status(ctx, tenant, name, config, counts))
     return statuses
 
 
-def _overview(store: Store, tenant: str) -> tuple[dict[str, CampaignConfig],
+def overview(store: Store, tenant: str) -> tuple[dict[str, CampaignConfig],
                                                    dict[str, tuple[CampaignConfig,
                                                                    dict[str, int]]]]:
     """The applied campaigns (templates left out) and the dialer's, with their contacts."""

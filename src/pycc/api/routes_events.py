@@ -22,7 +22,7 @@ from pycc.api.auth import resolve
 from pycc.api.session import same_origin, session_token
 from pycc.bus import Event
 
-__all__ = ["router", "socket_principal"]
+__all__ = ["drain", "router", "socket_principal"]
 
 router = APIRouter(tags=["events"])
 
@@ -87,7 +87,7 @@ async def events(websocket: WebSocket) -> None:
 
     unsubscribe = ctx.switch.bus.subscribe("*", deliver)
     await websocket.accept()
-    receiver = asyncio.ensure_future(_drain(websocket))
+    receiver = asyncio.ensure_future(drain(websocket))
     try:
         while not receiver.done():
             getter = asyncio.ensure_future(queue.get())
@@ -106,7 +106,7 @@ async def events(websocket: WebSocket) -> None:
         receiver.cancel()
 
 
-async def _drain(websocket: WebSocket) -> None:
+async def drain(websocket: WebSocket) -> None:
     """Read (and ignore) what the client sends, to notice when it goes."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from pycc.aaa.roles import Principal
+from pycc.aaa.roles import Action, Principal, allowed
 from pycc.api.app import ApiContext
 from pycc.api.routes_events import socket_principal
 from pycc.ccc.webphone import PhoneError, WebPhone
@@ -39,6 +39,8 @@ router = APIRouter(tags=["phone"])
 
 #: Seconds a phone outlives its page's connection, waiting for the page to come back.
 GRACE = 15.0
+#: Messages kept for a page that is away.
+BACKLOG = 200
 #: The largest message a page may send (an SDP offer is a few kB).
 MAX_MESSAGE = 64 * 1024
 
@@ -55,8 +57,12 @@ class _Line:
     closing: bool = False
 
     def notify(self, message: dict[str, Any]) -> None:
-        if self.socket is not None:
-            self.outbox.put_nowait(message)
+        # Kept while no page is connected: a page that comes back in time learns of the
+        # calls that ended meanwhile (their wrap-up); the oldest go past BACKLOG.
+        if self.outbox.qsize() >= BACKLOG:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.outbox.get_nowait()
+        self.outbox.put_nowait(message)
 
 
 def _lines(websocket: WebSocket) -> dict[str, _Line]:
@@ -83,8 +89,12 @@ async def phone_socket(websocket: WebSocket) -> None:
     if principal is None:
         await websocket.close(code=4401, reason="log in first")
         return
-    if principal.agent is None or principal.tenant != ctx.tenant:
-        await websocket.close(code=4403, reason="the phone is for agents of this tenant")
+    tenant = ctx.tenant if principal.is_system else principal.tenant
+    asked = websocket.query_params.get("extension")
+    if tenant != ctx.tenant or (principal.agent is None and not (
+            asked and allowed(principal, Action.CALLS_MONITOR, tenant=tenant))):
+        await websocket.close(code=4403, reason="the phone is for agents, and supervisors "
+                                                "naming their extension, of this tenant")
         return
     switch = ctx.switch
     if switch is None or switch.center is None:
@@ -92,11 +102,14 @@ async def phone_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     lines = _lines(websocket)
-    line = lines.get(principal.agent)
+    # An agent's phone is its agent's; a supervisor's is the extension it named.
+    key = principal.agent if principal.agent is not None else f"ext:{asked}"
+    line = lines.get(key)
     try:
         if line is None or line.closing:
-            line = await _open_line(websocket, ctx, principal, switch.center)
-            lines[principal.agent] = line
+            extension = _extension_of(principal, asked, switch.center)
+            line = await _open_line(websocket, ctx, key, extension, switch.center)
+            lines[key] = line
         else:
             await _take_over(line, websocket)
     except PhoneError as exc:
@@ -115,27 +128,33 @@ async def phone_socket(websocket: WebSocket) -> None:
             _detach(line, lines, switch.center)
 
 
-async def _open_line(websocket: WebSocket, ctx: ApiContext, principal: Principal,
-                     center: CallCenter) -> _Line:
-    assert principal.agent is not None
+def _extension_of(principal: Principal, asked: str | None, center: CallCenter) -> str:
+    if principal.agent is None:
+        assert asked is not None
+        return asked
     config = center.acd.agent_configs.get(principal.agent)
     if config is None:
         raise PhoneError(f"agent {principal.agent!r} is not configured in the call center")
-    extension = await ctx.store.get_extension(ctx.tenant, config.extension)
+    return config.extension
+
+
+async def _open_line(websocket: WebSocket, ctx: ApiContext, key: str, number: str,
+                     center: CallCenter) -> _Line:
+    extension = await ctx.store.get_extension(ctx.tenant, number)
     if extension is None or not extension.enabled:
-        raise PhoneError(f"the agent's extension {config.extension} does not exist")
+        raise PhoneError(f"extension {number} does not exist")
     tenant = await ctx.store.get_tenant(ctx.tenant)
     if tenant is None:
         raise PhoneError(f"no tenant {ctx.tenant!r}")
     holder: list[_Line] = []
     phone = WebPhone(
-        extension=config.extension,
+        extension=number,
         stored_ha1={"MD5": extension.ha1_md5, "SHA-256": extension.ha1_sha256},
         server=_sip_server(ctx), domain=tenant.realm,
         notify=lambda message: holder[0].notify(message) if holder else None,
         lookup=center.leg_call_id, ice_addresses=ctx.switch.config.webrtc_addresses
         if ctx.switch is not None else ())
-    line = _Line(phone, principal.agent, websocket)
+    line = _Line(phone, key, websocket)
     holder.append(line)
     await phone.start()
     return line
@@ -148,7 +167,6 @@ async def _take_over(line: _Line, websocket: WebSocket) -> None:
         line.expiry = None
     old = line.socket
     line.socket = websocket
-    line.outbox = asyncio.Queue()
     if old is not None and old is not websocket:
         with contextlib.suppress(Exception):
             await old.close(code=4409, reason="the phone was taken over by another page")
@@ -178,10 +196,13 @@ def _detach(line: _Line, lines: dict[str, _Line], center: CallCenter) -> None:
 
 
 async def _send(line: _Line, websocket: WebSocket) -> None:
-    outbox = line.outbox
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            message = await outbox.get()
+        while line.socket is websocket:
+            message = await line.outbox.get()
+            if line.socket is not websocket:
+                # Taken over meanwhile: the message is the new page's.
+                line.outbox.put_nowait(message)
+                return
             await websocket.send_text(json.dumps(message))
 
 
@@ -207,10 +228,18 @@ async def _serve(line: _Line, websocket: WebSocket, center: CallCenter,
         try:
             await _act(line, message, center, principal)
         except PhoneError as exc:
-            reply: dict[str, Any] = {"op": "error", "message": str(exc)}
-            if isinstance(message.get("call"), str):
-                reply["call"] = message["call"]
-            line.notify(reply)
+            _refuse(line, message, str(exc))
+        except Exception:
+            # A bug must not cost the agent its phone: say so, keep the page connected.
+            log.exception("web phone %s: %r failed", line.agent, message.get("op"))
+            _refuse(line, message, "pycc could not do that (its log says why)")
+
+
+def _refuse(line: _Line, message: dict[str, Any], why: str) -> None:
+    reply: dict[str, Any] = {"op": "error", "message": why}
+    if isinstance(message.get("call"), str):
+        reply["call"] = message["call"]
+    line.notify(reply)
 
 
 def _text(message: dict[str, Any], key: str) -> str:

@@ -47,7 +47,8 @@ FRAME = BROWSER_RATE // 50  # 20 ms
 MAX_BUFFERED = BROWSER_RATE * 3 // 10
 #: What the phone offers pycc, best first: wideband first, G.711 for every other case.
 OFFERED = (("opus", 48000, 2), ("G722", 8000, 1), ("PCMU", 8000, 1), ("PCMA", 8000, 1))
-DYNAMIC_PT = {"opus": 111}
+#: The payload type of each codec in the phone's offers (the static ones of RFC 3551).
+PAYLOAD_TYPES = {"opus": 111, "G722": 9, "PCMU": 0, "PCMA": 8}
 EVENT_PT = 101
 
 
@@ -70,7 +71,7 @@ def phone_sdp(host: str, port: int, *, session_id: int, version: int,
     all it offers, plus telephone-event (RFC 4733)."""
     if codecs is None:
         codecs = tuple(
-            (name, rate, channels, DYNAMIC_PT.get(name, _static_pt(name)))
+            (name, rate, channels, PAYLOAD_TYPES[name])
             for name, rate, channels in OFFERED if _available(name, rate, channels))
     lines = [
         "v=0", f"o=pycc-webphone {session_id} {version} IN IP4 {host}", "s=pycc web phone",
@@ -85,10 +86,6 @@ def phone_sdp(host: str, port: int, *, session_id: int, version: int,
     lines += [f"a=rtpmap:{EVENT_PT} telephone-event/8000", f"a=fmtp:{EVENT_PT} 0-16",
               "a=ptime:20", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _static_pt(name: str) -> int:
-    return {"PCMU": 0, "PCMA": 8, "G722": 9}[name]
 
 
 def _available(name: str, rate: int, channels: int) -> bool:

@@ -39,6 +39,7 @@ from typing import Final, cast
 
 from pycc.aaa.billing import CreditTracker
 from pycc.bus import Bus
+from pycc.ccc.dispositions import DEFAULT_DISPOSITIONS, Disposition
 from pycc.ccmanager.apps import Application
 from pycc.ccmanager.b2bua import (
     APP_RECORD_GRACE,
@@ -116,6 +117,8 @@ class CenterConfig:
     #: The tenant's credit limit (None: none) and the start of the period it counts from.
     credit_limit: Decimal | None = None
     credit_since: float | None = None
+    #: The codes agents may end a call with in wrap-up.
+    dispositions: tuple[Disposition, ...] = DEFAULT_DISPOSITIONS
 
 
 def transfer_target_error(kind: str, name: str, config: CenterConfig) -> tuple[str, str] | None:
@@ -963,8 +966,12 @@ class CallCenter:
                     digit = await channel.collect(1, timeout=3600.0)
                     if digit in modes:
                         monitor.set_mode(modes[digit])
+                        self.bus.publish("supervisor.monitor", agent=agent_id,
+                                         supervisor=channel.caller, mode=modes[digit])
             finally:
                 self.acd.stop_monitor(channel)
+                self.bus.publish("supervisor.monitor", agent=agent_id,
+                                 supervisor=channel.caller, mode="stopped")
 
         return run
 
@@ -1032,6 +1039,8 @@ def center_config(spec: CallCenterSpec) -> CenterConfig:
         rates=spec.rates.plan if spec.rates is not None else None,
         credit_limit=spec.limits.credit if spec.limits is not None else None,
         credit_since=spec.limits.credit_since if spec.limits is not None else None,
+        dispositions=spec.dispositions if spec.dispositions is not None
+        else DEFAULT_DISPOSITIONS,
     )
 
 

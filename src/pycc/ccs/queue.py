@@ -335,6 +335,10 @@ class Distributor:
         return self._agent_event(agent_id, "set_not_ready", now,
                                  lambda a: a.set_not_ready(reason, now))
 
+    def wrap_up_done(self, agent_id: str, now: float) -> list[Decision]:
+        """The agent finished its wrap-up before the wrap-up time ran out."""
+        return self._agent_event(agent_id, "wrap_up_done", now, lambda a: a.wrap_up_done(now))
+
     def phone_lost(self, agent_id: str, now: float) -> list[Decision]:
         return self._agent_event(agent_id, "phone_lost", now, lambda a: a.phone_lost(now))
 

@@ -182,6 +182,7 @@ class AcdService:
         self._ids = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
         self._monitors: dict[int, Monitor] = {}
+        self._monitored: dict[int, str] = {}  # the agent of each monitor
 
     # -- configuration ---------------------------------------------------------------------
     def configure(self, agents: Sequence[AgentConfig],
@@ -242,6 +243,16 @@ class AcdService:
         if agent_id not in self.agent_configs:
             return f"no agent {agent_id!r}"
         return self._run(self.distributor.set_available(agent_id, self.clock()))
+
+    def end_wrap_up(self, agent_id: str) -> str | None:
+        """End the agent's wrap-up now (its disposition is in); None also when it was not in
+        wrap-up any more."""
+        if agent_id not in self.agent_configs:
+            return f"no agent {agent_id!r}"
+        agent = self.distributor.agents.get(agent_id)
+        if agent is None or agent.state is not AgentState.WRAP_UP:
+            return None
+        return self._run(self.distributor.wrap_up_done(agent_id, self.clock()))
 
     def not_ready(self, agent_id: str, reason: str = "break") -> str | None:
         if agent_id not in self.agent_configs:
@@ -502,7 +513,9 @@ class AcdService:
         if waiting is None or agent is None:
             return
         extension = agent.extension or self.agent_configs[agent_id].extension
-        out = self.ring(agent_id, extension, waiting.caller, waiting.info)
+        waited = max(0.0, self.clock() - waiting.enqueued_at)
+        out = self.ring(agent_id, extension, waiting.caller,
+                        {**waiting.info, "queue_wait": f"{waited:.0f}"})
         if out is None:
             log.info("agent %s: extension %s has no phone registered", agent_id, extension)
             loop = asyncio.get_running_loop()
@@ -625,10 +638,17 @@ class AcdService:
                     and waiting.channel is not None:
                 monitor = Monitor(self.engine, supervisor, out.channel, waiting.channel, mode)
                 self._monitors[supervisor.id] = monitor
+                self._monitored[supervisor.id] = agent_id
                 return monitor
         return None
 
+    def monitors(self) -> list[dict[str, str]]:
+        """Who monitors whom now: the agent, the supervisor's number and the mode."""
+        return [{"agent": self._monitored.get(key, ""), "supervisor": monitor.supervisor.caller,
+                 "mode": monitor.mode} for key, monitor in self._monitors.items()]
+
     def stop_monitor(self, supervisor: Channel) -> None:
+        self._monitored.pop(supervisor.id, None)
         monitor = self._monitors.pop(supervisor.id, None)
         if monitor is not None:
             with contextlib.suppress(Exception):

@@ -29,6 +29,18 @@ The ``rates`` section prices calls out, and ``limits.credit`` caps what they may
 Amounts are decimal (a YAML number is taken as written, never through binary floating
 point); ``credit_since`` is an ISO date (UTC midnight) or date and time, or epoch seconds.
 
+The ``dispositions`` section lists the codes agents end their calls with in wrap-up
+(`pycc.ccc.dispositions`), 1 to 100 of them, each code once (case counts)::
+
+    dispositions:
+      - {code: sale, label: Sale}
+      - {code: callback, label: Call back, callback: true}   # asks for a time to call back
+      - {code: dnc, label: "Do not call"}
+
+A tenant that never had the section gets `pycc.ccc.dispositions.DEFAULT_DISPOSITIONS`.
+Unlike the other sections' entries, a disposition is stored in one spelling (``callback``
+only when true), not as written: its spec holds the `Disposition` values alone.
+
 Every spec keeps its entry as written (``raw``): the database stores that, canonical JSON, and
 `pycc.provision.sync.load` rebuilds the spec from it with this same code. Specs compare by
 those plain values; compiled objects (the dial plan, flows, queue configs) are left out of
@@ -45,6 +57,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final, TypeAlias, TypeVar
 
+from pycc.ccc.dispositions import DEFAULT_DISPOSITIONS, Disposition, disposition_error
 from pycc.ccmanager.trunks import TrunkConfig, TrunkConfigError
 from pycc.ccs.queue import OverflowKind, OverflowTarget, QueueConfig, QueueError
 from pycc.ccs.skills import MAX_LEVEL, MIN_LEVEL, SkillError, SkillSchedule
@@ -92,7 +105,8 @@ DEFAULT_TENANT: Final = "default"
 
 #: The top-level keys of the file.
 SECTIONS: Final = ("tenant", "realm", "extensions", "agents", "queues", "ivr", "routes",
-                   "calendars", "trunks", "dids", "blacklist", "limits", "campaigns", "rates")
+                   "calendars", "trunks", "dids", "blacklist", "limits", "campaigns", "rates",
+                   "dispositions")
 
 #: Names stored already, by section, for references from a file that leaves a section out.
 Known: TypeAlias = Mapping[str, Collection[str]]
@@ -110,6 +124,7 @@ _DID_NUMBER: Final = re.compile(r"\+?[0-9*#]+")
 _DTMF: Final = re.compile(r"[0-9*#A-Da-d]+")
 _KEYS: Final = "0123456789*#"
 _MIN_PASSWORD: Final = 8
+_MAX_DISPOSITIONS: Final = 100
 
 # -- the specs ---------------------------------------------------------------------------------
 
@@ -238,7 +253,7 @@ class CallCenterSpec:
     is in the database. ``dial_plan`` holds the DIDs (first) and the routes, compiled;
     ``screening`` the blacklist. Equality compares the entries as written (see the module
     docstring); ``sections`` is not compared either, so a spec loaded back from the database
-    equals the one applied.
+    equals the one applied. ``dispositions`` is None when the file has no such section.
     """
 
     tenant: str
@@ -258,6 +273,7 @@ class CallCenterSpec:
     campaigns: tuple[Raw, ...]
     sections: frozenset[str] = field(compare=False)
     rates: RatesSpec | None = None
+    dispositions: tuple[Disposition, ...] | None = None
 
 
 def route_names(routes: Collection[Raw]) -> list[str]:
@@ -505,6 +521,8 @@ class _Checker:
         limits = self.limits(data["limits"]) if "limits" in data else None
         campaigns = self.section(data, "campaigns", self.campaign)
         rates = self.rates(data["rates"]) if "rates" in data else None
+        dispositions = self.dispositions(data["dispositions"]) \
+            if "dispositions" in data else None
         if self.errors or screening is None:
             return None
         plan = self.dial_plan(dids, routes, calendar_map, screening)
@@ -518,6 +536,7 @@ class _Checker:
             calendars=tuple(calendars), screening=screening,
             blacklist=blacklist if isinstance(blacklist, dict) else None, limits=limits,
             campaigns=tuple(campaigns), sections=self.present, rates=rates,
+            dispositions=dispositions,
         )
 
     def section(self, data: Raw, name: str,
@@ -1110,6 +1129,38 @@ class _Checker:
             self.fail(exc.where, exc.message)
             return None
 
+    # -- dispositions --------------------------------------------------------------------------
+
+    def dispositions(self, value: object) -> tuple[Disposition, ...] | None:
+        listed = self.items(value, "dispositions")
+        if listed is None:
+            return None
+        before = len(self.errors)
+        if not 1 <= len(listed) <= _MAX_DISPOSITIONS:
+            self.fail("dispositions", f"expected 1 to {_MAX_DISPOSITIONS} disposition codes, "
+                                      f"not {len(listed)}")
+        # Codes are case-sensitive: "Sale" and "sale" are two codes in the call records.
+        self.gather({"dispositions": listed}, "dispositions", "code", "disposition code")
+        found = [self.disposition(item, f"dispositions[{index}]")
+                 for index, item in enumerate(listed)]
+        if len(self.errors) > before:
+            return None
+        return tuple(item for item in found if item is not None)
+
+    def disposition(self, value: object, where: str) -> Disposition | None:
+        entry = self.entry(value, where, ("code", "label", "callback"), ("code", "label"))
+        if entry is None:
+            return None
+        code, label = entry["code"], entry["label"]
+        problems = _disposition_problems(code, label)
+        for name, why in problems:
+            self.fail(f"{where}.{name}", why)
+        callback = self.flag(entry.get("callback", False), f"{where}.callback")
+        if problems or callback is None or not isinstance(code, str) \
+                or not isinstance(label, str):
+            return None
+        return Disposition(code, label, callback)
+
     def campaign(self, value: object, where: str) -> Raw | None:
         """A dialer campaign, checked by `pycc.pds.campaign.CampaignConfig.from_dict`.
 
@@ -1140,6 +1191,18 @@ class _Checker:
 def _did_rule(number: str, to: object, where: str) -> dict[str, object]:
     # "exact:" so a number is never read as a pattern.
     return {"name": where, "match": f"exact:{number}", "to": to}
+
+
+def _disposition_problems(code: object, label: object) -> list[tuple[str, str]]:
+    """Each of the code's and the label's faults: `disposition_error` stops at the code's,
+    and a file's errors are all reported at once."""
+    first = disposition_error(code, label)
+    if first is None:
+        return []
+    if first[0] != "code":
+        return [first]
+    of_label = disposition_error(DEFAULT_DISPOSITIONS[0].code, label)
+    return [first] if of_label is None else [first, of_label]
 
 
 def _kind_of(value: object) -> str:

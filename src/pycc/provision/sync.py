@@ -2,11 +2,12 @@
 
 `apply` writes a `CallCenterSpec` in one transaction: the tenant (created if missing), its
 extensions (HA1 values for MD5 and SHA-256 under the tenant's realm, RFC 7616 section 3.4.2)
-and one `ConfigObject` row per agent, queue, flow, route, trunk, DID, calendar and campaign,
-plus the blacklist and limits. For each section the file has, stored objects it does not
-name are deleted; a section the file leaves out is left as it is. Any failure rolls all of it
-back. An object whose canonical JSON and position are unchanged is not touched, so applying
-the same file twice changes nothing the second time, not even a timestamp.
+and one `ConfigObject` row per agent, queue, flow, route, trunk, DID, calendar, campaign and
+disposition code, plus the blacklist and limits. For each section the file has, stored
+objects it does not name are deleted; a section the file leaves out is left as it is. Any
+failure rolls all of it back. An object whose canonical JSON and position are unchanged is
+not touched, so applying the same file twice changes nothing the second time, not even a
+timestamp.
 
 The ``rates`` section is stored in tables of its own (`pycc.store.billing_models`): one row
 per rate table and per rate, amounts as decimal text, and which table each trunk (and the
@@ -30,6 +31,7 @@ from typing import Final, TypeVar
 from sqlmodel import Session, col, select
 
 from pycc.aaa import audit
+from pycc.ccc.dispositions import Disposition
 from pycc.provision.schema import (
     CallCenterSpec,
     ExtensionSpec,
@@ -72,6 +74,7 @@ KIND_OF_SECTION: Final[Mapping[str, str]] = {
     "blacklist": "blacklist",
     "limits": "limits",
     "campaigns": "campaign",
+    "dispositions": "disposition",
 }
 _SECTION_OF_KIND: Final = {kind: section for section, kind in KIND_OF_SECTION.items()}
 #: Sections that are one mapping, stored as one row named after the section.
@@ -153,6 +156,9 @@ def desired_objects(spec: CallCenterSpec, section: str) -> list[tuple[str, int, 
         return [("limits", 0, spec.limits.raw)] if spec.limits and spec.limits.raw else []
     if section == "campaigns":
         return [(str(c["name"]), i, c) for i, c in enumerate(spec.campaigns)]
+    if section == "dispositions":
+        return [(d.code, i, _disposition_entry(d))
+                for i, d in enumerate(spec.dispositions or ())]
     raise ValueError(f"no stored objects for section {section!r}")
 
 
@@ -319,6 +325,15 @@ def load(store: Store, tenant: str) -> CallCenterSpec | None:
     return dataclasses.replace(
         spec, realm=owner.realm, sections=frozenset(sections),
         extensions=tuple(ExtensionSpec(e.number, "", e.display_name) for e in extensions))
+
+
+def _disposition_entry(disposition: Disposition) -> dict[str, object]:
+    # Written as a file would say it, ``callback`` only when true: the same codes store the
+    # same text however the file spelled them, and load() reads it back as a section.
+    entry: dict[str, object] = {"code": disposition.code, "label": disposition.label}
+    if disposition.callback:
+        entry["callback"] = True
+    return entry
 
 
 # -- the writes --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlmodel import Column, Field, SQLModel
 
 #: Values of :attr:`ConfigObject.kind`.
 CONFIG_KINDS: Final = ("agent", "queue", "ivr", "route", "trunk", "did", "blacklist", "limits",
-                       "calendar", "campaign")
+                       "calendar", "campaign", "disposition")
 
 
 class ConfigObject(SQLModel, table=True):

@@ -188,6 +188,12 @@ class CallRecord(SQLModel, table=True):
     talk_seconds: float | None = None
     hold_seconds: float | None = None
     wrapup_seconds: float | None = None
+    #: What the agent said the call came to in wrap-up (a disposition code, see
+    #: `pycc.ccc.dispositions`), the agent's notes, and when to call the customer back.
+    #: The agent's desktop sets them, after or during the call; the switch never writes them.
+    wrapup_code: str | None = None
+    wrapup_notes: str | None = None
+    callback_at: float | None = None
     #: What the call costs in micro-units of the currency (1 = 0.000001; see
     #: `pycc.routing.rating`): 0 for calls that cost nothing (inbound, internal, unanswered),
     #: None for a call out that no rate matched. ``rate_table`` and ``rate_prefix`` name the

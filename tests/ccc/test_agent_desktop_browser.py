@@ -1,0 +1,113 @@
+"""The agent desktop in headless Chromium against a real ``pycc serve``: the agent logs in
+on the page, its browser becomes its phone (the fake microphone plays a tone), a baresip phone
+calls the queue, the agent answers on the page, and each side hears the other's tone (the
+page through WebAudio on the remote stream, baresip in its recording). The agent then sets a
+disposition, and the call's record has it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ccc.test_webphone import CENTER, PASSWORD
+from peers.audio import dominant_frequency, tone_present, write_tone_wav
+from peers.baresip import start_baresip
+from peers.browser import launch_browser, tone_wav, wait_for_frequency
+from peers.pycc_server import start_pycc
+from pycc.aaa.accounts import create_user
+from pycc.aaa.audit import Origin
+from pycc.aaa.passwords import ScryptParams
+from pycc.store.db import make_url
+from pycc.store.repo import Store
+
+pytestmark = pytest.mark.peer
+
+#: Where the test leaves screenshots of the page when asked (the README's come from here).
+SCREENSHOTS = os.environ.get("PYCC_SCREENSHOTS")
+
+
+def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path: Path) -> None:
+    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002")])
+    try:
+        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
+        done = server.cli("apply", str(tmp_path / "center.yaml"))
+        assert done.returncode == 0, done.stderr
+        with Store(make_url(server.data_dir, None)) as store:
+            create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
+                        origin=Origin("tests", "cli"), agent="alice",
+                        params=ScryptParams(log2_n=4, r=1, p=1))
+        base = f"http://127.0.0.1:{server.http_port}"
+        mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
+        heard_by_caller = tmp_path / "heard-by-caller.wav"
+        caller = start_baresip(
+            tmp_path, sip_user="1002", password="secret-1002", registrar_port=server.sip_port,
+            audio_source_wav=write_tone_wav(tmp_path / "caller-400hz.wav", 400, 30.0),
+            record_wav=heard_by_caller, auto_answer=False)
+        with caller:
+            pycc_call = asyncio.run(asyncio.wait_for(
+                agent_takes_the_call(base, mic, caller.dial), 120))
+            caller.wait_event("CALL_CLOSED", timeout=15)
+        assert tone_present(heard_by_caller, 600), dominant_frequency(heard_by_caller)
+        records = httpx.get(f"{base}/v1/records", params={"limit": 50},
+                            cookies=_COOKIES).json()["items"]
+        record = next(r for r in records if r["call_id"] == pycc_call)
+        assert (record["agent"], record["wrapup_code"], record["wrapup_notes"]) == (
+            "alice", "sale", "wants the yearly plan")
+    except BaseException:
+        print(server.log()[-8000:])
+        raise
+    finally:
+        server.stop()
+
+
+_COOKIES: dict[str, str] = {}
+
+
+async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
+    async with launch_browser(fake_audio=mic) as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800},
+                                            locale="en-US")
+        page = await context.new_page()
+        await page.goto(f"{base}/ui/")
+        await page.fill("#login-user", "alice")
+        await page.fill("#login-password", PASSWORD)
+        await page.click("#login-submit")
+        await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
+        await page.click("#state-login")
+        await page.wait_for_selector("#agent-status[data-status='available']", timeout=15_000)
+        await _shot(page, "agent-desktop-available.png")
+        assert callable(dial)
+        dial("8100")
+        await page.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
+        assert "sales" in (await page.text_content("#incoming-info") or "")
+        await _shot(page, "agent-desktop-incoming.png")
+        await page.click("#answer")
+        await page.wait_for_selector("#call-state[data-state='answered']", timeout=15_000)
+        # The agent hears the caller's 400 Hz through WebRTC and the page's audio element.
+        await wait_for_frequency(page, "#remote-audio", 400.0, tolerance=25.0, timeout=20.0)
+        # Let the caller hear the agent's 600 Hz for a while, then the agent hangs up.
+        await asyncio.sleep(2.5)
+        await _shot(page, "agent-desktop-call.png")
+        await page.click("#hangup")
+        await page.wait_for_selector("#wrapup-form:not([hidden])", timeout=15_000)
+        await page.select_option("#wrapup-code", "sale")
+        await page.fill("#wrapup-notes", "wants the yearly plan")
+        await page.click("#wrapup-submit")
+        await page.wait_for_selector("#wrapup-done:not([hidden])", timeout=15_000)
+        for cookie in await context.cookies():
+            _COOKIES[cookie["name"]] = cookie["value"]
+        pycc_call = await page.evaluate("window.pycc.lastWrapup")
+        assert isinstance(pycc_call, str) and pycc_call, pycc_call
+        await context.close()
+        return pycc_call
+
+
+async def _shot(page: object, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(SCREENSHOTS) / name))  # type: ignore[attr-defined]
