@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ccc.test_webphone import CENTER, PASSWORD
-from peers.audio import dominant_frequency, tone_present, write_tone_wav
+from peers.audio import dominant_frequency, tone_present, write_silence_wav, write_tone_wav
 from peers.baresip import start_baresip
 from peers.browser import launch_browser, tone_wav, wait_for_frequency
 from peers.pycc_server import start_pycc
@@ -111,3 +111,84 @@ async def _shot(page: object, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(Path(SCREENSHOTS) / name))  # type: ignore[attr-defined]
+
+
+def test_a_supervisor_in_a_second_browser_whispers_to_the_agent(tmp_path: Path) -> None:
+    """The caller says nothing (so what the agent hears is the supervisor's voice alone);
+    the supervisor's browser phone whispers: the agent hears its 900 Hz, the caller never."""
+    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
+                                   ("1009", "secret-1009")])
+    try:
+        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
+        done = server.cli("apply", str(tmp_path / "center.yaml"))
+        assert done.returncode == 0, done.stderr
+        with Store(make_url(server.data_dir, None)) as store:
+            for name, role, agent in (("alice", "agent", "alice"), ("sup", "supervisor", None)):
+                create_user(store, "default", name, role, password=PASSWORD, now=time.time(),
+                            origin=Origin("tests", "cli"), agent=agent,
+                            params=ScryptParams(log2_n=4, r=1, p=1))
+        base = f"http://127.0.0.1:{server.http_port}"
+        heard_by_caller = tmp_path / "heard-by-caller.wav"
+        caller = start_baresip(
+            tmp_path, sip_user="1002", password="secret-1002", registrar_port=server.sip_port,
+            audio_source_wav=write_silence_wav(tmp_path / "caller-silent.wav", 30.0),
+            record_wav=heard_by_caller, auto_answer=False)
+        with caller:
+            asyncio.run(asyncio.wait_for(
+                supervisor_whispers(base, tmp_path, caller.dial), 150))
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", timeout=15)
+        assert tone_present(heard_by_caller, 600), dominant_frequency(heard_by_caller)
+        assert not tone_present(heard_by_caller, 900), "the caller heard the whisper"
+    except BaseException:
+        print(server.log()[-8000:])
+        raise
+    finally:
+        server.stop()
+
+
+async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
+    agent_mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
+    supervisor_mic = tone_wav(tmp_path / "supervisor-900hz.wav", 900.0)
+    async with launch_browser(fake_audio=agent_mic) as agent_browser, \
+            launch_browser(fake_audio=supervisor_mic) as supervisor_browser:
+        agent = await (await agent_browser.new_context()).new_page()
+        await agent.goto(f"{base}/ui/")
+        await agent.fill("#login-user", "alice")
+        await agent.fill("#login-password", PASSWORD)
+        await agent.click("#login-submit")
+        await agent.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
+        await agent.click("#state-login")
+        await agent.wait_for_selector("#agent-status[data-status='available']")
+
+        context = await supervisor_browser.new_context(viewport={"width": 1280, "height": 800})
+        supervisor = await context.new_page()
+        await supervisor.goto(f"{base}/ui/")
+        await supervisor.fill("#login-user", "sup")
+        await supervisor.fill("#login-password", PASSWORD)
+        await supervisor.click("#login-submit")
+        await supervisor.wait_for_selector("#supervisor:not([hidden])", timeout=20_000)
+        await supervisor.fill("#sup-extension", "1009")
+        await supervisor.click("#sup-phone-connect")
+        await supervisor.wait_for_selector("#sup-phone-status[data-ready='yes']",
+                                           timeout=20_000)
+        row = "#wallboard-agents tr[data-agent='alice']"
+        await supervisor.wait_for_selector(f"{row} [data-status='available']")
+
+        assert callable(dial)
+        dial("8100")
+        await agent.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
+        await agent.click("#answer")
+        await agent.wait_for_selector("#call-state[data-state='answered']", timeout=15_000)
+        # The wallboard shows the call without being asked; the whisper button works.
+        await supervisor.wait_for_selector(f"{row} [data-state='on_call']", timeout=15_000)
+        await supervisor.wait_for_selector("#wallboard-queues tr[data-queue='sales']")
+        await supervisor.click(f"{row} [data-action='whisper']")
+        await supervisor.wait_for_selector(f"{row} [data-mode='whisper']", timeout=15_000)
+        # The supervisor hears the agent; the agent hears the supervisor.
+        await wait_for_frequency(supervisor, "#sup-remote-audio", 600.0, tolerance=25.0,
+                                 timeout=20.0)
+        await wait_for_frequency(agent, "#remote-audio", 900.0, tolerance=25.0, timeout=20.0)
+        await asyncio.sleep(2.0)  # the caller's recording must cover the whisper
+        await _shot(supervisor, "supervisor-wallboard.png")
+        await supervisor.click(f"{row} [data-action='stop']")
