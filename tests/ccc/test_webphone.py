@@ -48,7 +48,8 @@ def run_with_switch(tmp_path: Path, scenario: Callable[[PyccServer, str], Awaita
                     ) -> None:
     # The page double's ICE, like pycc's, must offer 127.0.0.1 in a loopback-only network.
     offer_addresses()
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002")])
+    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
+                                   ("1003", "secret-1003")])
     try:
         (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
         done = server.cli("apply", str(tmp_path / "center.yaml"))
@@ -281,3 +282,58 @@ async def until_board(board: ClientConnection, wanted: Callable[[dict[str, Any]]
             picture: dict[str, Any] = json.loads(await board.recv())
             if wanted(picture):
                 return picture
+
+
+def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulted(
+        tmp_path: Path) -> None:
+    async def scenario(server: PyccServer, base: str) -> None:
+        switch = Address("udp", "127.0.0.1", server.sip_port)
+        async with page(base, tone=600.0) as agent_page, RtpPhone() as caller_rtp, \
+                RtpPhone() as expert_rtp, \
+                UserAgent("1002", "secret-1002", server=switch,
+                          rtp_port=caller_rtp.port) as caller, \
+                UserAgent("1003", "secret-1003", server=switch, rtp_port=expert_rtp.port,
+                          auto_answer=True) as expert:
+            await agent_page.login("alice", PASSWORD)
+            await agent_page.open_phone()
+            await agent_page.next_message("ready")
+            await ready_agent(agent_page)
+            await caller.register()
+            await expert.register()
+            caller_rtp.tone(400.0)
+            expert_rtp.tone(800.0)
+            call = await caller.dial("8100")
+            ringing = await agent_page.next_message("call", state="ringing")
+            await agent_page.send(op="answer_call", call=ringing["call"])
+            await call.wait_answered(10)
+            caller_rtp.learn(call.remote_sdp)
+            # Hold the caller, consult the expert on a second call.
+            await agent_page.send(op="hold", call=ringing["call"], on=True)
+            await agent_page.next_message("call", call=ringing["call"], state="held")
+            # Resuming the held call while talking on another is refused later; a second
+            # call while one talks is refused now.
+            await agent_page.send(op="dial", number="1003")
+            consult = await agent_page.next_message("call", direction="outgoing",
+                                                    state="answered")
+            consulted = await expert.next_call(10)
+            expert_rtp.learn(consulted.remote_sdp)
+            heard = await agent_page.hear(0.5)
+            assert band_share(heard, PAGE_RATE, 800.0) > 0.5
+            await agent_page.send(op="hold", call=ringing["call"], on=False)
+            refused = await agent_page.next_message("error", call=ringing["call"])
+            assert "first" in refused["message"]
+            # Complete: the caller and the expert talk; both of the agent's calls end.
+            await agent_page.send(op="transfer", call=ringing["call"], to_call=consult["call"])
+            await agent_page.next_message("call", call=ringing["call"], state="ended")
+            await agent_page.next_message("call", call=consult["call"], state="ended")
+            heard_by_caller = await caller_rtp.hear(0.6, since=caller_rtp.now() + 0.5)
+            assert band_share(heard_by_caller, 8000, 800.0) > 0.5
+            heard_by_expert = await expert_rtp.hear(0.6, since=expert_rtp.now() + 0.2)
+            assert band_share(heard_by_expert, 8000, 400.0) > 0.5
+            # Either hanging up ends both.
+            await call.hangup()
+            await consulted.wait_ended(10)
+            status = await wait_status(base, agent_page.http.cookies, "available")
+            assert status["state"] in ("wrap_up", "idle")
+
+    run_with_switch(tmp_path, scenario)

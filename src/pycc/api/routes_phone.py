@@ -275,6 +275,9 @@ async def _act(line: _Line, message: dict[str, Any], center: CallCenter,
         await phone.hold(_text(message, "call"), _flag(message, "on"))
     elif op == "mute":
         phone.mute(_flag(message, "on"))
+    elif op == "transfer" and "to_call" in message:
+        await _attended(phone, _text(message, "call"), _text(message, "to_call"), center,
+                        principal)
     elif op == "transfer":
         await _transfer(phone, _text(message, "call"), _text(message, "target"), center,
                         principal)
@@ -300,5 +303,23 @@ async def _transfer(phone: WebPhone, call_id: str, target: str, center: CallCent
         await center.transfer(pycc_call, kind, name, None, by=principal.label)
     except LookupError:
         raise PhoneError(f"call {call_id} has ended") from None
+    except TransferRefused as exc:
+        raise PhoneError(f"transfer: {exc}") from None
+
+
+async def _attended(phone: WebPhone, held: str, consulted: str, center: CallCenter,
+                    principal: Principal) -> None:
+    """Attended transfer: the party of ``held`` (the customer on hold) and the party of
+    ``consulted`` (whom the agent called meanwhile) talk to each other; the agent's two
+    calls end."""
+    first, second = phone.api_call_id(held), phone.api_call_id(consulted)
+    if first is None or second is None:
+        raise PhoneError("transfer: both calls must be answered")
+    parties = [None if p == "outside" else p for p in (phone.keeps(held), phone.keeps(consulted))]
+    try:
+        await center.join(first, second, first_party=parties[0], second_party=parties[1],
+                          by=principal.label)
+    except LookupError:
+        raise PhoneError("transfer: one of the calls has ended") from None
     except TransferRefused as exc:
         raise PhoneError(f"transfer: {exc}") from None

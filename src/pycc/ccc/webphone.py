@@ -205,6 +205,10 @@ class WebPhone:
             raise PhoneError(f"call {call_id} is not answered")
         if call.held == on:
             return
+        if not on:
+            busy = self._talking(call)
+            if busy is not None:
+                raise PhoneError(f"hang up or hold call {busy.id} first")
         call.version += 1
         sdp = phone_sdp(self.audio.host, self.audio.port, session_id=self._session_id,
                         version=call.version, codecs=(call.codec,),
@@ -217,6 +221,8 @@ class WebPhone:
         if not 200 <= response.status < 300:
             raise PhoneError(f"the switch refused: {response.status} {response.reason}")
         call.held = on
+        if not on and call.target is not None:
+            self.audio.use(call.target)
         self._tell(call)
 
     def mute(self, on: bool) -> None:
@@ -242,8 +248,16 @@ class WebPhone:
         return call
 
     def _talking(self, other: _PhoneCall | None) -> _PhoneCall | None:
+        """The call the agent talks on now (answered, not on hold), other than ``other``: a
+        held call does not stop the agent from consulting someone on a second one."""
         return next((c for c in self.calls.values() if c is not other and c.answered
-                     and c.sip.state is not CallState.ENDED), None)
+                     and not c.held and c.sip.state is not CallState.ENDED), None)
+
+    def keeps(self, call_id: str) -> str:
+        """Which party of the switch's call stays when the agent transfers ``call_id``: the
+        one the agent called ("callee"), or for a call to the agent, whoever called in
+        ("outside", the switch's default)."""
+        return "callee" if self._call(call_id).direction == "outgoing" else "outside"
 
     def _sdp(self, call: _PhoneCall) -> bytes:
         assert call.codec is not None

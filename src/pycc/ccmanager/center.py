@@ -208,6 +208,10 @@ class Transferred:
     name: str
 
 
+#: Seconds the first party of an attended transfer waits for the second to be handed over.
+MEET_TIMEOUT = 10.0
+
+
 class CallCenter:
     """Router and inbound services of one tenant, over the B2BUA and the media engine."""
 
@@ -790,6 +794,40 @@ class CallCenter:
             raise TransferRefused(f"target.{problem[0]}", problem[1])
         if kind == "extension" and not await self.b2bua.extension_known(name):
             raise TransferRefused("target.name", f"no extension {name!r}")
+        chosen, keep, other = self._parties(call_id, found, party)
+        await self._hand_over(call_id, keep, other, self._transfer_application(kind, name))
+        self._published_transfer(call_id, chosen, keep, other, kind, name, by)
+        return Transferred(call_id, chosen, keep, other, kind, name)
+
+    async def join(self, first_id: str, second_id: str, *, first_party: str | None = None,
+                   second_party: str | None = None, by: str = "") -> tuple[Transferred,
+                                                                           Transferred]:
+        """Attended transfer: the kept party of ``first_id`` (``first_party``, by default its
+        outside party: the customer an agent put on hold) and the kept party of
+        ``second_id`` (by default its outside party: whom the agent consulted) are
+        connected to each other; the other party of each call (the agent) is hung up.
+        Both calls are checked before either is touched. Raises like `transfer`."""
+        if first_id == second_id:
+            raise TransferRefused("call", "a call cannot be joined with itself")
+        checked = []
+        for call_id, party in ((first_id, first_party), (second_id, second_party)):
+            found = self.find_call(call_id)
+            if found is None:
+                raise LookupError(f"no call {call_id!r}")
+            checked.append((call_id, *self._parties(call_id, found, party)))
+        meet_first, meet_second = self._meeting()
+        done = []
+        for (call_id, chosen, keep, other), application, peer in zip(
+                checked, (meet_first, meet_second), (second_id, first_id), strict=True):
+            await self._hand_over(call_id, keep, other, application)
+            self._published_transfer(call_id, chosen, keep, other, "call", peer, by)
+            done.append(Transferred(call_id, chosen, keep, other, "call", peer))
+        return done[0], done[1]
+
+    def _parties(self, call_id: str, found: Call | OutboundCall,
+                 party: str | None) -> tuple[str, CallSide, CallSide | None]:
+        """(the party named, its side kept, the other side) of an answered call that no
+        transfer is taking; TransferRefused otherwise."""
         answered = found.state is CallState.ANSWERED if isinstance(found, Call) \
             else found.answered
         if not answered:
@@ -799,11 +837,16 @@ class CallCenter:
         keep = talk.side(chosen)
         if keep is None:
             raise TransferRefused("party", f"call {call_id!r} has no {chosen} on the line")
-        other = talk.callee if chosen == "caller" else talk.caller
         if keep.id in self._transferring:
             raise TransferRefused(None, f"call {call_id!r} is being transferred already")
+        other = talk.callee if chosen == "caller" else talk.caller
+        return chosen, keep, other
+
+    async def _hand_over(self, call_id: str, keep: CallSide, other: CallSide | None,
+                         application: Application) -> None:
+        """Take ``keep`` from what it is connected to, give it to ``application``, and hang
+        ``other`` up."""
         self._transferring.add(keep.id)
-        application = self._transfer_application(kind, name)
         try:
             if isinstance(keep.call, Call):
                 # The service on the call lets go and releases whoever it connected; what it
@@ -822,6 +865,9 @@ class CallCenter:
             raise TransferRefused(None, str(exc)) from None
         finally:
             self._transferring.discard(keep.id)
+
+    def _published_transfer(self, call_id: str, chosen: str, keep: CallSide,
+                            other: CallSide | None, kind: str, name: str, by: str) -> None:
         agents = sorted((self._agents_at(other.number) if other is not None else set())
                         | self._agents_at(keep.number))
         self.bus.publish("call.transferred", call=call_id, party=chosen, kept=keep.id,
@@ -829,7 +875,50 @@ class CallCenter:
                          name=name, agent=agents[0] if agents else None, by=by)
         log.info("call %s: %s transferred to %s %s by %s", call_id, chosen, kind, name,
                  by or "pycc")
-        return Transferred(call_id, chosen, keep, other, kind, name)
+
+    def _meeting(self) -> tuple[Application, Application]:
+        """Two services that connect the parties given to them (an attended transfer): the
+        first waits for the second (`MEET_TIMEOUT` seconds at most), the second bridges
+        them; the two stay connected until either hangs up, and then both calls end."""
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[Channel] = loop.create_future()
+        over = asyncio.Event()
+
+        async def first(channel: Channel) -> None:
+            arrived.set_result(channel)
+            ended = asyncio.ensure_future(channel.ended.wait())
+            finished = asyncio.ensure_future(over.wait())
+            try:
+                await asyncio.wait({ended, finished}, timeout=None,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+                finished.cancel()
+
+        async def second(channel: Channel) -> None:
+            try:
+                partner = await asyncio.wait_for(asyncio.shield(arrived), MEET_TIMEOUT)
+            except TimeoutError:
+                over.set()
+                await channel.play("tone:congestion", duration=1.5)
+                return
+            try:
+                self.engine.bridge(partner, channel)
+            except (ValueError, ChannelGone) as exc:
+                log.warning("attended transfer: cannot connect the parties: %s", exc)
+                over.set()
+                return
+            waits = {asyncio.ensure_future(partner.ended.wait()),
+                     asyncio.ensure_future(channel.ended.wait())}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+                self.engine.unbridge(channel)
+                over.set()
+
+        return first, second
 
     def _release(self, side: CallSide) -> None:
         """Hang up the party a transfer does not keep (its services follow as after any
