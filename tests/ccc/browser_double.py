@@ -14,6 +14,7 @@ import contextlib
 import fractions
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -148,6 +149,18 @@ class PageDouble:
                 if total >= seconds * RATE:
                     return np.concatenate(chunks)[:int(seconds * RATE)]
                 await asyncio.sleep(0.05)
+
+    async def until_heard(self, share: Callable[[np.ndarray[Any, Any]], float],
+                          least: float, timeout: float = 15.0) -> float:
+        """Listen in half-second windows until ``share`` of one reaches ``least`` (the
+        media of a new path can take a moment to flow on a loaded machine); the share."""
+        best = 0.0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            best = share(await self.hear(0.5))
+            if best >= least:
+                return best
+        raise AssertionError(f"heard at best a share of {best:.3f}, wanted {least}")
 
     async def close(self) -> None:
         if self.socket is not None:

@@ -9,6 +9,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from pycc.ccc.ice import offer_addresses
 from pycc.sip.address import Address
 from pycc.store.db import make_url
 from pycc.store.repo import Store
-from pycc.ua import UserAgent
+from pycc.ua import Call, UserAgent
 
 pytestmark = pytest.mark.peer
 
@@ -112,8 +113,7 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                 await call.wait_answered(10)
                 rtp.learn(call.remote_sdp)
                 # The agent hears the caller's 400 Hz, the caller the browser's 600 Hz.
-                heard = await agent_page.hear(0.6)
-                assert band_share(heard, PAGE_RATE, 400.0) > 0.5
+                await agent_page.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.5)
                 caller_heard = await rtp.hear(0.6, since=rtp.now() + 0.3)
                 assert band_share(caller_heard, 8000, 600.0) > 0.5
                 # Hold: the caller stops hearing the agent; resume brings the tone back.
@@ -240,6 +240,11 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
             assert first["op"] == "snapshot" and first["feature_codes"]["whisper"] == "*34"
             alice = next(a for a in first["agents"] if a["agent"] == "alice")
             assert alice["status"] == "available"
+            # A supervisor's phone may not be an agent's extension.
+            async with connect(f"{ws}/v1/phone?extension=1001",
+                               additional_headers=sup.cookie_headers()) as taken:
+                refusal = json.loads(await asyncio.wait_for(taken.recv(), 10))
+                assert refusal["op"] == "error" and "agent" in refusal["message"]
             await sup.open_phone("?extension=1009")
             await sup.next_message("ready")
             switch = Address("udp", "127.0.0.1", server.sip_port)
@@ -260,14 +265,13 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                                   <= next(iter(b["monitors"]), {}).items())
                 # The agent hears the caller and the supervisor; the caller only the agent;
                 # the supervisor both.
-                heard = await agent_page.hear(1.0)
-                assert band_share(heard, PAGE_RATE, 900.0) > 0.2
-                assert band_share(heard, PAGE_RATE, 400.0) > 0.2
+                await agent_page.until_heard(
+                    lambda pcm: min(band_share(pcm, PAGE_RATE, 900.0),
+                                    band_share(pcm, PAGE_RATE, 400.0)), 0.2)
                 caller_heard = await rtp.hear(0.8, since=rtp.now() + 0.2)
                 assert band_share(caller_heard, 8000, 900.0) < 0.05
                 assert band_share(caller_heard, 8000, 600.0) > 0.5
-                sup_heard = await sup.hear(1.0)
-                assert band_share(sup_heard, PAGE_RATE, 400.0) > 0.2
+                await sup.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.2)
                 await call.hangup()
             await board.close()
 
@@ -284,9 +288,23 @@ async def until_board(board: ClientConnection, wanted: Callable[[dict[str, Any]]
                 return picture
 
 
-def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulted(
-        tmp_path: Path) -> None:
-    async def scenario(server: PyccServer, base: str) -> None:
+@dataclass
+class Consultation:
+    """An agent with a queue caller on hold and an expert answered on a second call."""
+
+    page: PageDouble
+    held: str
+    consult: str
+    caller: Call
+    caller_rtp: RtpPhone
+    expert: Call
+    expert_rtp: RtpPhone
+
+
+def run_consultation(tmp_path: Path,
+                     scenario: Callable[[Consultation, str], Awaitable[None]]) -> None:
+    """The caller says 400 Hz, the agent 600 Hz, the expert (extension 1003) 800 Hz."""
+    async def consulting(server: PyccServer, base: str) -> None:
         switch = Address("udp", "127.0.0.1", server.sip_port)
         async with page(base, tone=600.0) as agent_page, RtpPhone() as caller_rtp, \
                 RtpPhone() as expert_rtp, \
@@ -310,30 +328,60 @@ def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulte
             # Hold the caller, consult the expert on a second call.
             await agent_page.send(op="hold", call=ringing["call"], on=True)
             await agent_page.next_message("call", call=ringing["call"], state="held")
-            # Resuming the held call while talking on another is refused later; a second
-            # call while one talks is refused now.
             await agent_page.send(op="dial", number="1003")
             consult = await agent_page.next_message("call", direction="outgoing",
                                                     state="answered")
             consulted = await expert.next_call(10)
             expert_rtp.learn(consulted.remote_sdp)
-            heard = await agent_page.hear(0.5)
-            assert band_share(heard, PAGE_RATE, 800.0) > 0.5
+            await agent_page.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 800.0), 0.5)
+            # The held call cannot be resumed while the agent talks on the other.
             await agent_page.send(op="hold", call=ringing["call"], on=False)
             refused = await agent_page.next_message("error", call=ringing["call"])
             assert "first" in refused["message"]
-            # Complete: the caller and the expert talk; both of the agent's calls end.
-            await agent_page.send(op="transfer", call=ringing["call"], to_call=consult["call"])
-            await agent_page.next_message("call", call=ringing["call"], state="ended")
-            await agent_page.next_message("call", call=consult["call"], state="ended")
-            heard_by_caller = await caller_rtp.hear(0.6, since=caller_rtp.now() + 0.5)
-            assert band_share(heard_by_caller, 8000, 800.0) > 0.5
-            heard_by_expert = await expert_rtp.hear(0.6, since=expert_rtp.now() + 0.2)
-            assert band_share(heard_by_expert, 8000, 400.0) > 0.5
-            # Either hanging up ends both.
-            await call.hangup()
-            await consulted.wait_ended(10)
-            status = await wait_status(base, agent_page.http.cookies, "available")
-            assert status["state"] in ("wrap_up", "idle")
+            await scenario(Consultation(agent_page, ringing["call"], consult["call"], call,
+                                        caller_rtp, consulted, expert_rtp), base)
 
-    run_with_switch(tmp_path, scenario)
+    run_with_switch(tmp_path, consulting)
+
+
+def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulted(
+        tmp_path: Path) -> None:
+    async def scenario(c: Consultation, base: str) -> None:
+        # Complete: the caller and the expert talk; both of the agent's calls end.
+        await c.page.send(op="transfer", call=c.held, to_call=c.consult)
+        await c.page.next_message("call", call=c.held, state="ended")
+        await c.page.next_message("call", call=c.consult, state="ended")
+        heard_by_caller = await c.caller_rtp.hear(0.6, since=c.caller_rtp.now() + 0.5)
+        assert band_share(heard_by_caller, 8000, 800.0) > 0.5
+        heard_by_expert = await c.expert_rtp.hear(0.6, since=c.expert_rtp.now() + 0.2)
+        assert band_share(heard_by_expert, 8000, 400.0) > 0.5
+        # Either hanging up ends both.
+        await c.caller.hangup()
+        await c.expert.wait_ended(10)
+        status = await wait_status(base, c.page.http.cookies, "available")
+        assert status["state"] in ("wrap_up", "idle")
+
+    run_consultation(tmp_path, scenario)
+
+
+def test_a_three_way_call_lets_the_caller_the_agent_and_the_expert_hear_each_other(
+        tmp_path: Path) -> None:
+    async def scenario(c: Consultation, base: str) -> None:
+        # Conference: the expert joins the caller and the agent; the first call resumes.
+        await c.page.send(op="conference", call=c.held, **{"with": c.consult})
+        await c.page.next_message("call", call=c.consult, state="ended")
+        await c.page.next_message("call", call=c.held, state="answered")
+        await c.page.until_heard(lambda pcm: min(band_share(pcm, PAGE_RATE, 400.0),
+                                                 band_share(pcm, PAGE_RATE, 800.0)), 0.2)
+        heard_by_caller = await c.caller_rtp.hear(0.8, since=c.caller_rtp.now() + 0.5)
+        assert band_share(heard_by_caller, 8000, 600.0) > 0.2
+        assert band_share(heard_by_caller, 8000, 800.0) > 0.2
+        heard_by_expert = await c.expert_rtp.hear(0.8, since=c.expert_rtp.now() + 0.2)
+        assert band_share(heard_by_expert, 8000, 400.0) > 0.2
+        assert band_share(heard_by_expert, 8000, 600.0) > 0.2
+        # The agent hangs up: the conversation is over for everyone.
+        await c.page.send(op="hangup", call=c.held)
+        await c.caller.wait_ended(10)
+        await c.expert.wait_ended(10)
+
+    run_consultation(tmp_path, scenario)

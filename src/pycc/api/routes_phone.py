@@ -131,6 +131,9 @@ async def phone_socket(websocket: WebSocket) -> None:
 def _extension_of(principal: Principal, asked: str | None, center: CallCenter) -> str:
     if principal.agent is None:
         assert asked is not None
+        # A supervisor's phone is its own: never an agent's, whose calls it would take.
+        if any(agent.extension == asked for agent in center.acd.agent_configs.values()):
+            raise PhoneError(f"extension {asked} is an agent's")
         return asked
     config = center.acd.agent_configs.get(principal.agent)
     if config is None:
@@ -275,6 +278,9 @@ async def _act(line: _Line, message: dict[str, Any], center: CallCenter,
         await phone.hold(_text(message, "call"), _flag(message, "on"))
     elif op == "mute":
         phone.mute(_flag(message, "on"))
+    elif op == "conference":
+        await _conference(phone, _text(message, "call"), _text(message, "with"), center,
+                          principal)
     elif op == "transfer" and "to_call" in message:
         await _attended(phone, _text(message, "call"), _text(message, "to_call"), center,
                         principal)
@@ -283,7 +289,7 @@ async def _act(line: _Line, message: dict[str, Any], center: CallCenter,
                         principal)
     else:
         raise PhoneError(f"unknown op {op!r}: offer, answer_call, hangup, dial, dtmf, hold, "
-                         "mute or transfer")
+                         "mute, transfer or conference")
 
 
 async def _transfer(phone: WebPhone, call_id: str, target: str, center: CallCenter,
@@ -323,3 +329,28 @@ async def _attended(phone: WebPhone, held: str, consulted: str, center: CallCent
         raise PhoneError("transfer: one of the calls has ended") from None
     except TransferRefused as exc:
         raise PhoneError(f"transfer: {exc}") from None
+
+
+async def _conference(phone: WebPhone, held: str, consulted: str, center: CallCenter,
+                      principal: Principal) -> None:
+    """Three-way call: whom the agent consulted (``consulted``) joins the agent's held call
+    with its caller, and that call is resumed."""
+    if principal.agent is None:
+        raise PhoneError("conference: three-way calls are an agent's")
+    pycc_call = phone.api_call_id(consulted)
+    if pycc_call is None:
+        raise PhoneError("conference: the second call must be answered")
+    try:
+        await center.add_to_conversation(pycc_call, principal.agent,
+                                         party=None if phone.keeps(consulted) == "outside"
+                                         else "callee", by=principal.label)
+    except LookupError:
+        raise PhoneError("conference: the second call has ended") from None
+    except TransferRefused as exc:
+        raise PhoneError(f"conference: {exc}") from None
+    # The consulting leg ends now; then the agent talks on the first call again.
+    for _ in range(40):
+        if consulted not in phone.calls:
+            break
+        await asyncio.sleep(0.05)
+    await phone.hold(held, False)

@@ -824,6 +824,38 @@ class CallCenter:
             done.append(Transferred(call_id, chosen, keep, other, "call", peer))
         return done[0], done[1]
 
+    async def add_to_conversation(self, call_id: str, agent_id: str, *,
+                                  party: str | None = None, by: str = "") -> Transferred:
+        """A three-way call: the kept party of ``call_id`` (whom the agent consulted; by
+        default its outside party) joins the conversation of ``agent_id`` with its queue's
+        caller, all three hearing each other; the other party of ``call_id`` (the agent's
+        consulting leg) is hung up. Raises like `transfer`."""
+        found = self.find_call(call_id)
+        if found is None:
+            raise LookupError(f"no call {call_id!r}")
+        if not self.acd.in_conversation(agent_id):
+            raise TransferRefused(None, f"agent {agent_id!r} is not talking with a caller of "
+                                        "a queue or campaign")
+        chosen, keep, other = self._parties(call_id, found, party)
+
+        async def join(channel: Channel) -> None:
+            monitor = self.acd.monitor(channel, agent_id, "barge")
+            if monitor is None:
+                await channel.play("tone:congestion", duration=1.5)
+                return
+            waits = {asyncio.ensure_future(c.ended.wait())
+                     for c in (channel, monitor.agent, monitor.customer)}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+                self.acd.stop_monitor(channel)
+
+        await self._hand_over(call_id, keep, other, join)
+        self._published_transfer(call_id, chosen, keep, other, "agent", agent_id, by)
+        return Transferred(call_id, chosen, keep, other, "agent", agent_id)
+
     def _parties(self, call_id: str, found: Call | OutboundCall,
                  party: str | None) -> tuple[str, CallSide, CallSide | None]:
         """(the party named, its side kept, the other side) of an answered call that no

@@ -642,6 +642,12 @@ class AcdService:
                 return monitor
         return None
 
+    def in_conversation(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` talks with a caller of a queue now (what `monitor` joins)."""
+        return any(waiting.agent == agent_id and waiting.connected is not None
+                   and waiting.connected.channel is not None and waiting.channel is not None
+                   for waiting in self._waiting.values())
+
     def monitors(self) -> list[dict[str, str]]:
         """Who monitors whom now: the agent, the supervisor's number and the mode."""
         return [{"agent": self._monitored.get(key, ""), "supervisor": monitor.supervisor.caller,
