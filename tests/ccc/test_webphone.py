@@ -39,7 +39,18 @@ agents:
   - {id: alice, extension: "1001", skills: {sales: 5}}
 queues:
   - {name: sales, skill: sales}
+ivr:
+  - name: main
+    steps:
+      - answer
+      - menu:
+          prompt: tone:dial
+          timeout: 10
+          retries: 1
+          options:
+            "1": {queue: sales}
 routes:
+  - {match: "8000", to: {ivr: main}}
   - {match: "8100", to: {queue: sales}}
 """
 PASSWORD = "pw-alice-123456"
@@ -102,16 +113,20 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                                  rtp_port=rtp.port) as caller:
                 await caller.register()
                 rtp.tone(400.0)
-                call = await caller.dial("8100")
+                # Through the IVR's menu (key 1) to the queue: the agent sees the way taken.
+                call = await caller.dial("8000")
+                await call.wait_answered(10)
+                rtp.learn(call.remote_sdp)
+                await rtp.press("1")
                 ringing = await agent_page.next_message("call", state="ringing")
                 assert ringing["direction"] == "incoming"
                 assert ringing["info"].get("queue") == "sales"
+                assert "main" in ringing["info"].get("ivr_path", ""), ringing
+                assert int(ringing["info"]["queue_wait"]) >= 0
                 assert ringing["pycc_call"], ringing
                 await agent_page.send(op="answer_call", call=ringing["call"])
                 answered = await agent_page.next_message("call", state="answered")
                 assert answered["call"] == ringing["call"]
-                await call.wait_answered(10)
-                rtp.learn(call.remote_sdp)
                 # The agent hears the caller's 400 Hz, the caller the browser's 600 Hz.
                 await agent_page.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.5)
                 caller_heard = await rtp.hear(0.6, since=rtp.now() + 0.3)
@@ -122,6 +137,15 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                 await agent_page.send(op="hold", call=ringing["call"], on=False)
                 await agent_page.next_message("call", state="answered")
                 caller_heard = await rtp.hear(0.5, since=rtp.now() + 0.3)
+                assert band_share(caller_heard, 8000, 600.0) > 0.5
+                # Mute: the caller hears silence from the agent, then the tone again.
+                await agent_page.send(op="mute", on=True)
+                await asyncio.sleep(0.3)
+                muted = await rtp.hear(0.5, since=rtp.now() + 0.2)
+                assert band_share(muted, 8000, 600.0) < 0.1
+                await agent_page.send(op="mute", on=False)
+                await asyncio.sleep(0.3)
+                caller_heard = await rtp.hear(0.5, since=rtp.now() + 0.2)
                 assert band_share(caller_heard, 8000, 600.0) > 0.5
                 # Keys from the pad reach the caller.
                 await agent_page.send(op="dtmf", call=ringing["call"], digits="12#")
@@ -385,3 +409,40 @@ def test_a_three_way_call_lets_the_caller_the_agent_and_the_expert_hear_each_oth
         await c.expert.wait_ended(10)
 
     run_consultation(tmp_path, scenario)
+
+
+def test_blind_transfer_from_the_page_sends_the_caller_to_an_extension(tmp_path: Path) -> None:
+    async def scenario(server: PyccServer, base: str) -> None:
+        switch = Address("udp", "127.0.0.1", server.sip_port)
+        async with page(base, tone=600.0) as agent_page, RtpPhone() as caller_rtp, \
+                RtpPhone() as target_rtp, \
+                UserAgent("1002", "secret-1002", server=switch,
+                          rtp_port=caller_rtp.port) as caller, \
+                UserAgent("1003", "secret-1003", server=switch, rtp_port=target_rtp.port,
+                          auto_answer=True) as target:
+            await agent_page.login("alice", PASSWORD)
+            await agent_page.open_phone()
+            await agent_page.next_message("ready")
+            await ready_agent(agent_page)
+            await caller.register()
+            await target.register()
+            caller_rtp.tone(400.0)
+            target_rtp.tone(800.0)
+            call = await caller.dial("8100")
+            ringing = await agent_page.next_message("call", state="ringing")
+            await agent_page.send(op="answer_call", call=ringing["call"])
+            await call.wait_answered(10)
+            caller_rtp.learn(call.remote_sdp)
+            # A target that is no extension and no number is refused, naming it.
+            await agent_page.send(op="transfer", call=ringing["call"], target="queue:nowhere")
+            refused = await agent_page.next_message("error", call=ringing["call"])
+            assert "nowhere" in refused["message"]
+            await agent_page.send(op="transfer", call=ringing["call"], target="1003")
+            await agent_page.next_message("call", call=ringing["call"], state="ended")
+            answered = await target.next_call(10)
+            target_rtp.learn(answered.remote_sdp)
+            heard = await caller_rtp.hear(0.6, since=caller_rtp.now() + 0.5)
+            assert band_share(heard, 8000, 800.0) > 0.5
+            await call.hangup()
+
+    run_with_switch(tmp_path, scenario)

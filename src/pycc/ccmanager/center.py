@@ -395,8 +395,10 @@ class CallCenter:
             details["queue"] = name
             entered = time.time()
             details.setdefault("queue_enter", round(entered, 3))
-            result = await self.acd.enqueue(channel, name, caller=channel.caller,
-                                            info=self.call_info(channel))
+            info = self.call_info(channel)
+            if path:  # the IVR steps so far, for the agent's screen
+                info["ivr_path"] = ">".join(path)[-200:]
+            result = await self.acd.enqueue(channel, name, caller=channel.caller, info=info)
             details["queue_wait"] = round(result.waited, 3)
             details["queue_exit"] = round(entered + result.waited, 3)
             if result.agent is not None:
@@ -699,9 +701,16 @@ class CallCenter:
 
     def call_info(self, channel: Channel) -> dict[str, str]:
         """What an agent's phone is told of the call on ``channel`` (``X-Pycc-*`` headers):
-        the call's id, so that the agent's desktop can name the call it wraps up."""
+        the call's id, so that the agent's desktop can name the call it wraps up, and the
+        IVR steps the caller took."""
+        info: dict[str, str] = {}
         call_id = self.call_id_of(channel)
-        return {"call": call_id} if call_id is not None else {}
+        if call_id is not None:
+            info["call"] = call_id
+        path = channel.details.get("ivr_path")
+        if isinstance(path, str) and path:
+            info["ivr_path"] = path
+        return info
 
     def leg_call_id(self, sip_call_id: str) -> str | None:
         """The id the API lists for the call one of whose legs towards a phone has the SIP
