@@ -29,10 +29,14 @@ AGENTS = ("alice", "bob")
 SUPERVISOR = {Action.CONFIG_READ, Action.AGENTS_READ, Action.AGENT_STATE, Action.QUEUES_READ,
               Action.CALLS_READ, Action.CALLS_MONITOR, Action.CALLS_CONTROL,
               Action.CALLS_TRANSFER, Action.CAMPAIGNS_RUN, Action.REPORTS_READ,
-              Action.RECORDS_READ, Action.RECORDINGS_READ}
+              Action.RECORDS_READ, Action.RECORDINGS_READ, Action.CUSTOMERS, Action.TICKETS,
+              Action.KB_READ, Action.KB_WRITE}
 #: What an agent may do, and only about itself (transfer: only a call it is on).
 AGENT_OWN = {Action.AGENTS_READ, Action.AGENT_STATE, Action.REPORTS_READ, Action.RECORDS_READ,
              Action.RECORDINGS_READ, Action.CALLS_TRANSFER}
+#: The working data an agent shares with its whole tenant: customers, tickets, and the
+#: knowledge base to read.
+AGENT_SHARED = {Action.CUSTOMERS, Action.TICKETS, Action.KB_READ}
 #: Changes to configuration or users: never a supervisor's or an agent's.
 CHANGES = {Action.CONFIG_WRITE, Action.USERS_READ, Action.USERS_WRITE, Action.AUDIT_READ,
            Action.RECORDINGS_DELETE, Action.TENANTS_MANAGE}
@@ -58,6 +62,8 @@ def expected(principal: Principal, action: Action, tenant: str, agent: str | Non
         return True  # manages everything of its tenant (the system admin: of every tenant)
     if principal.role is Role.SUPERVISOR:
         return action in SUPERVISOR
+    if action in AGENT_SHARED:
+        return principal.tenant == tenant
     return action in AGENT_OWN and agent == principal.agent
 
 
@@ -121,8 +127,8 @@ def test_no_one_but_the_operator_reaches_another_tenant(principal: Principal, ac
 def test_an_agent_only_ever_acts_on_itself(principal: Principal, action: Action, tenant: str,
                                            agent: str | None) -> None:
     if principal.role is Role.AGENT and allowed(principal, action, tenant=tenant, agent=agent):
-        assert agent == principal.agent and tenant == principal.tenant
-        assert action in AGENT_OWN
+        assert tenant == principal.tenant
+        assert action in AGENT_SHARED or (agent == principal.agent and action in AGENT_OWN)
 
 
 @given(any_principal(), st.sampled_from(sorted(CHANGES)), names, st.none() | names)

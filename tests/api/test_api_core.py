@@ -293,6 +293,20 @@ def test_call_records_come_in_pages_and_agents_see_their_own(tmp_path: Path,
             if cursor is None:
                 break
         assert seen == [f"call-{i}" for i in range(5)]
+        # Newest first, paged back in time by the same kind of cursor.
+        seen, cursor = [], None
+        for _ in range(4):
+            params = {"limit": "2", "order": "newest", **({"after": cursor} if cursor else {})}
+            page = (await c.get("/v1/records", params=params,
+                                headers=api.auth("super"))).json()
+            seen += [r["call_id"] for r in page["items"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert seen == [f"call-{i}" for i in reversed(range(5))]
+        body = problem(await c.get("/v1/records", params={"order": "random"},
+                                   headers=api.auth("super")), 422)
+        assert fields(body) == ["query.order"]
         own = (await c.get("/v1/records", headers=api.auth("alice"))).json()
         assert [r["call_id"] for r in own["items"]] == ["call-1", "call-3"]
         problem(await c.get("/v1/records", params={"agent": "bob"},

@@ -22,6 +22,8 @@ from peers.pycc_server import start_pycc
 from pycc.aaa.accounts import create_user
 from pycc.aaa.audit import Origin
 from pycc.aaa.passwords import ScryptParams
+from pycc.ccc.desk import check_customer
+from pycc.ccc.desk_store import create_customer
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
@@ -41,6 +43,11 @@ def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path:
             create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
                         origin=Origin("tests", "cli"), agent="alice",
                         params=ScryptParams(log2_n=4, r=1, p=1))
+            # The caller is a known customer, whose notes would be markup if they were not
+            # written into the page as text.
+            create_customer(store, "default", check_customer(
+                name="Ann Lee", phones=["1002"], company="Acme", notes=MARKUP),
+                now=time.time())
         base = f"http://127.0.0.1:{server.http_port}"
         mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
         heard_by_caller = tmp_path / "heard-by-caller.wav"
@@ -55,6 +62,10 @@ def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path:
         assert tone_present(heard_by_caller, 600), dominant_frequency(heard_by_caller)
         records = httpx.get(f"{base}/v1/records", params={"limit": 50},
                             cookies=_COOKIES).json()["items"]
+        tickets = httpx.get(f"{base}/v1/tickets", cookies=_COOKIES).json()["items"]
+        assert [(t["subject"], t["call"], t["created_by"]) for t in tickets] == [
+            ("Upgrade to the yearly plan", pycc_call, "alice")]
+        assert tickets[0]["customer"] is not None
         record = next(r for r in records if r["call_id"] == pycc_call)
         assert (record["agent"], record["wrapup_code"], record["wrapup_notes"]) == (
             "alice", "sale", "wants the yearly plan")
@@ -66,6 +77,8 @@ def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path:
 
 
 _COOKIES: dict[str, str] = {}
+#: Customer notes that are also markup: the page must show them, never run them.
+MARKUP = '<img src=x onerror="window.pyccInjected=1"> VIP & "gold"'
 
 
 async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
@@ -85,6 +98,12 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         dial("8100")
         await page.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
         assert "sales" in (await page.text_content("#incoming-info") or "")
+        # The customer pops up, by the caller's number, as text.
+        await page.wait_for_selector("#customer-card:not([hidden])", timeout=15_000)
+        assert await page.text_content("#customer-name") == "Ann Lee"
+        assert MARKUP in (await page.text_content("#customer-details") or "")
+        assert await page.locator("#customer-card img").count() == 0
+        assert await page.evaluate("window.pyccInjected") is None
         await _shot(page, "agent-desktop-incoming.png")
         await page.click("#answer")
         await page.wait_for_selector("#call-state[data-state='answered']", timeout=15_000)
@@ -93,6 +112,12 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         # Let the caller hear the agent's 600 Hz for a while, then the agent hangs up.
         await asyncio.sleep(2.5)
         await _shot(page, "agent-desktop-call.png")
+        # A ticket made during the call names the call and the customer.
+        await page.click("#tab-tickets")
+        await page.fill("#ticket-subject", "Upgrade to the yearly plan")
+        await page.fill("#ticket-body", "Call back with a quote.")
+        await page.click("#ticket-save")
+        await page.wait_for_selector("#tickets-list li[data-ticket]", timeout=10_000)
         await page.click("#hangup")
         await page.wait_for_selector("#wrapup-form:not([hidden])", timeout=15_000)
         await page.select_option("#wrapup-code", "sale")

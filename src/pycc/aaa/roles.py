@@ -4,7 +4,9 @@ Three roles exist within a tenant. An **admin** manages everything of its tenant
 **supervisor** reads and monitors its tenant's agents, queues, calls, reports, records and
 recordings, controls and transfers calls and changes agent states, but changes no
 configuration and no users. An **agent** reads only its own records, recordings and reports,
-changes only its own state and transfers only a call it is on.
+changes only its own state and transfers only a call it is on. The agent desktop's shared
+records are the exception: every role works with its tenant's customers and tickets and
+reads its knowledge base, which only admins and supervisors write.
 
 A principal of the tenant named ``*`` (`SYSTEM_TENANT`) belongs to the operator of the
 switch: it has its role in every tenant, and only an admin of ``*`` (the system super-admin
@@ -85,6 +87,14 @@ class Action(enum.StrEnum):
     RECORDINGS_DELETE = "recordings.delete"
     #: Create tenants and act across them: the system super-admin only.
     TENANTS_MANAGE = "tenants.manage"
+    #: Look up, create and change customers (the agent desktop's caller lookup).
+    CUSTOMERS = "customers"
+    #: Read, create, change and comment on tickets.
+    TICKETS = "tickets"
+    #: Read and search the knowledge base.
+    KB_READ = "kb.read"
+    #: Write and delete knowledge-base articles.
+    KB_WRITE = "kb.write"
 
 
 class Scope(enum.Enum):
@@ -122,6 +132,10 @@ _TABLE: Final[dict[Action, tuple[Scope, Scope, Scope]]] = {
     Action.RECORDINGS_READ: (_T, _T, _O),
     Action.RECORDINGS_DELETE: (_T, _N, _N),
     Action.TENANTS_MANAGE: (_S, _N, _N),
+    Action.CUSTOMERS: (_T, _T, _T),
+    Action.TICKETS: (_T, _T, _T),
+    Action.KB_READ: (_T, _T, _T),
+    Action.KB_WRITE: (_T, _T, _N),
 }
 
 #: The policy: action -> role -> scope.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
@@ -37,12 +37,19 @@ _TENANTS: Final = table_of(Tenant)
 
 
 def _records(store: Store, tenant: str, after: int, limit: int, filters: dict[str, Any],
-             since: float | None, until: float | None) -> list[dict[str, Any]]:
+             since: float | None, until: float | None,
+             newest_first: bool = False) -> list[dict[str, Any]]:
     # SQL rows straight to dicts: building ORM objects to dump them again cost most of the
     # request.
     c, tenants = _RECORDS.c, _TENANTS.c
-    statement = (select(_RECORDS).join(_TENANTS, tenants.id == c.tenant_id)
-                 .where(tenants.name == tenant, c.id > after).order_by(c.id).limit(limit))
+    statement = select(_RECORDS).join(_TENANTS, tenants.id == c.tenant_id).where(
+        tenants.name == tenant)
+    if newest_first:
+        # The cursor is then the oldest id seen: the next page holds the older ones.
+        statement = statement.where(c.id < after) if after else statement
+        statement = statement.order_by(c.id.desc()).limit(limit)
+    else:
+        statement = statement.where(c.id > after).order_by(c.id).limit(limit)
     for name, value in filters.items():
         statement = statement.where(c[name] == value)
     if since is not None:
@@ -62,9 +69,10 @@ async def list_records(principal: Caller, ctx: Context, page: Paging,
                        agent: Annotated[str | None, Query(max_length=128)] = None,
                        queue: Annotated[str | None, Query(max_length=128)] = None,
                        direction: Annotated[str | None, Query(max_length=16)] = None,
+                       order: Annotated[Literal["oldest", "newest"], Query()] = "oldest",
                        ) -> Response:
     """Call records of the tenant: ``since``/``until`` are epoch seconds of the call's
-    start."""
+    start; ``order=newest`` gives the latest first (an agent's own history)."""
     tenant = tenant_of(principal, ctx)
     if principal.agent is not None:
         if agent not in (None, principal.agent):
@@ -78,7 +86,7 @@ async def list_records(principal: Caller, ctx: Context, page: Paging,
                if value is not None}
     store = ctx.store
     rows = await store.run(_records, store.store, tenant, page.after, page.limit, filters,
-                           since, until)
+                           since, until, order == "newest")
     following = encode_cursor(int(rows[-1]["id"])) if len(rows) == page.limit else None
     # The rows are plain JSON values already: no model to validate them against again, and
     # pydantic's serializer writes a page of them in a tenth of the json module's time.

@@ -29,6 +29,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 # `Store.create_all` makes them with the others.
 import pycc.store.admin_models
 import pycc.store.api_models
+import pycc.store.desk_models
 import pycc.store.files_models
 import pycc.store.report_models  # noqa: F401
 

@@ -1,7 +1,9 @@
 /**
  * pycc's agent desktop: the login, the agent's status, the browser phone's controls, the
- * details of the call at hand and the wrap-up after it. Users who are not agents
- * (supervisors, admins, operators) get the supervisor view (supervisor.js) instead.
+ * details of the call at hand and the wrap-up after it; beside them the tabs of desk.js
+ * (customer, tickets, knowledge base, recent calls, profile), which are handed every change
+ * of a call. Users who are not agents (supervisors, admins, operators) get the supervisor
+ * view (supervisor.js) instead.
  *
  * The page talks to pycc on its own origin: `/ui/session` for the cookie session (the page
  * only ever sees the CSRF token, sent back on every unsafe request), `/v1/...` for the
@@ -12,6 +14,8 @@
 import {
   applyTranslations, getLanguage, has, initialLanguage, onLanguageChange, setLanguage, t,
 } from "./i18n.js";
+import { startDesk } from "./desk.js";
+import { clearErrors, fieldError } from "./forms.js";
 import { Backoff, Phone, socketUrl } from "./phone.js";
 import { startSupervisor } from "./supervisor.js";
 
@@ -40,6 +44,7 @@ const ui = Object.fromEntries([
   "call", "call-peer", "call-direction", "call-state", "call-timer", "call-info", "call-none",
   "hangup", "hold", "mute", "transfer-form", "transfer-target", "transfer",
   "dial-form", "dial-number", "dial",
+  "consult", "consult-held", "consult-transfer", "consult-conference",
   "wrapup-form", "wrapup-call", "wrapup-code", "wrapup-notes", "wrapup-notes-count",
   "wrapup-callback-row", "wrapup-callback", "wrapup-error", "wrapup-submit", "wrapup-skip",
   "wrapup-pending", "wrapup-done", "remote-audio",
@@ -67,6 +72,7 @@ const app = {
   offline: false,
   timer: null,
   supervisor: null,
+  desk: null,
 };
 
 window.pycc = { phone: null, session: null, lastWrapup: null };
@@ -144,26 +150,6 @@ function agentPath(suffix = "") {
 }
 
 // ---------------------------------------------------------------------------- forms
-
-function clearErrors(form, line) {
-  line.textContent = "";
-  for (const el of form.querySelectorAll("[data-error-for]")) {
-    el.textContent = "";
-    const input = form.elements.namedItem(el.dataset.errorFor);
-    if (input) input.removeAttribute("aria-invalid");
-  }
-}
-
-function fieldError(form, field, message) {
-  for (const el of form.querySelectorAll("[data-error-for]")) {
-    if (el.dataset.errorFor !== field) continue;
-    el.textContent = message;
-    const input = form.elements.namedItem(field);
-    if (input) input.setAttribute("aria-invalid", "true");
-    return true;
-  }
-  return false;
-}
 
 /** Show a failed request: its detail on the form's line, each field's message by the field. */
 function showProblem(form, line, error) {
@@ -278,6 +264,13 @@ function startDesktop(session) {
     return;
   }
   show(ui.desktop, true);
+  app.desk = startDesk({
+    api,
+    session: app.session,
+    logout,
+    agent: () => app.agent,
+    dispositions: () => app.dispositions,
+  });
   renderAll();
   refreshAgent();
   loadDispositions();
@@ -292,6 +285,8 @@ function stopDesktop() {
   app.timer = null;
   app.supervisor?.stop();
   app.supervisor = null;
+  app.desk?.stop();
+  app.desk = null;
   app.events?.stop();
   app.events = null;
   app.phone?.stop();
@@ -576,6 +571,7 @@ function startPhone() {
       queueWrapup(detail);
     }
     renderPhone();
+    app.desk?.callChanged(detail);
   });
   phone.addEventListener("mute", () => {
     if (generation === app.generation) renderPhone();
@@ -702,6 +698,15 @@ function renderPhone() {
   for (const button of keypad) button.disabled = call?.state !== "answered";
   ui["transfer-target"].disabled = !talking;
   ui.transfer.disabled = !talking;
+
+  // A caller on hold and a second call answered: the agent consulted someone.
+  const held = calls().find((c) => c.state === "held") ?? null;
+  const consulted = calls().find((c) => c.state === "answered" && c !== held) ?? null;
+  show(ui.consult, held !== null && consulted !== null);
+  ui.consult.dataset.held = held?.call ?? "";
+  ui.consult.dataset.consulted = consulted?.call ?? "";
+  ui["consult-held"].textContent = held
+    ? t("consult.held", { peer: held.peer || t("call.unknownPeer") }) : "";
 
   const shown = call ?? ringing;
   renderInfo(ui["call-info"], shown, { withPeer: true });
@@ -921,6 +926,7 @@ function renderAll() {
   renderNotesCount();
   if (!ui["wrapup-done"].hidden) ui["wrapup-done"].textContent = t("wrapup.saved");
   app.supervisor?.render();
+  app.desk?.render();
   renderTitle();
 }
 
@@ -960,6 +966,15 @@ function wire() {
     }));
   }
   ui["dial-form"].addEventListener("submit", submitDial);
+  for (const [button, action] of [["consult-transfer", "completeTransfer"],
+                                  ["consult-conference", "conference"]]) {
+    ui[button].addEventListener("click", () => {
+      const { held, consulted } = ui.consult.dataset;
+      if (!app.phone || !held || !consulted) return;
+      ui["phone-error"].textContent = "";
+      app.phone[action](held, consulted);
+    });
+  }
   ui["transfer-form"].addEventListener("submit", submitTransfer);
 
   ui["wrapup-form"].addEventListener("submit", submitWrapup);

@@ -182,6 +182,16 @@ export class Phone extends EventTarget {
     return this.send({ op: "transfer", call, target });
   }
 
+  /** Attended transfer: the held call's party and whom the agent consulted talk on. */
+  completeTransfer(held, consulted) {
+    return this.send({ op: "transfer", call: held, to_call: consulted });
+  }
+
+  /** Three-way call: whom the agent consulted joins the held call, which resumes. */
+  conference(held, consulted) {
+    return this.send({ op: "conference", call: held, with: consulted });
+  }
+
   setMute(on) {
     if (!this.send({ op: "mute", on: Boolean(on) })) return false;
     this.muted = Boolean(on);
