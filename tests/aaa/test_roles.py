@@ -30,7 +30,7 @@ SUPERVISOR = {Action.CONFIG_READ, Action.AGENTS_READ, Action.AGENT_STATE, Action
               Action.CALLS_READ, Action.CALLS_MONITOR, Action.CALLS_CONTROL,
               Action.CALLS_TRANSFER, Action.CAMPAIGNS_RUN, Action.REPORTS_READ,
               Action.RECORDS_READ, Action.RECORDINGS_READ, Action.CUSTOMERS, Action.TICKETS,
-              Action.KB_READ, Action.KB_WRITE}
+              Action.KB_READ, Action.KB_WRITE, Action.ANNOUNCE}
 #: What an agent may do, and only about itself (transfer: only a call it is on).
 AGENT_OWN = {Action.AGENTS_READ, Action.AGENT_STATE, Action.REPORTS_READ, Action.RECORDS_READ,
              Action.RECORDINGS_READ, Action.CALLS_TRANSFER}

@@ -95,6 +95,8 @@ class Action(enum.StrEnum):
     KB_READ = "kb.read"
     #: Write and delete knowledge-base articles.
     KB_WRITE = "kb.write"
+    #: Put an announcement on every agent's desktop, or take one off.
+    ANNOUNCE = "announce"
 
 
 class Scope(enum.Enum):
@@ -136,6 +138,7 @@ _TABLE: Final[dict[Action, tuple[Scope, Scope, Scope]]] = {
     Action.TICKETS: (_T, _T, _T),
     Action.KB_READ: (_T, _T, _T),
     Action.KB_WRITE: (_T, _T, _N),
+    Action.ANNOUNCE: (_T, _T, _N),
 }
 
 #: The policy: action -> role -> scope.

@@ -62,6 +62,7 @@ def create_app(context: ApiContext) -> FastAPI:
     """The API application over ``context``."""
     from pycc.api import (
         routes_agents,
+        routes_announcements,
         routes_calls,
         routes_campaigns,
         routes_config,
@@ -86,7 +87,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     for module in (routes_system, routes_agents, routes_calls, routes_campaigns, routes_config,
                    routes_records, routes_files, routes_users, routes_events, routes_phone,
-                   routes_wrapup, routes_wallboard, routes_desk, routes_ui):
+                   routes_wrapup, routes_wallboard, routes_desk, routes_announcements,
+                   routes_ui):
         app.include_router(module.router)
     app.mount("/ui", routes_ui.UiFiles(directory=routes_ui.WEB_DIR, html=True,
                                        check_dir=False), name="ui")

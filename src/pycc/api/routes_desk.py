@@ -152,7 +152,7 @@ class ArticleOut(BaseModel):
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def _call(ctx: ApiContext, where: str, function: Callable[..., _T], *args: Any,
+async def call_store(ctx: ApiContext, where: str, function: Callable[..., _T], *args: Any,
                 **kwargs: Any) -> _T:
     """``function`` on the store's thread, its failures as problems; ``where`` is what a
     `DeskError`'s field is in (``body``, ``query``)."""
@@ -170,7 +170,7 @@ def _invalid(where: str, exc: DeskError) -> ProblemError:
     return ProblemError.field(422, f"{where}.{exc.field}", exc.message)
 
 
-def _checked(where: str, check_: Callable[[], _T]) -> _T:
+def checked(where: str, check_: Callable[[], _T]) -> _T:
     try:
         return check_()
     except DeskError as exc:
@@ -199,7 +199,7 @@ SearchQuery = Annotated[str | None, Query(max_length=desk.MAX_QUERY,
 
 
 def _search(q: str | None) -> str | None:
-    return None if q is None else _checked("query", lambda: desk.check_search(q))
+    return None if q is None else checked("query", lambda: desk.check_search(q))
 
 
 # -- customers -------------------------------------------------------------------------------
@@ -216,9 +216,9 @@ async def list_customers(
     a call comes), and whose name, company, e-mail or a phone holds ``q``."""
     tenant = _tenant(principal, ctx, Action.CUSTOMERS)
     text = _search(q)
-    number = None if phone is None else _checked("query",
+    number = None if phone is None else checked("query",
                                                  lambda: desk.check_phone_query(phone))
-    found = await _call(ctx, "query", desk_store.find_customers, tenant, text=text,
+    found = await call_store(ctx, "query", desk_store.find_customers, tenant, text=text,
                         number=number, after=page.after, limit=page.limit)
     return _page(found, CustomerOut)
 
@@ -227,8 +227,8 @@ async def list_customers(
 async def create_customer(body: CustomerIn, principal: Caller,
                           ctx: Context) -> CustomerOut:
     tenant = _tenant(principal, ctx, Action.CUSTOMERS)
-    data = _checked("body", lambda: desk.check_customer(**body.model_dump()))
-    made = await _call(ctx, "body", desk_store.create_customer, tenant, data, now=time.time())
+    data = checked("body", lambda: desk.check_customer(**body.model_dump()))
+    made = await call_store(ctx, "body", desk_store.create_customer, tenant, data, now=time.time())
     return CustomerOut(**dataclasses.asdict(made))
 
 
@@ -236,7 +236,7 @@ async def create_customer(body: CustomerIn, principal: Caller,
 async def get_customer(customer_id: RecordId, principal: Caller,
                        ctx: Context) -> CustomerOut:
     tenant = _tenant(principal, ctx, Action.CUSTOMERS)
-    found = await _call(ctx, "path", desk_store.get_customer, tenant, customer_id)
+    found = await call_store(ctx, "path", desk_store.get_customer, tenant, customer_id)
     return CustomerOut(**dataclasses.asdict(found))
 
 
@@ -245,7 +245,7 @@ async def change_customer(customer_id: RecordId, body: CustomerChange, principal
                           ctx: Context) -> CustomerOut:
     """Change the fields sent; null clears ``email`` and ``company``."""
     tenant = _tenant(principal, ctx, Action.CUSTOMERS)
-    changed = await _call(ctx, "body", desk_store.update_customer, tenant, customer_id,
+    changed = await call_store(ctx, "body", desk_store.update_customer, tenant, customer_id,
                           _sent(body), now=time.time())
     return CustomerOut(**dataclasses.asdict(changed))
 
@@ -267,9 +267,9 @@ async def list_tickets(
     tenant = _tenant(principal, ctx, Action.TICKETS)
     text = _search(q)
     if assignee is not None:
-        assignee = principal.user if assignee == "me" else _checked(
+        assignee = principal.user if assignee == "me" else checked(
             "query", lambda: desk.check_user_name(assignee, "assignee"))
-    found = await _call(ctx, "query", desk_store.find_tickets, tenant, status=status,
+    found = await call_store(ctx, "query", desk_store.find_tickets, tenant, status=status,
                         assignee=assignee, customer=customer, text=text,
                         before=page.after, limit=page.limit)
     return _page(found, TicketOut)
@@ -280,8 +280,8 @@ async def create_ticket(body: TicketIn, principal: Caller, ctx: Context) -> Tick
     """Open a ticket, written by the caller; its customer and assignee must be the
     tenant's."""
     tenant = _tenant(principal, ctx, Action.TICKETS)
-    data = _checked("body", lambda: desk.check_ticket(**body.model_dump()))
-    made = await _call(ctx, "body", desk_store.create_ticket, tenant, data,
+    data = checked("body", lambda: desk.check_ticket(**body.model_dump()))
+    made = await call_store(ctx, "body", desk_store.create_ticket, tenant, data,
                        created_by=principal.user, now=time.time())
     return TicketOut(**dataclasses.asdict(made))
 
@@ -290,7 +290,7 @@ async def create_ticket(body: TicketIn, principal: Caller, ctx: Context) -> Tick
 async def get_ticket(ticket_id: RecordId, principal: Caller, ctx: Context) -> TicketDetail:
     """A ticket with its comments, oldest first."""
     tenant = _tenant(principal, ctx, Action.TICKETS)
-    ticket, comments = await _call(ctx, "path", desk_store.get_ticket, tenant, ticket_id)
+    ticket, comments = await call_store(ctx, "path", desk_store.get_ticket, tenant, ticket_id)
     return TicketDetail(**dataclasses.asdict(ticket),
                         comments=[CommentOut(**dataclasses.asdict(c)) for c in comments])
 
@@ -300,7 +300,7 @@ async def change_ticket(ticket_id: RecordId, body: TicketChange, principal: Call
                         ctx: Context) -> TicketOut:
     """Change the fields sent."""
     tenant = _tenant(principal, ctx, Action.TICKETS)
-    changed = await _call(ctx, "body", desk_store.update_ticket, tenant, ticket_id,
+    changed = await call_store(ctx, "body", desk_store.update_ticket, tenant, ticket_id,
                           _sent(body), now=time.time())
     return TicketOut(**dataclasses.asdict(changed))
 
@@ -310,8 +310,8 @@ async def comment(ticket_id: RecordId, body: CommentIn, principal: Caller,
                   ctx: Context) -> CommentOut:
     """Add a comment by the caller to a ticket."""
     tenant = _tenant(principal, ctx, Action.TICKETS)
-    text = _checked("body", lambda: desk.check_comment(body.body))
-    made = await _call(ctx, "body", desk_store.add_comment, tenant, ticket_id, text,
+    text = checked("body", lambda: desk.check_comment(body.body))
+    made = await call_store(ctx, "body", desk_store.add_comment, tenant, ticket_id, text,
                        author=principal.user, now=time.time())
     return CommentOut(**dataclasses.asdict(made))
 
@@ -325,7 +325,7 @@ async def list_articles(principal: Caller, ctx: Context, page: Paging,
     """The tenant's articles by id, those whose title, body or a tag holds ``q``."""
     tenant = _tenant(principal, ctx, Action.KB_READ)
     text = _search(q)
-    found = await _call(ctx, "query", desk_store.find_articles, tenant, text=text,
+    found = await call_store(ctx, "query", desk_store.find_articles, tenant, text=text,
                         after=page.after, limit=page.limit)
     return _page(found, ArticleOut)
 
@@ -333,8 +333,8 @@ async def list_articles(principal: Caller, ctx: Context, page: Paging,
 @router.post("/kb", response_model=ArticleOut, status_code=201)
 async def create_article(body: ArticleIn, principal: Caller, ctx: Context) -> ArticleOut:
     tenant = _tenant(principal, ctx, Action.KB_WRITE)
-    data = _checked("body", lambda: desk.check_article(**body.model_dump()))
-    made = await _call(ctx, "body", desk_store.create_article, tenant, data,
+    data = checked("body", lambda: desk.check_article(**body.model_dump()))
+    made = await call_store(ctx, "body", desk_store.create_article, tenant, data,
                        author=principal.user, now=time.time())
     return ArticleOut(**dataclasses.asdict(made))
 
@@ -342,7 +342,7 @@ async def create_article(body: ArticleIn, principal: Caller, ctx: Context) -> Ar
 @router.get("/kb/{article_id}", response_model=ArticleOut)
 async def get_article(article_id: RecordId, principal: Caller, ctx: Context) -> ArticleOut:
     tenant = _tenant(principal, ctx, Action.KB_READ)
-    found = await _call(ctx, "path", desk_store.get_article, tenant, article_id)
+    found = await call_store(ctx, "path", desk_store.get_article, tenant, article_id)
     return ArticleOut(**dataclasses.asdict(found))
 
 
@@ -350,7 +350,7 @@ async def get_article(article_id: RecordId, principal: Caller, ctx: Context) -> 
 async def change_article(article_id: RecordId, body: ArticleChange, principal: Caller,
                          ctx: Context) -> ArticleOut:
     tenant = _tenant(principal, ctx, Action.KB_WRITE)
-    changed = await _call(ctx, "body", desk_store.update_article, tenant, article_id,
+    changed = await call_store(ctx, "body", desk_store.update_article, tenant, article_id,
                           _sent(body), now=time.time())
     return ArticleOut(**dataclasses.asdict(changed))
 
@@ -358,5 +358,5 @@ async def change_article(article_id: RecordId, body: ArticleChange, principal: C
 @router.delete("/kb/{article_id}", status_code=204)
 async def delete_article(article_id: RecordId, principal: Caller, ctx: Context) -> Response:
     tenant = _tenant(principal, ctx, Action.KB_WRITE)
-    await _call(ctx, "path", desk_store.delete_article, tenant, article_id)
+    await call_store(ctx, "path", desk_store.delete_article, tenant, article_id)
     return Response(status_code=204)

@@ -4,7 +4,8 @@ alarms) as one JSON text message ``{"topic", "time", "data"}``.
 
 Browsers cannot set headers on a WebSocket, so the token may come as the ``token`` query
 parameter as well as in ``Authorization``. ``topics`` (comma-separated, ``agent.*`` style
-prefixes allowed) narrows the stream. An agent receives only the events about itself. A
+prefixes allowed) narrows the stream. An agent receives only the events about itself, and
+the announcements to every agent. A
 client that reads too slowly loses the oldest events, never slows the switch.
 """
 
@@ -35,8 +36,12 @@ def _wanted(topics: list[str], topic: str) -> bool:
                              for t in topics)
 
 
+#: Topics every user of the tenant sees, agents included.
+SHARED_TOPICS = frozenset({"announcement"})
+
+
 def _visible(principal: Principal, event: Event) -> bool:
-    if principal.agent is None:
+    if principal.agent is None or event.topic in SHARED_TOPICS:
         return True
     return event.data.get("agent") == principal.agent
 

@@ -1,5 +1,6 @@
 """The tables of the agent desktop (``pycc.ccc.desk_store``): customers and their phone
-numbers, tickets with their comments, and knowledge-base articles, each of one tenant.
+numbers, tickets with their comments, knowledge-base articles and announcements to agents,
+each of one tenant.
 
 A `DeskCustomer` keeps its phones as written (a JSON list) and one `DeskCustomerPhone` row per
 phone in normal form (`pycc.ccc.desk.normalise_phone`), indexed by tenant and number: the
@@ -18,7 +19,8 @@ from __future__ import annotations
 from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
-__all__ = ["DeskArticle", "DeskComment", "DeskCustomer", "DeskCustomerPhone", "DeskTicket"]
+__all__ = ["Announcement", "DeskArticle", "DeskComment", "DeskCustomer", "DeskCustomerPhone",
+           "DeskTicket"]
 
 
 class DeskCustomer(SQLModel, table=True):
@@ -120,3 +122,18 @@ class DeskArticle(SQLModel, table=True):
     search: str = Field(default="", sa_column=Column(Text, nullable=False))
     created: float
     updated: float
+
+
+class Announcement(SQLModel, table=True):
+    """A message a supervisor or administrator shows on every agent's desktop until
+    ``until`` (epoch seconds)."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (Index("ix_announcements_tenant_until", "tenant_id", "until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    author: str
+    created: float
+    until: float
