@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import WebSocketRoute
 
 from ccc.test_webphone import CENTER, PASSWORD
 from peers.audio import dominant_frequency, tone_present, write_silence_wav, write_tone_wav
@@ -86,6 +88,13 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         context = await browser.new_context(viewport={"width": 1280, "height": 800},
                                             locale="en-US")
         page = await context.new_page()
+        # The phone's WebSocket goes through the test, which can cut it like a network would.
+        sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+        def through(route: WebSocketRoute) -> None:
+            sockets.append((route, route.connect_to_server()))
+
+        await page.route_web_socket(re.compile(r".*/v1/phone$"), through)
         await page.goto(f"{base}/ui/")
         await page.fill("#login-user", "alice")
         await page.fill("#login-password", PASSWORD)
@@ -124,6 +133,16 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         await page.fill("#wrapup-notes", "wants the yearly plan")
         await page.click("#wrapup-submit")
         await page.wait_for_selector("#wrapup-done:not([hidden])", timeout=15_000)
+        # The phone's connection drops: the page says so at once, and reconnects by itself
+        # (a new socket and a new WebRTC offer) with no reload.
+        assert sockets, "the page's phone socket was not seen"
+        # (What pycc does when it notices a page gone is the web phone tests' part.)
+        page_side, _server_side = sockets[-1]
+        await page_side.close(code=1001, reason="network gone")
+        await page.wait_for_selector("#connection-lost:not([hidden])", timeout=5_000)
+        await page.wait_for_selector("#connection-lost", state="hidden", timeout=20_000)
+        await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
+        assert len(sockets) >= 2
         for cookie in await context.cookies():
             _COOKIES[cookie["name"]] = cookie["value"]
         pycc_call = await page.evaluate("window.pycc.lastWrapup")
