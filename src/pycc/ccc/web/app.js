@@ -2,8 +2,8 @@
  * pycc's agent desktop: the login, the agent's status, the browser phone's controls, the
  * details of the call at hand and the wrap-up after it; beside them the tabs of desk.js
  * (customer, tickets, knowledge base, recent calls, profile), which are handed every change
- * of a call. Users who are not agents (supervisors, admins, operators) get the supervisor
- * view (supervisor.js) instead.
+ * of a call. Admins get the administration console (console.js); other users who are not
+ * agents (supervisors, operators) get the supervisor view (supervisor.js).
  *
  * The page talks to pycc on its own origin: `/ui/session` for the cookie session (the page
  * only ever sees the CSRF token, sent back on every unsafe request), `/v1/...` for the
@@ -14,6 +14,7 @@
 import {
   applyTranslations, getLanguage, has, initialLanguage, onLanguageChange, setLanguage, t,
 } from "./i18n.js";
+import { startConsole } from "./console.js";
 import { startDesk } from "./desk.js";
 import { clearErrors, fieldError } from "./forms.js";
 import { Backoff, Phone, socketUrl } from "./phone.js";
@@ -47,7 +48,7 @@ const ui = Object.fromEntries([
   "consult", "consult-held", "consult-transfer", "consult-conference",
   "wrapup-form", "wrapup-call", "wrapup-code", "wrapup-notes", "wrapup-notes-count",
   "wrapup-callback-row", "wrapup-callback", "wrapup-error", "wrapup-submit", "wrapup-skip",
-  "wrapup-pending", "wrapup-done", "remote-audio",
+  "wrapup-pending", "wrapup-done", "remote-audio", "announcements-bar",
 ].map((id) => [id, element(id)]));
 
 const keypad = [...document.querySelectorAll(".keypad [data-digit]")];
@@ -71,7 +72,9 @@ const app = {
   lost: { events: false, phone: false },
   offline: false,
   timer: null,
+  announcementTimer: null,
   supervisor: null,
+  console: null,
   desk: null,
 };
 
@@ -254,6 +257,10 @@ function startDesktop(session) {
   show(ui.who, true);
   show(ui["who-tenant"], Boolean(app.session.tenant));
   show(ui.logout, true);
+  if (app.session.role === "admin") {
+    startConsoleView();
+    return;
+  }
   if (app.session.agent === null && app.session.role !== "agent") {
     startSupervisorView();
     return;
@@ -285,10 +292,15 @@ function stopDesktop() {
   app.timer = null;
   app.supervisor?.stop();
   app.supervisor = null;
+  app.console?.stop();
+  app.console = null;
   app.desk?.stop();
   app.desk = null;
   app.events?.stop();
   app.events = null;
+  clearTimeout(app.announcementTimer);
+  ui["announcements-bar"].replaceChildren();
+  show(ui["announcements-bar"], false);
   app.phone?.stop();
   app.phone = null;
   app.phoneState = "offline";
@@ -318,6 +330,26 @@ function startSupervisorView() {
   const generation = app.generation;
   app.supervisor = startSupervisor({
     api,
+    sessionEnded() {
+      if (generation === app.generation) sessionEnded();
+    },
+    checkSession: () => checkSession(generation),
+    setLost(name, lost) {
+      if (generation !== app.generation) return;
+      app.lost[name] = lost;
+      renderBanner();
+    },
+    phoneErrorText,
+  });
+  renderTitle();
+}
+
+/** The administration console; its wallboard tab gets what the supervisor view gets. */
+function startConsoleView() {
+  const generation = app.generation;
+  app.console = startConsole({
+    api,
+    session: app.session,
     sessionEnded() {
       if (generation === app.generation) sessionEnded();
     },
@@ -482,13 +514,51 @@ class EventStream {
   }
 }
 
+/** What supervisors announced to every agent, newest first, until it expires. */
+async function loadAnnouncements() {
+  const generation = app.generation;
+  let notices = [];
+  try {
+    const found = await api("GET", "/v1/announcements");
+    notices = Array.isArray(found) ? found : [];
+  } catch {
+    return; // the bar keeps what it showed; the next event or reconnect tries again
+  }
+  if (generation !== app.generation) return;
+  const bar = ui["announcements-bar"];
+  bar.replaceChildren();
+  for (const notice of notices) {
+    if (notice === null || typeof notice !== "object") continue;
+    const item = document.createElement("li");
+    item.dataset.announcement = String(notice.id ?? "");
+    const author = document.createElement("span");
+    author.className = "meta";
+    author.textContent = t("announcement.from", { author: String(notice.author ?? "") });
+    const text = document.createElement("span");
+    text.textContent = String(notice.text ?? "");
+    item.append(author, text);
+    bar.append(item);
+  }
+  show(bar, bar.childElementCount > 0);
+  clearTimeout(app.announcementTimer);
+  const ends = notices.map((n) => Number(n?.until) * 1000).filter(Number.isFinite);
+  if (ends.length > 0) {
+    // Gone from the bar when the first one expires (plus a second for clocks).
+    const wait = Math.max(1000, Math.min(...ends) - Date.now() + 1000);
+    app.announcementTimer = setTimeout(loadAnnouncements, Math.min(wait, 3_600_000));
+  }
+}
+
 function startEvents() {
   const generation = app.generation;
-  app.events = new EventStream(socketUrl("/v1/events?topics=agent.*"), {
+  app.events = new EventStream(socketUrl("/v1/events?topics=agent.*,announcement"), {
     onMessage(message) {
       const data = message.data !== null && typeof message.data === "object" ? message.data : {};
       const about = data.agent === undefined || data.agent === app.session?.agent;
-      if (typeof message.topic === "string" && message.topic.startsWith("agent.") && about) {
+      if (message.topic === "announcement") {
+        loadAnnouncements();
+      } else if (typeof message.topic === "string" && message.topic.startsWith("agent.")
+                 && about) {
         refreshAgent();
       }
     },
@@ -497,6 +567,7 @@ function startEvents() {
       renderBanner();
       // Events may have been missed while the socket was down.
       refreshAgent();
+      loadAnnouncements();
     },
     onDown() {
       app.lost.events = true;
@@ -535,6 +606,7 @@ function cameOnline() {
   app.events?.retryNow();
   app.phone?.retryNow();
   app.supervisor?.retryNow();
+  app.console?.retryNow();
 }
 
 // ---------------------------------------------------------------------------- phone
@@ -723,6 +795,10 @@ function renderTimer() {
 
 /** A ringing call shows in the tab's title too, for an agent working in another window. */
 function renderTitle() {
+  if (app.console) {
+    document.title = t("console.title");
+    return;
+  }
   if (app.supervisor) {
     document.title = t("sup.title");
     return;
@@ -926,6 +1002,7 @@ function renderAll() {
   renderNotesCount();
   if (!ui["wrapup-done"].hidden) ui["wrapup-done"].textContent = t("wrapup.saved");
   app.supervisor?.render();
+  app.console?.render();
   app.desk?.render();
   renderTitle();
 }

@@ -16,6 +16,7 @@
 import { clearErrors, fieldError } from "./forms.js";
 import { getLanguage, has, setLanguage, t } from "./i18n.js";
 import { formatWait } from "./supervisor.js";
+import { isObject, numberOrNull, textOf } from "./values.js";
 
 export const TABS = Object.freeze(["customer", "tickets", "kb", "history", "profile"]);
 export const TICKET_STATUSES = Object.freeze(["open", "pending", "solved", "closed"]);
@@ -44,18 +45,6 @@ const LOOKUP_LIMIT = 10;
 const NONE = "—";
 
 // ---------------------------------------------------------------------------- pure parts
-
-function isObject(value) {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function textOf(value) {
-  return typeof value === "string" || typeof value === "number" ? String(value) : "";
-}
-
-function numberOrNull(value) {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
 
 /** The items of a page that are objects with an id, the first of each id. */
 export function itemsOf(page) {

@@ -13,6 +13,8 @@
  * `error`), each a CustomEvent with its facts in `detail`.
  */
 
+import { isObject } from "./values.js";
+
 /** How long after "ready" a call pycc did not announce again counts as gone. */
 const STALE_AFTER_MS = 3000;
 
@@ -80,10 +82,6 @@ export function iceGatheringDone(pc, signal, limitMs = GATHERING_LIMIT_MS) {
     pc.addEventListener("icegatheringstatechange", changed);
     signal.addEventListener("abort", aborted);
   });
-}
-
-function isObject(value) {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 function reasonOf(error) {

@@ -16,6 +16,7 @@
 
 import { applyTranslations, getLanguage, has, t } from "./i18n.js";
 import { Backoff, Phone, socketUrl } from "./phone.js";
+import { isObject, numberOrNull, textOf } from "./values.js";
 
 export const MONITOR_MODES = Object.freeze(["listen", "whisper", "barge"]);
 
@@ -50,18 +51,6 @@ const FORCE_ACTIONS = Object.freeze(["ready", "not_ready", "logout"]);
 const NONE = "—";
 
 // ---------------------------------------------------------------------------- pure parts
-
-function isObject(value) {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function numberOrNull(value) {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-function textOf(value) {
-  return typeof value === "string" || typeof value === "number" ? String(value) : "";
-}
 
 /** The items of `list` that are objects naming themselves in `key`, the first of each name. */
 function named(list, key) {
