@@ -236,3 +236,8 @@ async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
         await asyncio.sleep(2.0)  # the caller's recording must cover the whisper
         await _shot(supervisor, "supervisor-wallboard.png")
         await supervisor.click(f"{row} [data-action='stop']")
+        await supervisor.wait_for_selector(f"{row} [data-mode='whisper']", state="detached",
+                                           timeout=15_000)
+        # The supervisor forces the agent's state; the agent's own page follows.
+        await supervisor.click(f"{row} [data-action='not_ready']")
+        await agent.wait_for_selector("#agent-status[data-status='not_ready']", timeout=15_000)

@@ -75,6 +75,10 @@ async def administer(base: str, contacts: Path) -> None:
         await ivr_tab(admin)
         await campaigns_tab(admin, contacts)
         await announce(admin, await login(browser, base, "alice"))
+        # The same console in Simplified Chinese.
+        await admin.select_option("#lang", "zh-CN")
+        await admin.wait_for_function("document.documentElement.lang === 'zh-CN'")
+        assert await admin.text_content("#console-tab-agents") == "坐席"
 
 
 async def agents_tab(page: Page, base: str) -> None:

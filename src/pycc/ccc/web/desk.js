@@ -351,9 +351,12 @@ class Pager {
     try {
       const page = await this.desk.deps.api("GET", path);
       if (seq !== this.seq || this.desk.stopped) return;
-      const known = new Set(this.items.map((item) => textOf(item.id)));
-      const fresh = itemsOf(page).filter((item) => !known.has(textOf(item.id)));
-      this.items = after === null ? fresh : [...this.items, ...fresh];
+      if (after === null) {
+        this.items = itemsOf(page);
+      } else {
+        const known = new Set(this.items.map((item) => textOf(item.id)));
+        this.items = [...this.items, ...itemsOf(page).filter((i) => !known.has(textOf(i.id)))];
+      }
       this.next = nextOf(page);
       this.loaded = true;
     } catch (error) {
@@ -375,10 +378,15 @@ class Pager {
     this.render();
   }
 
+  /** Show an item just made at the top. A list still loading would come back without it
+   * (it was read before the item existed): that answer is dropped and the list read
+   * again. */
   prepend(item) {
+    const loading = this.list.hasAttribute("aria-busy");
     this.items = [item, ...this.items.filter((known) => textOf(known.id) !== textOf(item.id))];
     this.loaded = true;
     this.render();
+    if (loading) this.fetch(null);
   }
 
   render() {
