@@ -446,3 +446,23 @@ def test_blind_transfer_from_the_page_sends_the_caller_to_an_extension(tmp_path:
             await call.hangup()
 
     run_with_switch(tmp_path, scenario)
+
+
+def test_stopping_pycc_unregisters_the_browsers_phones(tmp_path: Path) -> None:
+    """No binding is left behind pointing at a web phone that stopped with the switch."""
+    stopped: list[PyccServer] = []
+
+    async def scenario(server: PyccServer, base: str) -> None:
+        async with page(base, tone=600.0) as agent_page:
+            await agent_page.login("alice", PASSWORD)
+            await agent_page.open_phone()
+            await agent_page.next_message("ready")
+            with Store(make_url(server.data_dir, None)) as store:
+                bound = [b.contact for b in store.list_bindings(time.time())]
+            assert any("1001" in c for c in bound), bound
+            assert server.stop() == 0
+            stopped.append(server)
+
+    run_with_switch(tmp_path, scenario)
+    with Store(make_url(stopped[0].data_dir, None)) as store:
+        assert store.list_bindings(time.time()) == []

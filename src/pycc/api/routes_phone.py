@@ -31,7 +31,7 @@ from pycc.ccmanager.center import TRANSFER_KINDS, CallCenter, TransferRefused
 from pycc.ccs.agent import AgentStatus
 from pycc.sip.address import Address
 
-__all__ = ["GRACE", "router"]
+__all__ = ["GRACE", "close_all", "router"]
 
 log = logging.getLogger("pycc.api.phone")
 
@@ -71,6 +71,20 @@ def _lines(websocket: WebSocket) -> dict[str, _Line]:
         state.web_phones = {}
     lines: dict[str, _Line] = state.web_phones
     return lines
+
+
+async def close_all(app: Any) -> None:
+    """Hang up and unregister every web phone (the API is stopping): no binding is left
+    pointing at a phone that is gone."""
+    lines: dict[str, _Line] = getattr(app.state, "web_phones", {})
+    for line in list(lines.values()):
+        line.closing = True
+        if line.expiry is not None:
+            line.expiry.cancel()
+    closing = [line.phone.close() for line in lines.values()]
+    lines.clear()
+    if closing:
+        await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 10.0)
 
 
 def _sip_server(ctx: ApiContext) -> Address:

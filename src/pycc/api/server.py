@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from pycc.api.routes_phone import close_all
+
 __all__ = ["ApiServer"]
 
 log = logging.getLogger("pycc.api")
@@ -74,6 +76,9 @@ class ApiServer:
             self._task.result()
 
     async def stop(self) -> None:
+        # The browsers' phones first: they hang up and unregister while the switch runs.
+        with contextlib.suppress(Exception):
+            await close_all(self.app)
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:
