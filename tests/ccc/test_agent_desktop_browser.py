@@ -24,8 +24,8 @@ from peers.pycc_server import start_pycc
 from pycc.aaa.accounts import create_user
 from pycc.aaa.audit import Origin
 from pycc.aaa.passwords import ScryptParams
-from pycc.ccc.desk import check_customer
-from pycc.ccc.desk_store import create_customer
+from pycc.ccc.desk import check_article, check_customer
+from pycc.ccc.desk_store import create_article, create_customer
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
@@ -50,6 +50,9 @@ def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path:
             create_customer(store, "default", check_customer(
                 name="Ann Lee", phones=["1002"], company="Acme", notes=MARKUP),
                 now=time.time())
+            create_article(store, "default", check_article(
+                title="Refunds", body="Refunds take five days.\nAsk for the order number.",
+                tags=["billing"]), author="boss", now=time.time())
         base = f"http://127.0.0.1:{server.http_port}"
         mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
         heard_by_caller = tmp_path / "heard-by-caller.wav"
@@ -133,6 +136,19 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         await page.fill("#wrapup-notes", "wants the yearly plan")
         await page.click("#wrapup-submit")
         await page.wait_for_selector("#wrapup-done:not([hidden])", timeout=15_000)
+        # The agent's own calls, newest first, with the disposition just given.
+        await page.click("#tab-history")
+        pycc_call = await page.evaluate("window.pycc.lastWrapup")
+        row = f"#history tr[data-call='{pycc_call}']"
+        await page.wait_for_selector(row, timeout=10_000)
+        assert "Sale" in (await page.text_content(row) or "")
+        # The knowledge base, searched.
+        await page.click("#tab-kb")
+        await page.fill("#kb-search", "five days")
+        await page.click("#kb-search-go")
+        await page.click("#kb-results li[data-article] button")
+        await page.wait_for_selector("#kb-article:not([hidden])", timeout=10_000)
+        assert "order number" in (await page.text_content("#kb-article") or "")
         # The phone's connection drops: the page says so at once, and reconnects by itself
         # (a new socket and a new WebRTC offer) with no reload.
         assert sockets, "the page's phone socket was not seen"
