@@ -64,6 +64,12 @@ class _PhoneCall:
     watcher: asyncio.Task[None] | None = None
     seen_sdp: bytes | None = None
     answered: bool = False
+    #: The switch's id of the call the agent talks on: told by the switch in the INVITE
+    #: (a queue's caller), else looked up while the call lasts (the customer a preview
+    #: dialed is only known once it is dialed), and kept after: the switch forgets a call
+    #: as soon as it ends.
+    pycc_call: str | None = None
+    told: bool = False
 
 
 class WebPhone:
@@ -235,10 +241,15 @@ class WebPhone:
     def api_call_id(self, call_id: str) -> str | None:
         """The API's id for the call (for transfers and wrap-up), if the switch knows it."""
         call = self._call(call_id)
-        found = call.info.get("call")
-        if isinstance(found, str) and found:
-            return found
-        return self.lookup(call.sip.call_id) if self.lookup is not None else None
+        self._look_up(call)
+        return call.pycc_call
+
+    def _look_up(self, call: _PhoneCall) -> None:
+        if call.told or self.lookup is None or call.sip.state is CallState.ENDED:
+            return
+        found = self.lookup(call.sip.call_id)
+        if found is not None:
+            call.pycc_call = found
 
     # -- calls -----------------------------------------------------------------------------
     def _call(self, call_id: str) -> _PhoneCall:
@@ -269,6 +280,9 @@ class WebPhone:
             sip = await self.ua.next_call(timeout=None)
             info = _pycc_headers(sip)
             call = _PhoneCall(f"c{next(self._ids)}", sip, "incoming", sip.remote_party, info)
+            told = info.get("call")
+            if isinstance(told, str) and told:
+                call.pycc_call, call.told = told, True
             if self._talking(None) is not None or any(
                     c.sip.state is CallState.RINGING and c.direction == "incoming"
                     for c in self.calls.values()):
@@ -298,6 +312,8 @@ class WebPhone:
                     if call.target is not None:
                         self.audio.use(call.target)
                     self._tell(call)
+                if call.answered:
+                    self._look_up(call)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sip.ended.wait(), SDP_POLL)
         finally:
@@ -328,17 +344,12 @@ class WebPhone:
             state = "held" if call.held else "answered"
         else:
             state = "ringing"
-        if not isinstance(call.info.get("call"), str) and self.lookup is not None:
-            # Kept once known: the switch forgets a call as soon as it ends.
-            found = self.lookup(call.sip.call_id)
-            if found is not None:
-                call.info["call"] = found
-        pycc_call = call.info.get("call")
+        if not ended:
+            self._look_up(call)
         message: dict[str, Any] = {
             "op": "call", "call": call.id, "direction": call.direction, "state": state,
             "peer": call.peer, "info": {k: v for k, v in call.info.items() if k != "call"},
-            "pycc_call": pycc_call if isinstance(pycc_call, str) else None,
-            "was_answered": call.answered,
+            "pycc_call": call.pycc_call, "was_answered": call.answered,
         }
         if state == "ended":
             message["reason"] = f"{sip.status or ''} {sip.reason}".strip()

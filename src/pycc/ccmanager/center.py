@@ -721,6 +721,13 @@ class CallCenter:
                 return call.call_id
         for out in self.originator.calls.values():
             if any(branch.invite.call_id == sip_call_id for branch in out.branches):
+                # pycc called the phone for another call (a preview's customer, a
+                # callback): that call, once connected, is the one the phone talks on.
+                if out.answered:
+                    talk = self.conversation(out)
+                    for side in (talk.caller, talk.callee):
+                        if side is not None and side.call is not out:
+                            return side.id
                 return out.id
         return None
 

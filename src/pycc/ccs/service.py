@@ -581,6 +581,8 @@ class AcdService:
             if not future.result() or agent_leg.channel is None or customer.channel is None:
                 self._end_agent_leg(waiting, "480 Callback Not Answered")
                 return
+            # The customer's record names the agent who called it, as a queue call's does.
+            customer.details.update(agent=waiting.agent, agent_answer=waiting.agent_answer)
             self.engine.bridge(agent_leg.channel, customer.channel)
 
         def customer_gone(_call: OutboundCall) -> None:

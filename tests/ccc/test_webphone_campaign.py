@@ -1,0 +1,134 @@
+"""The browser phone in a preview campaign against a real ``pycc serve`` and SIPp customers
+behind a trunk: the agent's page rings with the contact before the customer is dialed,
+answering dials the customer, and the wrap-up's callback code schedules the contact to be
+called back at the time the agent chose, by that agent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ccc.browser_double import PageDouble
+from ccc.test_webphone import PASSWORD
+from peers.pycc_server import PyccServer, start_pycc
+from peers.sipp import scenario, start_sipp_uas
+from pycc.aaa.accounts import create_user, issue_token
+from pycc.aaa.audit import Origin
+from pycc.aaa.passwords import ScryptParams
+from pycc.ccc.ice import offer_addresses
+from pycc.store.db import make_url
+from pycc.store.repo import Store
+
+pytestmark = pytest.mark.peer
+
+CUSTOMER = "+12125551035"  # the SIPp customers answer numbers ending in 3 to 9
+
+
+def center(port: int) -> str:
+    return f"""
+tenant: default
+agents:
+  - {{id: alice, extension: "1001", skills: {{sales: 5}}}}
+queues:
+  - {{name: outbound, skill: sales, ring_timeout: 10, wrapup: 30}}
+trunks:
+  - {{name: customers, host: "127.0.0.1:{port}", options_interval: 0, ips: []}}
+campaigns:
+  - name: spring
+    mode: preview
+    queue: outbound
+    trunk: customers
+    caller_ids: ["+15551230000"]
+    ring_time: 15
+"""
+
+
+def test_a_preview_rings_the_page_first_and_a_callback_is_scheduled_at_wrap_up(
+        tmp_path: Path) -> None:
+    offer_addresses()
+    customers = start_sipp_uas(scenario("uas_customers"), calls=None, timeout=None,
+                               extra_args=["-set", "ring", "200"],
+                               workdir=tmp_path / "customers")
+    server = start_pycc(tmp_path, [("1001", "secret-1001")])
+    try:
+        (tmp_path / "center.yaml").write_text(center(customers.local_port), encoding="utf-8")
+        done = server.cli("apply", str(tmp_path / "center.yaml"))
+        assert done.returncode == 0, done.stderr
+        with Store(make_url(server.data_dir, None)) as store:
+            for name, role, agent in (("alice", "agent", "alice"), ("boss", "admin", None)):
+                create_user(store, "default", name, role, password=PASSWORD, now=time.time(),
+                            origin=Origin("tests", "cli"), agent=agent,
+                            params=ScryptParams(log2_n=4, r=1, p=1))
+            token = issue_token(store, "default", "boss", now=time.time(),
+                                origin=Origin("tests", "cli")).plaintext
+        asyncio.run(asyncio.wait_for(preview(server, token), 90))
+    except BaseException:
+        print(server.log()[-8000:])
+        raise
+    finally:
+        server.stop()
+        customers.stop()
+
+
+async def preview(server: PyccServer, token: str) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    boss = {"Authorization": f"Bearer {token}"}
+    page = PageDouble(base, 600.0)
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=boss) as http:
+            imported = await http.post(
+                "/v1/campaigns/spring/contacts",
+                content=f"id,phone,name,plan\nc0,{CUSTOMER},Ann Lee,gold\n",
+                headers={"Content-Type": "text/csv"})
+            assert imported.status_code == 201, imported.text
+            await page.login("alice", PASSWORD)
+            await page.open_phone()
+            await page.next_message("ready")
+            for _ in range(50):  # the switch loads the applied file on its next round
+                answer = await page.api("POST", "/v1/agents/alice/state",
+                                        json={"action": "login"})
+                if answer.status_code != 404:
+                    break
+                await asyncio.sleep(0.2)
+            assert answer.status_code == 200, answer.text
+            started = await http.post("/v1/campaigns/spring/start")
+            assert started.status_code == 200, started.text
+            # The page rings with the contact; nobody has dialed the customer yet.
+            ringing = await page.next_message("call", state="ringing", timeout=30)
+            info = ringing["info"]
+            assert (info.get("phone"), info.get("plan"), info.get("mode")) == (
+                CUSTOMER, "gold", "preview"), info
+            await page.send(op="answer_call", call=ringing["call"])
+            await page.next_message("call", call=ringing["call"], state="answered")
+            # Answering dialed the customer; once connected, the page knows that call.
+            async with asyncio.timeout(20):
+                while True:
+                    calls = (await http.get("/v1/calls")).json()
+                    if any(c["callee"].endswith(CUSTOMER[1:]) and c["answer"] for c in calls):
+                        break
+                    await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # the page's call is looked up while it lasts
+            await page.send(op="hangup", call=ringing["call"])
+            ended = await page.next_message("call", call=ringing["call"], state="ended")
+            pycc_call = ended["pycc_call"]
+            assert pycc_call, ended
+            # Wrap-up: call back in an hour, this agent.
+            at = time.time() + 3600
+            done = await page.api("POST", "/v1/agents/alice/wrapup", json={
+                "call": pycc_call, "code": "callback", "notes": "after her meeting",
+                "callback_at": at})
+            assert done.status_code == 200, done.text
+            contact = (await http.get("/v1/campaigns/spring/contacts")).json()["items"][0]
+            assert contact["callback_agent"] == "alice", contact
+            assert contact["next_at"] == pytest.approx(at, abs=1.0), contact
+            records = (await http.get("/v1/records", params={"order": "newest"})).json()
+            record = next(r for r in records["items"] if r["call_id"] == pycc_call)
+            assert (record["campaign"], record["contact"], record["agent"],
+                    record["wrapup_code"]) == ("spring", "c0", "alice", "callback")
+            await http.post("/v1/campaigns/spring/stop")
+    finally:
+        await page.close()
