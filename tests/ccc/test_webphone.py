@@ -284,7 +284,7 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                 await until_board(board, lambda b: any(
                     a["agent"] == "alice" and a["state"] == "on_call" for a in b["agents"]))
                 await sup.send(op="dial", number="*34alice")
-                await sup.next_message("call", state="answered")
+                monitor = await sup.next_message("call", state="answered")
                 await until_board(board, lambda b: {"agent": "alice", "mode": "whisper"}.items()
                                   <= next(iter(b["monitors"]), {}).items())
                 # The agent hears the caller and the supervisor; the caller only the agent;
@@ -296,6 +296,20 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                 assert band_share(caller_heard, 8000, 900.0) < 0.05
                 assert band_share(caller_heard, 8000, 600.0) > 0.5
                 await sup.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.2)
+                # Key 3 barges in: now the caller hears the supervisor too.
+                await sup.send(op="dtmf", call=monitor["call"], digits="3")
+                await until_board(board, lambda b: {"agent": "alice", "mode": "barge"}.items()
+                                  <= next(iter(b["monitors"]), {}).items())
+                async with asyncio.timeout(10):
+                    while band_share(await rtp.hear(0.5, since=rtp.now() + 0.1), 8000,
+                                     900.0) < 0.2:
+                        pass
+                # Key 1: listen only; the agent no longer hears the supervisor.
+                await sup.send(op="dtmf", call=monitor["call"], digits="1")
+                await until_board(board, lambda b: {"agent": "alice", "mode": "listen"}.items()
+                                  <= next(iter(b["monitors"]), {}).items())
+                await agent_page.until_heard(
+                    lambda pcm: 1.0 - band_share(pcm, PAGE_RATE, 900.0), 0.97)
                 await call.hangup()
             await board.close()
 
