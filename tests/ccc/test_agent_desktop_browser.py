@@ -142,6 +142,18 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         row = f"#history tr[data-call='{pycc_call}']"
         await page.wait_for_selector(row, timeout=10_000)
         assert "Sale" in (await page.text_content(row) or "")
+        # The profile says who is logged in, and on which extension.
+        await page.click("#tab-profile")
+        await page.wait_for_selector("#profile-extension:has-text('1001')", timeout=10_000)
+        assert await page.text_content("#profile-agent") == "alice"
+        # A new customer, made in the page, is found by a search.
+        await page.click("#tab-customer")
+        await page.fill("#customer-form-name", "Bo Chan")
+        await page.fill("#customer-form-phones", "+1 (212) 555-0199")
+        await page.click("#customer-save")
+        await page.fill("#customer-search", "chan")
+        await page.click("#customer-search-go")
+        await page.wait_for_selector("#customer-results li:has-text('Bo Chan')", timeout=10_000)
         # The knowledge base, searched.
         await page.click("#tab-kb")
         await page.fill("#kb-search", "five days")
@@ -257,3 +269,70 @@ async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
         # The supervisor forces the agent's state; the agent's own page follows.
         await supervisor.click(f"{row} [data-action='not_ready']")
         await agent.wait_for_selector("#agent-status[data-status='not_ready']", timeout=15_000)
+
+
+def test_the_agent_consults_and_completes_an_attended_transfer_in_the_page(
+        tmp_path: Path) -> None:
+    """The agent holds the caller, calls an expert from the page, and completes the
+    transfer with the page's button: the caller and the expert hear each other."""
+    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
+                                   ("1003", "secret-1003")])
+    try:
+        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
+        done = server.cli("apply", str(tmp_path / "center.yaml"))
+        assert done.returncode == 0, done.stderr
+        with Store(make_url(server.data_dir, None)) as store:
+            create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
+                        origin=Origin("tests", "cli"), agent="alice",
+                        params=ScryptParams(log2_n=4, r=1, p=1))
+        base = f"http://127.0.0.1:{server.http_port}"
+        heard_by_caller = tmp_path / "heard-by-caller.wav"
+        heard_by_expert = tmp_path / "heard-by-expert.wav"
+        caller = start_baresip(
+            tmp_path, sip_user="1002", password="secret-1002", registrar_port=server.sip_port,
+            audio_source_wav=write_tone_wav(tmp_path / "caller-400hz.wav", 400, 30.0),
+            record_wav=heard_by_caller, auto_answer=False)
+        expert = start_baresip(
+            tmp_path, sip_user="1003", password="secret-1003", registrar_port=server.sip_port,
+            audio_source_wav=write_tone_wav(tmp_path / "expert-800hz.wav", 800, 30.0),
+            record_wav=heard_by_expert, auto_answer=True)
+        with caller, expert:
+            asyncio.run(asyncio.wait_for(
+                consult_and_transfer(base, tmp_path, caller.dial), 120))
+            time.sleep(3.0)  # the two talk; their recordings must cover it
+            caller.hangup()
+            expert.wait_event("CALL_CLOSED", timeout=15)
+        assert tone_present(heard_by_caller, 800), dominant_frequency(heard_by_caller)
+        assert tone_present(heard_by_expert, 400), dominant_frequency(heard_by_expert)
+    except BaseException:
+        print(server.log()[-8000:])
+        raise
+    finally:
+        server.stop()
+
+
+async def consult_and_transfer(base: str, tmp_path: Path, dial: object) -> None:
+    mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
+    async with launch_browser(fake_audio=mic) as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{base}/ui/")
+        await page.fill("#login-user", "alice")
+        await page.fill("#login-password", PASSWORD)
+        await page.click("#login-submit")
+        await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
+        await page.click("#state-login")
+        await page.wait_for_selector("#agent-status[data-status='available']")
+        assert callable(dial)
+        dial("8100")
+        await page.wait_for_selector("#incoming:not([hidden])", timeout=20_000)
+        await page.click("#answer")
+        await page.wait_for_selector("#call-state[data-state='answered']", timeout=15_000)
+        await page.click("#hold")
+        await page.wait_for_selector("#call-state[data-state='held']", timeout=15_000)
+        await page.fill("#dial-number", "1003")
+        await page.click("#dial")
+        await page.wait_for_selector("#consult:not([hidden])", timeout=20_000)
+        # The agent talks with the expert first.
+        await wait_for_frequency(page, "#remote-audio", 800.0, tolerance=25.0, timeout=20.0)
+        await page.click("#consult-transfer")
+        await page.wait_for_selector("#call", state="hidden", timeout=15_000)
