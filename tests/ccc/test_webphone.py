@@ -300,7 +300,7 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                 await sup.send(op="dtmf", call=monitor["call"], digits="3")
                 await until_board(board, lambda b: {"agent": "alice", "mode": "barge"}.items()
                                   <= next(iter(b["monitors"]), {}).items())
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(15):
                     while band_share(await rtp.hear(0.5, since=rtp.now() + 0.1), 8000,
                                      900.0) < 0.2:
                         pass
@@ -309,7 +309,7 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                 await until_board(board, lambda b: {"agent": "alice", "mode": "listen"}.items()
                                   <= next(iter(b["monitors"]), {}).items())
                 await agent_page.until_heard(
-                    lambda pcm: 1.0 - band_share(pcm, PAGE_RATE, 900.0), 0.97)
+                    lambda pcm: 1.0 - band_share(pcm, PAGE_RATE, 900.0), 0.9)
                 await call.hangup()
             await board.close()
 
