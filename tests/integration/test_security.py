@@ -300,10 +300,10 @@ def test_a_flood_is_rate_limited_without_hurting_other_sources(tmp_path: Path) -
             lasted = time.monotonic() - began
             answered = tags_answered(flood, time.monotonic() + 2.0)
             # The burst allowance plus the refill while pycc reads the flood: as long as it
-            # took to send (longer on a loaded machine) and up to a second more while pycc
-            # drains what its socket buffer holds. Without the limiter that buffer alone lets
-            # many times more in.
-            allowed = RATE + RATE * (lasted + 1.0)
+            # took to send (longer on a loaded machine) and up to two seconds more while pycc
+            # drains what its socket buffer holds (slower with browser and media tests running
+            # beside it). Without the limiter that buffer alone lets many times more in.
+            allowed = RATE + RATE * (lasted + 2.0)
             assert len(answered) <= allowed, f"{len(answered)} of {sent} flood OPTIONS answered"
             assert len(answered) >= RATE // 2, f"only {len(answered)} answered: switch alive?"
 

@@ -354,10 +354,8 @@ def test_info_key_stops_a_prompt_and_other_keys_are_kept_for_collect(tmp_path: P
     collected: asyncio.Queue[str] = asyncio.Queue()
 
     async def menu(channel: Channel) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         key = await channel.play(prompt, stop_on="5")
-        stopped.put_nowait((key, loop.time() - started))
+        stopped.put_nowait((key, asyncio.get_running_loop().time()))
         collected.put_nowait(await channel.collect(3, terminator="#", timeout=3))
 
     async def scenario(lab: Lab) -> None:
@@ -367,9 +365,12 @@ def test_info_key_stops_a_prompt_and_other_keys_are_kept_for_collect(tmp_path: P
         assert_hears(await phone.hear(0.3), [700])
         assert (await call.send_info_dtmf("3")).status == 200  # not a key that stops it
         assert_hears(await phone.hear(0.2), [700])
+        pressed = asyncio.get_running_loop().time()
         assert (await call.send_info_dtmf("5")).status == 200
-        key, elapsed = await next_item(stopped)
-        assert key == "5" and elapsed < 1.5
+        key, at = await next_item(stopped)
+        # The 3 s prompt stops at the key, not at its end; measured from the key, since a
+        # loaded machine may be slow to get that far.
+        assert key == "5" and at - pressed < 1.2
         await phone.quiet(0.2)
         for digit in "1#":
             assert (await call.send_info_dtmf(digit)).status == 200
