@@ -14,6 +14,7 @@ from typing import Final
 from sqlmodel import Session, col, delete, select
 
 from pycc.ccc.desk import DeskError
+from pycc.ccc.desk_store import tenant_id
 from pycc.store.desk_models import Announcement
 from pycc.store.errors import NotFound
 from pycc.store.models import Tenant
@@ -39,13 +40,6 @@ def _notice(row: Announcement) -> Notice:
     return Notice(row.id, row.text, row.author, row.created, row.until)
 
 
-def _tenant_id(session: Session, tenant: str) -> int:
-    found = session.exec(select(Tenant.id).where(Tenant.name == tenant)).first()
-    if found is None:
-        raise NotFound(f"tenant {tenant!r} does not exist")
-    return found
-
-
 def check(text: object, minutes: object) -> tuple[str, int]:
     """The announcement's text and lifetime as given, or `DeskError` naming the field."""
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT or any(
@@ -62,10 +56,10 @@ def announce(store: Store, tenant: str, text: str, minutes: int, *, author: str,
     """Store an announcement of ``tenant`` shown for ``minutes`` from ``now``."""
 
     def work(session: Session) -> Notice:
-        tenant_id = _tenant_id(session, tenant)
+        owner = tenant_id(session, tenant)
         session.exec(delete(Announcement).where(
-            col(Announcement.tenant_id) == tenant_id, col(Announcement.until) <= now))
-        row = Announcement(tenant_id=tenant_id, text=text, author=author, created=now,
+            col(Announcement.tenant_id) == owner, col(Announcement.until) <= now))
+        row = Announcement(tenant_id=owner, text=text, author=author, created=now,
                            until=now + 60 * minutes)
         session.add(row)
         session.flush()
@@ -93,7 +87,7 @@ def withdraw(store: Store, tenant: str, notice_id: int) -> None:
     def work(session: Session) -> None:
         row = session.exec(select(Announcement).where(
             Announcement.id == notice_id,
-            Announcement.tenant_id == _tenant_id(session, tenant))).first()
+            Announcement.tenant_id == tenant_id(session, tenant))).first()
         if row is None:
             raise NotFound(f"no announcement {notice_id}")
         session.delete(row)

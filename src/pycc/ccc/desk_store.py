@@ -57,6 +57,7 @@ __all__ = [
     "get_article",
     "get_customer",
     "get_ticket",
+    "tenant_id",
     "update_article",
     "update_customer",
     "update_ticket",
@@ -134,7 +135,7 @@ def create_customer(store: Store, tenant: str, data: CustomerData, *, now: float
     """Store a new customer of ``tenant``."""
 
     def work(session: Session) -> Customer:
-        row = DeskCustomer(tenant_id=_tenant_id(session, tenant), name=data.name,
+        row = DeskCustomer(tenant_id=tenant_id(session, tenant), name=data.name,
                            created=now, updated=now)
         _fill_customer(row, data)
         session.add(row)
@@ -183,8 +184,8 @@ def find_customers(store: Store, tenant: str, *, text: str | None = None,
     `pycc.ccc.desk.check_search`), when given."""
 
     def work(session: Session) -> Found[Customer]:
-        tenant_id = _tenant_id(session, tenant)
-        statement = select(DeskCustomer).where(DeskCustomer.tenant_id == tenant_id)
+        owner = tenant_id(session, tenant)
+        statement = select(DeskCustomer).where(DeskCustomer.tenant_id == owner)
         if number is None:
             statement = statement.where(col(DeskCustomer.id) > after).order_by(
                 col(DeskCustomer.id))
@@ -194,7 +195,7 @@ def find_customers(store: Store, tenant: str, *, text: str | None = None,
             phone_customer = col(DeskCustomerPhone.customer_id)
             statement = statement.join(
                 DeskCustomerPhone, phone_customer == DeskCustomer.id
-            ).where(DeskCustomerPhone.tenant_id == tenant_id,
+            ).where(DeskCustomerPhone.tenant_id == owner,
                     DeskCustomerPhone.number == number,
                     phone_customer > after).order_by(phone_customer)
         if text is not None:
@@ -225,7 +226,7 @@ def _save_numbers(session: Session, row: DeskCustomer, numbers: Sequence[str]) -
 
 def _require_customer(session: Session, tenant: str, customer_id: int) -> DeskCustomer:
     row = session.exec(select(DeskCustomer).where(
-        DeskCustomer.tenant_id == _tenant_id(session, tenant),
+        DeskCustomer.tenant_id == tenant_id(session, tenant),
         DeskCustomer.id == customer_id)).first()
     if row is None:
         raise NotFound(f"no customer {customer_id}")
@@ -247,12 +248,12 @@ def create_ticket(store: Store, tenant: str, data: TicketData, *, created_by: st
     """Open a new ticket of ``tenant``, written by user ``created_by``."""
 
     def work(session: Session) -> Ticket:
-        tenant_id = _tenant_id(session, tenant)
+        owner = tenant_id(session, tenant)
         if data.customer is not None:
-            _check_customer_ref(session, tenant_id, data.customer)
+            _check_customer_ref(session, owner, data.customer)
         if data.assignee is not None:
             _check_assignee(session, tenant, data.assignee)
-        row = DeskTicket(tenant_id=tenant_id, subject=data.subject, body=data.body,
+        row = DeskTicket(tenant_id=owner, subject=data.subject, body=data.body,
                          priority=data.priority, customer_id=data.customer,
                          call_id=data.call, assignee=data.assignee, created_by=created_by,
                          search=desk.search_text(data.subject, data.body), created=now,
@@ -336,7 +337,7 @@ def find_tickets(store: Store, tenant: str, *, status: str | None = None,
 
     def work(session: Session) -> Found[Ticket]:
         statement = select(DeskTicket).where(
-            DeskTicket.tenant_id == _tenant_id(session, tenant))
+            DeskTicket.tenant_id == tenant_id(session, tenant))
         if before:
             statement = statement.where(col(DeskTicket.id) < before)
         if status is not None:
@@ -369,7 +370,7 @@ def _check_assignee(session: Session, tenant: str, name: str) -> None:
 
 def _require_ticket(session: Session, tenant: str, ticket_id: int) -> DeskTicket:
     row = session.exec(select(DeskTicket).where(
-        DeskTicket.tenant_id == _tenant_id(session, tenant),
+        DeskTicket.tenant_id == tenant_id(session, tenant),
         DeskTicket.id == ticket_id)).first()
     if row is None:
         raise NotFound(f"no ticket {ticket_id}")
@@ -397,7 +398,7 @@ def create_article(store: Store, tenant: str, data: ArticleData, *, author: str,
     """Store a new knowledge-base article of ``tenant`` written by user ``author``."""
 
     def work(session: Session) -> Article:
-        row = DeskArticle(tenant_id=_tenant_id(session, tenant), title=data.title,
+        row = DeskArticle(tenant_id=tenant_id(session, tenant), title=data.title,
                           author=author, created=now, updated=now)
         _fill_article(row, data)
         session.add(row)
@@ -444,7 +445,7 @@ def find_articles(store: Store, tenant: str, *, text: str | None = None, after: 
 
     def work(session: Session) -> Found[Article]:
         statement = select(DeskArticle).where(
-            DeskArticle.tenant_id == _tenant_id(session, tenant),
+            DeskArticle.tenant_id == tenant_id(session, tenant),
             col(DeskArticle.id) > after)
         if text is not None:
             statement = statement.where(_holds(DeskArticle.search, text))
@@ -463,7 +464,7 @@ def _fill_article(row: DeskArticle, data: ArticleData) -> None:
 
 def _require_article(session: Session, tenant: str, article_id: int) -> DeskArticle:
     row = session.exec(select(DeskArticle).where(
-        DeskArticle.tenant_id == _tenant_id(session, tenant),
+        DeskArticle.tenant_id == tenant_id(session, tenant),
         DeskArticle.id == article_id)).first()
     if row is None:
         raise NotFound(f"no article {article_id}")
@@ -479,7 +480,8 @@ def _article(row: DeskArticle) -> Article:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _tenant_id(session: Session, tenant: str) -> int:
+def tenant_id(session: Session, tenant: str) -> int:
+    """The id of ``tenant``; NotFound when there is none such."""
     found = session.exec(select(Tenant.id).where(Tenant.name == tenant)).first()
     if found is None:
         raise NotFound(f"tenant {tenant!r} does not exist")

@@ -203,6 +203,8 @@ class PhoneAudio:
         self._to_codec: Resampler | None = None
         self._from_codec: Resampler | None = None
         self._outgoing = np.zeros(0, dtype=np.int16)
+        self._from_page: Resampler | None = None
+        self._from_page_rate = 0
         self._reader: asyncio.Task[None] | None = None
         self._marker = True
         #: Counters, for tests and the log: packets received from pycc and sent to it.
@@ -268,7 +270,11 @@ class PhoneAudio:
             mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data.reshape(-1)
         pcm = np.asarray(mono, dtype=np.int16)
         if frame.sample_rate != BROWSER_RATE:
-            pcm = Resampler(frame.sample_rate, BROWSER_RATE).process(pcm)
+            # aiortc's Opus gives 48 kHz; another rate gets one converter, kept.
+            if self._from_page is None or self._from_page_rate != frame.sample_rate:
+                self._from_page = Resampler(frame.sample_rate, BROWSER_RATE)
+                self._from_page_rate = frame.sample_rate
+            pcm = self._from_page.process(pcm)
         if self.muted:
             pcm = np.zeros_like(pcm)
         self._outgoing = np.concatenate((self._outgoing, resampler.process(pcm)))

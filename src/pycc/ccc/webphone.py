@@ -65,11 +65,10 @@ class _PhoneCall:
     seen_sdp: bytes | None = None
     answered: bool = False
     #: The switch's id of the call the agent talks on: told by the switch in the INVITE
-    #: (a queue's caller), else looked up while the call lasts (the customer a preview
-    #: dialed is only known once it is dialed), and kept after: the switch forgets a call
-    #: as soon as it ends.
+    #: (a queue's caller), else looked up until the switch knows it (the customer a
+    #: preview dials is only known once connected), and kept after: the switch forgets a
+    #: call as soon as it ends.
     pycc_call: str | None = None
-    told: bool = False
 
 
 class WebPhone:
@@ -245,11 +244,9 @@ class WebPhone:
         return call.pycc_call
 
     def _look_up(self, call: _PhoneCall) -> None:
-        if call.told or self.lookup is None or call.sip.state is CallState.ENDED:
-            return
-        found = self.lookup(call.sip.call_id)
-        if found is not None:
-            call.pycc_call = found
+        if call.pycc_call is None and self.lookup is not None \
+                and call.sip.state is not CallState.ENDED:
+            call.pycc_call = self.lookup(call.sip.call_id)
 
     # -- calls -----------------------------------------------------------------------------
     def _call(self, call_id: str) -> _PhoneCall:
@@ -282,7 +279,7 @@ class WebPhone:
             call = _PhoneCall(f"c{next(self._ids)}", sip, "incoming", sip.remote_party, info)
             told = info.get("call")
             if isinstance(told, str) and told:
-                call.pycc_call, call.told = told, True
+                call.pycc_call = told
             if self._talking(None) is not None or any(
                     c.sip.state is CallState.RINGING and c.direction == "incoming"
                     for c in self.calls.values()):
@@ -313,7 +310,7 @@ class WebPhone:
                         self.audio.use(call.target)
                     self._tell(call)
                 if call.answered:
-                    self._look_up(call)
+                    self._look_up(call)  # a scan of the switch's calls until found
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sip.ended.wait(), SDP_POLL)
         finally:

@@ -713,22 +713,23 @@ class CallCenter:
         return info
 
     def leg_call_id(self, sip_call_id: str) -> str | None:
-        """The id the API lists for the call one of whose legs towards a phone has the SIP
-        Call-ID ``sip_call_id`` (pycc's INVITE to the phone, or the phone's own INVITE)."""
+        """The id the API lists for the call a phone talks on, given the SIP Call-ID of the
+        phone's leg (pycc's INVITE to the phone, or the phone's own INVITE); None while that
+        is not known yet (pycc called the phone for a customer not connected yet)."""
         for call in self.b2bua.calls.values():
             if call.call_id == sip_call_id or any(
                     leg.invite.call_id == sip_call_id for leg in call.legs):
                 return call.call_id
         for out in self.originator.calls.values():
             if any(branch.invite.call_id == sip_call_id for branch in out.branches):
-                # pycc called the phone for another call (a preview's customer, a
-                # callback): that call, once connected, is the one the phone talks on.
+                # pycc called the phone for another call (a queue's caller, a preview's
+                # customer): that call, once connected, is the one the phone talks on.
                 if out.answered:
                     talk = self.conversation(out)
                     for side in (talk.caller, talk.callee):
                         if side is not None and side.call is not out:
                             return side.id
-                return out.id
+                return None
         return None
 
     def find_call(self, call_id: str) -> Call | OutboundCall | None:
