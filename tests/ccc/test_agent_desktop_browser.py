@@ -16,14 +16,10 @@ import httpx
 import pytest
 from playwright.async_api import WebSocketRoute
 
-from ccc.test_webphone import CENTER, PASSWORD
+from ccc.center import log_in, serving
 from peers.audio import dominant_frequency, tone_present, write_silence_wav, write_tone_wav
 from peers.baresip import start_baresip
 from peers.browser import launch_browser, tone_wav, wait_for_frequency
-from peers.pycc_server import start_pycc
-from pycc.aaa.accounts import create_user
-from pycc.aaa.audit import Origin
-from pycc.aaa.passwords import ScryptParams
 from pycc.ccc.desk import check_article, check_customer
 from pycc.ccc.desk_store import create_article, create_customer
 from pycc.store.db import make_url
@@ -36,15 +32,8 @@ SCREENSHOTS = os.environ.get("PYCC_SCREENSHOTS")
 
 
 def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path: Path) -> None:
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002")])
-    try:
-        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
+    with serving(tmp_path) as server:
         with Store(make_url(server.data_dir, None)) as store:
-            create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
-                        origin=Origin("tests", "cli"), agent="alice",
-                        params=ScryptParams(log2_n=4, r=1, p=1))
             # The caller is a known customer, whose notes would be markup if they were not
             # written into the page as text.
             create_customer(store, "default", check_customer(
@@ -74,11 +63,6 @@ def test_agent_answers_a_queue_call_in_the_browser_and_dispositions_it(tmp_path:
         record = next(r for r in records if r["call_id"] == pycc_call)
         assert (record["agent"], record["wrapup_code"], record["wrapup_notes"]) == (
             "alice", "sale", "wants the yearly plan")
-    except BaseException:
-        print(server.log()[-8000:])
-        raise
-    finally:
-        server.stop()
 
 
 _COOKIES: dict[str, str] = {}
@@ -98,10 +82,7 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
             sockets.append((route, route.connect_to_server()))
 
         await page.route_web_socket(re.compile(r".*/v1/phone$"), through)
-        await page.goto(f"{base}/ui/")
-        await page.fill("#login-user", "alice")
-        await page.fill("#login-password", PASSWORD)
-        await page.click("#login-submit")
+        await log_in(page, base, "alice")
         await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
         await page.click("#state-login")
         await page.wait_for_selector("#agent-status[data-status='available']", timeout=15_000)
@@ -188,17 +169,8 @@ async def _shot(page: object, name: str) -> None:
 def test_a_supervisor_in_a_second_browser_whispers_to_the_agent(tmp_path: Path) -> None:
     """The caller says nothing (so what the agent hears is the supervisor's voice alone);
     the supervisor's browser phone whispers: the agent hears its 900 Hz, the caller never."""
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
-                                   ("1009", "secret-1009")])
-    try:
-        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
-        with Store(make_url(server.data_dir, None)) as store:
-            for name, role, agent in (("alice", "agent", "alice"), ("sup", "supervisor", None)):
-                create_user(store, "default", name, role, password=PASSWORD, now=time.time(),
-                            origin=Origin("tests", "cli"), agent=agent,
-                            params=ScryptParams(log2_n=4, r=1, p=1))
+    with serving(tmp_path, extensions=("1001", "1002", "1009"),
+                 users=(("alice", "agent", "alice"), ("sup", "supervisor", None))) as server:
         base = f"http://127.0.0.1:{server.http_port}"
         heard_by_caller = tmp_path / "heard-by-caller.wav"
         caller = start_baresip(
@@ -212,11 +184,6 @@ def test_a_supervisor_in_a_second_browser_whispers_to_the_agent(tmp_path: Path) 
             caller.wait_event("CALL_CLOSED", timeout=15)
         assert tone_present(heard_by_caller, 600), dominant_frequency(heard_by_caller)
         assert not tone_present(heard_by_caller, 900), "the caller heard the whisper"
-    except BaseException:
-        print(server.log()[-8000:])
-        raise
-    finally:
-        server.stop()
 
 
 async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
@@ -225,20 +192,14 @@ async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
     async with launch_browser(fake_audio=agent_mic) as agent_browser, \
             launch_browser(fake_audio=supervisor_mic) as supervisor_browser:
         agent = await (await agent_browser.new_context()).new_page()
-        await agent.goto(f"{base}/ui/")
-        await agent.fill("#login-user", "alice")
-        await agent.fill("#login-password", PASSWORD)
-        await agent.click("#login-submit")
+        await log_in(agent, base, "alice")
         await agent.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
         await agent.click("#state-login")
         await agent.wait_for_selector("#agent-status[data-status='available']")
 
         context = await supervisor_browser.new_context(viewport={"width": 1280, "height": 800})
         supervisor = await context.new_page()
-        await supervisor.goto(f"{base}/ui/")
-        await supervisor.fill("#login-user", "sup")
-        await supervisor.fill("#login-password", PASSWORD)
-        await supervisor.click("#login-submit")
+        await log_in(supervisor, base, "sup")
         await supervisor.wait_for_selector("#supervisor:not([hidden])", timeout=20_000)
         await supervisor.fill("#sup-extension", "1009")
         await supervisor.click("#sup-phone-connect")
@@ -275,16 +236,7 @@ def test_the_agent_consults_and_completes_an_attended_transfer_in_the_page(
         tmp_path: Path) -> None:
     """The agent holds the caller, calls an expert from the page, and completes the
     transfer with the page's button: the caller and the expert hear each other."""
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
-                                   ("1003", "secret-1003")])
-    try:
-        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
-        with Store(make_url(server.data_dir, None)) as store:
-            create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
-                        origin=Origin("tests", "cli"), agent="alice",
-                        params=ScryptParams(log2_n=4, r=1, p=1))
+    with serving(tmp_path, extensions=("1001", "1002", "1003")) as server:
         base = f"http://127.0.0.1:{server.http_port}"
         heard_by_caller = tmp_path / "heard-by-caller.wav"
         heard_by_expert = tmp_path / "heard-by-expert.wav"
@@ -304,21 +256,13 @@ def test_the_agent_consults_and_completes_an_attended_transfer_in_the_page(
             expert.wait_event("CALL_CLOSED", timeout=15)
         assert tone_present(heard_by_caller, 800), dominant_frequency(heard_by_caller)
         assert tone_present(heard_by_expert, 400), dominant_frequency(heard_by_expert)
-    except BaseException:
-        print(server.log()[-8000:])
-        raise
-    finally:
-        server.stop()
 
 
 async def consult_and_transfer(base: str, tmp_path: Path, dial: object) -> None:
     mic = tone_wav(tmp_path / "agent-600hz.wav", 600.0)
     async with launch_browser(fake_audio=mic) as browser:
         page = await (await browser.new_context()).new_page()
-        await page.goto(f"{base}/ui/")
-        await page.fill("#login-user", "alice")
-        await page.fill("#login-password", PASSWORD)
-        await page.click("#login-submit")
+        await log_in(page, base, "alice")
         await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
         await page.click("#state-login")
         await page.wait_for_selector("#agent-status[data-status='available']")

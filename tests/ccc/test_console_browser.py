@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from ccc.test_webphone import CENTER, PASSWORD
+from ccc.center import CENTER, log_in, serving
 from peers.browser import launch_browser
-from peers.pycc_server import start_pycc
-from pycc.aaa.accounts import create_user
-from pycc.aaa.audit import Origin
-from pycc.aaa.passwords import ScryptParams
-from pycc.store.db import make_url
-from pycc.store.repo import Store
 
 pytestmark = pytest.mark.peer
 
@@ -36,34 +29,18 @@ CONTACTS = "phone,name\n+12125550101,Ann\nnot-a-number,Bob\n+12125550104,Cy\n"
 
 
 def test_an_administrator_runs_the_call_center_from_the_console(tmp_path: Path) -> None:
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002")])
-    try:
-        (tmp_path / "center.yaml").write_text(CENTER + CAMPAIGN, encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
-        with Store(make_url(server.data_dir, None)) as store:
-            for name, role, agent in (("boss", "admin", None), ("alice", "agent", "alice")):
-                create_user(store, "default", name, role, password=PASSWORD, now=time.time(),
-                            origin=Origin("tests", "cli"), agent=agent,
-                            params=ScryptParams(log2_n=4, r=1, p=1))
-        base = f"http://127.0.0.1:{server.http_port}"
+    users = (("boss", "admin", None), ("alice", "agent", "alice"))
+    with serving(tmp_path, users=users, center=CENTER + CAMPAIGN) as server:
         contacts = tmp_path / "contacts.csv"
         contacts.write_text(CONTACTS, encoding="utf-8")
-        asyncio.run(asyncio.wait_for(administer(base, contacts), 150))
-    except BaseException:
-        print(server.log()[-8000:])
-        raise
-    finally:
-        server.stop()
+        asyncio.run(asyncio.wait_for(
+            administer(f"http://127.0.0.1:{server.http_port}", contacts), 150))
 
 
 async def login(browser: Browser, base: str, user: str) -> Page:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
-    await page.goto(f"{base}/ui/")
-    await page.fill("#login-user", user)
-    await page.fill("#login-password", PASSWORD)
-    await page.click("#login-submit")
+    await log_in(page, base, user)
     return page
 
 

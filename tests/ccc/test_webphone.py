@@ -20,12 +20,13 @@ from websockets.exceptions import WebSocketException
 
 from ccc.browser_double import RATE as PAGE_RATE
 from ccc.browser_double import PageDouble
-from peers.pycc_server import PyccServer, start_pycc
+from ccc.center import PASSWORD, serving
+from peers.pycc_server import PyccServer
 from peers.rtp_phone import RtpPhone, band_share
 from pycc.aaa.accounts import create_user
 from pycc.aaa.audit import Origin
 from pycc.aaa.passwords import ScryptParams
-from pycc.ccc.ice import offer_addresses
+from pycc.dsp.pcm import Pcm
 from pycc.sip.address import Address
 from pycc.store.db import make_url
 from pycc.store.repo import Store
@@ -33,50 +34,22 @@ from pycc.ua import Call, UserAgent
 
 pytestmark = pytest.mark.peer
 
-CENTER = """
-tenant: default
-agents:
-  - {id: alice, extension: "1001", skills: {sales: 5}}
-queues:
-  - {name: sales, skill: sales}
-ivr:
-  - name: main
-    steps:
-      - answer
-      - menu:
-          prompt: tone:dial
-          timeout: 10
-          retries: 1
-          options:
-            "1": {queue: sales}
-routes:
-  - {match: "8000", to: {ivr: main}}
-  - {match: "8100", to: {queue: sales}}
-"""
-PASSWORD = "pw-alice-123456"
-
-
 def run_with_switch(tmp_path: Path, scenario: Callable[[PyccServer, str], Awaitable[None]],
                     ) -> None:
-    # The page double's ICE, like pycc's, must offer 127.0.0.1 in a loopback-only network.
-    offer_addresses()
-    server = start_pycc(tmp_path, [("1001", "secret-1001"), ("1002", "secret-1002"),
-                                   ("1003", "secret-1003")])
-    try:
-        (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
-        with Store(make_url(server.data_dir, None)) as store:
-            create_user(store, "default", "alice", "agent", password=PASSWORD, now=time.time(),
-                        origin=Origin("tests", "cli"), agent="alice",
-                        params=ScryptParams(log2_n=4, r=1, p=1))
+    with serving(tmp_path, extensions=("1001", "1002", "1003")) as server:
         asyncio.run(asyncio.wait_for(
             scenario(server, f"http://127.0.0.1:{server.http_port}"), 90))
-    except BaseException:
-        print(server.log()[-6000:])
-        raise
-    finally:
-        server.stop()
+
+
+async def rtp_hears(rtp: RtpPhone, share: Callable[[Pcm], float], least: float,
+                    timeout: float = 15.0) -> float:
+    """Listen in half-second windows until ``share`` of one reaches ``least`` (a new media
+    path can take a moment on a loaded machine); the share."""
+    best = 0.0
+    async with asyncio.timeout(timeout):
+        while best < least:
+            best = share(await rtp.hear(0.5, since=rtp.now() + 0.1))
+    return best
 
 
 @contextlib.asynccontextmanager
@@ -129,24 +102,18 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                 assert answered["call"] == ringing["call"]
                 # The agent hears the caller's 400 Hz, the caller the browser's 600 Hz.
                 await agent_page.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.5)
-                caller_heard = await rtp.hear(0.6, since=rtp.now() + 0.3)
-                assert band_share(caller_heard, 8000, 600.0) > 0.5
+                await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 600.0), 0.5)
                 # Hold: the caller stops hearing the agent; resume brings the tone back.
                 await agent_page.send(op="hold", call=ringing["call"], on=True)
                 await agent_page.next_message("call", state="held")
                 await agent_page.send(op="hold", call=ringing["call"], on=False)
                 await agent_page.next_message("call", state="answered")
-                caller_heard = await rtp.hear(0.5, since=rtp.now() + 0.3)
-                assert band_share(caller_heard, 8000, 600.0) > 0.5
+                await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 600.0), 0.5)
                 # Mute: the caller hears silence from the agent, then the tone again.
                 await agent_page.send(op="mute", on=True)
-                await asyncio.sleep(0.3)
-                muted = await rtp.hear(0.5, since=rtp.now() + 0.2)
-                assert band_share(muted, 8000, 600.0) < 0.1
+                await rtp_hears(rtp, lambda pcm: 1.0 - band_share(pcm, 8000, 600.0), 0.9)
                 await agent_page.send(op="mute", on=False)
-                await asyncio.sleep(0.3)
-                caller_heard = await rtp.hear(0.5, since=rtp.now() + 0.2)
-                assert band_share(caller_heard, 8000, 600.0) > 0.5
+                await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 600.0), 0.5)
                 # Keys from the pad reach the caller.
                 await agent_page.send(op="dtmf", call=ringing["call"], digits="12#")
                 assert await rtp.next_digits(3) == ["1", "2", "#"]
@@ -217,8 +184,7 @@ def test_a_page_that_loses_its_connection_keeps_the_call_and_the_agent_stops_get
                     again = await second.next_message("call", call=ringing["call"])
                     assert again["state"] == "answered"
                     rtp.learn(call.remote_sdp)
-                    heard = await rtp.hear(0.5, since=rtp.now() + 0.5)
-                    assert band_share(heard, 8000, 700.0) > 0.5
+                    await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 700.0), 0.5)
                     await call.hangup()
                     ended = await second.next_message("call", call=ringing["call"],
                                                       state="ended")
@@ -292,18 +258,15 @@ def test_a_supervisor_watches_the_wallboard_and_whispers_to_the_agent(tmp_path: 
                 await agent_page.until_heard(
                     lambda pcm: min(band_share(pcm, PAGE_RATE, 900.0),
                                     band_share(pcm, PAGE_RATE, 400.0)), 0.2)
+                await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 600.0), 0.5)
                 caller_heard = await rtp.hear(0.8, since=rtp.now() + 0.2)
                 assert band_share(caller_heard, 8000, 900.0) < 0.05
-                assert band_share(caller_heard, 8000, 600.0) > 0.5
                 await sup.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.2)
                 # Key 3 barges in: now the caller hears the supervisor too.
                 await sup.send(op="dtmf", call=monitor["call"], digits="3")
                 await until_board(board, lambda b: {"agent": "alice", "mode": "barge"}.items()
                                   <= next(iter(b["monitors"]), {}).items())
-                async with asyncio.timeout(15):
-                    while band_share(await rtp.hear(0.5, since=rtp.now() + 0.1), 8000,
-                                     900.0) < 0.2:
-                        pass
+                await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 900.0), 0.2)
                 # Key 1: listen only; the agent no longer hears the supervisor.
                 await sup.send(op="dtmf", call=monitor["call"], digits="1")
                 await until_board(board, lambda b: {"agent": "alice", "mode": "listen"}.items()
@@ -389,10 +352,8 @@ def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulte
         await c.page.send(op="transfer", call=c.held, to_call=c.consult)
         await c.page.next_message("call", call=c.held, state="ended")
         await c.page.next_message("call", call=c.consult, state="ended")
-        heard_by_caller = await c.caller_rtp.hear(0.6, since=c.caller_rtp.now() + 0.5)
-        assert band_share(heard_by_caller, 8000, 800.0) > 0.5
-        heard_by_expert = await c.expert_rtp.hear(0.6, since=c.expert_rtp.now() + 0.2)
-        assert band_share(heard_by_expert, 8000, 400.0) > 0.5
+        await rtp_hears(c.caller_rtp, lambda pcm: band_share(pcm, 8000, 800.0), 0.5)
+        await rtp_hears(c.expert_rtp, lambda pcm: band_share(pcm, 8000, 400.0), 0.5)
         # Either hanging up ends both.
         await c.caller.hangup()
         await c.expert.wait_ended(10)
@@ -411,12 +372,10 @@ def test_a_three_way_call_lets_the_caller_the_agent_and_the_expert_hear_each_oth
         await c.page.next_message("call", call=c.held, state="answered")
         await c.page.until_heard(lambda pcm: min(band_share(pcm, PAGE_RATE, 400.0),
                                                  band_share(pcm, PAGE_RATE, 800.0)), 0.2)
-        heard_by_caller = await c.caller_rtp.hear(0.8, since=c.caller_rtp.now() + 0.5)
-        assert band_share(heard_by_caller, 8000, 600.0) > 0.2
-        assert band_share(heard_by_caller, 8000, 800.0) > 0.2
-        heard_by_expert = await c.expert_rtp.hear(0.8, since=c.expert_rtp.now() + 0.2)
-        assert band_share(heard_by_expert, 8000, 400.0) > 0.2
-        assert band_share(heard_by_expert, 8000, 600.0) > 0.2
+        await rtp_hears(c.caller_rtp, lambda pcm: min(band_share(pcm, 8000, 600.0),
+                                                      band_share(pcm, 8000, 800.0)), 0.2)
+        await rtp_hears(c.expert_rtp, lambda pcm: min(band_share(pcm, 8000, 400.0),
+                                                      band_share(pcm, 8000, 600.0)), 0.2)
         # The agent hangs up: the conversation is over for everyone.
         await c.page.send(op="hangup", call=c.held)
         await c.caller.wait_ended(10)
@@ -455,8 +414,7 @@ def test_blind_transfer_from_the_page_sends_the_caller_to_an_extension(tmp_path:
             await agent_page.next_message("call", call=ringing["call"], state="ended")
             answered = await target.next_call(10)
             target_rtp.learn(answered.remote_sdp)
-            heard = await caller_rtp.hear(0.6, since=caller_rtp.now() + 0.5)
-            assert band_share(heard, 8000, 800.0) > 0.5
+            await rtp_hears(caller_rtp, lambda pcm: band_share(pcm, 8000, 800.0), 0.5)
             await call.hangup()
 
     run_with_switch(tmp_path, scenario)

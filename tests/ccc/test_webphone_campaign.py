@@ -13,13 +13,11 @@ import httpx
 import pytest
 
 from ccc.browser_double import PageDouble
-from ccc.test_webphone import PASSWORD
-from peers.pycc_server import PyccServer, start_pycc
+from ccc.center import PASSWORD, serving
+from peers.pycc_server import PyccServer
 from peers.sipp import scenario, start_sipp_uas
-from pycc.aaa.accounts import create_user, issue_token
+from pycc.aaa.accounts import issue_token
 from pycc.aaa.audit import Origin
-from pycc.aaa.passwords import ScryptParams
-from pycc.ccc.ice import offer_addresses
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
@@ -49,28 +47,18 @@ campaigns:
 
 def test_a_preview_rings_the_page_first_and_a_callback_is_scheduled_at_wrap_up(
         tmp_path: Path) -> None:
-    offer_addresses()
     customers = start_sipp_uas(scenario("uas_customers"), calls=None, timeout=None,
                                extra_args=["-set", "ring", "200"],
                                workdir=tmp_path / "customers")
-    server = start_pycc(tmp_path, [("1001", "secret-1001")])
+    users = (("alice", "agent", "alice"), ("boss", "admin", None))
     try:
-        (tmp_path / "center.yaml").write_text(center(customers.local_port), encoding="utf-8")
-        done = server.cli("apply", str(tmp_path / "center.yaml"))
-        assert done.returncode == 0, done.stderr
-        with Store(make_url(server.data_dir, None)) as store:
-            for name, role, agent in (("alice", "agent", "alice"), ("boss", "admin", None)):
-                create_user(store, "default", name, role, password=PASSWORD, now=time.time(),
-                            origin=Origin("tests", "cli"), agent=agent,
-                            params=ScryptParams(log2_n=4, r=1, p=1))
-            token = issue_token(store, "default", "boss", now=time.time(),
-                                origin=Origin("tests", "cli")).plaintext
-        asyncio.run(asyncio.wait_for(preview(server, token), 90))
-    except BaseException:
-        print(server.log()[-8000:])
-        raise
+        with serving(tmp_path, extensions=("1001",), users=users,
+                     center=center(customers.local_port)) as server:
+            with Store(make_url(server.data_dir, None)) as store:
+                token = issue_token(store, "default", "boss", now=time.time(),
+                                    origin=Origin("tests", "cli")).plaintext
+            asyncio.run(asyncio.wait_for(preview(server, token), 90))
     finally:
-        server.stop()
         customers.stop()
 
 
