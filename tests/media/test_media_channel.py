@@ -322,10 +322,8 @@ def test_rfc4733_key_stops_a_prompt_then_keys_are_collected(tmp_path: Path) -> N
     collected: asyncio.Queue[str] = asyncio.Queue()
 
     async def menu(channel: Channel) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         key = await channel.play(prompt, stop_on="5")
-        stopped.put_nowait((key, loop.time() - started))
+        stopped.put_nowait((key, asyncio.get_running_loop().time()))
         collected.put_nowait(await channel.collect(3, terminator="#", timeout=3))
 
     async def scenario(lab: Lab) -> None:
@@ -335,10 +333,12 @@ def test_rfc4733_key_stops_a_prompt_then_keys_are_collected(tmp_path: Path) -> N
         await lab.call(ua, phone, "7002")
         assert phone.event_type is not None  # pycc's answer has telephone-event
         assert_hears(await phone.hear(0.3), [700])
+        pressed = asyncio.get_running_loop().time()
         await phone.press("5")
-        key, elapsed = await next_item(stopped)
-        assert key == "5", f"play() returned {key!r} after {elapsed:.2f} s of a 3 s prompt"
-        assert elapsed < 1.5, f"the prompt went on {elapsed:.2f} s; the key came well before"
+        key, at = await next_item(stopped)
+        # Timed from the key, not the call's start: a loaded machine may be slow to get here.
+        assert key == "5", f"play() returned {key!r} {at - pressed:.2f} s after the key"
+        assert at - pressed < 1.2, f"the 3 s prompt went on {at - pressed:.2f} s after the key"
         await phone.quiet(0.2)  # the prompt stopped: pycc sends nothing more
         for digit in "12#":
             await phone.press(digit)
