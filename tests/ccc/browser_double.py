@@ -24,6 +24,8 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import ClientConnection, connect
 
+from peers.rtp_phone import dominant_frequency, level_dbfs
+
 RATE = 48000
 FRAME = 960
 
@@ -155,12 +157,17 @@ class PageDouble:
         """Listen in half-second windows until ``share`` of one reaches ``least`` (the
         media of a new path can take a moment to flow on a loaded machine); the share."""
         best = 0.0
+        last: np.ndarray[Any, Any] = np.zeros(0, dtype=np.int16)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            best = share(await self.hear(0.5))
+            last = await self.hear(0.5)
+            best = max(best, share(last))
             if best >= least:
                 return best
-        raise AssertionError(f"heard at best a share of {best:.3f}, wanted {least}")
+        # What was heard instead says where the audio went missing.
+        raise AssertionError(
+            f"heard at best a share of {best:.3f}, wanted {least}; the last half second: "
+            f"{dominant_frequency(last, RATE):.0f} Hz at {level_dbfs(last):.1f} dBFS")
 
     async def close(self) -> None:
         if self.socket is not None:

@@ -211,6 +211,7 @@ class PhoneAudio:
         self.received = 0
         self.sent = 0
         self.dropped = 0
+        self.foreign = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -233,6 +234,7 @@ class PhoneAudio:
             self.target = target
             return
         self.target = target
+        self.foreign = 0
         self._outgoing = np.zeros(0, dtype=np.int16)
         self.to_browser.clear()
         self._marker = True
@@ -331,7 +333,15 @@ class PhoneAudio:
             self.dropped += 1
             return
         if packet.payload_type != target.payload_type:
-            return  # telephone-events, comfort noise: nothing the browser plays
+            # Telephone-events and comfort noise are nothing the browser plays; any other
+            # payload type means the two sides disagree on the codec: say so once.
+            if packet.payload_type != target.event_type and packet.payload_type != 13:
+                self.foreign += 1
+                if self.foreign == 1:
+                    log.warning("web phone audio: pycc sends payload type %d, the phone took "
+                                "%d (%s)", packet.payload_type, target.payload_type,
+                                target.codec.spec.name)
+            return
         try:
             pcm = decoder.decode(packet.payload)
         except Exception:
