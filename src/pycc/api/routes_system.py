@@ -13,6 +13,7 @@ from pycc.aaa.accounts import authenticate, issue_token
 from pycc.aaa.audit import Origin
 from pycc.api.app import ApiContext
 from pycc.api.auth import Caller
+from pycc.api.login_guard import check_login_allowed, login_failed, login_succeeded
 from pycc.api.problems import ProblemError
 from pycc.oam.metrics import CONTENT_TYPE
 
@@ -67,15 +68,18 @@ class Token(BaseModel):
 
 
 @router.post("/v1/login", tags=["identity"], response_model=Token)
-async def login(body: Login, ctx: Context) -> Token:
+async def login(body: Login, request: Request, ctx: Context) -> Token:
     """A user's password for an API token (half a day); prefer long-lived tokens from
     ``pycc admin token create`` for programs."""
     store = ctx.store
+    check_login_allowed(request)
     principal = await store.run(authenticate, store.store, body.user, body.password,
                                 tenant=body.tenant)
     if principal is None:
+        login_failed(request, body.user)
         raise ProblemError(401, "wrong user name or password",
                            headers={"WWW-Authenticate": 'Bearer realm="pycc"'})
+    login_succeeded(request)
     now = time.time()
     issued = await store.run(issue_token, store.store, principal.tenant, principal.user,
                              now=now, origin=Origin(principal.label, "api"), label="login",

@@ -22,6 +22,7 @@ from starlette.types import Scope
 from pycc.aaa.accounts import authenticate, issue_token, revoke_token
 from pycc.aaa.audit import Origin
 from pycc.api.auth import Caller
+from pycc.api.login_guard import check_login_allowed, login_failed, login_succeeded
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context, Login
 from pycc.api.session import COOKIE, csrf_for, session_token
@@ -83,10 +84,13 @@ async def log_in(body: Login, request: Request, response: Response,
                  ctx: Context) -> SessionOut:
     """Log in: the session cookie is set (HttpOnly, SameSite=Strict)."""
     store = ctx.store
+    check_login_allowed(request)
     principal = await store.run(authenticate, store.store, body.user, body.password,
                                 tenant=body.tenant)
     if principal is None:
+        login_failed(request, body.user)
         raise ProblemError(401, "wrong user name or password")
+    login_succeeded(request)
     now = time.time()
     issued = await store.run(issue_token, store.store, principal.tenant, principal.user,
                              now=now, origin=Origin(principal.label, "api"), label="browser",

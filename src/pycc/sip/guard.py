@@ -137,14 +137,18 @@ class AuthFailureBan:
         self._purge(now)
 
     def is_banned(self, source_ip: str, now: float) -> bool:
+        return self.banned_until(source_ip, now) is not None
+
+    def banned_until(self, source_ip: str, now: float) -> float | None:
+        """When the source's ban ends, or None when it is not banned."""
         key = self._key(source_ip)
         until = self._bans.get(key)
         if until is None:
-            return False
+            return None
         if until <= now:
             del self._bans[key]
-            return False
-        return True
+            return None
+        return until
 
 
 class RateLimiter:
