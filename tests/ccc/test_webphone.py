@@ -100,6 +100,7 @@ def test_a_queue_call_rings_the_browser_and_both_sides_hear_each_other(tmp_path:
                 await agent_page.send(op="answer_call", call=ringing["call"])
                 answered = await agent_page.next_message("call", state="answered")
                 assert answered["call"] == ringing["call"]
+                assert answered["codec"] == "PCMU/8000"  # the caller's: relayed, not transcoded
                 # The agent hears the caller's 400 Hz, the caller the browser's 600 Hz.
                 await agent_page.until_heard(lambda pcm: band_share(pcm, PAGE_RATE, 400.0), 0.5)
                 await rtp_hears(rtp, lambda pcm: band_share(pcm, 8000, 600.0), 0.5)

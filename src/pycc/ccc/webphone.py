@@ -348,6 +348,9 @@ class WebPhone:
             "peer": call.peer, "info": {k: v for k, v in call.info.items() if k != "call"},
             "pycc_call": call.pycc_call, "was_answered": call.answered,
         }
+        if call.codec is not None:
+            # What the call's audio runs on between the phone and pycc (as "opus/48000").
+            message["codec"] = f"{call.codec[0]}/{call.codec[1]}"
         if state == "ended":
             message["reason"] = f"{sip.status or ''} {sip.reason}".strip()
         self.notify(message)

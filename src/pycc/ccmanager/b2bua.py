@@ -655,6 +655,15 @@ class B2BUA:
                      self.media.rtp_timeout if self.media else 0)
             self._hangup(call, "system", "RTP timeout")
 
+    def _pass_key(self, call: Call, party: str, digit: str, duration_ms: int) -> None:
+        """A key sent as INFO by a party of a call bridged to another call's party (a queue
+        caller and an agent): that party hears it (`MediaEngine.pass_key`)."""
+        media = self.media
+        if media is not None and media.engine is not None and call.media is not None:
+            channel = media.engine.find(call.media, party)
+            if channel is not None:
+                media.engine.pass_key(channel, digit, duration_ms)
+
     def _media_digit(self, call: Call, party: str, digit: str, form: str) -> None:
         """A key pressed by ``party``: tell the listeners, and pass it on to the other party
         as SIP INFO when that party negotiated no telephone-events (RFC 4733 events between
@@ -1164,6 +1173,7 @@ class B2BUA:
             info = parse_dtmf_info(request.headers.get("content-type"), request.body)
             if info is not None:
                 self._media_digit(call, party, info.digit, "info")
+                self._pass_key(call, party, info.digit, info.duration_ms)
             self._answer_in(dialog, txn, make_response(request, 200))
             return
         winner = call.winner

@@ -389,6 +389,8 @@ class Originator:
             info = parse_dtmf_info(request.headers.get("content-type"), request.body)
             if info is not None:
                 self._digit(call, info.digit)
+                if call.channel is not None:
+                    call.channel.engine.pass_key(call.channel, info.digit, info.duration_ms)
             self._answer(dialog, txn, make_response(request, 200))
             return True
         if method in ("INVITE", "UPDATE"):

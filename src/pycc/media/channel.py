@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pycc.dsp.goertzel import DtmfDetector
 from pycc.dsp.pcm import Pcm
@@ -688,6 +688,20 @@ class MediaEngine:
             if session_bridge is not None and not member.session.closed:
                 session_bridge.resume()
 
+    def pass_key(self, channel: Channel, digit: str, duration_ms: int = 160) -> bool:
+        """A key ``channel``'s party sent as SIP INFO (RFC 4733 events are relayed by the
+        bridge itself): the party of another call that :meth:`bridge` connected it to hears
+        it too, as telephone-events when it negotiated them, else as the key's tones in its
+        audio. False when the channel is bridged to no one."""
+        peer = self.linked(channel)
+        if peer is None or peer.ended.is_set() or peer.session.closed:
+            return False
+        if peer.session.send_digit(peer.party, digit, duration_ms):
+            return True
+        task = asyncio.ensure_future(peer.play(f"tone:{digit}", duration=duration_ms / 1000))
+        task.add_done_callback(_quiet)
+        return True
+
     def _bridged_digit(self, leg: MediaLeg, digit: str, form: str) -> None:
         for (session, party), channel in self.channels.items():
             if channel.leg_or_none is leg:
@@ -743,3 +757,9 @@ class MediaEngine:
             mix.close()
         self._pair_mixes.clear()
         self._own_mixes.clear()
+
+
+def _quiet(task: asyncio.Future[Any]) -> None:
+    """A key's tones that could not play (the call ended meanwhile) need no one's notice."""
+    if not task.cancelled():
+        task.exception()
