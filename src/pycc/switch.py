@@ -156,6 +156,10 @@ class Switch:
                            record_dir=cfg.recordings_path if cfg.record_calls else None,
                            record_format=cfg.recording_format)
         assert media.engine is not None
+        if cfg.record_calls:
+            # Calls the call center connects inside the media server (queue callers and
+            # agents, dialed customers) are recorded too, not only those the B2BUA bridges.
+            media.engine.on_bridge = self.b2bua.record_bridge
         try:
             for number, spec in cfg.applications.items():
                 self.b2bua.applications[str(number)] = builtin_application(

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
-from peers.pycc_server import PyccServer, start_pycc
+from peers.net import free_port
+from peers.pycc_server import PyccServer, start_pycc, with_settings
 from pycc.aaa.accounts import create_user
 from pycc.aaa.audit import Origin
 from pycc.aaa.passwords import ScryptParams
 from pycc.ccc.ice import offer_addresses
+from pycc.config import write_initial_config
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
-__all__ = ["CENTER", "PASSWORD", "log_in", "serving"]
+__all__ = ["CENTER", "PASSWORD", "log_in", "recording_settings", "serving"]
 
 CENTER = """
 tenant: default
@@ -78,3 +80,18 @@ async def log_in(page: Page, base: str, user: str) -> None:
     await page.fill("#login-user", user)
     await page.fill("#login-password", PASSWORD)
     await page.click("#login-submit")
+
+
+def recording_settings(data_dir: Path, *, rtp_ports: int = 0) -> None:
+    """Write the operator's pycc.toml before `serving` (``pycc init`` keeps it): every call
+    recorded, the recordings catalogued and the alarms checked every half second, and with
+    ``rtp_ports`` that many RTP ports from a free block."""
+    data_dir.mkdir(parents=True)
+    path = write_initial_config(data_dir)
+    settings: dict[str, object] = {"record_calls": True}
+    if rtp_ports:
+        first = free_port("udp", count=rtp_ports)
+        settings["rtp_ports"] = f"{first}-{first + rtp_ports - 1}"
+    text = with_settings(path.read_text(encoding="utf-8"), settings)
+    path.write_text(text + "\n[oam]\nalarm_interval = 0.5\n\n[files]\nindex_interval = 0.5\n",
+                    encoding="utf-8")

@@ -464,11 +464,25 @@ class BaresipPhone:
                 self._ctrl.close()
             for thread in self._threads:
                 thread.join(timeout=2.0)
+            self._keep_recordings()
             last = self.last_recording()
             if self.record_wav is not None and last is not None:
                 self.record_wav.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(last, self.record_wav)
         return int(self.process.returncode if self.process.returncode is not None else -9)
+
+    def _keep_recordings(self) -> None:
+        """Move the dumps from their short folder in /tmp (see `write_config`) into the
+        workdir, where the test's other files are cleaned up with it."""
+        link = self.recording_dir
+        if not link.is_symlink():
+            return
+        short = Path(os.readlink(link))
+        link.unlink()
+        if short.is_dir():
+            shutil.move(str(short), str(link))
+        else:
+            link.mkdir()
 
     def __enter__(self) -> BaresipPhone:
         return self

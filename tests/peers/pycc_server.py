@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +93,20 @@ class PyccServer:
         self.stop()
 
 
+def with_settings(text: str, config: dict[str, object]) -> str:
+    """``text`` (a pycc.toml) with ``config``'s top-level settings: a setting ``pycc init``
+    wrote already is replaced (TOML refuses a key twice), the others go before the first
+    table ([applications]) of the file."""
+    table = text.find("\n[")
+    head, tail = (text, "") if table < 0 else (text[:table + 1], text[table + 1:])
+    for key, value in config.items():
+        line = f"{key} = {json.dumps(value)}"
+        head, found = re.subn(rf"(?m)^{re.escape(key)}\s*=.*$", line, head, count=1)
+        if not found:
+            head = head + ("" if head.endswith("\n") or not head else "\n") + line + "\n"
+    return head + tail
+
+
 def start_pycc(
     workdir: Path,
     users: Iterable[tuple[str, str]] = (),
@@ -108,13 +123,9 @@ def start_pycc(
     if done.returncode != 0:
         raise RuntimeError(f"pycc init failed: {done.stderr}")
     if config:
-        # Top-level settings go before the first table ([applications]) of the file.
         path = data_dir / "pycc.toml"
-        text = path.read_text(encoding="utf-8")
-        settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in config.items())
-        table = text.find("\n[")
-        text = text + settings if table < 0 else text[:table + 1] + settings + text[table + 1:]
-        path.write_text(text, encoding="utf-8")
+        path.write_text(with_settings(path.read_text(encoding="utf-8"), config),
+                        encoding="utf-8")
     if users:
         # One process adds them all (a `pycc user add` per user costs a second each).
         with Store(make_url(data_dir, db_url)) as store:

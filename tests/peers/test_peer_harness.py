@@ -272,6 +272,9 @@ def test_baresip_call_carries_tones_both_ways(
     assert tone_present(heard_by_callee, 1000), dominant_frequency(heard_by_callee)
     assert tone_present(heard_by_caller, 400), dominant_frequency(heard_by_caller)
     assert active_seconds(heard_by_callee) > 1.0
+    # The dumps moved from their short folder in /tmp into the phone's workdir.
+    for phone in (caller, callee):
+        assert not phone.recording_dir.is_symlink() and phone.recordings()
 
 
 @pytest.fixture

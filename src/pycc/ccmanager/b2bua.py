@@ -871,21 +871,46 @@ class B2BUA:
 
     def _record(self, call: Call) -> None:
         """Start recording an answered call: caller on the left, callee on the right."""
-        assert self.record_dir is not None
         try:
             channels = [self.channel(call, "a"), self.channel(call, "b")]
-            day = time.strftime("%Y-%m-%d", time.gmtime(call.answer or self.clock()))
-            name = re.sub(r"[^A-Za-z0-9._-]", "_", call.call_id)[:120]
-            path = self.record_dir / day / f"{name}.{self.record_format}"
+        except ChannelGone as exc:
+            log.warning("call %s: not recorded: %s", call.call_id, exc)
+            return
+        recorded = self._start_recording(channels, call.call_id, call.answer or self.clock())
+        if recorded is not None:
+            call.recording, call.media_info["recording"] = recorded
+
+    def record_bridge(self, first: Channel, second: Channel) -> None:
+        """Record two parties of different calls that the call center connected (a queue
+        caller and its agent, a dialed customer and an agent, a transferred caller and the
+        one it was joined to): ``first`` on the left, ``second`` on the right. Each party's
+        call record names the file, unless one is named already (the call was recorded from
+        its start)."""
+        if self.record_dir is None or any("recording" in c.details for c in (first, second)):
+            return
+        recorded = self._start_recording([first, second], first.name, self.clock())
+        if recorded is not None:
+            for channel in (first, second):
+                channel.details["recording"] = recorded[1]
+
+    def _start_recording(self, channels: list[Channel], name: str,
+                         started: float) -> tuple[Recording, str] | None:
+        """A stereo recording of ``channels`` under the day's folder, and its path relative
+        to the recordings folder; None (logged) when it cannot start."""
+        assert self.record_dir is not None
+        day = time.strftime("%Y-%m-%d", time.gmtime(started))
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]
+        path = self.record_dir / day / f"{stem}.{self.record_format}"
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
             media = self.media
             assert media is not None and media.engine is not None
-            call.recording = media.engine.record(
+            recording = media.engine.record(
                 channels, path, stereo=True, fmt="ogg" if self.record_format == "ogg" else "wav")
         except (ChannelGone, OSError, ValueError) as exc:
-            log.warning("call %s: not recorded: %s", call.call_id, exc)
-            return
-        call.media_info["recording"] = str(path.relative_to(self.record_dir))
+            log.warning("%s: not recorded: %s", name, exc)
+            return None
+        return recording, str(path.relative_to(self.record_dir))
 
     def _confirm_a(self, call: Call, body: bytes, content_type: str | None) -> None:
         """Answer the caller with 200 and set up its dialog (2xx resent until the ACK)."""

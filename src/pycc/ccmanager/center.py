@@ -264,7 +264,26 @@ class CallCenter:
 
     # -- routing ---------------------------------------------------------------------------
     def route(self, call: Call) -> RouteTo | None:
-        """The B2BUA's router hook: where ``call`` goes (None: ring the extension it dialled)."""
+        """The B2BUA's router hook: where ``call`` goes (None: ring the extension it dialled).
+
+        A call an agent's phone makes, or one that rings an agent's extension directly (not
+        through a queue), names that agent in its record, so that it is among the agent's
+        own calls; a queue or a campaign names theirs later, which takes precedence."""
+        dialing = call.caller
+        route = self._route(call)
+        if call.from_trunk is None and not (route is not None
+                                            and route.label.startswith("feature:")):
+            self._name_agent(call, dialing)  # not for log-in codes and the like
+        if route is None or route.kind == "extension":
+            self._name_agent(call, route.number if route is not None else call.callee)
+        return route
+
+    def _name_agent(self, call: Call, extension: str) -> None:
+        agent_id = self.acd.agent_for_extension(extension) if extension else None
+        if agent_id is not None:
+            call.media_info.setdefault("agent", agent_id)
+
+    def _route(self, call: Call) -> RouteTo | None:
         called, caller = call.callee, call.caller
         if call.from_trunk is None:
             feature = self._feature(called, caller)

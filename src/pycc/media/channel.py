@@ -524,6 +524,8 @@ class MediaEngine:
         self._own_mixes: dict[int, Mix] = {}
         #: Bridges between channels of different calls: (bridge, first, second) by each end.
         self._links: dict[int, tuple[Bridge, Channel, Channel]] = {}
+        #: Told of each :meth:`bridge` (the switch records the pair when it records calls).
+        self.on_bridge: Callable[[Channel, Channel], None] | None = None
 
     def channel(self, session: MediaSession, party: Party, *, name: str = "",
                 hangup: Callable[[], None] | None = None) -> Channel:
@@ -663,6 +665,8 @@ class MediaEngine:
                 session_bridge.suspend()
         carrier = Bridge(first.leg, second.leg, on_digit=self._bridged_digit)
         self._links[first.id] = self._links[second.id] = (carrier, first, second)
+        if self.on_bridge is not None:
+            self.on_bridge(first, second)
 
     def linked(self, channel: Channel) -> Channel | None:
         """The channel of another call that :meth:`bridge` connected ``channel`` to, if any."""

@@ -277,6 +277,7 @@ function startDesktop(session) {
     logout,
     agent: () => app.agent,
     dispositions: () => app.dispositions,
+    dial: dialNumber,
   });
   renderAll();
   refreshAgent();
@@ -821,18 +822,29 @@ function cleanNumber(text) {
   return text.trim().replace(NUMBER_PUNCTUATION, "");
 }
 
-function submitDial(event) {
-  event.preventDefault();
-  if (!app.phone) return;
-  const number = cleanNumber(ui["dial-number"].value);
+/** Call `text` (as typed, or a customer's number as stored) from the agent's phone; false,
+ * with the reason on the phone's error line, when it could not. */
+function dialNumber(text) {
   ui["phone-error"].textContent = "";
+  if (!app.phone) {
+    ui["phone-error"].textContent = t("phone.notConnected");
+    return false;
+  }
+  const number = cleanNumber(String(text ?? ""));
   if (!number) {
     ui["phone-error"].textContent = t("phone.noNumber");
-  } else if (!DIAL_NUMBER.test(number)) {
-    ui["phone-error"].textContent = t("phone.badNumber");
-  } else if (app.phone.dial(number)) {
-    ui["dial-number"].value = "";
+    return false;
   }
+  if (!DIAL_NUMBER.test(number)) {
+    ui["phone-error"].textContent = t("phone.badNumber");
+    return false;
+  }
+  return app.phone.dial(number);
+}
+
+function submitDial(event) {
+  event.preventDefault();
+  if (dialNumber(ui["dial-number"].value)) ui["dial-number"].value = "";
 }
 
 function submitTransfer(event) {

@@ -4,7 +4,8 @@
  *
  * When a call rings or is placed, the desk looks the other party up by number
  * (`/v1/customers?phone=`) and shows the match, or offers to create one with that number;
- * a dialer's call also shows the contact fields it carries. A ticket made during or after a
+ * a dialer's call also shows the contact fields it carries; each of a customer's numbers
+ * has a button that calls it from the agent's phone. A ticket made during or after a
  * call links that call (its pycc call id) and the customer shown. Lists come from pycc in
  * pages (`{items, next}`); every request goes through the page's `api()` (session cookie,
  * CSRF header, RFC 9457 problems), and a problem naming a field shows next to that field.
@@ -427,7 +428,8 @@ class Desk {
    * @param {object} deps what the page gives the desk: `api(method, path, body)` (throws a
    *   problem whose message is its detail and whose `problem` is the document), `session`
    *   (`{user, tenant, role, agent}`), `logout()`, `agent()` (the agent as last read, or
-   *   null) and `dispositions()` (`[{code, label}]`).
+   *   null), `dispositions()` (`[{code, label}]`) and `dial(number)` (calls it from the
+   *   agent's phone; false when it could not, the page saying why).
    */
   constructor(deps) {
     this.deps = deps;
@@ -488,6 +490,7 @@ class Desk {
     }
     on("customer-create", "click", () => this.createFromLookup());
     on("customer-edit", "click", () => this.editCustomer());
+    on("customer-details", "click", (event) => this.dialCustomer(event));
     on("customer-new", "click", () => this.resetCustomerForm(true));
     on("customer-search-form", "submit", (event) => this.searchCustomers(event));
     on("customer-results", "click", (event) => this.pickCustomer(event));
@@ -719,7 +722,11 @@ class Desk {
     if (c === null) return;
     const phones = Array.isArray(c.phones) ? c.phones.map(textOf).filter(Boolean) : [];
     addRow(details, t("customer.company"), textOf(c.company) || NONE, "company");
-    addRow(details, t("customer.phones"), phones.join(", ") || NONE, "phones");
+    const numbers = addRow(details, t("customer.phones"), phones.length ? "" : NONE, "phones");
+    phones.forEach((phone, index) => {
+      if (index > 0) numbers.append(", ");
+      numbers.append(span("phone-number", phone), " ", this.dialButton(c, phone));
+    });
     addRow(details, t("customer.email"), textOf(c.email) || NONE, "email");
     const notes = addRow(details, t("customer.notes"), textOf(c.notes) || NONE, "notes");
     notes.className = "pre";
@@ -727,6 +734,24 @@ class Desk {
     for (const [name, value] of fields) {
       if (value !== null && value !== "") addRow(details, name, String(value), `fields.${name}`);
     }
+  }
+
+  /** The button that calls the customer at `phone` from the agent's phone. */
+  dialButton(customer, phone) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small";
+    button.dataset.dial = phone;
+    button.textContent = t("dial.dial");
+    button.setAttribute("aria-label", t("customer.callAria", {
+      name: textOf(customer.name) || NONE, number: phone,
+    }));
+    return button;
+  }
+
+  dialCustomer(event) {
+    const button = event.target.closest("button[data-dial]");
+    if (button && !this.stopped) this.deps.dial?.(button.dataset.dial);
   }
 
   renderContact() {
