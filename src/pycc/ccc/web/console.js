@@ -37,6 +37,8 @@ export const STRATEGIES = Object.freeze([
   "linear", "skill-weighted",
 ]);
 export const ROLES = Object.freeze(["admin", "supervisor", "agent"]);
+/** The SIP transports a trunk may use (`pycc.sip.address.TRANSPORTS`). */
+export const TRANSPORTS = Object.freeze(["udp", "tcp", "tls"]);
 
 const RANGE = ["since", "until"];
 const FILTERS = [...RANGE, "agent", "queue", "campaign"];
@@ -435,7 +437,12 @@ export const SECTIONS = Object.freeze({
   },
   routes: {
     key: "name",
-    fields: [],
+    // A route without a name goes by its match, so the name is not a key field here.
+    fields: [
+      { name: "match", type: "text", hint: "console.hint.match" },
+      { name: "to", type: "target", hint: "console.hint.routeTarget" },
+      { name: "name", type: "text", hint: "console.hint.routeName" },
+    ],
     columns: ["name", "match", "to"],
     template: { match: "", to: { queue: "" } },
   },
@@ -453,7 +460,16 @@ export const SECTIONS = Object.freeze({
   },
   trunks: {
     key: "name",
-    fields: [],
+    fields: [
+      { name: "name", type: "text", key: true },
+      { name: "host", type: "text", hint: "console.hint.host" },
+      { name: "transport", type: "select", options: TRANSPORTS },
+      { name: "register", type: "checkbox" },
+      { name: "username", type: "text" },
+      { name: "password", type: "password" },
+      { name: "options_interval", type: "number", hint: "console.hint.optionsInterval" },
+      { name: "max_calls", type: "number" },
+    ],
     columns: ["name", "host", "transport", "register"],
     template: { name: "", host: "" },
   },
@@ -633,23 +649,41 @@ function inputRow(prefix, spec) {
     h("label", { for: id, i18n: label }), input, hint, error);
 }
 
+/** Whether `form` has a place for the errors of `field`. */
+function hasErrorPlace(form, field) {
+  return [...form.querySelectorAll("[data-error-for]")]
+    .some((el) => el.dataset.errorFor === field);
+}
+
 /**
- * Show a failed request: each field's message by its field (the whole body's by `whole`),
- * the rest on the form's line. Returns the fields shown.
+ * Show a failed request: each field's message by its field, the whole body's by `whole`.
+ * A part of the body the form has no input for (a field of an entry edited as JSON:
+ * `body.tables[0].rates[0].price`) is shown by `whole` too, with its path; the rest goes on
+ * the form's line. Returns the fields shown.
  */
 function showProblem(form, line, error, { whole = null } = {}) {
   const items = error instanceof ApiProblem ? problemList(error.problem) : [];
-  const placed = [];
+  const shown = new Map();
   const rest = [];
   for (const { field, path, message } of items) {
-    const name = field === "" ? whole : field;
-    if (name && fieldError(form, name, message)) placed.push(name);
-    else rest.push(path ? `${path}: ${message}` : message);
+    const own = field === "" ? whole : field;
+    let name = null;
+    let text = message;
+    if (own && hasErrorPlace(form, own)) {
+      name = own;
+    } else if (whole && /^body([.[]|$)/.test(path) && hasErrorPlace(form, whole)) {
+      name = whole;
+      const inner = path.replace(/^body\.?/, "");
+      if (inner) text = `${inner}: ${message}`;
+    }
+    if (name === null) rest.push(path ? `${path}: ${message}` : message);
+    else shown.set(name, [...(shown.get(name) ?? []), text]);
   }
+  for (const [name, messages] of shown) fieldError(form, name, messages.join("\n"));
   const intro = items.length === 0 ? (error?.message ?? String(error))
     : rest.length > 0 ? t("console.refused") : t("console.fixFields");
   setLines(line, [intro, ...rest]);
-  return placed;
+  return [...shown.keys()];
 }
 
 /** Messages by the fields they name, the first such field in focus. */
@@ -742,7 +776,7 @@ class EntrySection {
     const entryLabel = h("label", { for: `${prefix}-entry`,
       i18n: s === "calendars" ? "console.calendarJson" : "console.entryJson" });
     const entryHint = h("p", { class: "hint", i18n: s === "calendars" ? "console.hint.calendar"
-      : "console.hint.json" });
+      : this.jsonOnly ? "console.hint.jsonOnly" : "console.hint.json" });
     this.advanced = this.jsonOnly ? null
       : h("details", { class: "advanced" }, h("summary", { i18n: "console.advanced" }),
         entryHint, this.entryInput, entryError);
