@@ -389,6 +389,13 @@ def test_contacts_and_the_do_not_call_list(tmp_path: Path, db_url: str | None) -
         body = problem(await c.delete("/v1/do-not-call/12;drop", headers=admin), 422)
         assert fields(body) == ["path.number"]
         problem(await c.delete("/v1/do-not-call/..%2Fetc", headers=admin), 404)
+        # Both changes are in the audit log, the addition naming what it added.
+        log = (await c.get("/v1/audit", params={"actor": "admin@default"},
+                           headers=admin)).json()["items"]
+        dnc = [e for e in log if e["target_kind"] == "do-not-call"]
+        assert [(e["action"], e["target_id"]) for e in dnc] == [
+            ("create", "2 numbers"), ("delete", "+12125550199")]
+        assert dnc[0]["detail"]["numbers"] == ["+12125550199", "+12125550198"]
         problem(await c.post("/v1/do-not-call", json={"numbers": ["+12125550111"]},
                              headers=api.auth("super")), 403)
 

@@ -71,7 +71,7 @@ def test_errors_are_printed_each_with_its_place_and_nothing_is_written(
     assert code == 1 and console.out == []
     assert console.err == [
         f"{path}:3:5: queues[0].wrapup: must be >= 0, not -2",
-        f"{path}:5:23: routes[0].to.queue: no queue 'nowhere' in this file",
+        f"{path}:5:23: routes[0].to.queue: there is no queue 'nowhere'",
     ]
     with open_store(cfg) as store:
         assert store.list_tenants() == []

@@ -126,7 +126,7 @@ limits: {credit: lots, credit_since: yesterday}
     assert "rate table 'retail' is defined twice (first at rates.tables[0])" in text_of[7]
     assert "no rate table 'nowhere'" in text_of[8]
     assert "no rate table 'gone'" in text_of[9]
-    assert "no trunk 'ghost' in this file" in text_of[10]
+    assert "there is no trunk 'ghost'" in text_of[10]
     assert "'lots' is not an amount" in text_of[11]
 
 

@@ -206,9 +206,9 @@ def test_every_error_of_a_file_is_reported_at_its_line() -> None:
     assert "no extension 'nobody'" in text[4]
     assert "unknown strategy 'fastest'" in text[5]
     assert "must be > 0, not -1" in text[6]
-    assert "no queue 'nowhere' in this file" in text[7]
+    assert "there is no queue 'nowhere'" in text[7]
     assert "unknown field 'colour'" in text[8]
-    assert "no queue 'missing' in this file" in text[10]
+    assert "there is no queue 'missing'" in text[10]
     assert 'unknown action "fax"' in text[11]
     assert "[0]" not in text[11]  # the per-rule compile's own index does not leak out
     assert "no trunk 'nowhere'" in text[12]
@@ -297,7 +297,7 @@ def test_a_trunk_list_route_points_at_the_missing_trunk() -> None:
     errors = errors_of("trunks: [{name: a, host: h}]\n"
                        "routes:\n  - {match: '9', to: {trunk: [a, b]}}\n")
     assert places(errors) == [(3, "routes[0].to.trunk[1]")]
-    assert "no trunk 'b' in this file" in errors[0].message
+    assert "there is no trunk 'b'" in errors[0].message
 
 
 def test_references_to_sections_left_out_use_the_stored_names() -> None:
@@ -316,7 +316,7 @@ def test_references_to_sections_left_out_use_the_stored_names() -> None:
     # A section the file has replaces the stored one: its names are the only ones.
     errors = errors_of(text + "queues: [{name: support}]\n", known=known)
     assert places(errors) == [(2, "routes[0].to.queue")]
-    assert "no queue 'sales' in this file" in errors[0].message
+    assert "there is no queue 'sales'" in errors[0].message
 
 
 def test_ivr_flows_see_the_calendars_and_each_other(spec_of: SpecOf) -> None:

@@ -359,6 +359,18 @@ def _dnc_remove(store: Store, tenant: str, number: str, now: float, origin: Orig
     return store.write(work)
 
 
+def _dnc_added(store: Store, tenant: str, numbers: list[str], added: int, now: float,
+               origin: Origin) -> None:
+    """The audit entry of an addition: who added how many numbers (the first few named)."""
+    def work(session: Session) -> None:
+        audit.record(session, now=now, tenant=tenant, origin=origin, action="create",
+                     target_kind="do-not-call", target_id=numbers[0] if len(numbers) == 1
+                     else f"{len(numbers)} numbers",
+                     detail={"added": added, "numbers": numbers[:20]})
+
+    store.write(work)
+
+
 @router.get("/do-not-call", response_model=Page[DncEntry], tags=["campaigns"])
 async def list_dnc(principal: Caller, ctx: Context,
                    page: Paging) -> Page[DncEntry]:
@@ -394,8 +406,12 @@ async def add_dnc(body: DncIn, principal: Caller, ctx: Context) -> DncOut:
     except (ContactsError, CampaignError) as exc:
         raise ProblemError.field(422, "body.numbers", str(exc)) from None
     store = ctx.store
+    now = time.time()
     added = await store.run(DialerStore(store.store, tenant).add_dnc, tenant, listed.numbers,
-                            time.time())
+                            now)
+    if added:
+        await store.run(_dnc_added, store.store, tenant, listed.numbers, added, now,
+                        Origin(principal.label, "api"))
     # The header line the numbers were given under is line 1: a number's line is its
     # position in ``numbers``, from 1.
     return DncOut(added=added, rejected=[RowProblem(line=line - 1, reason=reason)

@@ -421,7 +421,7 @@ class _Checker:
         if name in self.names.get(section, set()):
             return
         if section in self.present:
-            self.fail(where, f"no {label} {name!r} in this file")
+            self.fail(where, f"there is no {label} {name!r}")
         else:
             self.fail(where, f"no {label} {name!r}: the file has no {section} section and "
                              "none by that name is stored")
