@@ -230,6 +230,17 @@ async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
         # The supervisor forces the agent's state; the agent's own page follows.
         await supervisor.click(f"{row} [data-action='not_ready']")
         await agent.wait_for_selector("#agent-status[data-status='not_ready']", timeout=15_000)
+        # Logging the agent out of the queues waits for the call to end: the page says so.
+        await supervisor.click(f"{row} [data-action='logout']")
+        await supervisor.wait_for_function(
+            "document.getElementById('sup-agent-error').textContent.includes('end first')",
+            timeout=15_000)
+        await agent.click("#hangup")
+        await supervisor.wait_for_selector(f"{row}[data-state='wrap_up'], {row}[data-state='idle']",
+                                           timeout=15_000)
+        await supervisor.click(f"{row} [data-action='logout']")
+        await agent.wait_for_selector("#agent-status[data-status='offline']", timeout=15_000)
+        await supervisor.wait_for_selector(f"{row}[data-status='offline']", timeout=15_000)
 
 
 def test_the_agent_consults_and_completes_an_attended_transfer_in_the_page(

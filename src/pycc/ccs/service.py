@@ -583,7 +583,9 @@ class AcdService:
                 return
             # The customer's record names the agent who called it, as a queue call's does.
             customer.details.update(agent=waiting.agent, agent_answer=waiting.agent_answer)
-            self.engine.bridge(agent_leg.channel, customer.channel)
+            # The customer first: a recording has the customer on the left, as a queue
+            # caller is.
+            self.engine.bridge(customer.channel, agent_leg.channel)
 
         def customer_gone(_call: OutboundCall) -> None:
             self._end_agent_leg(waiting, "200 BYE")
