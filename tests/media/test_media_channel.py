@@ -168,18 +168,53 @@ def assert_hears(pcm: Pcm, present: Sequence[float], absent: Sequence[float] = (
 
 
 async def comes_to_hear(phone: RtpPhone, present: Sequence[float],
-                        absent: Sequence[float] = (), *, timeout: float = 5.0) -> None:
+                        absent: Sequence[float] = (), *, timeout: float = 5.0,
+                        state: Callable[[], str] = str) -> None:
     """`assert_hears` on half-second windows until one passes: after a change (a mute, a
     phone that starts sending again) the media takes a moment to settle on a loaded
-    machine. The last window's failure when none does."""
+    machine. The last window's failure, with ``state()``, when none does."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             assert_hears(await phone.hear(0.5, since=phone.now() + 0.1), present, absent)
             return
-        except AssertionError:
+        except AssertionError as exc:
             if time.monotonic() >= deadline:
-                raise
+                raise AssertionError(f"{exc}\n{state()}") from None
+
+
+def media_state(lab: Lab, calls: dict[str, Call]) -> str:
+    """The media server's counters for each call's channel, and the frame clock's: what a
+    failure in a conference test needs to say where the audio stopped."""
+    clock = lab.engine.clock
+    lines = [f"clock: ticks {clock.ticks} late {clock.late_ticks} skipped {clock.skipped} "
+             f"errors {clock.errors} subscribers {len(clock.subscribers)}"]
+    for user, call in calls.items():
+        try:
+            channel = lab.channel(call)
+        except Exception as exc:  # the call may be gone: say so
+            lines.append(f"{user}: {exc!r}")
+            continue
+        leg = channel.leg_or_none
+        parts = [f"{user}: mix {channel.mix.name if channel.mix else None}"]
+        if leg is not None:
+            parts.append(f"leg received {leg.received} sent {leg.sent} dropped "
+                         f"{dict(leg.dropped)}")
+        for rate, shared in channel._inputs.items():
+            source = shared.source
+            jitter = source.jitter
+            parts.append(f"in@{rate} frames {source.frames} underruns {source.underruns} "
+                         f"concealed {source.concealed} dropped {source.dropped} ignored "
+                         f"{source.ignored}")
+            if jitter is not None:
+                parts.append(f"jitter late {jitter.late} skipped {jitter.skipped} resyncs "
+                             f"{jitter.resyncs} overflow {jitter.overflow} held {len(jitter)}")
+        output = channel._output
+        if output is not None:
+            parts.append(f"out packets {output.packets} frames {output.frames} silent "
+                         f"{output.silent_frames} unsent {output.unsent}")
+        lines.append("; ".join(parts))
+    return "\n".join(lines)
 
 
 async def next_item(outbox: asyncio.Queue[T], timeout: float = 5.0) -> T:
@@ -540,11 +575,16 @@ def test_conference_each_hears_the_others_join_tone_mute_and_kick(tmp_path: Path
             phone.tone(tones[user])
         muted = lab.channel(members["1002"][0])
         conference.mute(muted)
-        await comes_to_hear(first, [1100], [800])
-        await comes_to_hear(phone4, [500, 1100], [800])
-        await comes_to_hear(members["1002"][1], [500, 1100])
+        calls = {user: call for user, (call, _phone) in members.items()}
+
+        def state() -> str:
+            return media_state(lab, calls)
+
+        await comes_to_hear(first, [1100], [800], state=state)
+        await comes_to_hear(phone4, [500, 1100], [800], state=state)
+        await comes_to_hear(members["1002"][1], [500, 1100], state=state)
         conference.mute(muted, False)
-        await comes_to_hear(first, [800, 1100])
+        await comes_to_hear(first, [800, 1100], state=state)
 
         # Kicked: 1003's call is hung up by pycc; the others go on without its tone.
         kicked = members["1003"][0]
@@ -553,7 +593,7 @@ def test_conference_each_hears_the_others_join_tone_mute_and_kick(tmp_path: Path
         assert len(conference.members) == 3
         record = await lab.record(kicked.call_id)
         assert record.hangup_by == "system"
-        await comes_to_hear(first, [800], [1100])  # once the leave tone is over
+        await comes_to_hear(first, [800], [1100], state=state)  # once the leave tone is over
 
     run(tmp_path, scenario, applications={"8000": "conference:main"})
 
