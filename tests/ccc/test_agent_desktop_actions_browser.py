@@ -44,6 +44,7 @@ from peers.browser import (
     page_audio_frequency,
     tone_wav,
     wait_for_frequency,
+    wait_until,
 )
 from pycc.ccc.desk import check_customer
 from pycc.ccc.desk_store import create_customer
@@ -362,8 +363,8 @@ async def play_from_my_calls(page: Page, call_id: str) -> str:
     assert recording
     await page.click(play)
     await page.wait_for_selector("#history-player:not([hidden])", timeout=5_000)
-    await page.wait_for_function(
-        "() => { const p = document.getElementById('history-player');"
+    await wait_until(
+        page, "() => { const p = document.getElementById('history-player');"
         " return p.readyState >= 2 && p.duration > 2 && !p.paused; }", timeout=15_000)
     assert await page.get_attribute(f"#history tr[data-call='{call_id}']",
                                     "data-playing") == "yes"

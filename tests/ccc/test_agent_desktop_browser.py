@@ -19,7 +19,7 @@ from playwright.async_api import WebSocketRoute
 from ccc.center import log_in, serving
 from peers.audio import dominant_frequency, tone_present, write_silence_wav, write_tone_wav
 from peers.baresip import start_baresip
-from peers.browser import launch_browser, tone_wav, wait_for_frequency
+from peers.browser import launch_browser, tone_wav, wait_for_frequency, wait_until
 from pycc.ccc.desk import check_article, check_customer
 from pycc.ccc.desk_store import create_article, create_customer
 from pycc.store.db import make_url
@@ -232,7 +232,8 @@ async def supervisor_whispers(base: str, tmp_path: Path, dial: object) -> None:
         await agent.wait_for_selector("#agent-status[data-status='not_ready']", timeout=15_000)
         # Logging the agent out of the queues waits for the call to end: the page says so.
         await supervisor.click(f"{row} [data-action='logout']")
-        await supervisor.wait_for_function(
+        await wait_until(
+            supervisor,
             "document.getElementById('sup-agent-error').textContent.includes('end first')",
             timeout=15_000)
         await agent.click("#hangup")

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from ccc.center import CENTER, log_in, serving
-from peers.browser import launch_browser
+from peers.browser import launch_browser, wait_until
 
 pytestmark = pytest.mark.peer
 
@@ -54,7 +54,7 @@ async def administer(base: str, contacts: Path) -> None:
         await announce(admin, await login(browser, base, "alice"))
         # The same console in Simplified Chinese.
         await admin.select_option("#lang", "zh-CN")
-        await admin.wait_for_function("document.documentElement.lang === 'zh-CN'")
+        await wait_until(admin, "document.documentElement.lang === 'zh-CN'")
         assert await admin.text_content("#console-tab-agents") == "坐席"
 
 
@@ -68,8 +68,8 @@ async def agents_tab(page: Page, base: str) -> None:
     # A skill level that is not a number is refused by the switch, next to its field.
     await p.fill("#console-agents-skills", "sales:lots")
     await p.click("#console-agents-save")
-    await p.wait_for_function(
-        "document.querySelector('#console-agents-skills-error').textContent.length > 0"
+    await wait_until(
+        p, "document.querySelector('#console-agents-skills-error').textContent.length > 0"
         " || document.querySelector('#console-agents-form-error').textContent.length > 0",
         timeout=15_000)
     await p.fill("#console-agents-skills", "sales:4")

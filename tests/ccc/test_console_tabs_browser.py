@@ -21,7 +21,7 @@ from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from ccc.center import CENTER, log_in, recording_settings, serving
-from peers.browser import launch_browser
+from peers.browser import launch_browser, wait_until
 from peers.net import free_port
 from peers.pycc_server import PyccServer
 from peers.rtp_phone import RtpPhone
@@ -94,8 +94,8 @@ async def field_error(page: Page, selector: str) -> str:
     """Wait until the line ``selector`` (an error next to a field, say) says something; its
     text. AssertionError with what the tab says instead when it does not."""
     try:
-        await page.wait_for_function(
-            "s => (document.querySelector(s)?.textContent ?? '').trim().length > 0",
+        await wait_until(
+            page, "s => (document.querySelector(s)?.textContent ?? '').trim().length > 0",
             arg=selector, timeout=WAIT_MS)
         await shot(page, selector.lstrip("#"))
     except PlaywrightTimeout:
@@ -278,8 +278,8 @@ RATES = ('{"tables": [{"name": "standard", "rates": [{"prefix": "1", "price": %s
 async def rates_tab(page: Page, http: httpx.AsyncClient) -> None:
     p = page
     await open_tab(p, "rates")
-    await p.wait_for_function(
-        "document.querySelector('#console-rates-entry').value.trim() === '{}'",
+    await wait_until(
+        p, "document.querySelector('#console-rates-entry').value.trim() === '{}'",
         timeout=WAIT_MS)
     await p.fill("#console-rates-entry", RATES % '"cheap"')
     await p.click("#console-rates-save")
@@ -378,8 +378,8 @@ async def reports_tab(page: Page, http: httpx.AsyncClient) -> None:
     rows = await get_json(http, f"/v1/reports/summary-daily?tz={zone}")
     assert sum(shown) == sum(row["calls"] for row in rows), (shown, rows)
     # The chart is an image pycc drew from those rows, loaded by the page.
-    await p.wait_for_function(
-        "() => { const i = document.querySelector('#report-chart');"
+    await wait_until(
+        p, "() => { const i = document.querySelector('#report-chart');"
         " return !i.hidden && i.complete && i.naturalWidth > 0; }", timeout=WAIT_MS)
     src = await p.get_attribute("#report-chart", "src")
     assert src is not None and "format=svg" in src, src
@@ -410,8 +410,8 @@ async def recordings_tab(page: Page, http: httpx.AsyncClient, call_id: str) -> N
     assert call_id in (await p.text_content(row) or "")
     await p.click(f"{row} button[data-action='play']")
     await p.wait_for_selector("#recording-player:not([hidden])", timeout=WAIT_MS)
-    await p.wait_for_function(
-        "() => { const a = document.querySelector('#recording-player');"
+    await wait_until(
+        p, "() => { const a = document.querySelector('#recording-player');"
         " return a.readyState >= 2 && a.duration > 0; }", timeout=WAIT_MS)
     # The page plays the whole call: at least the time both sides talked.
     duration = await p.evaluate("document.querySelector('#recording-player').duration")

@@ -145,9 +145,10 @@ async def lab(tmp_path: Path, **overrides: Any) -> AsyncIterator[Lab]:
         store.close()
 
 
-def run(tmp_path: Path, scenario: Callable[[Lab], Awaitable[None]], **overrides: Any) -> None:
+def run(tmp_path: Path, scenario: Callable[[Lab], Awaitable[None]], *, limit: float = 25.0,
+        **overrides: Any) -> None:
     async def main() -> None:
-        async with asyncio.timeout(25), lab(tmp_path, **overrides) as the_lab:
+        async with asyncio.timeout(limit), lab(tmp_path, **overrides) as the_lab:
             await scenario(the_lab)
 
     asyncio.run(main())
@@ -595,7 +596,8 @@ def test_conference_each_hears_the_others_join_tone_mute_and_kick(tmp_path: Path
         assert record.hangup_by == "system"
         await comes_to_hear(first, [800], [1100], state=state)  # once the leave tone is over
 
-    run(tmp_path, scenario, applications={"8000": "conference:main"})
+    # Four phones and a dozen listening steps: a loaded machine needs more than the default.
+    run(tmp_path, scenario, limit=60.0, applications={"8000": "conference:main"})
 
 
 # -- bridged calls: recording, prompts, monitoring ---------------------------------------------

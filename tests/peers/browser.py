@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from .audio import write_tone_wav
 
@@ -354,3 +355,21 @@ async def wait_for_frequency(
                 f"{selector}: no {freq:g} Hz (±{tolerance:g}, >= {min_level:g} dBFS) within "
                 f"{timeout:g} s; heard: {'; '.join(heard[-5:])}"
             )
+
+
+async def wait_until(page: Page, expression: str, *, arg: Any = None,
+                     timeout: float = 15_000) -> None:
+    """Wait until ``expression`` (JavaScript, or a function of ``arg``) is true in ``page``;
+    ``timeout`` in milliseconds, then Playwright's TimeoutError.
+
+    What ``Page.wait_for_function`` does, polled with ``page.evaluate`` instead: that goes
+    through the DevTools protocol, which the page's Content-Security-Policy does not govern,
+    while wait_for_function's own polling evaluates the expression inside the page, which
+    pycc's policy (no 'unsafe-eval') refuses as soon as a first check comes out false.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not await page.evaluate(expression, arg):
+        if time.monotonic() >= deadline:
+            raise PlaywrightTimeoutError(
+                f"not true within {timeout / 1000:g} s: {expression}")
+        await asyncio.sleep(0.1)
