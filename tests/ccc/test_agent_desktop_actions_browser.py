@@ -39,9 +39,9 @@ from peers.audio import (
 )
 from peers.baresip import BaresipPhone, start_baresip
 from peers.browser import (
-    FFT_SIZE,
     launch_browser,
     page_audio_frequency,
+    page_audio_spectrum,
     tone_wav,
     wait_for_frequency,
     wait_until,
@@ -127,38 +127,7 @@ def hangup_quietly(*phones: BaresipPhone) -> None:
 
 # -- hearing several tones at once -----------------------------------------------------------
 
-# The power spectrum of an <audio> element's MediaStream over ``seconds``, summed over
-# whole analyser windows; null while there is no stream (the call is still connecting).
-_SPECTRUM_JS = """
-async ([selector, seconds, fftSize]) => {
-  const element = document.querySelector(selector);
-  const stream = element === null ? null : element.srcObject;
-  if (!(stream instanceof MediaStream) || stream.getAudioTracks().length === 0) return null;
-  const context = new AudioContext();
-  try {
-    await context.resume();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = fftSize;
-    analyser.smoothingTimeConstant = 0;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const decibels = new Float32Array(analyser.frequencyBinCount);
-    const power = new Float64Array(analyser.frequencyBinCount);
-    const windowMs = 1000 * fftSize / context.sampleRate;
-    const end = performance.now() + 1000 * seconds;
-    do {
-      await new Promise((resolve) => setTimeout(resolve, windowMs));
-      analyser.getFloatFrequencyData(decibels);
-      for (let i = 0; i < decibels.length; i++) power[i] += Math.pow(10, decibels[i] / 10);
-    } while (performance.now() < end);
-    return {power: Array.from(power), sampleRate: context.sampleRate};
-  } finally {
-    await context.close();
-  }
-}
-"""
-
-
-def band_shares(power: Sequence[float], sample_rate: float,
+def band_shares(power: Sequence[float] | npt.NDArray[np.float64], sample_rate: float,
                 frequencies: Sequence[float]) -> list[float]:
     """The share of the spectrum's power (above 50 Hz) within ``TOLERANCE`` of each
     frequency; zeros for silence."""
@@ -178,12 +147,12 @@ async def wait_for_tones(page: Page, selector: str, frequencies: Sequence[float]
     heard: list[str] = []
     deadline = time.monotonic() + timeout
     while True:
-        found: dict[str, Any] | None = await asyncio.wait_for(
-            page.evaluate(_SPECTRUM_JS, [selector, 1.0, FFT_SIZE]), 15.0)
-        if found is None:
-            heard.append("no stream")
+        try:
+            power, sample_rate = await page_audio_spectrum(page, selector, 1.0)
+        except ValueError as exc:  # no stream yet: the call is still connecting
+            heard.append(str(exc))
         else:
-            shares = band_shares(found["power"], float(found["sampleRate"]), frequencies)
+            shares = band_shares(power, sample_rate, frequencies)
             if all(share >= least for share in shares):
                 return shares
             heard.append(", ".join(f"{f:g} Hz {s:.2f}" for f, s in zip(frequencies, shares,

@@ -281,18 +281,34 @@ async def page_audio_frequency(
     full-scale square wave: a full-scale sine is -3 dBFS, digital silence is -inf (and its
     frequency 0). ValueError when there is no such element, stream or audio track.
     """
+    result = await _measure(page, element_selector, seconds)
+    power = np.asarray(result["power"], dtype=np.float64)
+    mean_square = float(result["meanSquare"])
+    level = 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
+    return spectrum_peak(power, float(result["sampleRate"])), level
+
+
+async def page_audio_spectrum(
+    page: Page, element_selector: str, seconds: float = 1.0
+) -> tuple[npt.NDArray[np.float64], float]:
+    """The power spectrum (bins 0 .. N/2 - 1 of an `FFT_SIZE`-point FFT, summed over
+    ``seconds``) of the MediaStream in the ``<audio>`` matching ``element_selector``, and
+    its sample rate: for telling several tones heard at once apart. ValueError as
+    `page_audio_frequency`."""
+    result = await _measure(page, element_selector, seconds)
+    return np.asarray(result["power"], dtype=np.float64), float(result["sampleRate"])
+
+
+async def _measure(page: Page, element_selector: str, seconds: float) -> dict[str, Any]:
     if not seconds > 0:
-        raise ValueError(f"page_audio_frequency: seconds must be positive, not {seconds}")
+        raise ValueError(f"page audio: seconds must be positive, not {seconds}")
     result: dict[str, Any] = await asyncio.wait_for(
         page.evaluate(_MEASURE_JS, [element_selector, seconds, FFT_SIZE]),
         seconds + _MEASURE_SLACK,
     )
     if "error" in result:
-        raise ValueError(f"page_audio_frequency({element_selector!r}): {result['error']}")
-    power = np.asarray(result["power"], dtype=np.float64)
-    mean_square = float(result["meanSquare"])
-    level = 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
-    return spectrum_peak(power, float(result["sampleRate"])), level
+        raise ValueError(f"page audio ({element_selector!r}): {result['error']}")
+    return result
 
 
 def spectrum_peak(power: Sequence[float] | npt.NDArray[np.float64],
