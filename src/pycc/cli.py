@@ -141,6 +141,11 @@ def serve(
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if cfg.http_port >= 0:
+        # Loaded before the SIP sockets open: an import on the running loop would hold
+        # the first messages for the second it takes.
+        from pycc.api import ApiContext, ApiServer, create_app
+
     async def run() -> None:
         switch = Switch(cfg)
         try:
@@ -156,8 +161,6 @@ def serve(
         api = None
         listening = [f"{k}={v}" for k, v in switch.status().addresses.items()]
         if cfg.http_port >= 0:
-            from pycc.api import ApiContext, ApiServer, create_app
-
             assert switch.store is not None
             api = ApiServer(create_app(ApiContext(switch.store, cfg.tenant, switch)),
                             cfg.bind, cfg.http_port)

@@ -20,9 +20,9 @@ import pytest
 
 from peers.audio import tone_energy_ratio, tone_present
 from peers.baresip import BaresipPhone, start_baresip
-from peers.net import LOOPBACK, free_port, wait_port
+from peers.net import LOOPBACK, free_port
 from peers.process import wait_until
-from peers.pycc_server import PYCC, PyccServer, run_cli
+from peers.pycc_server import PYCC, PyccServer, log_size, run_cli, wait_serving
 from pycc.store import Store, make_url
 from pycc.store.models import CallRecord
 
@@ -77,15 +77,12 @@ def serve(workdir: Path, rtp_first: int, *extra: str) -> PyccServer:
     argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_first}-{rtp_first + 39}", *extra]
+    since = log_size(log_path)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     server = PyccServer(data_dir, sip_port, sips_port, proc, log_path)
-    try:
-        wait_port(sips_port, 20.0)
-    except Exception:
-        server.stop()
-        raise AssertionError(f"pycc serve did not start:\n{server.log()}") from None
+    wait_serving(server, since)
     return server
 
 

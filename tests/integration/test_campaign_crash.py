@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from peers.net import LOOPBACK, free_port, wait_port
+from peers.net import LOOPBACK, free_port
 from peers.process import wait_until
-from peers.pycc_server import PYCC, PyccServer, run_cli
+from peers.pycc_server import PYCC, PyccServer, log_size, run_cli, wait_serving
 from peers.rtp_phone import RtpPhone
 from peers.sipp import scenario, start_sipp_uas
 from pycc.pds.store import DialerStore
@@ -129,15 +129,12 @@ def serve(data_dir: Path, sip_port: int, rtp_first: int, log_path: Path) -> Pycc
     argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_first}-{rtp_first + 39}"]
+    since = log_size(log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     server = PyccServer(data_dir, sip_port, sips_port, proc, log_path)
-    try:
-        wait_port(sips_port, 20.0)
-    except Exception:
-        server.stop()
-        raise AssertionError(f"pycc serve did not start:\n{server.log()}") from None
+    wait_serving(server, since)
     return server
 
 

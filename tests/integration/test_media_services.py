@@ -29,9 +29,9 @@ import pytest
 
 from peers.audio import active_seconds, dominant_frequency, tone_energy_ratio, tone_present
 from peers.baresip import BaresipPhone, start_baresip
-from peers.net import LOOPBACK, free_port, wait_port
+from peers.net import LOOPBACK, free_port
 from peers.process import wait_until
-from peers.pycc_server import PYCC, PyccServer, run_cli
+from peers.pycc_server import PYCC, PyccServer, log_size, run_cli, wait_serving
 from peers.rawsip import ThreadedSwitch, prepare_data_dir, switch_config
 from peers.sipp import SipAccount, run_sipp, scenario, start_sipp_uas, write_credentials
 from pycc.codecs.registry import default_registry
@@ -100,15 +100,12 @@ def serve_pycc(
     argv = [*PYCC, "serve", "--http-port", "0", "--data-dir", str(data_dir), "--bind", LOOPBACK,
             "--sip-port", str(sip_port), "--sips-port", str(sips_port),
             "--rtp-ports", f"{rtp_ports[0]}-{rtp_ports[-1]}"]
+    since = log_size(log_path)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     server = PyccServer(data_dir, sip_port, sips_port, proc, log_path)
-    try:
-        wait_port(sips_port, 20.0)
-    except Exception:
-        server.stop()
-        raise AssertionError(f"pycc serve did not start:\n{server.log()}") from None
+    wait_serving(server, since)
     return server
 
 

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
-from .net import LOOPBACK, free_port, wait_port
+from .net import LOOPBACK, free_port
 from .process import tail, wait_until
 
 PYCC = [sys.executable, "-m", "pycc"]
@@ -93,6 +94,34 @@ class PyccServer:
         self.stop()
 
 
+#: What ``pycc serve`` prints once every listener (SIP, TLS, the admin API) is up.
+SERVING = b"pycc serving "
+
+
+def log_size(log_path: Path) -> int:
+    """Where the next ``pycc serve`` appending to ``log_path`` starts writing."""
+    return log_path.stat().st_size if log_path.exists() else 0
+
+
+def wait_serving(server: PyccServer, since: int = 0, timeout: float = 30.0) -> None:
+    """Wait until ``server`` says it is serving, in its log after byte ``since``.
+
+    An open port is not enough: the SIP sockets are bound before the admin API is loaded,
+    and a message sent in between waits for the loop; a test with a short answer timeout
+    would then fail on a loaded machine. Raises RuntimeError (with the log) when the process
+    exits or does not get there within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.log_path.open("rb") as log:
+            log.seek(since)
+            if SERVING in log.read():
+                return
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"pycc serve did not start:\n{server.log()}")
+        time.sleep(0.05)
+
+
 def with_settings(text: str, config: dict[str, object]) -> str:
     """``text`` (a pycc.toml) with ``config``'s top-level settings: a setting ``pycc init``
     wrote already is replaced (TOML refuses a key twice), the others go before the first
@@ -144,9 +173,5 @@ def start_pycc(
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra, http_port)
-    try:
-        wait_port(sips_port, 20.0)
-    except Exception:
-        server.stop()
-        raise RuntimeError(f"pycc serve did not start:\n{server.log()}") from None
+    wait_serving(server)
     return server
