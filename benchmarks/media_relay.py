@@ -1,7 +1,7 @@
 """Media benchmark: pycc's RTP relay and transcoding against rtpengine, on loopback.
 
     python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000
-    python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80
+    python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 [--opus-complexity 5,1]
     python benchmarks/media_relay.py --mode transcode --codec G729 --calls 75,150
     python benchmarks/media_relay.py --mode conference --calls 100,200
 
@@ -72,6 +72,10 @@ async def serve_pycc(args: argparse.Namespace) -> None:
     from pycc.media.server import MediaServer
     from pycc.sdp.session import SessionDescription
 
+    if args.opus_complexity is not None:
+        from pycc.codecs.opus import set_opus_complexity
+
+        set_opus_complexity(int(args.opus_complexity))
     server = MediaServer(LOOPBACK, args.rtp_ports, rtp_timeout=0,
                          relay_workers=args.relay_workers)
     await server.start()
@@ -106,13 +110,16 @@ async def serve_pycc(args: argparse.Namespace) -> None:
 
 
 def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
-               relay_workers: int = 0) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
+               relay_workers: int = 0, opus_complexity: int | None = None,
+               ) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
     base = 30000
     span = max(200, calls * 4 + 100)
     argv = [sys.executable, __file__, "--serve-pycc", "--calls", str(calls),
             "--a-port", str(a_port), "--b-port", str(b_port), "--mode", mode,
             "--codec", codec, "--rtp-ports", f"{base}-{base + span}",
             "--relay-workers", str(relay_workers)]
+    if opus_complexity is not None:
+        argv += ["--opus-complexity", str(opus_complexity)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -361,8 +368,10 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str) -> 
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
     if target.startswith("pycc"):
+        complexity = int(target[len("pycc-opus"):]) if target.startswith("pycc-opus") else None
         proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
-                                 relay_workers=int(target == "pycc-worker"))
+                                 relay_workers=int(target == "pycc-worker"),
+                                 opus_complexity=complexity)
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
     try:
@@ -398,6 +407,9 @@ def main() -> None:
     parser.add_argument("--b-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rtp-ports", default="30000-34999", help=argparse.SUPPRESS)
     parser.add_argument("--relay-workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--opus-complexity", default=None,
+                        help="transcode mode: Opus encoder complexities to run pycc with, "
+                             "each a target of its own in the same invocation (e.g. 5,1)")
     parser.add_argument("--worker", action="store_true",
                         help="relay mode: also pycc with its relay worker process (the "
                              "relay CPU is then both processes')")
@@ -413,6 +425,8 @@ def main() -> None:
     targets = ["pycc", "rtpengine"] if args.mode == "relay" else ["pycc"]
     if args.worker and args.mode == "relay":
         targets.insert(1, "pycc-worker")
+    if args.opus_complexity is not None and args.mode == "transcode":
+        targets = [f"pycc-opus{int(c)}" for c in args.opus_complexity.split(",")]
     print(f"# {' '.join(sys.argv)}")
     print("| mode | calls | target | packets/s sent | loss % | p50 ms | p99 ms | relay CPU % |"
           " pycc / rtpengine CPU |")

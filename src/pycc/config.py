@@ -172,6 +172,10 @@ class SwitchConfig:
     #: Relay worker processes that forward plain relayed calls' RTP off the event loop
     #: (`pycc.media.offload`): 0 for none, -1 for one on a machine with two or more cores.
     media_workers: int = -1
+    #: The Opus encoder's complexity (0 to 10) where pycc transcodes to Opus: lower values
+    #: take less CPU per call (complexity 1 about half of 5's encode time) for a little
+    #: quality; unset keeps the codec's default, 5.
+    opus_complexity: int | None = None
     #: The addresses browsers' WebRTC media may reach pycc at (ICE host candidates); empty:
     #: every non-loopback interface, or 127.0.0.1 on a machine with no other.
     webrtc_addresses: tuple[str, ...] = ()

@@ -29,6 +29,7 @@ from pycc.ccmanager.dispatcher import SipApplication
 from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkManager
+from pycc.codecs.opus import set_opus_complexity
 from pycc.config import ConfigError, SwitchConfig
 from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
@@ -145,6 +146,12 @@ class Switch:
         except ValueError as exc:
             await store.close()
             raise ConfigError(f"rtp_ports: {exc}") from None
+        if cfg.opus_complexity is not None:
+            try:
+                set_opus_complexity(cfg.opus_complexity)
+            except ValueError as exc:
+                await store.close()
+                raise ConfigError(f"opus_complexity: {exc}") from None
         workers = cfg.media_workers if cfg.media_workers >= 0 else \
             int((os.cpu_count() or 1) >= 2)
         media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout,

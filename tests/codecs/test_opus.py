@@ -178,3 +178,47 @@ def test_at_a_lower_pcm_rate_libopus_converts_itself(rate: int) -> None:
     full = np.concatenate([base.decoder().decode(f) for f in frames])
     assert len(full) == 48000
     assert len(codec.decoder().conceal(rate // 50)) == rate // 50
+
+
+def test_opus_complexity_setting_reaches_the_next_encoders() -> None:
+    from pycc.codecs.opus import set_opus_complexity
+
+    codec = find("opus", 48000, 2)
+    assert isinstance(codec, OpusCodec)
+    before = codec.complexity
+    try:
+        set_opus_complexity(1)
+        assert codec.encoder().complexity == 1
+        # A transcoder's narrowband copy of the codec keeps the setting.
+        assert codec.at_rate(8000).encoder().complexity == 1
+        set_opus_complexity(10)
+        assert codec.encoder().complexity == 10
+    finally:
+        codec.complexity = before
+    assert codec.encoder().complexity == before
+
+
+@pytest.mark.parametrize("value", [-1, 11, 2.5, "3", True, None])
+def test_opus_complexity_outside_0_to_10_is_refused(value: object) -> None:
+    from pycc.codecs.opus import set_opus_complexity
+
+    codec = find("opus", 48000, 2)
+    assert isinstance(codec, OpusCodec)
+    before = codec.complexity
+    with pytest.raises(ValueError, match="whole number from 0 to 10"):
+        set_opus_complexity(value)
+    assert codec.complexity == before
+
+
+def test_encoder_reads_each_frame_afresh() -> None:
+    # The encoder copies every frame into a buffer of its own: a frame changed (or reused
+    # by the caller) after encode must not change what the next packet says.
+    encoder = OpusCodec().at_rate(8000).encoder(20)
+    decoder = OpusCodec().at_rate(8000).decoder()
+    frame = np.zeros(160, dtype=np.int16)
+    quiet = [decoder.decode(encoder.encode(frame)) for _ in range(5)]
+    t = np.arange(160 * 10) / 8000
+    loud = np.rint(8000 * np.sin(2 * np.pi * 500 * t)).astype(np.int16)
+    heard = [decoder.decode(encoder.encode(loud[i:i + 160])) for i in range(0, 1600, 160)]
+    assert rms_db(np.concatenate(quiet)) < 20
+    assert rms_db(np.concatenate(heard[3:])) > 60

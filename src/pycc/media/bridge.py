@@ -21,8 +21,10 @@ counted by the leg.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import struct
 import weakref
 from collections.abc import Callable
 from typing import Final
@@ -44,6 +46,10 @@ log = logging.getLogger("pycc.media")
 
 #: Lost packets concealed at most in one gap; a longer gap is a new talkspurt.
 _MAX_CONCEAL = 5
+#: The fixed RTP header: V/P/X/CC, M/PT, sequence number, timestamp, SSRC.
+_HEADER: Final = struct.Struct("!BBHII")
+#: The fixed header after its first byte: M/PT, sequence number, timestamp, SSRC.
+_FIELDS: Final = struct.Struct("!BHII")
 
 
 class _Path:
@@ -102,7 +108,8 @@ class _Transcoder(_Path):
         self._decoder: Decoder = src_codec.decoder()
         frame_ms = int(dst.ptime) if dst.ptime else None
         self._encoder: Encoder = dst_codec.encoder(frame_ms)
-        self._resampler = Resampler(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
+        resampler = Resampler(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
+        self._resampler = None if resampler.passthrough else resampler
         self._src_pts = frozenset(
             t for t in (src.codec.payload_type, src.local_codec_pt) if t is not None)
         self._dst_pt = dst.codec.payload_type
@@ -143,27 +150,37 @@ class _Transcoder(_Path):
         return (self._out_base + elapsed * self._dst_clock // self._src_clock) & 0xFFFFFFFF
 
     def forward(self, data: bytes) -> None:
-        try:
-            packet = parse_rtp(data)
-        except RtpError:
-            return
-        if packet.ssrc != self._in_ssrc:
+        if len(data) > 12 and data[0] == 0x80:
+            # The usual packet (no padding, extension or CSRC): its fields straight off the
+            # fixed header, without building a parsed packet.
+            second, sequence, timestamp, ssrc = _FIELDS.unpack_from(data, 1)
+            payload_type, payload = second & 0x7F, data[12:]
+        else:
+            try:
+                packet = parse_rtp(data)
+            except RtpError:
+                return
+            payload_type, sequence, timestamp, ssrc, payload = (
+                packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc,
+                packet.payload)
+        if ssrc != self._in_ssrc:
             # A new source (or the first): pycc's stream goes on, re-anchored on it.
-            self._in_ssrc = packet.ssrc
-            self._in_base = packet.timestamp
+            self._in_ssrc = ssrc
+            self._in_base = timestamp
             self._out_base = self._ts
             self._in_seq = None
             self._marker = True
-        if packet.payload_type in self._src_events:
-            self._forward_event(packet)
+        if payload_type in self._src_events:
+            with contextlib.suppress(RtpError):
+                self._forward_event(parse_rtp(data))
             return
-        if packet.payload_type not in self._src_pts:
+        if payload_type not in self._src_pts:
             return  # comfort noise and the like: the far codec has its own silence
         pcm_parts: list[np.ndarray] = []
         concealed = 0
         last = self._in_seq
         if last is not None:
-            gap = (packet.sequence - last - 1) & 0xFFFF
+            gap = (sequence - last - 1) & 0xFFFF
             if gap >= 0x8000:
                 return  # late duplicate or reordered packet: already concealed
             if 0 < gap <= _MAX_CONCEAL:
@@ -171,26 +188,27 @@ class _Transcoder(_Path):
                 concealed = gap
                 for index in range(gap):
                     if index == gap - 1:
-                        pcm_parts.append(self._decoder.decode_fec(packet.payload, self._src_frame))
+                        pcm_parts.append(self._decoder.decode_fec(payload, self._src_frame))
                     else:
                         pcm_parts.append(self._decoder.conceal(self._src_frame))
             elif gap > _MAX_CONCEAL:
                 self._marker = True
-        self._in_seq = packet.sequence
+        self._in_seq = sequence
         try:
-            pcm_parts.append(self._decoder.decode(packet.payload))
+            pcm_parts.append(self._decoder.decode(payload))
         except ValueError:
             return
         if not self._pending.size:
             # Nothing buffered: this packet's audio starts at its own time on pycc's clock,
             # so silence suppression at the sender keeps its length on the far side.
             # Concealed frames come first: they stand where the lost packets were.
-            self._ts = self._out_timestamp(packet.timestamp - concealed * self._src_step)
+            self._ts = self._out_timestamp(timestamp - concealed * self._src_step)
         pcm = np.concatenate(pcm_parts) if len(pcm_parts) > 1 else pcm_parts[0]
         if self._detector is not None and self._on_inband is not None:
             for digit in self._detector.feed(pcm):
                 self._on_inband(digit)
-        pcm = self._resampler.process(pcm)
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
         pending = np.concatenate((self._pending, pcm)) if self._pending.size else pcm
         frame = self._frame
         offset = 0
@@ -223,9 +241,11 @@ class _Transcoder(_Path):
     def _send(self, pt: int, payload: bytes, ts: int, *, marker: bool | None = None) -> None:
         mark = self._marker if marker is None else marker
         self._marker = False
-        header = RtpPacket(pt, self._seq, ts, self._ssrc, payload, marker=mark)
+        # pt, sequence and timestamp are pycc's own and in range: the fixed header is
+        # packed directly (RFC 3550 §5.1: version 2, no padding, extension or CSRC).
+        header = _HEADER.pack(0x80, pt | 0x80 if mark else pt, self._seq, ts, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
-        self._out.send_rtp(header.serialize())
+        self._out.send_rtp(header + payload)
 
 
 class Bridge:
