@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import wave
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -126,13 +130,13 @@ class Center:
         return await asyncio.to_thread(self.api.store.list_call_records, "default")
 
 
-def prepare(tmp_path: Path) -> tuple[SwitchConfig, dict[str, str]]:
+def prepare(tmp_path: Path, **settings: Any) -> tuple[SwitchConfig, dict[str, str]]:
     data = tmp_path / "data"
     data.mkdir()
     first = free_port("udp", count=40)
     config = SwitchConfig(data_dir=data, bind="127.0.0.1", sip_port=0, sips_port=-1,
                           secret="transfer-tests-nonce-secret",
-                          rtp_ports=f"{first}-{first + 39}")
+                          rtp_ports=f"{first}-{first + 39}", **settings)
     errors: list[str] = []
     for name, text in (("center.yaml", CENTER), ("acme.yaml", "tenant: acme\n")):
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -147,8 +151,8 @@ def prepare(tmp_path: Path) -> tuple[SwitchConfig, dict[str, str]]:
 
 
 def run(tmp_path: Path, scenario: Callable[[Center], Awaitable[None]],
-        limit: float = 60.0) -> None:
-    config, tokens = prepare(tmp_path)
+        limit: float = 60.0, **settings: Any) -> None:
+    config, tokens = prepare(tmp_path, **settings)
 
     async def main() -> None:
         async with Switch(config) as switch:
@@ -203,20 +207,43 @@ def transferred(events: list[Event]) -> list[Event]:
     return [e for e in events if e.topic == "call.transferred"]
 
 
+@dataclass
+class QueueCall:
+    """A caller (1003, 1000 Hz) of the queue talking with alice (1001, 400 Hz); 1004
+    (700 Hz) registered to be transferred to."""
+
+    call: Call
+    caller: RtpPhone
+    agent_call: Call
+    alice: RtpPhone
+    other_ua: UserAgent
+    other: RtpPhone
+    #: time.monotonic() when alice's phone answered.
+    answered: float
+
+
+async def queue_call_with_alice(c: Center) -> QueueCall:
+    alice_ua, alice = await c.phone("1001", 400)
+    caller_ua, caller = await c.phone("1003", 1000)
+    other_ua, other = await c.phone("1004", 700)
+    c.login("alice")
+    call = await dial(caller_ua, caller, "8100")
+    agent_call = await answer(alice_ua, alice)
+    answered = time.monotonic()
+    await eventually(lambda: c.agent("alice")[1] is AgentState.ON_CALL)
+    await talking(caller, 1000, alice, 400)
+    return QueueCall(call, caller, agent_call, alice, other_ua, other, answered)
+
+
 # -- transfers on real calls -----------------------------------------------------------------------
 
 
 @pytest.mark.peer
 def test_queue_call_answered_by_an_agent_goes_to_another_extension(tmp_path: Path) -> None:
     async def scenario(c: Center) -> None:
-        alice_ua, alice = await c.phone("1001", 400)
-        caller_ua, caller = await c.phone("1003", 1000)
-        other_ua, other = await c.phone("1004", 700)
-        c.login("alice")
-        call = await dial(caller_ua, caller, "8100")
-        agent_call = await answer(alice_ua, alice)
-        await eventually(lambda: c.agent("alice")[1] is AgentState.ON_CALL)
-        await talking(caller, 1000, alice, 400)
+        up = await queue_call_with_alice(c)
+        call, agent_call, caller, other_ua, other = (
+            up.call, up.agent_call, up.caller, up.other_ua, up.other)
         listed = (await c.client.get("/v1/calls", headers=c.auth("super"))).json()
         agent_leg = next(x["id"] for x in listed if x["kind"] == "placed")
 
@@ -246,6 +273,54 @@ def test_queue_call_answered_by_an_agent_goes_to_another_extension(tmp_path: Pat
         assert record.ivr_path == "queue:sales=answered>transfer>extension:1004"
 
     run(tmp_path, scenario)
+
+
+@pytest.mark.peer
+def test_a_recorded_queue_call_stays_one_file_through_a_transfer(tmp_path: Path) -> None:
+    # With record_calls, the queue caller's conversation is recorded from the agent's answer;
+    # transferred, it goes on in the same file with the new party on the right, and the call
+    # record names that file.
+    async def scenario(c: Center) -> None:
+        up = await queue_call_with_alice(c)
+        call, caller, other_ua, other, answered = (
+            up.call, up.caller, up.other_ua, up.other, up.answered)
+        await asyncio.sleep(0.5)
+        transferred_at = time.monotonic() - answered
+        done = await c.transfer(call.call_id, "super", "extension", "1004")
+        assert done.status_code == 202, done.text
+        await answer(other_ua, other)
+        joined_at = time.monotonic() - answered
+        await talking(caller, 1000, other, 700)
+        await asyncio.sleep(1.0)
+        ended_at = time.monotonic() - answered
+        await call.hangup()
+        record, = await c.records(1)
+        assert record.recording is not None
+        media = c.api.switch.media
+        assert media is not None and media.engine is not None
+        engine = media.engine
+        await eventually(lambda: not engine.recordings)
+        path = c.api.switch.config.recordings_path / record.recording
+        with wave.open(str(path), "rb") as wav:
+            assert wav.getnchannels() == 2 and wav.getframerate() == RATE
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        left, right = samples[0::2], samples[1::2]
+        assert len(left) >= (ended_at - 0.5) * RATE, (len(left) / RATE, ended_at)
+
+        def part(pcm: np.ndarray, start: float, end: float) -> np.ndarray:
+            return pcm[int(start * RATE):int(end * RATE)]
+
+        # The recording starts within a moment of the answer: margins of 0.3 s.
+        assert band_share(part(left, 0.3, ended_at - 0.3), RATE, 1000) > 0.5
+        with_alice = part(right, 0.3, transferred_at - 0.3)
+        with_other = part(right, joined_at + 0.3, ended_at - 0.3)
+        assert band_share(with_alice, RATE, 400) > 0.5
+        assert band_share(with_alice, RATE, 700) < 0.01
+        assert band_share(with_other, RATE, 700) > 0.5
+        assert band_share(with_other, RATE, 400) < 0.01
+        assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+    run(tmp_path, scenario, record_calls=True)
 
 
 @pytest.mark.peer

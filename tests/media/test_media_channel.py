@@ -660,6 +660,52 @@ def test_recording_a_bridged_call_stereo_and_mixed(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_a_following_recording_goes_on_with_the_next_party(tmp_path: Path) -> None:
+    async def scenario(lab: Lab) -> None:
+        first, _caller, _incoming, _callee = await bridged(lab, 500, 1300)
+        third_ua, third = await lab.phone("1003")
+        fourth_ua, fourth = await lab.phone("1004", register=True, auto_answer=True)
+        second = await lab.call(third_ua, third, "1004")
+        await lab.answered(fourth_ua, fourth)
+        third.tone(700)
+        fourth.tone(1100)
+        anchor = lab.channel(first, "a")
+        recording = lab.engine.record([anchor, lab.channel(second, "a")],
+                                      tmp_path / "follows.wav", follows=True)
+        assert lab.engine.following(anchor) is recording
+        assert lab.engine.following(lab.channel(second, "a")) is None
+        started = time.monotonic()
+        await asyncio.sleep(1.0)
+        rebound = time.monotonic() - started
+        recording.rebind(1, lab.channel(second, "b"))
+        with pytest.raises(ValueError, match="recorded already"):
+            recording.rebind(1, anchor)
+        await asyncio.sleep(1.0)
+        # The party on the right hangs up: the file goes on, silent on that side.
+        await second.hangup()
+        left_at = time.monotonic() - started
+        await asyncio.sleep(0.8)
+        assert recording.live
+        await first.hangup()
+        await eventually(lambda: recording.sha256 is not None)
+        assert not recording.live
+        with pytest.raises(ValueError, match="has stopped"):
+            recording.rebind(1, anchor)
+        rate, (left, right) = wav_channels(recording.path)
+        assert rate == RATE and len(left) >= 2.6 * RATE
+
+        def part(pcm: Pcm, start: float, end: float) -> Pcm:
+            return pcm[int(start * RATE):int(end * RATE)]
+
+        assert_hears(left, [500], [700, 1100, 1300])
+        assert_hears(part(right, 0.1, rebound - 0.2), [700], [1100, 500])
+        assert_hears(part(right, rebound + 0.2, left_at - 0.2), [1100], [700, 500])
+        quiet = part(right, left_at + 0.3, left_at + 0.7)
+        assert len(quiet) > 0 and level_dbfs(quiet) < -50, level_dbfs(quiet)
+
+    run(tmp_path, scenario)
+
+
 def test_record_calls_records_every_answered_call(tmp_path: Path) -> None:
     async def scenario(lab: Lab) -> None:
         call, caller, _incoming, _callee = await bridged(lab, 700, 1200)

@@ -561,11 +561,16 @@ class B2BUA:
         engine, session = media.engine, call.media
         party: Party = "a" if keep == "a" else "b"
         call.transferring = True
+        # A recording that follows the party (a recorded queue caller) goes on with it.
+        following = None
         try:
             if call.winner is not None and call.released is None:
                 self._release_party(call, "b" if party == "a" else "a")
             current = engine.find(session, party)
             if current is not None:
+                following = engine.following(current)
+                if following is not None:
+                    following.hold()
                 current.end()
             previous = call.app_task
             if previous is not None and not previous.done():
@@ -584,11 +589,21 @@ class B2BUA:
                 # The bridge that carried the party's keys took their reporting with it.
                 leg.on_digit = report
             channel = self._service_channel(call, party)
+            if following is not None:
+                try:
+                    following.rebind(0, channel)
+                except (ValueError, ChannelGone) as exc:
+                    log.warning("call %s: recording not continued: %s", call.call_id, exc)
+                else:
+                    following = None
             call.app_task = asyncio.get_running_loop().create_task(
                 self._run_application(call, channel, application))
             return channel
         finally:
             call.transferring = False
+            if following is not None:
+                # The hand-over failed: the recording ends here, complete.
+                following.stop_soon()
 
     def _release_party(self, call: Call, drop: Party) -> None:
         """Take ``drop`` off an answered two-party call: BYE its leg, forget its dialog, stop
@@ -883,30 +898,61 @@ class B2BUA:
     def record_bridge(self, first: Channel, second: Channel) -> None:
         """Record two parties of different calls that the call center connected (a queue
         caller and its agent, a dialed customer and an agent, a transferred caller and the
-        one it was joined to): ``first`` on the left, ``second`` on the right. Each party's
-        call record names the file, unless one is named already (the call was recorded from
-        its start)."""
-        if self.record_dir is None or any("recording" in c.details for c in (first, second)):
+        one it was joined to): ``first`` on the left, ``second`` on the right.
+
+        The recording follows its first party: when that party is connected on (a transfer,
+        an attended transfer's meeting), the same file goes on with the new party on the
+        right, so a customer's whole conversation is one file. Each party's call record
+        names the file, unless one is named already. Parties recorded from their call's
+        start (``record_calls`` on a call between extensions) are not recorded twice."""
+        if self.record_dir is None:
             return
-        recorded = self._start_recording([first, second], first.name, self.clock())
+        media = self.media
+        assert media is not None and media.engine is not None
+        engine = media.engine
+        for anchor, partner in ((first, second), (second, first)):
+            recording = engine.following(anchor)
+            if recording is None:
+                continue
+            try:
+                recording.rebind(1, partner)
+            except (ValueError, ChannelGone) as exc:
+                log.warning("%s: %s not recorded: %s", anchor.name, partner.name, exc)
+                return
+            named = anchor.details.get("recording")
+            if named is not None:
+                partner.details.setdefault("recording", named)
+            return
+        if any(r.live and (first in r.channels or second in r.channels)
+               for r in engine.recordings):
+            return
+        recorded = self._start_recording([first, second], first.name, self.clock(),
+                                         follows=True)
         if recorded is not None:
             for channel in (first, second):
-                channel.details["recording"] = recorded[1]
+                channel.details.setdefault("recording", recorded[1])
 
     def _start_recording(self, channels: list[Channel], name: str,
-                         started: float) -> tuple[Recording, str] | None:
+                         started: float, *, follows: bool = False
+                         ) -> tuple[Recording, str] | None:
         """A stereo recording of ``channels`` under the day's folder, and its path relative
-        to the recordings folder; None (logged) when it cannot start."""
+        to the recordings folder; None (logged) when it cannot start. A name taken by an
+        earlier recording gets a number (a party recorded again after its recording ended)."""
         assert self.record_dir is not None
         day = time.strftime("%Y-%m-%d", time.gmtime(started))
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]
         path = self.record_dir / day / f"{stem}.{self.record_format}"
+        number = 1
+        while path.exists():
+            number += 1
+            path = self.record_dir / day / f"{stem}-{number}.{self.record_format}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             media = self.media
             assert media is not None and media.engine is not None
             recording = media.engine.record(
-                channels, path, stereo=True, fmt="ogg" if self.record_format == "ogg" else "wav")
+                channels, path, stereo=True, fmt="ogg" if self.record_format == "ogg" else "wav",
+                follows=follows)
         except (ChannelGone, OSError, ValueError) as exc:
             log.warning("%s: not recorded: %s", name, exc)
             return None

@@ -371,27 +371,83 @@ class Mix:
         self.engine.clock.unsubscribe(self.room)
 
 
+#: How long a following recording waits for its first party's new channel (`Recording.hold`).
+MOVE_SECONDS = 15.0
+
+
 class Recording:
-    """A recording in progress: :meth:`pause`, :meth:`resume`, ``await`` :meth:`stop`."""
+    """A recording in progress: :meth:`pause`, :meth:`resume`, ``await`` :meth:`stop`.
+
+    It stops when a party's call ends; one that ``follows`` its first party stops only when
+    that party's call ends: whoever else leaves is silence in the file until :meth:`rebind`
+    puts the next party in their place (a customer's conversation recorded through a
+    transfer, as one file)."""
 
     def __init__(self, engine: MediaEngine, recorder: Recorder, mix: Mix,
-                 channels: list[Channel]) -> None:
+                 channels: list[Channel], *, follows: bool = False) -> None:
         self.engine = engine
         self.recorder = recorder
         self.mix = mix
         self.channels = channels
+        self.follows = follows
         self.path = recorder.path
         self._stopped: asyncio.Task[None] | None = None
+        self._moving = False
+        self._moved = asyncio.Event()
         engine.recordings.add(self)
         self._watch = asyncio.ensure_future(self._stop_when_call_ends())
 
+    @property
+    def live(self) -> bool:
+        return self._stopped is None
+
+    def rebind(self, index: int, channel: Channel) -> None:
+        """Record ``channel`` from now on where the party at ``index`` was (the same side of
+        a stereo file). Raises ValueError when the recording has stopped or ``channel`` is
+        in it already, ChannelGone when its call is over."""
+        if not self.live:
+            raise ValueError(f"the recording {self.path.name} has stopped")
+        if channel in self.channels:
+            raise ValueError(f"{channel.name} is recorded already")
+        if channel.ended.is_set():
+            raise ChannelGone(f"{channel.name} has ended")
+        old = self.channels[index]
+        self.mix.remove(old.id)
+        self.mix.add_channel(channel, listens=False)
+        self.channels[index] = channel
+        if self.recorder.channels == 2:
+            self.mix.room.set_hears(f"rec-{index}", [channel.id])
+        else:
+            self.mix.room.set_hears("rec-0", [c.id for c in self.channels])
+        if index == 0:
+            self._moving = False
+            self._moved.set()
+
+    def hold(self) -> None:
+        """The first party's channel is about to be replaced by a new one of the same party
+        (a blind transfer gives the party a fresh channel): its end does not stop a
+        following recording; :meth:`rebind` at index 0 (within `MOVE_SECONDS`) or
+        :meth:`stop` comes next."""
+        self._moving = True
+        self._moved.clear()
+
     async def _stop_when_call_ends(self) -> None:
-        waits = [asyncio.ensure_future(c.ended.wait()) for c in self.channels]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
+        while True:
+            watched = self.channels[:1] if self.follows else list(self.channels)
+            waits = [asyncio.ensure_future(c.ended.wait()) for c in watched]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            if not (self.follows and self._moving):
+                break
+            try:
+                await asyncio.wait_for(self._moved.wait(), MOVE_SECONDS)
+            except TimeoutError:
+                break
+            if self.channels[0].ended.is_set():
+                break
         await self.stop()
 
     def pause(self) -> None:
@@ -402,9 +458,13 @@ class Recording:
 
     async def stop(self) -> None:
         """Finish the file (complete and playable) and stop listening."""
+        await asyncio.shield(self.stop_soon())
+
+    def stop_soon(self) -> asyncio.Future[None]:
+        """Start finishing the file (see :meth:`stop`) without waiting for it."""
         if self._stopped is None:
             self._stopped = asyncio.ensure_future(self._finish())
-        await asyncio.shield(self._stopped)
+        return self._stopped
 
     async def _finish(self) -> None:
         self.engine.clock.unsubscribe(self.recorder)
@@ -726,10 +786,12 @@ class MediaEngine:
         return await FilePlayer.open(Path(text), rate)
 
     def record(self, channels: list[Channel], path: Path, *, stereo: bool = True,
-               fmt: Literal["wav", "ogg"] = "wav", rate: int | None = None) -> Recording:
+               fmt: Literal["wav", "ogg"] = "wav", rate: int | None = None,
+               follows: bool = False) -> Recording:
         """Record what ``channels`` say (the call's parties): with two channels and
         ``stereo``, one per channel; else mixed. The file is complete and playable even if
-        the call ends abruptly (flushed every second)."""
+        the call ends abruptly (flushed every second). With ``follows`` the recording lasts
+        as long as the first channel's call (see :class:`Recording`)."""
         if not channels:
             raise ValueError("nothing to record")
         mix_rate = rate or max(c.rate for c in channels)
@@ -744,7 +806,14 @@ class MediaEngine:
         else:
             mix.room.add("rec-0", sink=recorder.channel(0), hears=[c.id for c in channels])
         self.clock.subscribe(recorder)
-        return Recording(self, recorder, mix, channels)
+        return Recording(self, recorder, mix, list(channels), follows=follows)
+
+    def following(self, channel: Channel) -> Recording | None:
+        """The live recording that follows ``channel`` (its first party), if any."""
+        for recording in self.recordings:
+            if recording.follows and recording.live and recording.channels[0] is channel:
+                return recording
+        return None
 
     async def drain(self) -> None:
         """Finish every recording: each file complete before the process goes."""
