@@ -8,19 +8,21 @@ import asyncio
 import contextlib
 import json
 import time
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from ccc.browser_double import RATE as PAGE_RATE
 from ccc.browser_double import PageDouble
-from ccc.center import PASSWORD, serving
+from ccc.center import PASSWORD, recording_settings, serving
 from peers.pycc_server import PyccServer
 from peers.rtp_phone import RtpPhone, band_share
 from pycc.aaa.accounts import create_user
@@ -361,7 +363,24 @@ def test_attended_transfer_connects_the_held_caller_with_whom_the_agent_consulte
         status = await wait_status(base, c.page.http.cookies, "available")
         assert status["state"] in ("wrap_up", "idle")
 
+    # Every call recorded: the caller's conversation is one file, through the transfer.
+    recording_settings(tmp_path / "data")
     run_consultation(tmp_path, scenario)
+    with Store(make_url(tmp_path / "data", None)) as store:
+        named = {r.recording for r in store.list_call_records("default") if r.queue == "sales"}
+    assert len(named) == 1 and None not in named, named
+    path = tmp_path / "data" / "recordings" / str(named.pop())
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getnchannels() == 2
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    left, right = samples[0::2], samples[1::2]
+    assert band_share(left, rate, 400.0) > 0.5
+    # Half-second windows of the right channel: the agent (600 Hz) first, then the expert.
+    windows = [right[i:i + rate // 2] for i in range(0, len(right) - rate // 2, rate // 2)]
+    agent = [i for i, w in enumerate(windows) if band_share(w, rate, 600.0) > 0.5]
+    expert = [i for i, w in enumerate(windows) if band_share(w, rate, 800.0) > 0.5]
+    assert agent and expert and max(agent) < min(expert), (agent, expert)
 
 
 def test_a_three_way_call_lets_the_caller_the_agent_and_the_expert_hear_each_other(
