@@ -749,3 +749,49 @@ def test_nonce_count_tracker_is_bounded_and_rejects_only_replays(
             accepted.setdefault(nonce, []).append(nc)
         else:
             assert nonce in tracker and nc <= max(accepted[nonce])
+
+
+# -- the one-pass reading of plain parameter lists agrees with the careful parser --------------
+
+_TOKEN_ALPHABET = "abcXYZ019-.!%*_+`'~"
+_param_names = st.text(_TOKEN_ALPHABET, min_size=1, max_size=8)
+_param_values = st.one_of(
+    st.text(_TOKEN_ALPHABET, min_size=1, max_size=10),
+    # Quoted, with what a quoted-string may and may not hold (quotes, backslashes, controls).
+    st.text(st.sampled_from(list('ab "\\,=\t\x01\x7féü')), max_size=10).map(
+        lambda text: f'"{text}"'),
+)
+_separators = st.sampled_from([",", ", ", " ,", ",,", "\t,\t", ""])
+_around = st.sampled_from(["", " ", "\t"])
+
+
+@given(st.lists(st.tuples(_param_names, _around, _param_values, _separators),
+                min_size=1, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_plain_parameter_lists_read_the_same_in_one_pass(
+        items: list[tuple[str, str, str, str]]) -> None:
+    rest = "".join(f"{name}{space}={space}{value}{sep}"
+                   for name, space, value, sep in items).rstrip(" \t")
+
+    def outcome(read: Callable[[], dict[str, str] | None]) -> object:
+        try:
+            return read()
+        except AuthParseError as exc:
+            return str(exc)
+
+    fast = outcome(lambda: auth._simple_params(rest, "credentials"))
+    careful = outcome(lambda: auth._params(rest, 0, "credentials"))
+    if fast is not None:
+        # Whatever the one-pass reading takes, the careful parser reads the same way.
+        assert fast == careful, rest
+
+
+@pytest.mark.parametrize("value", [
+    'Digest username="a", realm="b", nonce="c", uri="sip:x", response="0f"',
+    'Digest username="a",realm="b",nonce="c",uri="sip:x",response="0f",qop=auth,nc=00000001,'
+    'cnonce="z"',
+])
+def test_a_phones_credentials_take_the_one_pass_reading(value: str) -> None:
+    rest = value.split(" ", 1)[1]
+    assert auth._simple_params(rest, "credentials") == auth._params(rest, 0, "credentials")
+    assert parse_credentials(value).username == "a"

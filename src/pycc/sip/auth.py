@@ -168,6 +168,14 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _FOLD = re.compile(r"\r?\n[ \t]")
 _NC = re.compile(r"[0-9A-Fa-f]{8}")
 _HEXSTR = re.compile(r"[0-9A-Fa-f]+")
+# What phones send (every parameter a token or a quoted-string without quoted-pairs, commas
+# between them), read in one pass of the regex engine; anything else takes the careful,
+# character by character parser that names the problem.
+_PARAM_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_PLAIN_QUOTED = r'"[^"\\\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]*"'
+_PARAM = rf"({_PARAM_TOKEN})[ \t]*=[ \t]*({_PLAIN_QUOTED}|{_PARAM_TOKEN})"
+_SIMPLE_PARAM = re.compile(_PARAM)
+_SIMPLE_PARAMS = re.compile(rf"{_PARAM}(?:[ \t]*,[ \t]*{_PARAM})*")
 # RFC 8187 §3.2.1 ext-value; only UTF-8 is accepted (ISO-8859-1 usernames are not worth it).
 _EXT_VALUE = re.compile(
     r"(?i:utf-8)'[A-Za-z0-9\-]*'((?:%[0-9A-Fa-f]{2}|[A-Za-z0-9!#$&+\-.^_`|~])*)"
@@ -261,7 +269,26 @@ def _parse_auth_value(value: str, what: str) -> _AuthValue:
     rest = text[i:].rstrip(" \t")
     if _TOKEN68.fullmatch(rest):
         return _AuthValue(scheme, {}, rest)
+    simple = _simple_params(rest, what)
+    return _AuthValue(scheme, simple if simple is not None else _params(text, i, what), None)
 
+
+def _simple_params(rest: str, what: str) -> dict[str, str] | None:
+    """The parameters of ``rest`` when it is the plain list phones send, else None."""
+    if not _SIMPLE_PARAMS.fullmatch(rest):
+        return None
+    params: dict[str, str] = {}
+    for match in _SIMPLE_PARAM.finditer(rest):
+        name, raw = match.group(1), match.group(2)
+        key = name.lower()
+        if key in params:
+            raise AuthParseError(f"{what}: duplicate parameter {name!r}")
+        params[key] = raw[1:-1] if raw.startswith('"') else raw
+    return params
+
+
+def _params(text: str, i: int, what: str) -> dict[str, str]:
+    """The auth-params from offset ``i`` on, read character by character."""
     params: dict[str, str] = {}
     while True:
         i = _skip_ws(text, i)
@@ -296,7 +323,7 @@ def _parse_auth_value(value: str, what: str) -> _AuthValue:
         if text[i] != ",":
             raise AuthParseError(f"{what}: expected ',' after parameter {name!r} at offset {i}")
         i += 1
-    return _AuthValue(scheme, params, None)
+    return params
 
 
 def _decode_ext_value(raw: str) -> str:

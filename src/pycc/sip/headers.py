@@ -12,7 +12,7 @@ them unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -99,6 +99,20 @@ def is_token(text: str) -> bool:
     return _TOKEN.match(text) is not None
 
 
+_NAMES: set[str] = set()
+
+
+def is_header_name(name: str) -> bool:
+    """``is_token`` for a header name, remembered: the names seen on the wire are few."""
+    if name in _NAMES:
+        return True
+    if _TOKEN.match(name) is None:
+        return False
+    if len(_NAMES) < 4096:  # never let strange names grow memory
+        _NAMES.add(name)
+    return True
+
+
 class Headers:
     """Ordered, case-insensitive header fields of one message.
 
@@ -156,6 +170,15 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every line's value of ``name``, in order."""
         return list(self._index().get(header_key(name), ()))
+
+    def lines_of(self, key: str) -> Sequence[str]:
+        """Every line's value under the lookup ``key`` (see `header_key`), in order: a view
+        to read, not to change (no copy, for the parser's per-message checks)."""
+        return self._index().get(key, ())
+
+    def repeated_keys(self) -> list[str]:
+        """The lookup keys that more than one line has."""
+        return [key for key, lines in self._index().items() if len(lines) > 1]
 
     def values(self, name: str) -> list[str]:
         """Every value of a list header, lines split on top-level commas."""

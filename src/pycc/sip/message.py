@@ -23,6 +23,7 @@ from pycc.sip.headers import (
     NameAddr,
     Via,
     header_key,
+    is_header_name,
     is_token,
     parse_uint,
 )
@@ -159,7 +160,7 @@ class Message:
         return {v.strip().lower() for v in self.headers.values(name) if v.strip()}
 
     def _single(self, key: str) -> str:
-        values = self.headers.get_all(key)
+        values = self.headers.lines_of(key)
         if not values:
             raise SipParseError(f"Missing {key_title(key)} header")
         if len(values) > 1:
@@ -286,7 +287,7 @@ def parse_message(
         name, colon, value = line.partition(":")
         if name.endswith((" ", "\t")):
             name = name.rstrip(" \t")
-        if not colon or not is_token(name):
+        if not colon or not is_header_name(name):
             problem = problem or SipParseError("Malformed header line")
             continue
         raw_headers.append((name, value.strip()))
@@ -373,17 +374,20 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
 
 def validate_message(msg: Request | Response) -> None:
     """Check the mandatory header fields (RFC 3261 §8.1.1, §8.2) and their scalar ranges."""
-    seen: set[str] = set()
-    seen_keys = msg.headers.line_keys()
-    for key in seen_keys:
-        if key in SINGLE_HEADERS:
-            if key in seen and key != "content-length":
-                raise SipParseError(f"Multiple {key_title(key)} headers")
-            seen.add(key)
+    headers = msg.headers
+    if any(key in SINGLE_HEADERS and key != "content-length"
+           for key in headers.repeated_keys()):
+        # Name the header whose second line comes first.
+        seen: set[str] = set()
+        for key in headers.line_keys():
+            if key in SINGLE_HEADERS and key != "content-length":
+                if key in seen:
+                    raise SipParseError(f"Multiple {key_title(key)} headers")
+                seen.add(key)
     if not msg.vias:
         raise SipParseError("Missing Via header")
-    msg.call_id  # noqa: B018 - presence check
-    if not msg.call_id or any(c in msg.call_id for c in " \t"):
+    call_id = msg.call_id
+    if not call_id or " " in call_id or "\t" in call_id:
         raise SipParseError("Malformed Call-ID")
     msg.from_  # noqa: B018
     msg.to  # noqa: B018
@@ -396,10 +400,10 @@ def validate_message(msg: Request | Response) -> None:
         msg.max_forwards  # noqa: B018
         msg.expires  # noqa: B018
         if msg.method in ("REGISTER", "INVITE", "SUBSCRIBE", "REFER", "UPDATE"):
-            for contact in msg.contacts if "contact" in seen_keys else ():
+            for contact in msg.contacts if headers.lines_of("contact") else ():
                 if "expires" in contact.params:
                     parse_uint(contact.params["expires"] or "", "Contact expires")
-        if "route" in seen_keys:
+        if headers.lines_of("route"):
             msg.routes  # noqa: B018
 
 
