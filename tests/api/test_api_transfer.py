@@ -235,6 +235,69 @@ async def queue_call_with_alice(c: Center) -> QueueCall:
     return QueueCall(call, caller, agent_call, alice, other_ua, other, answered)
 
 
+async def one_file_through_the_transfer(c: Center, transferred_at: float, joined_at: float,
+                                        ended_at: float) -> None:
+    """The call's one record names one stereo file (times in seconds from the first
+    party's answer): the kept party's 1000 Hz on the left throughout; on the right the
+    first party's 400 Hz until the transfer, then the new party's 700 Hz."""
+    record, = await c.records(1)
+    assert record.recording is not None
+    media = c.api.switch.media
+    assert media is not None and media.engine is not None
+    engine = media.engine
+    await eventually(lambda: not engine.recordings)
+    path = c.api.switch.config.recordings_path / record.recording
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getnchannels() == 2 and wav.getframerate() == RATE
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    left, right = samples[0::2], samples[1::2]
+    assert len(left) >= (ended_at - 0.5) * RATE, (len(left) / RATE, ended_at)
+
+    def part(pcm: np.ndarray, start: float, end: float) -> np.ndarray:
+        return pcm[int(start * RATE):int(end * RATE)]
+
+    # The recording starts within a moment of the answer: margins of 0.3 s.
+    assert band_share(part(left, 0.3, ended_at - 0.3), RATE, 1000) > 0.5
+    before = part(right, 0.3, transferred_at - 0.3)
+    after = part(right, joined_at + 0.3, ended_at - 0.3)
+    assert band_share(before, RATE, 400) > 0.5
+    assert band_share(before, RATE, 700) < 0.01
+    assert band_share(after, RATE, 700) > 0.5
+    assert band_share(after, RATE, 400) < 0.01
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+@dataclass
+class ClickToCall:
+    """The agent's phone (1001, 400 Hz) called by click-to-call, then the customer (1002,
+    1000 Hz); 1004 (700 Hz) registered to be transferred to."""
+
+    placed_id: str
+    agent_call: Call
+    agent: RtpPhone
+    customer_call: Call
+    customer: RtpPhone
+    other_ua: UserAgent
+    other: RtpPhone
+    #: time.monotonic() when the customer's phone answered.
+    answered: float
+
+
+async def click_to_call_up(c: Center) -> ClickToCall:
+    agent_ua, agent = await c.phone("1001", 400, auto_answer=True)
+    customer_ua, customer = await c.phone("1002", 1000)
+    other_ua, other = await c.phone("1004", 700)
+    placed = await c.client.post("/v1/calls", json={"extension": "1001", "number": "1002"},
+                                 headers=c.auth("admin"))
+    assert placed.status_code == 201, placed.text
+    agent_call = await agent_ua.next_call(8)
+    await agent_call.answered.wait()
+    agent.learn(agent_call.remote_sdp)
+    customer_call = await answer(customer_ua, customer)
+    return ClickToCall(placed.json()["id"], agent_call, agent, customer_call, customer,
+                       other_ua, other, time.monotonic())
+
+
 # -- transfers on real calls -----------------------------------------------------------------------
 
 
@@ -294,31 +357,7 @@ def test_a_recorded_queue_call_stays_one_file_through_a_transfer(tmp_path: Path)
         await asyncio.sleep(1.0)
         ended_at = time.monotonic() - answered
         await call.hangup()
-        record, = await c.records(1)
-        assert record.recording is not None
-        media = c.api.switch.media
-        assert media is not None and media.engine is not None
-        engine = media.engine
-        await eventually(lambda: not engine.recordings)
-        path = c.api.switch.config.recordings_path / record.recording
-        with wave.open(str(path), "rb") as wav:
-            assert wav.getnchannels() == 2 and wav.getframerate() == RATE
-            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-        left, right = samples[0::2], samples[1::2]
-        assert len(left) >= (ended_at - 0.5) * RATE, (len(left) / RATE, ended_at)
-
-        def part(pcm: np.ndarray, start: float, end: float) -> np.ndarray:
-            return pcm[int(start * RATE):int(end * RATE)]
-
-        # The recording starts within a moment of the answer: margins of 0.3 s.
-        assert band_share(part(left, 0.3, ended_at - 0.3), RATE, 1000) > 0.5
-        with_alice = part(right, 0.3, transferred_at - 0.3)
-        with_other = part(right, joined_at + 0.3, ended_at - 0.3)
-        assert band_share(with_alice, RATE, 400) > 0.5
-        assert band_share(with_alice, RATE, 700) < 0.01
-        assert band_share(with_other, RATE, 700) > 0.5
-        assert band_share(with_other, RATE, 400) < 0.01
-        assert [p.name for p in path.parent.iterdir()] == [path.name]
+        await one_file_through_the_transfer(c, transferred_at, joined_at, ended_at)
 
     run(tmp_path, scenario, record_calls=True)
 
@@ -393,24 +432,16 @@ def test_the_callee_of_a_call_between_extensions_stays_and_goes_on(tmp_path: Pat
 @pytest.mark.peer
 def test_click_to_call_customer_goes_to_an_extension(tmp_path: Path) -> None:
     async def scenario(c: Center) -> None:
-        agent_ua, agent = await c.phone("1001", 400, auto_answer=True)
-        customer_ua, customer = await c.phone("1002", 1000)
-        other_ua, other = await c.phone("1004", 700)
-        placed = await c.client.post("/v1/calls", json={"extension": "1001",
-                                                        "number": "1002"},
-                                     headers=c.auth("admin"))
-        assert placed.status_code == 201, placed.text
-        agent_call = await agent_ua.next_call(8)
-        await agent_call.answered.wait()
-        agent.learn(agent_call.remote_sdp)
-        customer_call = await answer(customer_ua, customer)
+        up = await click_to_call_up(c)
+        agent_call, agent, customer_call, customer, other_ua, other = (
+            up.agent_call, up.agent, up.customer_call, up.customer, up.other_ua, up.other)
         await talking(agent, 400, customer, 1000)
 
         # Named by the agent's leg, the call's outside party is the customer: it stays.
-        done = await c.transfer(placed.json()["id"], "admin", "extension", "1004")
+        done = await c.transfer(up.placed_id, "admin", "extension", "1004")
         assert done.status_code == 202, done.text
         body = done.json()
-        assert body["party"] == "caller" and body["released"] == placed.json()["id"]
+        assert body["party"] == "caller" and body["released"] == up.placed_id
         assert await agent_call.wait_ended(5) == "remote"
         target_call = await answer(other_ua, other)
         await talking(customer, 1000, other, 700)
@@ -425,6 +456,32 @@ def test_click_to_call_customer_goes_to_an_extension(tmp_path: Path) -> None:
 
 
 # -- refusals and roles ----------------------------------------------------------------------------
+
+
+@pytest.mark.peer
+def test_a_recorded_click_to_call_customer_stays_one_file_through_a_transfer(
+        tmp_path: Path) -> None:
+    # The customer is the recording's first party (left), the agent and then whom the
+    # customer is transferred to are on the right.
+    async def scenario(c: Center) -> None:
+        up = await click_to_call_up(c)
+        agent, customer_call, customer, other_ua, other = (
+            up.agent, up.customer_call, up.customer, up.other_ua, up.other)
+        answered = up.answered
+        await talking(agent, 400, customer, 1000)
+        await asyncio.sleep(0.5)
+        transferred_at = time.monotonic() - answered
+        done = await c.transfer(up.placed_id, "admin", "extension", "1004")
+        assert done.status_code == 202, done.text
+        await answer(other_ua, other)
+        joined_at = time.monotonic() - answered
+        await talking(customer, 1000, other, 700)
+        await asyncio.sleep(1.0)
+        ended_at = time.monotonic() - answered
+        await customer_call.hangup()
+        await one_file_through_the_transfer(c, transferred_at, joined_at, ended_at)
+
+    run(tmp_path, scenario, record_calls=True)
 
 
 @pytest.mark.peer

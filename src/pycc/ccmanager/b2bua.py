@@ -590,12 +590,8 @@ class B2BUA:
                 leg.on_digit = report
             channel = self._service_channel(call, party)
             if following is not None:
-                try:
-                    following.rebind(0, channel)
-                except (ValueError, ChannelGone) as exc:
-                    log.warning("call %s: recording not continued: %s", call.call_id, exc)
-                else:
-                    following = None
+                following.move_to(channel)
+                following = None
             call.app_task = asyncio.get_running_loop().create_task(
                 self._run_application(call, channel, application))
             return channel

@@ -689,7 +689,9 @@ class CallCenter:
                         second.channel is None:
                     drop(first, f"{second.status or 480} Not Answered")
                     return
-                self.engine.bridge(first.channel, second.channel)
+                # The customer first, as for queue calls: a recording of the conversation
+                # has them on the left and follows them through a transfer.
+                self.engine.bridge(second.channel, first.channel)
 
             second.result.add_done_callback(number_answered)
             second.on_end.append(lambda _call: drop(first, "200 BYE"))

@@ -330,13 +330,21 @@ class Originator:
             raise ValueError(f"outbound call {call.id} is not answered")
         call.handed_over = True
         old = call.channel
+        # A recording that follows the party (a recorded customer) goes on with it.
+        engine = self.media.engine
+        following = engine.following(old) if old is not None and engine is not None else None
+        if following is not None:
+            following.hold()
         if old is not None:
             old.end()
         session = call.media
         for leg in session.legs("b"):
             # A bridge that carried the party's keys took their reporting with it.
             leg.on_digit = lambda _leg, digit: session.report_digit("b", digit, "rfc4733")
-        return self._new_channel(call)
+        channel = self._new_channel(call)
+        if following is not None:
+            following.move_to(channel)
+        return channel
 
     def _ack(self, branch: Branch) -> None:
         assert branch.dialog is not None

@@ -423,6 +423,15 @@ class Recording:
             self._moving = False
             self._moved.set()
 
+    def move_to(self, channel: Channel) -> None:
+        """End a :meth:`hold`: go on with ``channel`` as the first party, or, when that
+        cannot be, stop here with the file complete."""
+        try:
+            self.rebind(0, channel)
+        except (ValueError, ChannelGone) as exc:
+            log.warning("recording %s not continued: %s", self.path.name, exc)
+            self.stop_soon()
+
     def hold(self) -> None:
         """The first party's channel is about to be replaced by a new one of the same party
         (a blind transfer gives the party a fresh channel): its end does not stop a
@@ -440,12 +449,14 @@ class Recording:
             finally:
                 for wait in waits:
                     wait.cancel()
-            if not (self.follows and self._moving):
+            if not self.follows:
                 break
-            try:
-                await asyncio.wait_for(self._moved.wait(), MOVE_SECONDS)
-            except TimeoutError:
-                break
+            if self._moving:
+                try:
+                    await asyncio.wait_for(self._moved.wait(), MOVE_SECONDS)
+                except TimeoutError:
+                    break
+            # The first party went on in a new channel (moved before or after this woke).
             if self.channels[0].ended.is_set():
                 break
         await self.stop()
