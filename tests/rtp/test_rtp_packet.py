@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pycc.rtp import (
     RtpError,
     RtpPacket,
+    fixed_header,
     header_fields,
     is_rtcp,
     parse_rtp,
@@ -177,3 +178,13 @@ def test_version_2_headers_with_room_parse(data: bytes) -> None:
     if 12 + 4 * count <= len(data):
         packet = parse_rtp(data)
         assert packet.csrc == struct.unpack_from(f"!{count}I", data, 12)
+
+
+@given(st.integers(0, 127), st.booleans(), st.integers(0, 0xFFFF),
+       st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFFFFFF), st.binary(max_size=40))
+def test_fixed_header_is_the_serialized_packets_header(pt: int, marker: bool, seq: int,
+                                                       ts: int, ssrc: int,
+                                                       payload: bytes) -> None:
+    header = fixed_header(pt, marker, seq, ts, ssrc)
+    assert header + payload == RtpPacket(pt, seq, ts, ssrc, payload, marker=marker).serialize()
+    assert header_fields(header + payload) == (pt, marker, seq, ts, ssrc)

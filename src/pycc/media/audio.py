@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -38,7 +37,7 @@ from pycc.dsp.resample import Resampler
 from pycc.media.clock import AudioSink, AudioSource, frame_samples
 from pycc.rtp.errors import RtpError
 from pycc.rtp.jitter import JitterBuffer, Missing
-from pycc.rtp.packet import RtpPacket, parse_rtp
+from pycc.rtp.packet import RtpPacket, fixed_header, parse_rtp
 from pycc.rtp.stream import OutgoingStream
 from pycc.sdp.anchor import StreamSide
 from pycc.sdp.attributes import RtpMap
@@ -49,7 +48,6 @@ log = logging.getLogger("pycc.media")
 
 _U32 = 0xFFFFFFFF
 _U16 = 0xFFFF
-_HEADER = struct.Struct("!BBHII")
 #: The longest packet time accepted from a sender or an SDP (RFC 6716 allows 120 ms for Opus).
 _MAX_PACKET_MS = 120
 #: Packets remembered at the start of a stream, to refill the jitter buffer when the packet
@@ -497,7 +495,7 @@ class LegOutput:
         self._sequence += 1
         self._pending_position += self._packet_step
         self.leg.send_rtp(
-            _HEADER.pack(0x80, self._pt | (0x80 if header.marker else 0), header.sequence,
-                         header.timestamp, header.ssrc) + payload
+            fixed_header(self._pt, header.marker, header.sequence, header.timestamp,
+                         header.ssrc) + payload
         )
         self.packets += 1

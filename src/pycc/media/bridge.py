@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 import weakref
 from collections.abc import Callable
 from typing import Final
@@ -36,7 +35,7 @@ from pycc.dsp.goertzel import DtmfDetector
 from pycc.dsp.resample import Resampler
 from pycc.media.leg import MediaLeg
 from pycc.rtp.errors import RtpError
-from pycc.rtp.packet import RtpPacket, parse_rtp
+from pycc.rtp.packet import RtpPacket, fixed_header, header_fields, parse_rtp
 from pycc.sdp.anchor import StreamSide
 from pycc.sdp.offer_answer import codec_matches
 
@@ -46,10 +45,6 @@ log = logging.getLogger("pycc.media")
 
 #: Lost packets concealed at most in one gap; a longer gap is a new talkspurt.
 _MAX_CONCEAL = 5
-#: The fixed RTP header: V/P/X/CC, M/PT, sequence number, timestamp, SSRC.
-_HEADER: Final = struct.Struct("!BBHII")
-#: The fixed header after its first byte: M/PT, sequence number, timestamp, SSRC.
-_FIELDS: Final = struct.Struct("!BHII")
 
 
 class _Path:
@@ -153,8 +148,8 @@ class _Transcoder(_Path):
         if len(data) > 12 and data[0] == 0x80:
             # The usual packet (no padding, extension or CSRC): its fields straight off the
             # fixed header, without building a parsed packet.
-            second, sequence, timestamp, ssrc = _FIELDS.unpack_from(data, 1)
-            payload_type, payload = second & 0x7F, data[12:]
+            payload_type, _marker, sequence, timestamp, ssrc = header_fields(data)
+            payload = data[12:]
         else:
             try:
                 packet = parse_rtp(data)
@@ -241,9 +236,7 @@ class _Transcoder(_Path):
     def _send(self, pt: int, payload: bytes, ts: int, *, marker: bool | None = None) -> None:
         mark = self._marker if marker is None else marker
         self._marker = False
-        # pt, sequence and timestamp are pycc's own and in range: the fixed header is
-        # packed directly (RFC 3550 §5.1: version 2, no padding, extension or CSRC).
-        header = _HEADER.pack(0x80, pt | 0x80 if mark else pt, self._seq, ts, self._ssrc)
+        header = fixed_header(pt, mark, self._seq, ts, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
         self._out.send_rtp(header + payload)
 

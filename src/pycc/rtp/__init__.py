@@ -29,7 +29,14 @@ from pycc.rtp.dtmf import (
 from pycc.rtp.errors import DtmfError, RtcpError, RtpError
 from pycc.rtp.jitter import JitterBuffer, Missing
 from pycc.rtp.latch import LatchState, SourceLatch
-from pycc.rtp.packet import RtpPacket, header_fields, is_rtcp, parse_rtp, rewrite_header
+from pycc.rtp.packet import (
+    RtpPacket,
+    fixed_header,
+    header_fields,
+    is_rtcp,
+    parse_rtp,
+    rewrite_header,
+)
 from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
 from pycc.rtp.quality import CodecImpairment, mos_for_leg, mos_from_r, r_factor
 from pycc.rtp.rtcp import (
@@ -90,6 +97,7 @@ __all__ = [
     "UnknownRtcp",
     "digit_to_event",
     "event_to_digit",
+    "fixed_header",
     "header_fields",
     "is_rtcp",
     "middle32",

@@ -21,6 +21,7 @@ __all__ = [
     "BytesLike",
     "RtpPacket",
     "checked_header_fields",
+    "fixed_header",
     "header_fields",
     "is_rtcp",
     "parse_rtp",
@@ -176,6 +177,15 @@ def header_fields(data: BytesLike) -> tuple[int, bool, int, int, int]:
     if b0 >> 6 != 2:
         raise RtpError("version", f"version {b0 >> 6}, expected 2")
     return b1 & 0x7F, b1 >= 0x80, sequence, timestamp, ssrc
+
+
+def fixed_header(payload_type: int, marker: bool, sequence: int, timestamp: int,
+                 ssrc: int) -> bytes:
+    """The 12-byte header of a packet with no padding, extension or CSRC (RFC 3550 §5.1)
+    whose fields are in range already: what pycc's own streams (transcoded, played,
+    mixed) put before each payload, without building an `RtpPacket`."""
+    return _FIXED.pack(0x80, payload_type | 0x80 if marker else payload_type, sequence,
+                       timestamp, ssrc)
 
 
 def rewrite_header(
