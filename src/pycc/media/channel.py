@@ -392,8 +392,8 @@ class Recording:
         self.follows = follows
         self.path = recorder.path
         self._stopped: asyncio.Task[None] | None = None
-        self._moving = False
-        self._moved = asyncio.Event()
+        #: Set by :meth:`hold` until the first party's new channel comes (:meth:`rebind`).
+        self._move: asyncio.Event | None = None
         engine.recordings.add(self)
         self._watch = asyncio.ensure_future(self._stop_when_call_ends())
 
@@ -419,9 +419,9 @@ class Recording:
             self.mix.room.set_hears(f"rec-{index}", [channel.id])
         else:
             self.mix.room.set_hears("rec-0", [c.id for c in self.channels])
-        if index == 0:
-            self._moving = False
-            self._moved.set()
+        if index == 0 and self._move is not None:
+            self._move.set()
+            self._move = None
 
     def move_to(self, channel: Channel) -> None:
         """End a :meth:`hold`: go on with ``channel`` as the first party, or, when that
@@ -437,8 +437,8 @@ class Recording:
         (a blind transfer gives the party a fresh channel): its end does not stop a
         following recording; :meth:`rebind` at index 0 (within `MOVE_SECONDS`) or
         :meth:`stop` comes next."""
-        self._moving = True
-        self._moved.clear()
+        if self._move is None:
+            self._move = asyncio.Event()
 
     async def _stop_when_call_ends(self) -> None:
         while True:
@@ -451,9 +451,10 @@ class Recording:
                     wait.cancel()
             if not self.follows:
                 break
-            if self._moving:
+            move = self._move
+            if move is not None:
                 try:
-                    await asyncio.wait_for(self._moved.wait(), MOVE_SECONDS)
+                    await asyncio.wait_for(move.wait(), MOVE_SECONDS)
                 except TimeoutError:
                     break
             # The first party went on in a new channel (moved before or after this woke).
