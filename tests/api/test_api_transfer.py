@@ -235,11 +235,24 @@ async def queue_call_with_alice(c: Center) -> QueueCall:
     return QueueCall(call, caller, agent_call, alice, other_ua, other, answered)
 
 
-async def one_file_through_the_transfer(c: Center, transferred_at: float, joined_at: float,
-                                        ended_at: float) -> None:
-    """The call's one record names one stereo file (times in seconds from the first
-    party's answer): the kept party's 1000 Hz on the left throughout; on the right the
-    first party's 400 Hz until the transfer, then the new party's 700 Hz."""
+async def transfer_on_record(c: Center, call_id: str, who: str, kept_call: Call,
+                             kept: RtpPhone, other_ua: UserAgent, other: RtpPhone,
+                             answered: float) -> None:
+    """With ``record_calls``: ``who`` transfers ``call_id`` to 1004, which answers and talks
+    with the kept party (1000 Hz) until that party hangs up. The call's one record then
+    names one stereo file: the kept party on the left throughout; on the right the first
+    party's 400 Hz until the transfer, then 1004's 700 Hz (times from ``answered``, the
+    first party's answer)."""
+    await asyncio.sleep(0.5)
+    transferred_at = time.monotonic() - answered
+    done = await c.transfer(call_id, who, "extension", "1004")
+    assert done.status_code == 202, done.text
+    await answer(other_ua, other)
+    joined_at = time.monotonic() - answered
+    await talking(kept, 1000, other, 700)
+    await asyncio.sleep(1.0)
+    ended_at = time.monotonic() - answered
+    await kept_call.hangup()
     record, = await c.records(1)
     assert record.recording is not None
     media = c.api.switch.media
@@ -345,19 +358,8 @@ def test_a_recorded_queue_call_stays_one_file_through_a_transfer(tmp_path: Path)
     # record names that file.
     async def scenario(c: Center) -> None:
         up = await queue_call_with_alice(c)
-        call, caller, other_ua, other, answered = (
-            up.call, up.caller, up.other_ua, up.other, up.answered)
-        await asyncio.sleep(0.5)
-        transferred_at = time.monotonic() - answered
-        done = await c.transfer(call.call_id, "super", "extension", "1004")
-        assert done.status_code == 202, done.text
-        await answer(other_ua, other)
-        joined_at = time.monotonic() - answered
-        await talking(caller, 1000, other, 700)
-        await asyncio.sleep(1.0)
-        ended_at = time.monotonic() - answered
-        await call.hangup()
-        await one_file_through_the_transfer(c, transferred_at, joined_at, ended_at)
+        await transfer_on_record(c, up.call.call_id, "super", up.call, up.caller, up.other_ua,
+                                 up.other, up.answered)
 
     run(tmp_path, scenario, record_calls=True)
 
@@ -465,21 +467,9 @@ def test_a_recorded_click_to_call_customer_stays_one_file_through_a_transfer(
     # customer is transferred to are on the right.
     async def scenario(c: Center) -> None:
         up = await click_to_call_up(c)
-        agent, customer_call, customer, other_ua, other = (
-            up.agent, up.customer_call, up.customer, up.other_ua, up.other)
-        answered = up.answered
-        await talking(agent, 400, customer, 1000)
-        await asyncio.sleep(0.5)
-        transferred_at = time.monotonic() - answered
-        done = await c.transfer(up.placed_id, "admin", "extension", "1004")
-        assert done.status_code == 202, done.text
-        await answer(other_ua, other)
-        joined_at = time.monotonic() - answered
-        await talking(customer, 1000, other, 700)
-        await asyncio.sleep(1.0)
-        ended_at = time.monotonic() - answered
-        await customer_call.hangup()
-        await one_file_through_the_transfer(c, transferred_at, joined_at, ended_at)
+        await talking(up.agent, 400, up.customer, 1000)
+        await transfer_on_record(c, up.placed_id, "admin", up.customer_call, up.customer,
+                                 up.other_ua, up.other, up.answered)
 
     run(tmp_path, scenario, record_calls=True)
 

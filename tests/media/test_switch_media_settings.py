@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,27 +28,30 @@ def _config(tmp_path: Path, **settings: object) -> SwitchConfig:
                         rtp_ports=f"{first}-{first + 7}", **settings)  # type: ignore[arg-type]
 
 
-def test_opus_complexity_applies_to_the_switchs_opus_encoders(tmp_path: Path) -> None:
+@pytest.fixture
+def opus() -> Iterator[OpusCodec]:
+    """The process's Opus codec, its complexity put back afterwards (a setting is global)."""
     codec = find("opus", 48000, 2)
     assert isinstance(codec, OpusCodec)
     before = codec.complexity
+    yield codec
+    codec.complexity = before
 
+
+def test_opus_complexity_applies_to_the_switchs_opus_encoders(tmp_path: Path,
+                                                              opus: OpusCodec) -> None:
     async def main() -> None:
         async with Switch(_config(tmp_path, opus_complexity=2)):
-            assert codec.complexity == 2
+            assert opus.complexity == 2
             # What a transcoder towards an Opus phone encodes with.
-            assert codec.at_rate(8000).encoder(20).complexity == 2
+            assert opus.at_rate(8000).encoder(20).complexity == 2
 
-    try:
-        asyncio.run(main())
-    finally:
-        codec.complexity = before
+    asyncio.run(main())
 
 
-def test_an_opus_complexity_outside_0_to_10_stops_the_start(tmp_path: Path) -> None:
-    codec = find("opus", 48000, 2)
-    assert isinstance(codec, OpusCodec)
-    before = codec.complexity
+def test_an_opus_complexity_outside_0_to_10_stops_the_start(tmp_path: Path,
+                                                            opus: OpusCodec) -> None:
+    before = opus.complexity
 
     async def main() -> None:
         async with Switch(_config(tmp_path, opus_complexity=12)):
@@ -55,4 +59,4 @@ def test_an_opus_complexity_outside_0_to_10_stops_the_start(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match="opus_complexity: expected a whole number"):
         asyncio.run(main())
-    assert codec.complexity == before
+    assert opus.complexity == before
