@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -165,6 +167,28 @@ def test_model_survives_serialize_then_parse(sd: SessionDescription) -> None:
     assert parsed == sd
     assert bytes(parsed) == data
     assert data.endswith(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+
+
+@given(session_descriptions())
+def test_a_copy_is_equal_and_changes_apart(sd: SessionDescription) -> None:
+    copied = sd.copy()
+    assert copied == copy.deepcopy(sd)
+    before = bytes(sd)
+    # Changing every list of the copy, at session and media level, leaves the original alone.
+    copied.set_attribute("pycc-copy", "1")
+    copied.emails.append("copy@example.com")
+    copied.phones.append("+1 555 0199")
+    copied.bandwidths.append(Bandwidth("AS", 1))
+    copied.times.append(Timing(1, 2))
+    copied.unknown_lines.append(UnknownLine("x", "copy", "a"))
+    for media in copied.media:
+        media.port += 2
+        media.formats.append("127")
+        media.set_attribute("pycc-copy", "1")
+        media.bandwidths.append(Bandwidth("AS", 1))
+        media.unknown_lines.append(UnknownLine("y", "copy", "a"))
+    copied.media.append(MediaDescription(media="audio", port=9, proto="RTP/AVP", formats=["0"]))
+    assert bytes(sd) == before
 
 
 # Lines from real descriptions, and a few broken ones, shuffled into a soup that the parser must

@@ -18,7 +18,6 @@ Every function returns a new description; none changes its arguments.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -288,7 +287,7 @@ def is_hold(sdp: SessionDescription) -> bool:
 
 def bump_version(sdp: SessionDescription) -> SessionDescription:
     """A copy of ``sdp`` with the ``o=`` session version plus one, for a changed re-offer (§8)."""
-    result = copy.deepcopy(sdp)
+    result = sdp.copy()
     result.origin = dataclasses.replace(sdp.origin, sess_version=sdp.origin.sess_version + 1)
     return result
 
@@ -306,7 +305,7 @@ def rewrite_connection(
     """
     if len(ports) != len(sdp.media):
         raise ValueError(f"{len(ports)} ports given for {len(sdp.media)} media lines")
-    result = copy.deepcopy(sdp)
+    result = sdp.copy()
     result.connection = Connection.for_address(address)
     result.remove_attributes(*_PATH_ATTRIBUTES)
     for original, media, port in zip(sdp.media, result.media, ports, strict=True):
