@@ -128,13 +128,16 @@ def test_register_refresh_wrong_password_and_unregister(tmp_path: Path) -> None:
     log = messages(result.workdir / "messages.log")
     received = [m for m in log if m.startswith("UDP message received")]
     sent = [m for m in log if m.startswith("UDP message sent")]
+    # One removal transaction. With T1 at 10 ms, pycc retransmits it when SIPp is slow to
+    # read (a loaded machine), so copies of it (the same branch) may arrive.
     removals = [m for m in received if "\nExpires: 0\n" in m]
-    assert len(removals) == 1, result.describe()
+    assert len({header(m, "Via") for m in removals}) == 1, result.describe()
     assert "\nAuthorization: Digest " in removals[0]
     call_id, cseq = header(removals[0], "Call-ID"), header(removals[0], "CSeq")
     answers_sent = [m for m in sent if header(m, "Call-ID") == call_id
                     and header(m, "CSeq") == cseq]
-    assert [first_line(m) for m in answers_sent] == ["SIP/2.0 200 OK"], result.describe()
+    assert answers_sent, result.describe()
+    assert {first_line(m) for m in answers_sent} == {"SIP/2.0 200 OK"}, result.describe()
     # verifyauth accepted pycc's answers: MD5 with qop=auth and a counted nonce.
     answers = [m for m in received if "\nAuthorization: Digest " in m]
     assert all("qop=auth" in m for m in answers) and any("nc=00000002" in m for m in answers)

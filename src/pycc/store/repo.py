@@ -43,6 +43,9 @@ from pycc.store.models import (
 )
 
 _T = TypeVar("_T")
+#: Call-record upsert statements kept, one per set of columns written (the recorder and the
+#: model each write one set, so a few at most).
+_MAX_UPSERTS = 16
 
 
 def _ha1(algorithm: str, user: str, realm: str, password: str) -> str:
@@ -62,6 +65,7 @@ class Store:
         self._engine = make_engine(self.url)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._upsert: Any = None
+        self._record_upserts: dict[tuple[str, ...], Any] = {}
 
     @property
     def engine(self) -> Engine:
@@ -378,23 +382,35 @@ class Store:
             rows.append(row)
         if not rows:
             return 0
-        table = CallRecord.__table__  # type: ignore[attr-defined]
-        dialect = self._engine.dialect.name
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert_fn(table)
-        updates = {name: statement.excluded[name] for name in rows[0]
-                   if name not in ("tenant_id", "call_id")}
-        statement = statement.on_conflict_do_update(
-            index_elements=["tenant_id", "call_id"], set_=updates,
-            # A late open record (a retried batch) must not reopen a call already closed.
-            where=or_(table.c.state == "open", statement.excluded.state == "closed"),
-        )
+        statement = self._record_upsert(tuple(rows[0]))
 
         def work(session: Session) -> int:
             session.connection().execute(statement, rows)
             return len(rows)
 
         return self._write(work)
+
+    def _record_upsert(self, columns: tuple[str, ...]) -> Any:
+        """INSERT ... ON CONFLICT DO UPDATE for call records with these columns, built once
+        per column set: building one makes a copy of every column of the table (the
+        ``excluded`` alias), which cost more than writing a batch."""
+        statement = self._record_upserts.get(columns)
+        if statement is not None:
+            return statement
+        table = CallRecord.__table__  # type: ignore[attr-defined]
+        postgres = self._engine.dialect.name == "postgresql"
+        insert = (pg_insert if postgres else sqlite_insert)(table)
+        updates = {name: insert.excluded[name] for name in columns
+                   if name not in ("tenant_id", "call_id")}
+        statement = insert.on_conflict_do_update(
+            index_elements=["tenant_id", "call_id"], set_=updates,
+            # A late open record (a retried batch) must not reopen a call already closed.
+            where=or_(table.c.state == "open", insert.excluded.state == "closed"),
+        )
+        if len(self._record_upserts) >= _MAX_UPSERTS:
+            self._record_upserts.clear()
+        self._record_upserts[columns] = statement
+        return statement
 
     def list_call_records(
         self, tenant: str | None = None, since: float | None = None, limit: int | None = None,
