@@ -14,6 +14,7 @@ Each ``parse`` raises :class:`~pycc.sdp.errors.SdpError` naming the attribute.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -101,23 +102,39 @@ class RtpMap:
     clock_rate: int
     channels: int = 1
 
-    @classmethod
-    def parse(cls, value: str) -> RtpMap:
-        pt_text, _, mapping = value.partition(" ")
-        pt = parse_payload_type(pt_text, "rtpmap")
-        parts = mapping.strip().split("/")
-        if len(parts) not in (2, 3) or not parts[0]:
-            raise SdpError(
-                f"expected '<pt> <encoding>/<clock rate>[/<channels>]', got {value!r}",
-                field="rtpmap",
-            )
-        clock_rate = parse_integer(parts[1], "clock rate", "rtpmap", low=1)
-        channels = parse_integer(parts[2], "channels", "rtpmap", low=1) if len(parts) == 3 else 1
-        return cls(pt, parts[0], clock_rate, channels)
-
     def __str__(self) -> str:
         suffix = f"/{self.channels}" if self.channels != 1 else ""
         return f"{self.payload_type} {self.encoding}/{self.clock_rate}{suffix}"
+
+    @classmethod
+    def parse(cls, value: str) -> RtpMap:
+        # Every offer and answer that crosses pycc names the same few mappings, and they
+        # are read several times on the way: one parse per distinct line is enough. Only
+        # lines of a usual length are kept, so a peer cannot fill the cache with long ones.
+        if len(value) <= _CACHED_RTPMAP_LENGTH:
+            return _cached_rtpmap(value)
+        return _parse_rtpmap(value)
+
+
+#: The longest ``a=rtpmap`` value whose parse is kept ("96 telephone-event/48000/2" is 25).
+_CACHED_RTPMAP_LENGTH = 48
+
+
+def _parse_rtpmap(value: str) -> RtpMap:
+    pt_text, _, mapping = value.partition(" ")
+    pt = parse_payload_type(pt_text, "rtpmap")
+    parts = mapping.strip().split("/")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise SdpError(
+            f"expected '<pt> <encoding>/<clock rate>[/<channels>]', got {value!r}",
+            field="rtpmap",
+        )
+    clock_rate = parse_integer(parts[1], "clock rate", "rtpmap", low=1)
+    channels = parse_integer(parts[2], "channels", "rtpmap", low=1) if len(parts) == 3 else 1
+    return RtpMap(pt, parts[0], clock_rate, channels)
+
+
+_cached_rtpmap = functools.lru_cache(maxsize=1024)(_parse_rtpmap)
 
 
 #: RFC 3551 §6 tables 4 and 5: payload types that need no rtpmap line.
