@@ -43,6 +43,9 @@ log_facility=LOG_LOCAL0
 children={children}
 tcp_children={children}
 auto_aliases=no
+# A worker that misses the stop signal is killed after this many seconds (the default
+# is a minute), so that a stopped proxy exits promptly and cleanly.
+ser_kill_timeout=3
 alias="{host}:{port}"
 listen=udp:{host}:{port}
 listen=tcp:{host}:{port}

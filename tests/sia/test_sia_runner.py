@@ -287,6 +287,11 @@ def test_record_writes_a_playable_wav_of_the_caller(tmp_path: Path) -> None:
         hasher.phone.tone(600)
         running = asyncio.create_task(run_flow(flow_of([{"record": {"max_seconds": 10}}]),
                                                hasher.call))
+        # The message starts after the beep: on a loaded machine that can be well after the
+        # flow does, so the caller speaks for a while once it has heard the beep.
+        async with asyncio.timeout(5):
+            while not hears(hasher.phone.heard(), 1000):
+                await asyncio.sleep(0.02)
         await asyncio.sleep(0.6)
         await hasher.phone.press("#")
         outcome = await asyncio.wait_for(running, 2)
