@@ -514,6 +514,26 @@ def test_echo_from_the_config_returns_the_callers_tone(tmp_path: Path) -> None:
     run(tmp_path, scenario, applications={"9196": "echo"})
 
 
+def test_echo_goes_on_after_the_callers_phone_stalled(tmp_path: Path) -> None:
+    """The caller's stream stops for 400 ms and goes on without skipping timestamps, so every
+    later packet comes 400 ms later than the jitter buffer knew: more than its longest delay.
+    pycc decodes the stream again on a new timeline instead of dropping it for good."""
+
+    async def scenario(lab: Lab) -> None:
+        ua, phone = await lab.phone("1001")
+        await lab.call(ua, phone, "9196")
+        phone.tone(1000)
+        await first_loud(phone, phone.now())
+        await asyncio.sleep(0.5)
+        phone.stall(0.4)
+        await asyncio.sleep(0.4 + 1.0)
+        heard = await phone.hear(0.5)
+        assert share(heard, 1000) > 0.9
+        assert level_dbfs(heard) > -30
+
+    run(tmp_path, scenario, applications={"9196": "echo"})
+
+
 def test_echo_in_wideband_keeps_a_5_khz_tone(tmp_path: Path) -> None:
     """A G.722 caller: the channel mixes at 16 kHz, so a tone narrowband cannot carry comes
     back."""

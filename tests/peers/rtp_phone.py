@@ -101,6 +101,7 @@ class RtpPhone:
         self._drained: list[asyncio.Future[None]] = []
         self._dtmf_planner = DtmfSender(self.spec.clock_rate, ptime_ms)
         self._sender: asyncio.Task[None] | None = None
+        self._stall = 0.0
         self.sent = 0
         # -- receiving --
         self._decoders: dict[int, Decoder] = {}
@@ -211,6 +212,11 @@ class RtpPhone:
                         level_dbm0, repeat=True)
         self._tone = ToneGenerator(spec, self.rate)
 
+    def stall(self, seconds: float) -> None:
+        """Send nothing for ``seconds``, then go on where the stream was, its timestamps not
+        skipping the pause: a phone whose CPU or network froze, or a path that got slower."""
+        self._stall = seconds
+
     def silence(self) -> None:
         """Send silent packets (the stream goes on, as a phone's does)."""
         self._tone = None
@@ -246,6 +252,10 @@ class RtpPhone:
         start = loop.time()
         slot = 0
         while True:
+            if self._stall > 0:
+                pause, self._stall = self._stall, 0.0
+                await asyncio.sleep(pause)
+                start, slot = loop.time(), 0
             slot += 1
             due = start + slot * self.ptime
             late = loop.time() - due

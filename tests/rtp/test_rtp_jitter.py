@@ -108,6 +108,59 @@ def test_late_packet_is_dropped_and_the_delay_grows_at_once() -> None:
     assert jb.delay <= 0.2 + 1e-9
 
 
+def play(jb: JitterBuffer, arrivals: list[tuple[float, int]], until: float
+         ) -> list[tuple[float, RtpPacket | Missing]]:
+    """A consumer ticking every frame: the packets that arrived by each tick go in, then one
+    frame comes out (or none); what came out, with its tick."""
+    pending = sorted(arrivals)
+    out: list[tuple[float, RtpPacket | Missing]] = []
+    n = 0
+    tick = 0
+    while tick * T <= until + 1e-9:
+        now = tick * T
+        while n < len(pending) and pending[n][0] <= now:
+            jb.put(pkt(pending[n][1]), pending[n][0])
+            n += 1
+        got = jb.get(now)
+        if got is not None:
+            out.append((now, got))
+        tick += 1
+    return out
+
+
+def test_a_lasting_delay_step_beyond_the_maximum_starts_a_new_timeline() -> None:
+    # From frame 50 on, every packet arrives 300 ms later than before: the sender stalled
+    # and went on without skipping timestamps (or the path got slower). That is beyond
+    # max_delay: without a new timeline every later packet would be due before it arrives.
+    jb = JitterBuffer(8000, FRAME, min_delay=0.02, max_delay=0.2)
+    out = play(jb, [(i * T + (0.3 if i >= 50 else 0.0), i) for i in range(300)], 6.0)
+    after = [(at, o) for at, o in out if at >= 1.0 + 0.3 + 0.5]
+    assert after and all(isinstance(o, RtpPacket) for _at, o in after)
+    numbers = frames([o for _at, o in after])
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert jb.resyncs == 1
+
+    # A short freeze whose packets then come in a burst is ordinary jitter: the late ones
+    # are dropped, the stream goes on, and the timeline is kept.
+    burst = JitterBuffer(8000, FRAME, min_delay=0.02, max_delay=0.2)
+    arrivals = [(max(i * T, 1.3) if 50 <= i < 65 else i * T, i) for i in range(300)]
+    out = play(burst, arrivals, 6.0)
+    assert all(isinstance(o, RtpPacket) for at, o in out if at >= 2.0)
+    assert burst.resyncs == 0
+
+
+@given(st.integers(min_value=5, max_value=200), st.floats(min_value=0.0, max_value=0.9),
+       st.sampled_from([0.06, 0.1, 0.2]))
+def test_no_delay_step_silences_the_stream_for_good(step_at: int, step: float,
+                                                    max_delay: float) -> None:
+    jb = JitterBuffer(8000, FRAME, min_delay=0.02, max_delay=max_delay)
+    arrivals = [(i * T + (step if i >= step_at else 0.0), i) for i in range(step_at + 150)]
+    out = play(jb, arrivals, (step_at + 150) * T + step)
+    settled = step_at * T + step + 1.0
+    tail = [o for at, o in out if settled <= at]
+    assert tail and all(isinstance(o, RtpPacket) for o in tail[:-3])
+
+
 def test_delay_follows_jitter_within_its_bounds() -> None:
     rng = random.Random(7)
     jb = JitterBuffer(8000, FRAME, min_delay=0.02, max_delay=0.2)

@@ -17,12 +17,15 @@ the schedule cuts no speech, and otherwise by small steps.
 A lost frame comes out as `Missing`, with the packet after it when that one is buffered, so the
 decoder can conceal it or recover it from Opus in-band FEC (RFC 6716 §2.1.7). A change of SSRC
 or a jump of the timestamp against arrival time (a restarted sender, a resumed hold)
-resynchronises the buffer to the new timeline.
+resynchronises the buffer to the new timeline. So does a transit that rose for good by more
+than max_delay (a slower path, or a sender that stalled and went on without skipping
+timestamps): about max_delay's worth of packets in a row that were due before they arrived.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -71,6 +74,8 @@ class JitterBuffer:
         "_min_transit",
         "_next",
         "_offset",
+        "_overdue",
+        "_overdue_limit",
         "_packets",
         "_ref_time",
         "_ref_ts",
@@ -112,6 +117,10 @@ class JitterBuffer:
         self._catch_up = 2 * self._frame_time
         # A transit this far from the usual one is a new timeline, not network jitter.
         self._resync_after = max(1.0, 4 * max_delay)
+        # Packets in a row too late for even max_delay that mean the path got slower for good
+        # (about max_delay of them: a burst after a short freeze does not last that long).
+        self._overdue_limit = max(3, math.ceil(max_delay / self._frame_time - 1e-9))
+        self._overdue = 0
         self._conceal_frames = conceal_frames
         self._capacity = max(16, 4 * int(max_delay / self._frame_time + 1))
         self._transits: deque[float] = deque(maxlen=max(8, window))
@@ -165,6 +174,20 @@ class JitterBuffer:
             ext = self._extend(packet.timestamp)
             self._anchor(ext, arrival)
             transit = 0.0
+        elif transit > self._min_transit + self._max_delay:
+            # Due before it arrived, even at the longest delay. When that lasts, the fastest
+            # transit seen is no longer reachable (the path got slower, or the sender stalled
+            # and went on without skipping timestamps): every later packet would be dropped
+            # as late or overtaken, for the rest of the call. The stream goes on from here on
+            # a new timeline instead.
+            self._overdue += 1
+            if self._overdue >= self._overdue_limit:
+                self._resync()
+                ext = self._extend(packet.timestamp)
+                self._anchor(ext, arrival)
+                transit = 0.0
+        else:
+            self._overdue = 0
         self._transits.append(transit)
         if transit < self._min_transit:
             # Faster than any packet so far (the first ones were held up): the schedule may
@@ -225,6 +248,7 @@ class JitterBuffer:
 
     def _resync(self) -> None:
         self.resyncs += 1
+        self._overdue = 0
         self.skipped += len(self._packets)
         self._packets.clear()
         self._heap.clear()
