@@ -36,6 +36,9 @@ from pycc.store.db import make_url
 from pycc.store.errors import StoreError
 from pycc.store.repo import Store
 
+#: How long a thread may hold the GIL while another waits for it, in `pycc serve`.
+GIL_SWITCH_SECONDS = 0.001
+
 app = typer.Typer(help="pycc: a call center soft switch.", no_args_is_help=True,
                   add_completion=False)
 user_app = typer.Typer(help="Manage extensions (SIP users).", no_args_is_help=True)
@@ -158,6 +161,10 @@ def serve(
         # off it, and let it run less often (signalling makes many short-lived objects).
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
+        # The store's thread and the event loop share the GIL. Each SQLite call lets it go,
+        # and taking it back waits for the loop to give it up, by default up to 5 ms each
+        # time: a query of a few ms took several times that while calls were up.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         api = None
         listening = [f"{k}={v}" for k, v in switch.status().addresses.items()]
         if cfg.http_port >= 0:
