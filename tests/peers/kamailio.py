@@ -263,8 +263,34 @@ def start_kamailio(
         raise FileNotFoundError("kamailio not installed; run scripts/setup.sh --test")
     owns = workdir is None
     root = Path(tempfile.mkdtemp(prefix="pycc-kamailio-")) if workdir is None else workdir
+    # A port free_port found can be taken by another process before Kamailio binds it (the
+    # tests run in parallel): then another port is tried.
+    attempts = 3 if listen_port is None else 1
+    for attempt in range(1, attempts + 1):
+        port = free_port("both") if listen_port is None else listen_port
+        proxy = _launch(root, port, forward_to_port, owns, forward_transport=forward_transport,
+                        auth_password=auth_password, children=children,
+                        shared_memory_mb=shared_memory_mb, debug=debug)
+
+        def listening(proxy: KamailioProxy = proxy, port: int = port) -> bool:
+            # The TCP listener and the UDP socket are both bound once the workers run.
+            return not proxy.running or (udp_bound(port) and tcp_listening(port))
+
+        if wait_until(listening, startup_timeout) and proxy.running:
+            return proxy
+        log = proxy.log()
+        proxy.stop()
+        if attempt < attempts and "Address already in use" in log:
+            continue
+        raise RuntimeError(f"kamailio did not start on {LOOPBACK}:{port}:\n{log}")
+    raise AssertionError("unreachable")
+
+
+def _launch(root: Path, port: int, forward_to_port: int, owns: bool, *,
+            forward_transport: Literal["udp", "tcp", "same"], auth_password: str | None,
+            children: int, shared_memory_mb: int, debug: int) -> KamailioProxy:
+    """Write the config under ``root`` and start Kamailio on ``port``."""
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port("both") if listen_port is None else listen_port
     config_path = root / "kamailio.cfg"
     config_path.write_text(
         kamailio_config(
@@ -297,14 +323,4 @@ def start_kamailio(
         "8",
     ]
     proc = start_process(argv, cwd=root, log_path=log_path)
-    proxy = KamailioProxy(proc, root, LOOPBACK, port, forward_to_port, log_path, owns)
-
-    def listening() -> bool:
-        # The TCP listener and the UDP socket are both bound once the workers run.
-        return not proxy.running or (udp_bound(port) and tcp_listening(port))
-
-    if not wait_until(listening, startup_timeout) or not proxy.running:
-        log = proxy.log()
-        proxy.stop()
-        raise RuntimeError(f"kamailio did not start on {LOOPBACK}:{port}:\n{log}")
-    return proxy
+    return KamailioProxy(proc, root, LOOPBACK, port, forward_to_port, log_path, owns)
