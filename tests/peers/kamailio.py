@@ -280,7 +280,7 @@ def start_kamailio(
             return proxy
         log = proxy.log()
         proxy.stop()
-        if attempt < attempts and "Address already in use" in log:
+        if attempt < attempts and "address already in use" in log.lower():
             continue
         raise RuntimeError(f"kamailio did not start on {LOOPBACK}:{port}:\n{log}")
     raise AssertionError("unreachable")

@@ -162,16 +162,28 @@ def start_pycc(
             tenant = store.ensure_tenant("default", "pycc")
             for user, password in users:
                 store.add_extension(tenant.name, user, password)
-    sip_port = free_port("both")
-    sips_port = free_port("tcp")
-    http_port = free_port("tcp")
     log_path = workdir / "pycc.log"
-    argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
-            "--sip-port", str(sip_port), "--sips-port", str(sips_port),
-            "--http-port", str(http_port), *extra, *serve_args]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra, http_port)
-    wait_serving(server)
-    return server
+    # Ports free_port found can be taken by another process before pycc binds them (the
+    # tests run in parallel): then pycc is started again on other ports.
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        sip_port = free_port("both")
+        sips_port = free_port("tcp")
+        http_port = free_port("tcp")
+        argv = [*PYCC, "serve", "--data-dir", str(data_dir), "--bind", LOOPBACK,
+                "--sip-port", str(sip_port), "--sips-port", str(sips_port),
+                "--http-port", str(http_port), *extra, *serve_args]
+        # The first start writes a new log; a retry keeps what the failed one said.
+        since = 0 if attempt == 1 else log_size(log_path)
+        with log_path.open("wb" if attempt == 1 else "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        server = PyccServer(data_dir, sip_port, sips_port, proc, log_path, extra, http_port)
+        try:
+            wait_serving(server, since)
+        except RuntimeError as exc:
+            if attempt < attempts and "address already in use" in str(exc).lower():
+                continue
+            raise
+        return server
+    raise AssertionError("unreachable")
