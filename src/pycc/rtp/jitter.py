@@ -170,9 +170,7 @@ class JitterBuffer:
             self._anchor(ext, arrival)
         transit = arrival - self._ref_time - (ext - self._ref_ts) / self._clock_rate
         if abs(transit - self._min_transit) > self._resync_after:
-            self._resync()
-            ext = self._extend(packet.timestamp)
-            self._anchor(ext, arrival)
+            ext = self._new_timeline(packet.timestamp, arrival)
             transit = 0.0
         elif transit > self._min_transit + self._max_delay:
             # Due before it arrived, even at the longest delay. When that lasts, the fastest
@@ -182,9 +180,7 @@ class JitterBuffer:
             # a new timeline instead.
             self._overdue += 1
             if self._overdue >= self._overdue_limit:
-                self._resync()
-                ext = self._extend(packet.timestamp)
-                self._anchor(ext, arrival)
+                ext = self._new_timeline(packet.timestamp, arrival)
                 transit = 0.0
         else:
             self._overdue = 0
@@ -245,6 +241,13 @@ class JitterBuffer:
         self._offset = delay
         self._next = ext
         self._silent = 0
+
+    def _new_timeline(self, timestamp: int, arrival: float) -> int:
+        """Drop what is buffered and go on from this packet; its extended timestamp."""
+        self._resync()
+        ext = self._extend(timestamp)
+        self._anchor(ext, arrival)
+        return ext
 
     def _resync(self) -> None:
         self.resyncs += 1
