@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from .net import LOOPBACK, free_port, tcp_listening, udp_bound
+from .net import LOOPBACK, free_port, port_was_taken, tcp_listening, udp_bound
 from .process import start_process, stop_process, tail, wait_until
 
 KAMAILIO = "kamailio"
@@ -263,8 +263,7 @@ def start_kamailio(
         raise FileNotFoundError("kamailio not installed; run scripts/setup.sh --test")
     owns = workdir is None
     root = Path(tempfile.mkdtemp(prefix="pycc-kamailio-")) if workdir is None else workdir
-    # A port free_port found can be taken by another process before Kamailio binds it (the
-    # tests run in parallel): then another port is tried.
+    # The port free_port found may be taken before Kamailio binds it: then another is tried.
     attempts = 3 if listen_port is None else 1
     for attempt in range(1, attempts + 1):
         port = free_port("both") if listen_port is None else listen_port
@@ -280,7 +279,7 @@ def start_kamailio(
             return proxy
         log = proxy.log()
         proxy.stop()
-        if attempt < attempts and "address already in use" in log.lower():
+        if attempt < attempts and port_was_taken(log):
             continue
         raise RuntimeError(f"kamailio did not start on {LOOPBACK}:{port}:\n{log}")
     raise AssertionError("unreachable")

@@ -99,6 +99,12 @@ def free_port(kind: PortKind = "both", *, count: int = 1) -> int:
     raise RuntimeError(f"no free {kind} port block of {count} on {LOOPBACK}")
 
 
+def port_was_taken(log: str) -> bool:
+    """Whether a program's log says a port it was given was bound by someone else first (a
+    port free_port found can go to another process before the program binds it)."""
+    return "address already in use" in log.lower()
+
+
 def _kernel_free_port(kind: PortKind, count: int) -> int:
     # Only when the ephemeral range leaves no pool below it (an unusual kernel setting).
     for _ in range(500):

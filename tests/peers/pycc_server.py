@@ -23,7 +23,7 @@ from typing import Any
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
-from .net import LOOPBACK, free_port
+from .net import LOOPBACK, free_port, port_was_taken
 from .process import tail, wait_until
 
 PYCC = [sys.executable, "-m", "pycc"]
@@ -163,8 +163,7 @@ def start_pycc(
             for user, password in users:
                 store.add_extension(tenant.name, user, password)
     log_path = workdir / "pycc.log"
-    # Ports free_port found can be taken by another process before pycc binds them (the
-    # tests run in parallel): then pycc is started again on other ports.
+    # The ports free_port found may be taken before pycc binds them: then it starts again.
     attempts = 3
     for attempt in range(1, attempts + 1):
         sip_port = free_port("both")
@@ -182,7 +181,7 @@ def start_pycc(
         try:
             wait_serving(server, since)
         except RuntimeError as exc:
-            if attempt < attempts and "address already in use" in str(exc).lower():
+            if attempt < attempts and port_was_taken(str(exc)):
                 continue
             raise
         return server
