@@ -795,3 +795,20 @@ def test_a_phones_credentials_take_the_one_pass_reading(value: str) -> None:
     rest = value.split(" ", 1)[1]
     assert auth._simple_params(rest, "credentials") == auth._params(rest, 0, "credentials")
     assert parse_credentials(value).username == "a"
+
+
+def _quoted_char_by_char(text: str) -> str:
+    """RFC 3261 §25.1 quoted-string, one character at a time: the reference for the fast
+    path `quote_string` takes for text that needs no quoted-pair."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\' or (code < 0x20 and ch != "\t") or code == 0x7F:
+            out.append("\\")
+        out.append(ch)
+    return "".join(out) + '"'
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=40))
+def test_quote_string_matches_the_character_rule(text: str) -> None:
+    assert quote_string(text) == _quoted_char_by_char(text)

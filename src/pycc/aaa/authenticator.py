@@ -146,6 +146,10 @@ class Authenticator:
             return AuthDecision(Verdict.BANNED)
         return self._challenge(proxy, now, source_ip)
 
+    def challenge(self, *, proxy: bool, now: float, source_ip: str) -> AuthDecision:
+        """A fresh challenge, for a request that brought no credentials at all."""
+        return self._challenge(proxy, now, source_ip)
+
     def _credentials(self, request: Request, header: str) -> Credentials | None:
         for value in request.headers.get_all(header):
             try:

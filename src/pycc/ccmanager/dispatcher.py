@@ -172,7 +172,11 @@ class SipApplication:
                 ("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", SUPPORTED),
             ])
         elif method == "REGISTER":
-            self.spawn(self._register(txn, request, source))
+            answer = self.registrar.answer_now(request, source)
+            if answer is None:
+                self.spawn(self._register(txn, request, source))
+            else:
+                self._send_register_answer(txn, request, answer)
         elif method == "INVITE":
             if self._looped(request):
                 self._answer(txn, request, 482, "Loop Detected")
@@ -219,7 +223,12 @@ class SipApplication:
             response = await self.registrar.handle(request, source)
         except SipParseError as exc:
             response = make_response(request, exc.status or 400, exc.reason)
+        self._send_register_answer(txn, request, response)
+
+    def _send_register_answer(self, txn: ServerTransaction, request: Request,
+                              response: Response) -> None:
         if response.status > 100 and request.to.tag is None:
-            response.headers.set("To", str(request.to.with_tag(new_to_tag())))
+            # The To as received plus the tag (see make_response).
+            response.headers.set("To", f"{request.headers.get('to')};tag={new_to_tag()}")
         response.headers.add("Server", self.endpoint.user_agent)
         self.endpoint.send_response(txn, response)

@@ -54,6 +54,7 @@ class Registrar:
         self.policy = policy or RegistrarPolicy()
         self.clock = clock
         self._bindings: dict[str, list[Binding]] = {}
+        self._aors: dict[str, str] = {}
         #: Live stream connections bindings arrived on; they do not survive a restart.
         self._connections: dict[tuple[str, str], int] = {}
         # One lock per AOR, kept: a released lock whose waiter has not run yet looks unlocked,
@@ -65,7 +66,12 @@ class Registrar:
 
     def aor_for(self, number: str) -> str:
         """The AOR key of an extension: every domain of the switch maps to one key."""
-        return SipUri("sip", number, None, self.domain, None, {}, {}).aor()
+        aor = self._aors.get(number)
+        if aor is None:
+            aor = SipUri("sip", number, None, self.domain, None, {}, {}).aor()
+            if len(self._aors) < 100_000:  # numbers asked for are extensions' and callers'
+                self._aors[number] = aor
+        return aor
 
     async def load(self) -> None:
         now = self.clock()
@@ -111,18 +117,39 @@ class Registrar:
         # Over UDP the source address is what gets through a NAT (RFC 3581).
         return Address(transport, host.strip("[]"), int(port), connection)
 
-    async def handle(self, request: Request, source: Address) -> Response:
-        """Process one REGISTER and return the answer."""
+    def answer_now(self, request: Request, source: Address) -> Response | None:
+        """The answer to a REGISTER without credentials (400 for a To that is no AOR, 403 for
+        a banned address, else a challenge), made at once; None when the request brings
+        credentials, which `handle` judges. Every phone's first REGISTER is one of these."""
+        if request.headers.lines_of("authorization"):
+            return None
         now = self.clock()
+        number = self._number_in(request)
+        if isinstance(number, Response):
+            return number
+        if self.auth.is_banned(source.host, now):
+            return make_response(request, 403, "Forbidden")
+        challenge = self.auth.challenge(proxy=False, now=now, source_ip=source.host)
+        return make_response(request, 401, extra=challenge.headers)
+
+    @staticmethod
+    def _number_in(request: Request) -> str | Response:
         # A To that is no SIP AOR can never be registered (RFC 4475 §3.3.4): 400 at once,
         # rather than a challenge whose answer would still be refused. It reveals nothing.
         try:
             aor_uri = request.to.uri
             if not isinstance(aor_uri, SipUri):
                 raise SipParseError("To header of a REGISTER must be a SIP or SIPS URI")
-            number = aor_uri.user or ""
+            return aor_uri.user or ""
         except SipParseError as exc:
             return make_response(request, exc.status or 400, exc.reason)
+
+    async def handle(self, request: Request, source: Address) -> Response:
+        """Process one REGISTER and return the answer."""
+        now = self.clock()
+        number = self._number_in(request)
+        if isinstance(number, Response):
+            return number
         decision = await self.auth.check(request, proxy=False, source_ip=source.host, now=now)
         if decision.verdict is Verdict.BANNED:
             return make_response(request, 403, "Forbidden")

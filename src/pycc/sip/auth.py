@@ -41,6 +41,7 @@ from enum import Enum
 from urllib.parse import unquote_to_bytes
 
 from pycc.sip.errors import SipParseError
+from pycc.sip.ids import token_bytes
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -187,12 +188,18 @@ def _bad_qdtext(ch: str) -> bool:
     return (code < 0x20 and ch != "\t") or code == 0x7F or 0xD800 <= code <= 0xDFFF
 
 
+# Text that goes between the quotes as it is (every challenge's realm, nonce and opaque).
+_PLAIN_QDTEXT = re.compile(r'[^"\\\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]*')
+
+
 def quote_string(text: str) -> str:
     """Render ``text`` as a SIP quoted-string (RFC 3261 §25.1).
 
     Quotes, backslashes and control characters become quoted-pairs; CR and LF cannot be
     carried at all and raise `ValueError`, as do lone surrogates.
     """
+    if _PLAIN_QDTEXT.fullmatch(text):
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         if ch in "\r\n" or 0xD800 <= ord(ch) <= 0xDFFF:
@@ -252,7 +259,7 @@ def _read_quoted(text: str, i: int, name: str) -> tuple[str, int]:
 def _parse_auth_value(value: str, what: str) -> _AuthValue:
     # Folded lines (CRLF followed by whitespace) are one space (RFC 3261 §7.3.1); a CR or LF
     # left after that cannot belong to a header value.
-    text = _FOLD.sub(" ", value)
+    text = _FOLD.sub(" ", value) if "\n" in value else value
     if "\r" in text or "\n" in text:
         raise AuthParseError(f"{what}: bare CR or LF in header value")
     i = _skip_ws(text, 0)
@@ -625,9 +632,12 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+_LENGTH = struct.Struct(">I")
+
+
 def _framed(*fields: bytes) -> bytes:
     # Length-prefix every field so ("ab", "c") and ("a", "bc") never MAC the same.
-    return b"".join(struct.pack(">I", len(f)) + f for f in fields)
+    return b"".join([_LENGTH.pack(len(f)) + f for f in fields])
 
 
 class NonceIssuer:
@@ -646,7 +656,7 @@ class NonceIssuer:
         lifetime: float = 300.0,
         *,
         max_clock_skew: float = 5.0,
-        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        random_bytes: Callable[[int], bytes] = token_bytes,
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the nonce secret must be at least 16 bytes")
@@ -656,10 +666,11 @@ class NonceIssuer:
         self.lifetime = lifetime
         self.max_clock_skew = max_clock_skew
         self._random_bytes = random_bytes
+        self._opaques: dict[str, str] = {}
 
     def _mac(self, stamp_and_random: bytes, realm: str, client_ip: str) -> bytes:
         message = _NONCE_DOMAIN + _framed(stamp_and_random, _utf8(realm), _utf8(client_ip))
-        return hmac.new(self._secret, message, hashlib.sha256).digest()[:16]
+        return hmac.digest(self._secret, message, "sha256")[:16]
 
     def issue(self, now: float, realm: str, client_ip: str = "") -> str:
         """A new nonce for ``realm`` (and ``client_ip`` when binding nonces to addresses)."""
@@ -702,8 +713,13 @@ class NonceIssuer:
 
     def opaque(self, realm: str) -> str:
         """A fixed opaque value per realm; clients echo it, a mismatch exposes a mix-up."""
-        mac = hmac.new(self._secret, _OPAQUE_DOMAIN + _utf8(realm), hashlib.sha256).digest()
-        return _b64url(mac[:12])
+        found = self._opaques.get(realm)
+        if found is None:
+            mac = hmac.digest(self._secret, _OPAQUE_DOMAIN + _utf8(realm), "sha256")
+            found = _b64url(mac[:12])
+            if len(self._opaques) < 1024:  # realms are tenants: few
+                self._opaques[realm] = found
+        return found
 
 
 class NonceCountTracker:

@@ -100,6 +100,16 @@ def is_token(text: str) -> bool:
 
 
 _NAMES: set[str] = set()
+#: A header name as spelled on the wire -> (lookup key, the spelling pycc writes).
+_SPELLINGS: dict[str, tuple[str, str]] = {}
+
+
+def _spelling(name: str) -> tuple[str, str]:
+    key = header_key(name)
+    spelled = (key, CANONICAL.get(key, name))
+    if len(_SPELLINGS) < 4096:  # names seen on the wire are few; never let them grow memory
+        _SPELLINGS[name] = spelled
+    return spelled
 
 
 def is_header_name(name: str) -> bool:
@@ -121,7 +131,7 @@ class Headers:
     values are cached per key and the cache is dropped on any change.
     """
 
-    __slots__ = ("_cache", "_items")
+    __slots__ = ("_cache", "_idx", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         entries = []
@@ -130,6 +140,31 @@ class Headers:
             entries.append((key, CANONICAL.get(key, name), value))
         self._items: list[tuple[str, str, str]] = entries
         self._cache: dict[str, object] = {}
+        # key -> every line's value, built on the first lookup after a change.
+        self._idx: dict[str, list[str]] | None = None
+
+    @classmethod
+    def parsed(cls, lines: Iterable[tuple[str, str]]) -> Headers:
+        """The headers of ``(name, value)`` lines read off the wire, indexed at once: every
+        parsed message is looked up, so one pass does both (the parser's hot path)."""
+        entries: list[tuple[str, str, str]] = []
+        index: dict[str, list[str]] = {}
+        for name, value in lines:
+            spelled = _SPELLINGS.get(name)
+            if spelled is None:
+                spelled = _spelling(name)
+            key = spelled[0]
+            entries.append((key, spelled[1], value))
+            found = index.get(key)
+            if found is None:
+                index[key] = [value]
+            else:
+                found.append(value)
+        headers = cls.__new__(cls)
+        headers._items = entries
+        headers._cache = {}
+        headers._idx = index
+        return headers
 
     def line_keys(self) -> list[str]:
         """The lookup key of every line, in order."""
@@ -145,17 +180,21 @@ class Headers:
 
     def _index(self) -> dict[str, list[str]]:
         # Built once per version of the headers: lookups are then one dict access each.
-        index = self._cache.get("\0index")
+        index = self._idx
         if index is None:
-            built: dict[str, list[str]] = {}
+            index = {}
             for k, _n, v in self._items:
-                if k in built:
-                    built[k].append(v)
+                if k in index:
+                    index[k].append(v)
                 else:
-                    built[k] = [v]
-            self._cache["\0index"] = built
-            return built
-        return index  # type: ignore[return-value]
+                    index[k] = [v]
+            self._idx = index
+        return index
+
+    def entries(self) -> list[tuple[str, str, str]]:
+        """Every line as (lookup key, name as written, value): a view to read, not to
+        change (the serializer's hot path)."""
+        return self._items
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -164,17 +203,20 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first line's value of ``name``."""
-        found = self._index().get(header_key(name))
+        index = self._idx if self._idx is not None else self._index()
+        found = index.get(_KEYS.get(name) or header_key(name))
         return found[0] if found else default
 
     def get_all(self, name: str) -> list[str]:
         """Every line's value of ``name``, in order."""
-        return list(self._index().get(header_key(name), ()))
+        index = self._idx if self._idx is not None else self._index()
+        return list(index.get(_KEYS.get(name) or header_key(name), ()))
 
     def lines_of(self, key: str) -> Sequence[str]:
         """Every line's value under the lookup ``key`` (see `header_key`), in order: a view
         to read, not to change (no copy, for the parser's per-message checks)."""
-        return self._index().get(key, ())
+        index = self._idx if self._idx is not None else self._index()
+        return index.get(key, ())
 
     def repeated_keys(self) -> list[str]:
         """The lookup keys that more than one line has."""
@@ -182,8 +224,12 @@ class Headers:
 
     def values(self, name: str) -> list[str]:
         """Every value of a list header, lines split on top-level commas."""
+        index = self._idx if self._idx is not None else self._index()
+        lines = index.get(_KEYS.get(name) or header_key(name), ())
+        if len(lines) == 1 and "," not in lines[0]:
+            return [lines[0].strip()]
         out: list[str] = []
-        for line in self.get_all(name):
+        for line in lines:
             out.extend(split_list(line))
         return out
 
@@ -204,6 +250,7 @@ class Headers:
         key = header_key(name)
         self._items.append((key, CANONICAL.get(key, name), value))
         self._cache.clear()
+        self._idx = None
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a line before the first line of the same name (or at the top)."""
@@ -216,6 +263,7 @@ class Headers:
         else:
             self._items.insert(0, entry)
         self._cache.clear()
+        self._idx = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` with one line, where the first one stood."""
@@ -234,6 +282,7 @@ class Headers:
             kept.append(entry)
         self._items = kept
         self._cache.clear()
+        self._idx = None
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; return how many were removed."""
@@ -241,7 +290,26 @@ class Headers:
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
         self._cache.clear()
+        self._idx = None
         return before - len(self._items)
+
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value of list header ``name`` (the top Via) with ``value``.
+
+        Only the typed value of ``name`` leaves the cache: the others stay parsed, since
+        nothing they were read from changed. Raises KeyError when there is no such line.
+        """
+        key = header_key(name)
+        for i, (k, n, v) in enumerate(self._items):
+            if k == key:
+                parts = split_list(v)
+                line = ", ".join([value, *parts[1:]]) if len(parts) > 1 else value
+                self._items[i] = (k, n, line)
+                self._cache.pop(key, None)
+                if self._idx is not None:
+                    self._idx[key][0] = line
+                return
+        raise KeyError(name)
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first value of a list header (e.g. the top Route)."""
@@ -254,6 +322,7 @@ class Headers:
                 else:
                     del self._items[i]
                 self._cache.clear()
+                self._idx = None
                 return parts[0] if parts else None
         return None
 

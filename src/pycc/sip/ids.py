@@ -14,12 +14,17 @@ _pool = b""
 _offset = 0
 
 
-def token_hex(nbytes: int = 8) -> str:
-    """``nbytes`` random bytes as lower-case hex, like `secrets.token_hex`."""
+def token_bytes(nbytes: int) -> bytes:
+    """``nbytes`` random bytes, like `secrets.token_bytes`, from the pooled block."""
     global _pool, _offset
     if _offset + nbytes > len(_pool):
         _pool = os.urandom(max(_BLOCK, nbytes))
         _offset = 0
     chunk = _pool[_offset : _offset + nbytes]
     _offset += nbytes
-    return chunk.hex()
+    return chunk
+
+
+def token_hex(nbytes: int = 8) -> str:
+    """``nbytes`` random bytes as lower-case hex, like `secrets.token_hex`."""
+    return token_bytes(nbytes).hex()

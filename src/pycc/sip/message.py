@@ -12,6 +12,7 @@ so any octets survive a parse/serialize round trip.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pycc.sip.errors import SipParseError
@@ -22,7 +23,6 @@ from pycc.sip.headers import (
     Headers,
     NameAddr,
     Via,
-    header_key,
     is_header_name,
     is_token,
     parse_uint,
@@ -181,8 +181,8 @@ class Message:
         """Serialize with a Content-Length that matches the body."""
         lines = [self.start_line()]
         wrote_length = False
-        for name, value in self.headers:
-            if header_key(name) == "content-length":
+        for key, name, value in self.headers.entries():
+            if key == "content-length":
                 if wrote_length:
                     continue
                 value = str(len(self.body))
@@ -263,10 +263,57 @@ def parse_message(
     if not lines or not lines[0].strip():
         raise SipParseError("Empty message", None)
 
-    # Unfold continuation lines (RFC 3261 §7.3.1) and read the header fields.
-    raw_headers: list[tuple[str, str]] = []
     first = lines[0].rstrip("\r")
     is_request = not first.startswith("SIP/")
+    raw_headers = _plain_header_lines(head, len(lines) - 1, limits)
+    if raw_headers is None:
+        raw_headers = _header_lines(lines, first, is_request, limits)
+    headers = Headers.parsed(raw_headers)
+    try:
+        body = _frame_body(headers, raw_body, datagram, limits)
+        msg = _parse_start_line(first, headers, body)
+        if validate:
+            validate_message(msg)
+    except SipParseError as exc:
+        exc.raw_headers = raw_headers
+        exc.is_request = is_request
+        if not is_request:
+            exc.status = None  # a malformed response is dropped (RFC 4475 §3.1.2.5, §3.1.2.19)
+        raise
+    return msg
+
+
+# A header line as nearly every message spells it: a token, a colon, a value on that line.
+_HEADER_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:([^\r\n]*)\r?$", re.MULTILINE)
+
+
+def _plain_header_lines(
+    head: str, count: int, limits: Limits
+) -> list[tuple[str, str]] | None:
+    """The header lines of ``head`` read by one pass of the regular expression engine, or
+    None when anything needs `_header_lines`' line-by-line reading: folded lines, a line
+    that is no plain ``name: value``, a limit reached."""
+    if (
+        count < 1
+        or count > limits.max_headers
+        or len(head) > limits.max_line
+        or "\n " in head
+        or "\n\t" in head
+        or head.count("\n") != count
+    ):
+        return None
+    lines = _HEADER_LINE.findall(head, head.find("\n") + 1)
+    if len(lines) != count:
+        return None
+    return [(name, value.strip()) for name, value in lines]
+
+
+def _header_lines(
+    lines: list[str], first: str, is_request: bool, limits: Limits
+) -> list[tuple[str, str]]:
+    """Unfold continuation lines (RFC 3261 §7.3.1) and read the header fields, naming the
+    first problem found."""
+    raw_headers: list[tuple[str, str]] = []
     problem: SipParseError | None = None
     max_line = limits.max_line
     for line in lines[1:]:
@@ -304,19 +351,7 @@ def parse_message(
         if not is_request:
             problem.status = None
         raise problem
-    headers = Headers(raw_headers)
-    try:
-        body = _frame_body(headers, raw_body, datagram, limits)
-        msg = _parse_start_line(first, headers, body)
-        if validate:
-            validate_message(msg)
-    except SipParseError as exc:
-        exc.raw_headers = raw_headers
-        exc.is_request = is_request
-        if not is_request:
-            exc.status = None  # a malformed response is dropped (RFC 4475 §3.1.2.5, §3.1.2.19)
-        raise
-    return msg
+    return raw_headers
 
 
 def _frame_body(headers: Headers, raw_body: bytes, datagram: bool, limits: Limits) -> bytes:
@@ -421,25 +456,29 @@ def make_response(
     content_type: str | None = None,
 ) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied."""
-    headers = Headers()
-    for value in request.headers.get_all("via"):
-        headers.add("Via", value)
-    for key in ("from", "to", "call-id", "cseq"):
-        line = request.headers.get(key)
+    copied = request.headers
+    lines = [("Via", value) for value in copied.lines_of("via")]
+    for key, name in _COPIED:
+        line = copied.get(key)
         if line is not None:
-            headers.add(key_title(key), line)
-    if to_tag and status > 100 and request.to.tag is None:
-        headers.set("To", str(request.to.with_tag(to_tag)))
+            if key == "to" and to_tag and status > 100 and request.to.tag is None:
+                # The To as received plus the tag: a parameter after the URI (in <> or not)
+                # is a header parameter (RFC 3261 §20), so appending is exact.
+                line = f"{line};tag={to_tag}"
+            lines.append((name, line))
     if status == 100:
-        stamp = request.headers.get("timestamp")
+        stamp = copied.get("timestamp")
         if stamp is not None:
-            headers.add("Timestamp", stamp)
-    for name, value in extra or ():
-        headers.add(name, value)
+            lines.append(("Timestamp", stamp))
+    if extra:
+        lines.extend(extra)
     if content_type is not None:
-        headers.add("Content-Type", content_type)
+        lines.append(("Content-Type", content_type))
     phrase = reason if reason is not None else REASONS.get(status, "")
-    return Response(headers, body, status, phrase)
+    return Response(Headers(lines), body, status, phrase)
+
+
+_COPIED = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 
 def error_response_for(exc: SipParseError) -> Response | None:

@@ -25,7 +25,7 @@ import heapq
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
@@ -579,34 +579,11 @@ def _stamp_via(request: Request, via: Via, source: Address) -> Via:
     return stamped
 
 
-#: Typed header values a message caches; see `_replace_top_via`.
-_TYPED_KEYS: Final = ("from", "to", "cseq", "contact", "route", "record-route")
-_UNCACHED: Final = object()
-
-
-def _uncached() -> object:
-    return _UNCACHED
-
-
 def _replace_top_via(message: Request, via: Via) -> None:
-    """Rewrite the top Via line, keeping the typed values already parsed.
-
-    Any change to a `Headers` drops its whole cache, yet only the top Via changes here;
-    parsing From, To and CSeq again would cost more than the rest of the layer's work.
-    """
-    headers = message.headers
+    """Rewrite the top Via value; the other typed values already parsed stay cached."""
     rest = message.vias[1:]
-    kept = {key: headers.cached(key, _uncached) for key in _TYPED_KEYS}
-    headers.pop_first("via")
-    headers.prepend("Via", str(via))
-    headers.cached("via", lambda: [via, *rest])
-    for key, value in kept.items():
-        if value is not _UNCACHED:
-            headers.cached(key, _returning(value))
-
-
-def _returning(value: object) -> Callable[[], object]:
-    return lambda: value
+    message.headers.replace_first("via", str(via))
+    message.headers.cached("via", lambda: [via, *rest])
 
 
 def _is_rfc3261_branch(branch: str | None) -> bool:
