@@ -2,11 +2,14 @@
 
     python benchmarks/sip_load.py [--runs 3] [--seconds 10] [--call-rates 200,400,600]
                                   [--register-rates 1000,2000,3000] [--transport u1]
+                                  [--only calls|register] [--reference-src DIR]
 
 For each offered rate, SIPp runs for ``--seconds`` against ``pycc serve`` and then against
 Kamailio (a stateful proxy that does the same digest checks, see tests/peers/kamailio.py), in
-the same invocation. A rate counts only if every call succeeded. Each figure is the median of
-``--runs`` runs; the last column is pycc's completed rate over Kamailio's.
+the same invocation; with ``--reference-src`` also against an earlier version of pycc (its
+``src`` directory, e.g. from ``git worktree add``). A rate counts only if every call
+succeeded. Each figure is the median of ``--runs`` runs; the ratios are pycc's completed rate
+over Kamailio's and over the earlier version's.
 
 Calls: SIPp UAC (INVITE, 407, INVITE with credentials, 180, 200, ACK, BYE) -> server ->
 SIPp UAS. Registrations: SIPp REGISTER, 401, REGISTER with credentials, 200, spread over
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -75,10 +79,11 @@ def run_registers(target: str, rate: float, seconds: float, transport: str,
 def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for rate in rates:
-        figures: dict[str, list[float]] = {"pycc": [], "kamailio": []}
-        failures: dict[str, int] = {"pycc": 0, "kamailio": 0}
+        servers = ["pycc", "kamailio"] + (["pycc-ref"] if args.reference_src else [])
+        figures: dict[str, list[float]] = {server: [] for server in servers}
+        failures: dict[str, int] = dict.fromkeys(servers, 0)
         for _ in range(args.runs):
-            for server_kind in ("pycc", "kamailio"):
+            for server_kind in servers:
                 with tempfile.TemporaryDirectory(prefix="pycc-bench-") as tmp:
                     work = Path(tmp)
                     done, failed = run_one(kind, server_kind, rate, args, work)
@@ -92,6 +97,11 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
         }
         kam = float(row["kamailio"])  # type: ignore[arg-type]
         row["ratio"] = round(float(row["pycc"]) / kam, 2) if kam else None  # type: ignore[arg-type]
+        if args.reference_src:
+            ref = statistics.median(figures["pycc-ref"])
+            row["pycc_ref"] = round(ref, 1)
+            row["pycc_ref_failed"] = failures["pycc-ref"]
+            row["ratio_to_ref"] = round(float(row["pycc"]) / ref, 2) if ref else None  # type: ignore[arg-type]
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -99,6 +109,18 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
 
 def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
             work: Path) -> tuple[float, int]:
+    if server_kind == "pycc-ref":
+        # The same benchmark against another version of pycc: its sources come first on the
+        # path of the `python -m pycc` that start_pycc runs.
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(Path(args.reference_src).resolve())
+        try:
+            return run_one(kind, "pycc", rate, args, work)
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
     transport = args.transport
     if server_kind == "pycc":
         # The registering extensions exist before pycc starts, as a switch's extensions do:
@@ -137,16 +159,20 @@ def main() -> None:
     parser.add_argument("--register-rates", default="1000,2000,3000")
     parser.add_argument("--transport", default="u1", choices=["u1", "t1"])
     parser.add_argument("--only", choices=["calls", "register"], default=None)
+    parser.add_argument("--reference-src", default=None, metavar="DIR",
+                        help="also run the pycc whose package is in DIR (e.g. the src of a "
+                             "git worktree of an earlier commit) and report pycc over it")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     if args.only in (None, "calls"):
         rows += measure("calls", [float(r) for r in args.call_rates.split(",")], args)
     if args.only in (None, "register"):
         rows += measure("register", [float(r) for r in args.register_rates.split(",")], args)
-    print("\nkind      offered  pycc/s  kamailio/s  ratio  failed(pycc/kam)")
+    print("\nkind      offered  pycc/s  kamailio/s  ratio  failed(pycc/kam)  ref/s  pycc/ref")
     for row in rows:
         print(f"{row['kind']:<9} {row['offered']:>7} {row['pycc']:>7} {row['kamailio']:>11} "
-              f"{row['ratio']!s:>6}  {row['pycc_failed']}/{row['kamailio_failed']}")
+              f"{row['ratio']!s:>6}  {row['pycc_failed']}/{row['kamailio_failed']:<14} "
+              f"{row.get('pycc_ref', '-')!s:>6} {row.get('ratio_to_ref', '-')!s:>8}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ class EndpointStats:
     malformed_answered: int = 0
     dropped: int = 0
     rate_limited: int = 0
+    #: Requests that were a live server transaction's request again, byte for byte.
+    retransmissions_absorbed: int = 0
 
 
 class SipEndpoint:
@@ -202,6 +204,10 @@ class SipEndpoint:
         if self.rate_limiter is not None and not self.rate_limiter.allow(source.host, now):
             self.stats.rate_limited += 1
             return
+        if self.transactions.absorb_retransmission(data, now):
+            self.stats.retransmissions_absorbed += 1
+            self._flush()
+            return
         try:
             message = parse_message(data, datagram=not source.reliable, limits=self.limits)
         except SipParseError as exc:
@@ -209,7 +215,9 @@ class SipEndpoint:
             return
         try:
             if isinstance(message, Request):
-                self.transactions.receive_request(message, source, now)
+                # Only datagrams are retransmitted (§17.1.2.2): streams keep no copy.
+                raw = None if source.reliable else data
+                self.transactions.receive_request(message, source, now, raw)
             else:
                 self.transactions.receive_response(message, source, now)
         except SipParseError as exc:

@@ -109,6 +109,7 @@ def test_a_call_and_registrations_in_the_metrics(tmp_path: Path) -> None:
             # Each REGISTER is challenged once, then sent again with credentials.
             assert value(registered, "pycc_sip_requests_received_total", method="REGISTER") == 4
             assert value(registered, "pycc_sip_messages_received_total") == 4
+            assert value(registered, "pycc_sip_retransmissions_absorbed_total") == 0
 
             call = await alice.ua.dial("1002")
             incoming = await bob.ua.next_call(5)

@@ -608,6 +608,41 @@ def test_non_invite_server_resends_its_last_response() -> None:
     assert kinds(drain(tl)) == ["TransactionTerminated"]
 
 
+def test_a_retransmission_byte_for_byte_is_absorbed_without_parsing() -> None:
+    tl = layer()
+    raw = incoming("REGISTER").to_bytes()
+    assert not tl.absorb_retransmission(raw, 0.0)  # no transaction yet
+    request = parse_message(raw)
+    assert isinstance(request, Request)
+    tl.receive_request(request, PHONE_UDP, 0.0, raw)
+    [event] = drain(tl)
+    assert isinstance(event, RequestReceived)
+    txn = event.transaction
+    assert tl.absorb_retransmission(raw, 0.1)  # Trying: absorbed, nothing to send yet
+    assert sent(tl) == [] and drain(tl) == []
+    tl.send_response(txn, make_response(txn.request, 401, to_tag="uas1"), 0.2)
+    assert [m.status for m, _ in sent(tl) if isinstance(m, Response)] == [401]
+    assert tl.absorb_retransmission(raw, 0.7)
+    [(again, where)] = sent(tl)
+    assert isinstance(again, Response) and again.status == 401 and where == txn.destination
+    assert drain(tl) == []
+    # One byte different is not the same message: it goes through the parser.
+    assert not tl.absorb_retransmission(raw.replace(b"CSeq: 3", b"CSeq:  3"), 0.8)
+    run_until(tl, 40.0)
+    assert kinds(drain(tl)) == ["TransactionTerminated"]
+    assert not tl.absorb_retransmission(raw, 41.0)  # the ended transaction left no entry
+    assert tl._by_wire == {}
+
+
+def test_requests_over_streams_keep_no_copy_for_retransmissions() -> None:
+    tl = layer()
+    raw = incoming("OPTIONS").to_bytes()
+    request = parse_message(raw)
+    assert isinstance(request, Request)
+    tl.receive_request(request, PHONE_TCP, 0.0)
+    assert not tl.absorb_retransmission(raw, 0.1)
+
+
 def test_non_invite_server_over_tcp_ends_with_its_final_response() -> None:
     tl = layer()
     txn = start_server(tl, incoming("BYE", to_tag="t"), source=PHONE_TCP)

@@ -380,6 +380,11 @@ class _SwitchCollector(Collector):
                             "transports, before any check.", [])
         received.add_metric([tenant], stats.received)
         yield received
+        absorbed = _counter("pycc_sip_retransmissions_absorbed", "Requests received again "
+                            "byte for byte while their transaction lived: answered with its "
+                            "last response, not parsed again.", [])
+        absorbed.add_metric([tenant], stats.retransmissions_absorbed)
+        yield absorbed
         refused = _counter("pycc_sip_messages_refused", "SIP messages refused before "
                            "processing.", ["reason"])
         refused.add_metric([tenant, "malformed_answered"], stats.malformed_answered)

@@ -410,7 +410,7 @@ class NonInviteClientTransaction(ClientTransaction):
 
 
 class ServerTransaction(Transaction):
-    __slots__ = ("_interval", "_wire", "last_response", "source")
+    __slots__ = ("_interval", "_wire", "last_response", "received_as", "source")
 
     def __init__(
         self, request: Request, source: Address, destination: Address, key: tuple[object, ...]
@@ -420,6 +420,9 @@ class ServerTransaction(Transaction):
         self.last_response: Response | None = None
         self._wire = b""  # the last response as sent, for retransmissions
         self._interval = 0.0
+        #: The request exactly as it arrived, when the transport gave it (see
+        #: `TransactionLayer.absorb_retransmission`).
+        self.received_as: bytes | None = None
 
     @property
     def branch(self) -> str | None:
@@ -680,6 +683,9 @@ class TransactionLayer:
         }
         self._client: dict[tuple[object, ...], ClientTransaction] = {}
         self._server: dict[tuple[object, ...], ServerTransaction] = {}
+        # Live server transactions by the bytes of the request that began them: a client's
+        # retransmission is the same message again (§17.1.2.2), found here without parsing.
+        self._by_wire: dict[bytes, ServerTransaction] = {}
         # transactions by where they send, for transport_error; dicts as ordered sets
         self._by_destination: dict[_DestinationKey, dict[Transaction, None]] = {}
         self._events: deque[TransactionEvent] = deque()
@@ -720,8 +726,26 @@ class TransactionLayer:
 
     # -- inputs: the network ------------------------------------------------------------------
 
-    def receive_request(self, request: Request, source: Address, now: float) -> None:
-        """A request from the transport, already parsed and validated."""
+    def absorb_retransmission(self, data: bytes, now: float) -> bool:
+        """Is ``data`` byte for byte the request of a live server transaction? Then it is a
+        retransmission: the transaction takes it as §17.2.1 and §17.2.2 say (sending its
+        last response again) and True is returned, so the caller need not parse it.
+
+        Under overload this keeps retransmissions, which then come in numbers, from costing
+        what new requests cost. A retransmission that differs in any byte (a client that
+        rewrites its message) is matched after parsing, by `receive_request`.
+        """
+        txn = self._by_wire.get(data)
+        if txn is None:
+            return False
+        self._drive(txn, REQUEST, now)
+        return True
+
+    def receive_request(
+        self, request: Request, source: Address, now: float, raw: bytes | None = None
+    ) -> None:
+        """A request from the transport, already parsed and validated; ``raw``: the bytes it
+        was parsed from, for `absorb_retransmission`."""
         via = request.top_via
         method = request.method
         if method == "ACK":
@@ -743,6 +767,9 @@ class TransactionLayer:
         else:
             server = NonInviteServerTransaction(request, source, destination, key)
         self._server[key] = server
+        if raw is not None:
+            server.received_as = raw
+            self._by_wire[raw] = server
         self._begin(server, now)
 
     def receive_response(self, response: Response, source: Address, now: float) -> None:
@@ -1042,8 +1069,12 @@ class TransactionLayer:
         if isinstance(txn, ClientTransaction):
             if self._client.get(txn.key) is txn:
                 del self._client[txn.key]
-        elif self._server.get(txn.key) is txn:
-            del self._server[txn.key]
+        elif isinstance(txn, ServerTransaction):
+            if self._server.get(txn.key) is txn:
+                del self._server[txn.key]
+            raw = txn.received_as
+            if raw is not None and self._by_wire.get(raw) is txn:
+                del self._by_wire[raw]
         key = (txn.destination.transport, txn.destination.host, txn.destination.port)
         same = self._by_destination.get(key)
         if same is not None:
