@@ -16,6 +16,7 @@ from pycc.config import load_config, write_initial_config
 from pycc.rtp.dtmf import DigitEnded, DigitStarted, DtmfReceiver
 from pycc.rtp.packet import parse_rtp
 from pycc.sdp.session import SessionDescription
+from pycc.sip.address import Address
 from pycc.store.db import make_url
 from pycc.store.models import CallRecord
 from pycc.store.repo import Store
@@ -179,6 +180,43 @@ def test_switch_answers_options(tmp_path: Path) -> None:
         response = await ua.options()
         assert response.status == 200
         assert "INVITE" in (response.headers.get("allow") or "")
+
+    run(tmp_path, scenario)
+
+
+def test_a_register_without_credentials_is_challenged_at_once_and_its_copy_absorbed(
+    tmp_path: Path,
+) -> None:
+    """The challenge goes out before the event loop runs again (no task per REGISTER), and
+    the same datagram again is answered with the same 401 from the transaction."""
+
+    async def scenario(lab: Lab) -> None:
+        endpoint = lab.switch.endpoint
+        assert endpoint is not None
+        sent: list[bytes] = []
+        real_send = endpoint.transports.send
+        endpoint.transports.send = lambda data, destination: sent.append(data)  # type: ignore[method-assign]
+        phone = Address("udp", "127.0.0.1", 5999)
+        register = (
+            b"REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-absorb-1;rport\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\n"
+            b"To: <sip:1001@127.0.0.1>\r\nCall-ID: absorb-1@127.0.0.1\r\n"
+            b"CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1:5999>\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        try:
+            endpoint.message_received(register, phone)
+            assert [m.split(b"\r\n", 1)[0] for m in sent] == [b"SIP/2.0 401 Unauthorized"]
+            endpoint.message_received(register, phone)
+            assert len(sent) == 2 and sent[1] == sent[0]
+            assert endpoint.stats.retransmissions_absorbed == 1
+            # Another REGISTER (new branch) is a new transaction with a new nonce.
+            endpoint.message_received(register.replace(b"absorb-1;", b"absorb-2;"), phone)
+            assert len(sent) == 3 and sent[2] != sent[0]
+            assert endpoint.stats.retransmissions_absorbed == 1
+        finally:
+            endpoint.transports.send = real_send  # type: ignore[method-assign]
 
     run(tmp_path, scenario)
 

@@ -144,12 +144,16 @@ class SipApplication:
         if not isinstance(request.uri, SipUri | TelUri):
             self._answer(txn, request, 416, "Unsupported URI Scheme")
             return
-        unknown = sorted(
-            (request.option_tags("require") | request.option_tags("proxy-require")) - UNDERSTOOD
-        )
-        if unknown and method not in ("CANCEL", "ACK"):
-            self._answer(txn, request, 420, "Bad Extension", [("Unsupported", ", ".join(unknown))])
-            return
+        headers = request.headers
+        if headers.lines_of("require") or headers.lines_of("proxy-require"):
+            unknown = sorted(
+                (request.option_tags("require") | request.option_tags("proxy-require"))
+                - UNDERSTOOD
+            )
+            if unknown and method not in ("CANCEL", "ACK"):
+                self._answer(txn, request, 420, "Bad Extension",
+                             [("Unsupported", ", ".join(unknown))])
+                return
         try:
             to_tag = request.to.tag
         except SipParseError as exc:

@@ -55,6 +55,7 @@ class Registrar:
         self.clock = clock
         self._bindings: dict[str, list[Binding]] = {}
         self._aors: dict[str, str] = {}
+        self._date_cache: tuple[int, str] = (-1, "")
         #: Live stream connections bindings arrived on; they do not survive a restart.
         self._connections: dict[tuple[str, str], int] = {}
         # One lock per AOR, kept: a released lock whose waiter has not run yet looks unlocked,
@@ -177,8 +178,16 @@ class Registrar:
                                                   outcome.removals, now, number))
             self._apply(aor, current, outcome.upserts, outcome.removals, source)
         extra = [("Contact", c) for c in outcome.contacts] + outcome.extra_headers
-        extra.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))))
+        extra.append(("Date", self._date(now)))
         return make_response(request, 200, extra=extra)
+
+    def _date(self, now: float) -> str:
+        """The Date of a 200 OK (RFC 3261 §20.17), made once per second."""
+        second = int(now)
+        if self._date_cache[0] != second:
+            text = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(second))
+            self._date_cache = (second, text)
+        return self._date_cache[1]
 
     async def _persist(self, change: BindingChange) -> None:
         """Write one REGISTER's changes; returns once they are committed."""

@@ -37,8 +37,15 @@ from pycc.transport.user import TransportUser
 logger = logging.getLogger("pycc.transport")
 
 STREAM_TRANSPORTS = ("tcp", "tls")
-# Socket buffer asked for on UDP listeners (the kernel caps it at rmem_max / wmem_max).
-UDP_BUFFER_BYTES = 4 * 1024 * 1024
+# Socket buffers asked for on UDP listeners (the kernel caps them at rmem_max / wmem_max and
+# doubles what it grants). Receiving: about 800 small datagrams (the kernel counts some 1.3 kB
+# for each), under a second of a loaded switch's work. A request that waits longer than T1
+# (500 ms) has been sent again by then (RFC 3261 §17.1.1.2), so a longer queue only fills
+# with copies: under overload the delay grows to seconds and the clients' retransmissions
+# crowd out new work. What does not fit is dropped and comes again with the retransmission.
+# Sending: large, so that a burst of answers is never dropped on the way out.
+UDP_RECEIVE_BUFFER_BYTES = 512 * 1024
+UDP_SEND_BUFFER_BYTES = 4 * 1024 * 1024
 #: How many messages may wait for one connection being opened.
 MAX_QUEUED_MESSAGES = 64
 # How long close() lets connections flush before dropping them.
@@ -63,7 +70,6 @@ class _PendingConnection:
     size: int = 0
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=4096)
 def _literal_family(host: str) -> int | None:
     """AF_INET or AF_INET6 for an IP literal, None for a name to resolve (cached: the same
@@ -154,12 +160,12 @@ class TransportManager:
                 # One listener per family: IPv4 peers must not appear as ::ffff: addresses.
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setblocking(False)
-            # A burst (many phones re-registering at once, a call storm) must wait in the
-            # kernel while the loop catches up, not be dropped: ask for a large buffer (the
-            # kernel caps it at net.core.rmem_max / wmem_max).
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            # A burst (many phones re-registering at once, a call storm) waits in the
+            # kernel while the loop catches up, up to about T1's worth (see above).
+            for option, size in ((socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES),
+                                 (socket.SO_SNDBUF, UDP_SEND_BUFFER_BYTES)):
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+                    sock.setsockopt(socket.SOL_SOCKET, option, size)
             sock.bind(sockaddr)
         except BaseException:
             sock.close()
