@@ -37,14 +37,13 @@ from pycc.transport.user import TransportUser
 logger = logging.getLogger("pycc.transport")
 
 STREAM_TRANSPORTS = ("tcp", "tls")
-# Socket buffers asked for on UDP listeners (the kernel caps them at rmem_max / wmem_max and
-# doubles what it grants). Receiving: about 800 small datagrams (the kernel counts some 1.3 kB
-# for each), under a second of a loaded switch's work. A request that waits longer than T1
-# (500 ms) has been sent again by then (RFC 3261 §17.1.1.2), so a longer queue only fills
-# with copies: under overload the delay grows to seconds and the clients' retransmissions
-# crowd out new work. What does not fit is dropped and comes again with the retransmission.
-# Sending: large, so that a burst of answers is never dropped on the way out.
-UDP_RECEIVE_BUFFER_BYTES = 512 * 1024
+# Socket buffers asked for on UDP listeners (the kernel caps them at rmem_max / wmem_max).
+# A 512 kB receive buffer (about 800 requests, some T1 of work) kept overloaded REGISTER
+# traffic from queueing for seconds, but made call storms fail more: a dropped 200 OK, ACK or
+# BYE costs its call a retransmission interval, calls last longer and hold their ports. The
+# large buffer stays; retransmissions that do queue are absorbed cheaply
+# (`TransactionLayer.absorb_retransmission`).
+UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 UDP_SEND_BUFFER_BYTES = 4 * 1024 * 1024
 #: How many messages may wait for one connection being opened.
 MAX_QUEUED_MESSAGES = 64
@@ -160,8 +159,8 @@ class TransportManager:
                 # One listener per family: IPv4 peers must not appear as ::ffff: addresses.
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setblocking(False)
-            # A burst (many phones re-registering at once, a call storm) waits in the
-            # kernel while the loop catches up, up to about T1's worth (see above).
+            # A burst (many phones re-registering at once, a call storm) must wait in the
+            # kernel while the loop catches up, not be dropped.
             for option, size in ((socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES),
                                  (socket.SO_SNDBUF, UDP_SEND_BUFFER_BYTES)):
                 with contextlib.suppress(OSError):
