@@ -136,8 +136,8 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         entries = []
         for name, value in items:
-            key = header_key(name)
-            entries.append((key, CANONICAL.get(key, name), value))
+            key, spelled = _SPELLINGS.get(name) or _spelling(name)
+            entries.append((key, spelled, value))
         self._items: list[tuple[str, str, str]] = entries
         self._cache: dict[str, object] = {}
         # key -> every line's value, built on the first lookup after a change.
@@ -150,11 +150,8 @@ class Headers:
         entries: list[tuple[str, str, str]] = []
         index: dict[str, list[str]] = {}
         for name, value in lines:
-            spelled = _SPELLINGS.get(name)
-            if spelled is None:
-                spelled = _spelling(name)
-            key = spelled[0]
-            entries.append((key, spelled[1], value))
+            key, spelled = _SPELLINGS.get(name) or _spelling(name)
+            entries.append((key, spelled, value))
             found = index.get(key)
             if found is None:
                 index[key] = [value]
