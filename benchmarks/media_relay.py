@@ -1,7 +1,8 @@
 """Media benchmark: pycc's RTP relay and transcoding against rtpengine, on loopback.
 
     python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000
-    python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 [--opus-complexity 5,1]
+    python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 \
+        [--opus-complexity 5,1]
     python benchmarks/media_relay.py --mode transcode --codec G729 --calls 75,150
     python benchmarks/media_relay.py --mode conference --calls 100,200
 

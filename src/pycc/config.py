@@ -206,6 +206,13 @@ class SwitchConfig:
     #: Requests per second allowed from one source address, and the burst above it.
     rate_limit: float = 500.0
     rate_burst: float = 1000.0
+    #: Overload control (`pycc.sip.overload`): calls held at once and new calls per second
+    #: (0: no limit), and the bytes of requests waiting unread in the SIP UDP sockets above
+    #: which new calls get 503 with ``overload_retry_after`` (0: never).
+    max_calls: int = 0
+    max_call_rate: float = 0.0
+    overload_backlog: int = 256 * 1024
+    overload_retry_after: int = 1
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0

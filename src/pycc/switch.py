@@ -44,6 +44,7 @@ from pycc.rtp.ports import PortRange
 from pycc.sia.runner import CoroutineFlow
 from pycc.sip.address import Address
 from pycc.sip.guard import AuthFailureBan, RateLimiter
+from pycc.sip.overload import OverloadConfig, OverloadGuard
 from pycc.sip.registrar import RegistrarPolicy
 from pycc.sip.transaction import TimerConfig, TransactionEvent
 from pycc.store.async_store import AsyncStore
@@ -79,6 +80,7 @@ class Switch:
         self.store: AsyncStore | None = None
         self.endpoint: SipEndpoint | None = None
         self.app: SipApplication | None = None
+        self.overload: OverloadGuard | None = None
         self.b2bua: B2BUA | None = None
         self.registrar: Registrar | None = None
         self.recorder: CallRecorder | None = None
@@ -105,6 +107,13 @@ class Switch:
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
+        try:
+            overload = OverloadGuard(OverloadConfig(
+                max_calls=cfg.max_calls, max_call_rate=cfg.max_call_rate,
+                max_backlog=cfg.overload_backlog, retry_after=cfg.overload_retry_after,
+            ))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         url = make_url(cfg.data_dir, cfg.db_url)
         store = AsyncStore(Store(url))
         self.store = store
@@ -175,6 +184,8 @@ class Switch:
             await media.close()
             await store.close()
             raise ConfigError(f"applications: {exc}") from None
+        self.overload = overload
+        self.b2bua.overload = overload
         self.app = SipApplication(endpoint, registrar, self.b2bua)
         self.originator = Originator(endpoint, media, domain=tenant.realm)
         self.b2bua.originator = self.originator

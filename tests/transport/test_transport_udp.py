@@ -284,3 +284,28 @@ def test_ipv4_and_ipv6_listeners_side_by_side(run: Run) -> None:
             await server.close()
 
     run(scenario)
+
+
+def test_receive_backlog_counts_datagrams_waiting_unread(run: Run) -> None:
+    """What the kernel holds for the listener before the loop reads it: the overload guard's
+    load signal. Sent while the loop is busy, read once it runs again."""
+    user = Recorder()
+
+    async def scenario() -> None:
+        manager = TransportManager(user)
+        try:
+            address = await manager.listen_udp("127.0.0.1", 0)
+            assert manager.receive_backlog() == 0
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for n in range(10):
+                    sender.sendto(options(f"queued{n}"), (address.host, address.port))
+            # Nothing has run since the sends: all ten wait in the socket's queue.
+            waiting = manager.receive_backlog()
+            assert waiting >= 10 * len(options("queued0"))
+            await eventually(lambda: len(user.messages) == 10)
+            assert manager.receive_backlog() == 0
+        finally:
+            await manager.close()
+        assert manager.receive_backlog() == 0  # closed: nothing to read, no error
+
+    run(scenario)

@@ -55,10 +55,14 @@ from pycc.sip.errors import SipUsageError
 from pycc.sip.headers import Headers, NameAddr
 from pycc.sip.ids import token_hex
 from pycc.sip.message import Request, Response, make_response, reason_for
+from pycc.sip.overload import OverloadConfig, OverloadGuard, Refusal
 from pycc.sip.transaction import ClientTransaction, ServerTransaction, Transaction
 from pycc.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("pycc.b2bua")
+
+#: Seconds between two log lines about calls refused for load.
+OVERLOAD_REPORT_INTERVAL = 10.0
 
 #: How long a call's record waits for the service that ran on it to finish.
 APP_RECORD_GRACE = 5.0
@@ -247,6 +251,9 @@ class B2BUA:
         self.router: Callable[[Call], RouteTo | None] | None = None
         #: Names the trunk a source IP belongs to: its calls need no digest.
         self.trusted_source: Callable[[str], str | None] | None = None
+        #: Refuses new calls past the configured limits or while the switch is behind.
+        self.overload = OverloadGuard(OverloadConfig())
+        self._overload_reported = -OVERLOAD_REPORT_INTERVAL
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -270,11 +277,31 @@ class B2BUA:
         return response
 
     # -- new calls -------------------------------------------------------------------------
+    def refuse(self, txn: ServerTransaction, invite: Request, refusal: Refusal) -> None:
+        """Answer a new INVITE the overload guard refused: 503 with Retry-After, and no call
+        record (no call was set up, and a write per refusal would add to the load)."""
+        guard = self.overload
+        self.endpoint.send_response(txn, make_response(
+            invite, 503, refusal.value, extra=[guard.retry_after], to_tag=token_hex(6)))
+        now = self.endpoint.now()
+        if now >= self._overload_reported + OVERLOAD_REPORT_INTERVAL:
+            # One line per interval: under overload a line per refusal would add to the load.
+            self._overload_reported = now
+            log.warning("new calls refused with 503 (%s); refused so far: %s", refusal.value,
+                        ", ".join(f"{r.metric_label} {n}" for r, n in guard.refused.items()))
+
+    def _admitted(self, txn: ServerTransaction, invite: Request, now: float) -> bool:
+        refusal = self.overload.admit_call(now, calls=len(self.calls))
+        if refusal is not None:
+            self.refuse(txn, invite, refusal)
+        return refusal is None
+
     async def on_invite(self, txn: ServerTransaction, invite: Request, source: Address) -> None:
         now = self.clock()
         trunk = self.trusted_source(source.host) if self.trusted_source is not None else None
         if trunk is not None:
-            await self._inbound_from_trunk(txn, invite, source, trunk, now)
+            if self._admitted(txn, invite, now):
+                await self._inbound_from_trunk(txn, invite, source, trunk, now)
             return
         decision = await self.auth.check(invite, proxy=True, source_ip=source.host, now=now)
         if decision.verdict is Verdict.BANNED:
@@ -285,6 +312,8 @@ class B2BUA:
             # The To tag lets the caller's ACK match (RFC 3261 §8.2.6.2, §17.2.3).
             self.endpoint.send_response(txn, make_response(
                 invite, 407, extra=decision.headers, to_tag=token_hex(6)))
+            return
+        if not self._admitted(txn, invite, now):
             return
         caller = decision.username or ""
         uri = invite.uri

@@ -4,7 +4,9 @@ This is the UAS core of RFC 3261 §8.2: method inspection (405/501 with Allow), 
 scheme (416), extensions in Require and Proxy-Require (420 with Unsupported), content type
 (415 with Accept) and Accept (406) checks, OPTIONS answered (§11.2), CANCEL matched to its
 INVITE (§9.2), REGISTER to the registrar, and dialog-creating and in-dialog requests to the
-B2BUA. Out-of-dialog requests that match nothing get 481.
+B2BUA. Out-of-dialog requests that match nothing get 481. Before any of that work, new calls
+pass the overload guard (`pycc.sip.overload`): past a limit they get 503 with Retry-After,
+while requests inside dialogs go on.
 """
 
 from __future__ import annotations
@@ -182,6 +184,8 @@ class SipApplication:
             else:
                 self._send_register_answer(txn, request, answer)
         elif method == "INVITE":
+            if self._overloaded(txn, request):
+                return
             if self._looped(request):
                 self._answer(txn, request, 482, "Loop Detected")
             elif self._check_invite_body(txn, request):
@@ -191,6 +195,21 @@ class SipApplication:
                          [("Allow", ALLOW_OUT_OF_DIALOG)])
         else:  # BYE and the like outside any dialog
             self._answer(txn, request, 481)
+
+    def _overloaded(self, txn: ServerTransaction, request: Request) -> bool:
+        """Refuse a new INVITE with 503 while too much waits unread (`OverloadGuard`)."""
+        guard = self.b2bua.overload
+        if not guard.config.max_backlog:
+            return False
+        backlog = self.endpoint.transports.receive_backlog()
+        headers = request.headers
+        answers_challenge = bool(headers.lines_of("authorization")
+                                 or headers.lines_of("proxy-authorization"))
+        refusal = guard.admit_request(backlog=backlog, answers_challenge=answers_challenge)
+        if refusal is None:
+            return False
+        self.b2bua.refuse(txn, request, refusal)
+        return True
 
     def _looped(self, request: Request) -> bool:
         """Did this INVITE already pass through pycc (RFC 3261 §16.3 step 4)?

@@ -54,6 +54,7 @@ from pycc.pds.service import DialerService
 from pycc.pds.stats import DialerStats
 from pycc.rtp.stats import ReceiverStats
 from pycc.sip.message import KNOWN_METHODS
+from pycc.sip.overload import OverloadGuard, Refusal
 from pycc.sip.transaction import (
     AckReceived,
     ClientTransaction,
@@ -281,6 +282,8 @@ class MetricSources(Protocol):
     def dialer(self) -> DialerService | None: ...
     @property
     def trunks(self) -> TrunkManager | None: ...
+    @property
+    def overload(self) -> OverloadGuard | None: ...
 
 
 def _gauge(name: str, text: str, labels: Sequence[str]) -> GaugeMetricFamily:
@@ -390,6 +393,10 @@ class _SwitchCollector(Collector):
         refused.add_metric([tenant, "malformed_answered"], stats.malformed_answered)
         refused.add_metric([tenant, "malformed_dropped"], stats.dropped)
         refused.add_metric([tenant, "rate_limited"], stats.rate_limited)
+        guard = self.metrics.sources.overload
+        if guard is not None:
+            for refusal in Refusal:
+                refused.add_metric([tenant, refusal.metric_label], guard.refused.get(refusal, 0))
         yield refused
         connections = _gauge("pycc_sip_connections", "Open TCP and TLS connections.", [])
         connections.add_metric([tenant], endpoint.transports.connection_count())

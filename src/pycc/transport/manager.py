@@ -21,8 +21,11 @@ import errno
 import functools
 import itertools
 import logging
+import os
 import socket
 import ssl
+import struct
+import sys
 from collections import deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -45,6 +48,10 @@ STREAM_TRANSPORTS = ("tcp", "tls")
 # (`TransactionLayer.absorb_retransmission`).
 UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 UDP_SEND_BUFFER_BYTES = 4 * 1024 * 1024
+# getsockopt(SO_MEMINFO) (Linux 3.19 and later; Python names no constant for it): the first of
+# its counters is the memory the receive queue holds, datagrams and the kernel's buffer heads.
+_SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55) if sys.platform == "linux" else None
+_MEMINFO_SIZE = 9 * 4
 #: How many messages may wait for one connection being opened.
 MAX_QUEUED_MESSAGES = 64
 # How long close() lets connections flush before dropping them.
@@ -59,6 +66,10 @@ class _Listener:
     family: int
     udp: UdpListener | None = None
     server: asyncio.Server | None = None
+    #: A duplicate of the UDP socket's descriptor, to read its receive queue's size (the
+    #: event loop owns the original and may close it; a duplicate can never name another
+    #: socket later).
+    probe: socket.socket | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +78,22 @@ class _PendingConnection:
 
     queue: deque[tuple[bytes, Address]] = field(default_factory=deque)
     size: int = 0
+
+
+def _backlog_probe(sock: socket.socket) -> socket.socket | None:
+    """A duplicate of ``sock`` that answers SO_MEMINFO, or None where the system has none."""
+    if _SO_MEMINFO is None:
+        return None
+    try:
+        probe = socket.socket(fileno=os.dup(sock.fileno()))
+    except OSError:
+        return None
+    try:
+        probe.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO_SIZE)
+    except OSError:
+        probe.close()
+        return None
+    return probe
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,9 +209,27 @@ class TransportManager:
             raise
         bound = transport.get_extra_info("sockname")
         address = Address("udp", str(bound[0]), int(bound[1]))
-        self._listeners.append(_Listener(address, family, udp=protocol))
+        self._listeners.append(_Listener(address, family, udp=protocol,
+                                         probe=_backlog_probe(sock)))
         self._udp_by_family.setdefault(family, transport)
         return address
+
+    def receive_backlog(self) -> int:
+        """Bytes of datagrams waiting unread in the UDP listeners' receive queues.
+
+        How far the process is behind its UDP traffic, as the kernel counts it (about 2 kB per
+        waiting request with the kernel's overhead); 0 where the system does not tell.
+        """
+        total = 0
+        for listener in self._listeners:
+            if listener.probe is not None:
+                try:
+                    info = listener.probe.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO or 0,
+                                                     _MEMINFO_SIZE)
+                except OSError:
+                    continue
+                total += struct.unpack_from("I", info)[0]
+        return total
 
     async def listen_tcp(self, host: str, port: int) -> Address:
         """Listen for TCP connections; port 0 picks a free one. Returns the bound address."""
@@ -473,6 +518,9 @@ class TransportManager:
             if listener.udp is not None and listener.udp.transport is not None:
                 listener.udp.transport.close()
                 waits.append(listener.udp.closed)
+            if listener.probe is not None:
+                listener.probe.close()
+                listener.probe = None
         connections = list(self._connections.values())
         for connection in connections:
             connection.close()
