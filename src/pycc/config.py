@@ -211,7 +211,7 @@ class SwitchConfig:
     #: which new calls get 503 with ``overload_retry_after`` (0: never).
     max_calls: int = 0
     max_call_rate: float = 0.0
-    overload_backlog: int = 256 * 1024
+    overload_backlog: int = 1024 * 1024
     overload_retry_after: int = 1
     t1: float = 0.5
     t2: float = 4.0
