@@ -21,7 +21,7 @@ dialog) is admitted. Three limits, each optional:
 
 Requests inside a dialog, ACK, CANCEL and responses are never refused: they finish work that
 was admitted. Nor are REGISTERs: a refused phone registers again, and answering a challenge
-costs about as much as a 503: refusing registrations at this backlog too nearly halved the
+costs about as much as a 503: refusing registrations at this backlog too halved or worse the
 digest REGISTERs SIPp completed at 1,600 offered per second (benchmarks/RESULTS.md). A
 REGISTER storm still makes new calls wait, and those are refused. Each refusal is counted
 by its reason.
