@@ -299,6 +299,11 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         'auth_algorithms = ["MD5"]  # add "SHA-256" first when every phone supports it\n'
         "rtp_timeout = 60  # seconds without RTP before a call is hung up\n"
         "record_calls = false\n"
+        "# Overload control: calls at once and new calls per second (0: no limit); new calls\n"
+        "# get 503 while this many bytes of requests wait unread (0: never refused for it).\n"
+        "max_calls = 0\n"
+        "max_call_rate = 0\n"
+        "overload_backlog = 1048576\n"
         "\n"
         "# Numbers pycc answers itself: echo, conference:NAME, tone:NAME, play:FILE.\n"
         "[applications]\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -57,6 +58,24 @@ from pycc.transport.tls import (
 )
 
 log = logging.getLogger("pycc.switch")
+
+
+def overload_config(cfg: SwitchConfig) -> OverloadConfig:
+    """The overload guard's limits from the settings; ConfigError names a bad one."""
+    values: dict[str, float] = {}
+    for name in ("max_calls", "max_call_rate", "overload_backlog", "overload_retry_after"):
+        value = getattr(cfg, name)
+        whole = name != "max_call_rate"
+        if isinstance(value, bool) or not isinstance(value, int if whole else int | float) \
+                or not 0 <= value < math.inf:
+            kind = "a whole number" if whole else "a number"
+            raise ConfigError(f"{name}: expected 0 or {kind} above it, not {value!r}")
+        values[name] = value
+    return OverloadConfig(
+        max_calls=int(values["max_calls"]), max_call_rate=float(values["max_call_rate"]),
+        max_backlog=int(values["overload_backlog"]),
+        retry_after=int(values["overload_retry_after"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +126,7 @@ class Switch:
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
-        try:
-            overload = OverloadGuard(OverloadConfig(
-                max_calls=cfg.max_calls, max_call_rate=cfg.max_call_rate,
-                max_backlog=cfg.overload_backlog, retry_after=cfg.overload_retry_after,
-            ))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        overload = OverloadGuard(overload_config(cfg))
         url = make_url(cfg.data_dir, cfg.db_url)
         store = AsyncStore(Store(url))
         self.store = store

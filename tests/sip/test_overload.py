@@ -108,3 +108,4 @@ def test_retry_after_and_reason_phrases() -> None:
 def test_negative_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"overload limits|retry_after"):
         OverloadConfig(**settings)  # type: ignore[arg-type]
+
