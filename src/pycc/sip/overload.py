@@ -14,8 +14,9 @@ dialog) is admitted. Three limits, each optional:
 - ``max_calls``: calls held at once (FreeSWITCH's ``max-sessions``, Asterisk's ``maxcalls``);
 - ``max_call_rate``: new calls per second, a token bucket with a one-second burst
   (FreeSWITCH's ``sessions-per-second``);
-- ``max_backlog``: bytes of requests waiting unread in the SIP sockets' receive queues. This
-  is the load signal that tells how far behind the switch is, whatever the machine's speed.
+- ``max_backlog``: bytes of requests waiting unread in the SIP UDP sockets' receive queues.
+  This is the load signal that tells how far behind the switch is, whatever the machine's
+  speed. (Requests over TCP and TLS wait in each connection's own queue, which is not read.)
   An INVITE that answers pycc's challenge (it carries credentials) has already cost a round
   trip, so it is refused only at twice this backlog.
 
