@@ -17,6 +17,7 @@ from pycc.oam.alarms import (
     Severity,
     abandon_rule,
     disk_rule,
+    overload_rule,
     store_rule,
     trunk_rule,
 )
@@ -260,3 +261,24 @@ def test_abandonment_wavering_in_the_band_does_not_flap() -> None:
                for c in book.evaluate([abandon_rule(campaign(rate))], float(t))]
     assert [c.raised for c in changes] == [True]
     assert math.isclose(book.active()[0].value or 0.0, 0.025)
+
+
+# -- overload ------------------------------------------------------------------------------
+
+
+def test_overload_raises_on_new_refusals_and_clears_after_a_quiet_minute() -> None:
+    book = AlarmBook()
+    assert overload_rule(0, None) == Observation(
+        AlarmKind.OVERLOADED, "calls", False, False, "0 new calls refused for load so far", 0)
+    assert book.evaluate([overload_rule(0, None)], 0.0) == []
+    raised = book.evaluate([overload_rule(7, 0)], 10.0)
+    assert [(c.raised, c.alarm.kind, c.alarm.severity) for c in raised] == \
+        [(True, AlarmKind.OVERLOADED, Severity.MAJOR)]
+    assert "7 new calls refused with 503" in raised[0].alarm.message
+    # Refusals stop: the alarm holds for a minute of quiet rounds, then clears once.
+    assert book.evaluate([overload_rule(7, 7)], 20.0) == []
+    assert book.evaluate([overload_rule(9, 7)], 40.0) == []  # a burst again: wait restarts
+    assert book.evaluate([overload_rule(9, 9)], 50.0) == []
+    assert book.evaluate([overload_rule(9, 9)], 100.0) == []
+    cleared = book.evaluate([overload_rule(9, 9)], 110.0)
+    assert [(c.raised, c.alarm.kind) for c in cleared] == [(False, AlarmKind.OVERLOADED)]

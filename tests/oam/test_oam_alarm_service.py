@@ -200,3 +200,21 @@ def test_a_nearly_full_disk_raises_an_alarm_naming_the_data_dir(tmp_path: Path) 
             assert [a.kind.value for a in switch.alarms.active()].count("disk_nearly_full") == 1
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_calls_refused_for_load_raise_the_overload_alarm(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running(tmp_path, free_port("udp")) as switch:
+            events: list[Event] = []
+            switch.bus.subscribe("alarm.raised", events.append)
+            await asyncio.sleep(0.3)  # rounds with no refusal: no alarm
+            assert alarms_of(events, "overloaded") == []
+            guard = switch.overload
+            assert guard is not None
+            # What the dispatcher asks of the guard for an INVITE read behind 1 GB of others.
+            assert guard.admit_request(backlog=10**9) is not None
+            await eventually(lambda: alarms_of(events, "overloaded") != [])
+            assert alarms_of(events, "overloaded") == [("alarm.raised", "calls")]
+            assert active_alarms(switch)[("overloaded", "calls", "major")] == 1.0
+
+    asyncio.run(asyncio.wait_for(main(), 30))

@@ -9,7 +9,9 @@ The rules are pure (time is passed in) and turn readings into :class:`Observatio
   ``MIN_ANSWERED`` customers answered in the window (two abandoned calls out of three are noise);
 - ``disk_nearly_full``: free space in the data directory under ``disk_free_percent`` % or
   ``disk_free_mb`` MB;
-- ``store_unreachable``: the database did not answer the health probe.
+- ``store_unreachable``: the database did not answer the health probe;
+- ``overloaded``: new calls were refused with 503 for load (`pycc.sip.overload`) since the
+  round before; it clears after ``OVERLOAD_CLEAR_AFTER`` seconds without such a refusal.
 
 Each observation says whether the raise condition holds (``bad``), the clear condition holds
 (``good``) or neither: between the two thresholds an alarm keeps its state, so a value that
@@ -53,6 +55,7 @@ from pycc.oam.health import (
     trunk_readings,
 )
 from pycc.pds.service import DialerService
+from pycc.sip.overload import OverloadGuard
 
 __all__ = [
     "Alarm",
@@ -69,6 +72,7 @@ __all__ = [
     "abandon_rule",
     "campaign_readings",
     "disk_rule",
+    "overload_rule",
     "store_rule",
     "trunk_rule",
 ]
@@ -81,6 +85,8 @@ MIN_ANSWERED = 10
 #: 3/4 of the warning share, free disk space at 5/4 of the thresholds.
 ABANDON_CLEAR_SHARE = 0.75
 DISK_CLEAR_FACTOR = 1.25
+#: Seconds without a call refused for load before the overload alarm clears.
+OVERLOAD_CLEAR_AFTER = 60.0
 
 
 class Severity(enum.StrEnum):
@@ -97,6 +103,7 @@ class AlarmKind(enum.StrEnum):
     ABANDON_NEAR_LIMIT = "abandon_near_limit"
     DISK_NEARLY_FULL = "disk_nearly_full"
     STORE_UNREACHABLE = "store_unreachable"
+    OVERLOADED = "overloaded"
 
 
 SEVERITY: Mapping[AlarmKind, Severity] = {
@@ -104,12 +111,15 @@ SEVERITY: Mapping[AlarmKind, Severity] = {
     AlarmKind.ABANDON_NEAR_LIMIT: Severity.WARNING,
     AlarmKind.DISK_NEARLY_FULL: Severity.MAJOR,
     AlarmKind.STORE_UNREACHABLE: Severity.CRITICAL,
+    AlarmKind.OVERLOADED: Severity.MAJOR,
 }
 
 #: (raise_after, clear_after) seconds per kind. One failed store probe may be a slow moment:
 #: it takes a second one (a probe interval later) to raise.
+#: Overload clears after a quiet minute: refusals come and go with every burst of calls.
 DELAYS: Mapping[AlarmKind, tuple[float, float]] = {
     AlarmKind.STORE_UNREACHABLE: (4.0, 0.0),
+    AlarmKind.OVERLOADED: (0.0, OVERLOAD_CLEAR_AFTER),
 }
 
 
@@ -179,6 +189,21 @@ def disk_rule(reading: DiskReading, thresholds: DiskThresholds) -> Observation:
                f"{thresholds.free_percent:g} %)")
     return Observation(AlarmKind.DISK_NEARLY_FULL, reading.path, bad, good, message,
                        round(reading.free_percent, 3))
+
+
+def overload_rule(refused: int, before: int | None) -> Observation:
+    """``refused``: new calls refused for load so far (`pycc.sip.overload`); ``before``: the
+    same count at the previous round (None: no round yet, which decides nothing)."""
+    if before is None:
+        return Observation(AlarmKind.OVERLOADED, "calls", False, False,
+                           f"{refused} new calls refused for load so far", refused)
+    new = refused - before
+    if new > 0:
+        return Observation(AlarmKind.OVERLOADED, "calls", True, False,
+                           f"overloaded: {new} new calls refused with 503 since the last "
+                           f"check ({refused} in all)", refused)
+    return Observation(AlarmKind.OVERLOADED, "calls", False, True,
+                       "no new call refused for load", refused)
 
 
 def store_rule(reading: StoreReading) -> Observation:
@@ -384,6 +409,8 @@ class AlarmSources(Protocol):
     def trunks(self) -> TrunkManager | None: ...
     @property
     def dialer(self) -> DialerService | None: ...
+    @property
+    def overload(self) -> OverloadGuard | None: ...
 
 
 def campaign_readings(dialer: DialerService | None) -> list[CampaignReading]:
@@ -434,6 +461,8 @@ class AlarmService:
                               retries=config.webhook_retries)
         self.webhook = webhook
         self.book = AlarmBook()
+        #: Calls refused for load at the previous round (the overload rule's baseline).
+        self._refused_before: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._soon: asyncio.Handle | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -497,6 +526,11 @@ class AlarmService:
             found.append(disk_rule(self.probe.last_disk, self.thresholds))
         if self.probe.last_store is not None:
             found.append(store_rule(self.probe.last_store))
+        guard = self.sources.overload
+        if guard is not None:
+            refused = sum(guard.refused.values())
+            found.append(overload_rule(refused, self._refused_before))
+            self._refused_before = refused
         return found
 
     def evaluate(self) -> list[AlarmChange]:
