@@ -108,8 +108,12 @@ def test_a_call_and_registrations_in_the_metrics(tmp_path: Path) -> None:
             assert value(registered, "pycc_registrations_active") == 2
             # Each REGISTER is challenged once, then sent again with credentials.
             assert value(registered, "pycc_sip_requests_received_total", method="REGISTER") == 4
-            assert value(registered, "pycc_sip_messages_received_total") == 4
-            assert value(registered, "pycc_sip_retransmissions_absorbed_total") == 0
+            # A phone retransmits a REGISTER whose answer takes over T1 (a loaded machine):
+            # the copy is read, then absorbed by its transaction, and counted as both.
+            received = value(registered, "pycc_sip_messages_received_total")
+            absorbed = value(registered, "pycc_sip_retransmissions_absorbed_total")
+            assert received is not None and absorbed is not None
+            assert received - absorbed == 4
 
             call = await alice.ua.dial("1002")
             incoming = await bob.ua.next_call(5)
