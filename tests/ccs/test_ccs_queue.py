@@ -28,6 +28,7 @@ from pycc.ccs import (
     QueueError,
     Refused,
     RingAll,
+    SkillError,
     SkillSchedule,
     WaitingCall,
     WithdrawOffer,
@@ -334,3 +335,47 @@ def test_a_call_for_one_agent_waits_for_that_agent_and_others_pass_it_by() -> No
     assert of(CallBackThenOffer, out) == [CallBackThenOffer("mine", "ann", "sales")]
     assert of(Refused, d.on_call_enqueued("x", "sales", 41.0, agent="zed")) == [
         Refused("x", "enqueue", "no agent 'zed'")]
+
+
+def test_new_skill_levels_take_effect_at_once_and_a_free_agent_takes_a_call_it_now_serves(
+        ) -> None:
+    d = acd(sales(), QueueConfig("support", SkillSchedule.fixed({"support": 3})),
+            agents={"ann": {"support": 5}, "ben": {"sales": 5}})
+    d.set_not_ready("ben", "break", 1.0)
+    d.on_call_enqueued("c1", "sales", 10.0)
+    assert d.snapshot("sales", 10.0).agents_logged_in == 1
+    # ann gets the sales skill: the waiting call is offered to her at once.
+    out = d.set_skills("ann", {"support": 5, "sales": 2}, 20.0)
+    assert of(OfferCall, out) == [OfferCall("c1", "ann", "sales", 15.0)]
+    assert d.snapshot("sales", 20.0).agents_logged_in == 2
+    # The same levels again change nothing.
+    assert d.set_skills("ann", {"sales": 2, "support": 5}, 21.0) == []
+    # ben loses sales: the queue counts only ann, and a new sales call waits for her.
+    d.set_skills("ben", {"support": 4}, 22.0)
+    assert d.snapshot("sales", 22.0).agents_logged_in == 1
+    assert d.snapshot("support", 22.0).agents_logged_in == 2
+    d.set_available("ben", 23.0)
+    assert of(OfferCall, d.on_call_enqueued("c2", "sales", 24.0)) == []
+    # An unknown agent is refused; a level out of range (which the configuration's checks
+    # stop before) raises, and ann keeps her levels.
+    assert of(Refused, d.set_skills("zed", {"sales": 1}, 25.0))
+    with pytest.raises(SkillError):
+        d.set_skills("ann", {"sales": 11}, 25.0)
+    assert d.agents["ann"].skills == {"sales": 2, "support": 5}
+
+
+def test_a_queue_given_new_skills_is_served_by_the_agents_who_now_qualify() -> None:
+    d = acd(sales(), agents={"ann": {"sales": 2}, "ben": {"support": 5}})
+    d.set_not_ready("ann", "break", 1.0)
+    d.on_call_enqueued("c1", "sales", 10.0)
+    d.set_available("ann", 11.0)
+    d.answered("c1", "ann", 12.0)
+    d.reconfigure_queue(QueueConfig("sales", SkillSchedule.fixed({"support": 1})))
+    assert d.snapshot("sales", 13.0).agents_logged_in == 1
+    assert of(OfferCall, d.on_call_enqueued("c2", "sales", 14.0)) == [
+        OfferCall("c2", "ben", "sales", 15.0)]
+    # ann's wrap-up ends: she no longer serves the queue, so the next call waits for ben.
+    d.call_ended("ann", 20.0)
+    d.tick(20.0)
+    out = d.on_call_enqueued("c3", "sales", 21.0)
+    assert of(OfferCall, out) == []

@@ -29,7 +29,7 @@ from typing import Final, TypeAlias
 
 from pycc.ccs.agent import Agent, AgentResult, AgentState, AgentStatus, AgentTransition, Refused
 from pycc.ccs.estimates import QueueSnapshot, QueueStatistics, estimated_wait
-from pycc.ccs.skills import SkillSchedule, qualifies
+from pycc.ccs.skills import SkillSchedule, qualifies, skill_levels
 from pycc.ccs.strategies import STRATEGIES, ChoiceContext, QueueStrategy, choose
 
 __all__ = [
@@ -313,6 +313,39 @@ class Distributor:
             self._by_skill.setdefault(name, set()).add(agent_id)
         self._queues_of.pop(agent_id, None)
         return agent
+
+    def reconfigure_queue(self, config: QueueConfig) -> None:
+        """Give an existing queue new settings (a configuration reload); its callers stay."""
+        self.queues[config.name].config = config
+        # Which agents serve it may have changed with its skills.
+        self._queues_of.clear()
+        self._dirty.add(config.name)
+
+    def set_skills(self, agent_id: str, skills: Mapping[str, object],
+                   now: float) -> list[Decision]:
+        """Give an agent new skill levels (a configuration reload). A free agent is then
+        offered the best waiting call its new skills serve."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return [Refused(agent_id, "set_skills", "unknown agent")]
+        new = skill_levels(skills)
+        if new == agent.skills:
+            return []
+        for name in agent.skills:
+            holders = self._by_skill.get(name)
+            if holders is not None:
+                holders.discard(agent_id)
+        agent.skills = new
+        for name in new:
+            self._by_skill.setdefault(name, set()).add(agent_id)
+        self._queues_of.pop(agent_id, None)
+        # The estimates of every queue count who serves it.
+        self._dirty.update(self.queues)
+        out: list[Decision] = []
+        if agent.is_free:
+            self._agent_free(agent, now, out)
+        self._announce(now, out)
+        return out
 
     def agent(self, agent_id: str) -> Agent | None:
         return self.agents.get(agent_id)

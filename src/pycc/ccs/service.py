@@ -194,11 +194,14 @@ class AcdService:
             if existing is None:
                 self.distributor.add_queue(config)
             else:
-                existing.config = config
+                self.distributor.reconfigure_queue(config)
             self.queue_media[config.name] = media
         for agent in agents:
             if agent.id not in self.distributor.agents:
                 self.distributor.add_agent(agent.id, dict(agent.skills))
+            else:
+                self._run(self.distributor.set_skills(agent.id, dict(agent.skills),
+                                                      self.clock()))
             self.agent_configs[agent.id] = agent
         wanted = {agent.id for agent in agents}
         for agent_id in list(self.agent_configs):

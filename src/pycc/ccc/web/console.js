@@ -4,7 +4,8 @@
  * at a time over `/v1/config/{section}` (and phones' extensions over `/v1/extensions`);
  * the others run campaigns and their contact imports, the do-not-call list, users and their
  * API tokens, reports, recordings, the switch's health and alarms, announcements to the
- * agents, and the supervisor's wallboard (supervisor.js), which an admin may watch too.
+ * agents, the skill groups (skillgroups.js), the knowledge base (knowledge.js), and the
+ * supervisor's wallboard (supervisor.js), which an admin may watch too.
  *
  * Every configuration write carries the `If-Match` of the version its entry was read at.
  * When pycc answers 412 (someone else changed the configuration meanwhile) the console
@@ -20,13 +21,15 @@ import { when } from "./desk.js";
 import { drawGraph, flowGraph, layoutGraph, stepAt } from "./flowgraph.js";
 import { clearErrors, fieldError } from "./forms.js";
 import { applyTranslations, getLanguage, has, t } from "./i18n.js";
+import { KnowledgeTab } from "./knowledge.js";
+import { SkillGroupsTab } from "./skillgroups.js";
 import { formatPercent, startSupervisor } from "./supervisor.js";
 import { isObject, numberOrNull, textOf } from "./values.js";
 
 export const TABS = Object.freeze([
-  "wallboard", "extensions", "agents", "queues", "ivr", "routes", "trunks", "campaigns",
-  "dnc", "rates", "dispositions", "users", "reports", "recordings", "monitoring",
-  "announcements",
+  "wallboard", "extensions", "agents", "skills", "queues", "ivr", "routes", "trunks",
+  "campaigns", "dnc", "rates", "dispositions", "users", "reports", "recordings", "monitoring",
+  "announcements", "kb",
 ]);
 
 export const TAB_KEY = "pycc.consoleTab";
@@ -84,7 +87,7 @@ const POLL_MS = 5000;
 const HEALTH_TICKS = 2;
 /** How long a delete button waits for its second click. */
 const CONFIRM_MS = 5000;
-const NONE = "—";
+export const NONE = "—";
 
 // ---------------------------------------------------------------------------- pure parts
 
@@ -492,7 +495,7 @@ export function entryName(section, entry, index = 0, all = []) {
 
 // ---------------------------------------------------------------------------- requests
 
-class ApiProblem extends Error {
+export class ApiProblem extends Error {
   /** A failed request: `status` 0 when pycc could not be reached. */
   constructor(status, body) {
     const problem = isObject(body) ? body : {};
@@ -566,7 +569,7 @@ function element(id) {
 
 /** An element with attributes (`text` its textContent, `i18n` its data-i18n key) and
  * children (strings become text). */
-function h(tag, props = {}, ...children) {
+export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue;
@@ -584,37 +587,37 @@ function h(tag, props = {}, ...children) {
   return el;
 }
 
-function button(i18n, props = {}) {
+export function button(i18n, props = {}) {
   return h("button", { type: "button", i18n, ...props });
 }
 
 /** A table with a head of translated column names; `num` columns align right. */
-function table(id, columns, { actions = false, num = [] } = {}) {
+export function table(id, columns, { actions = false, num = [] } = {}) {
   const head = columns.map((c) => h("th", { scope: "col", i18n: c.label,
     class: num.includes(c.name) ? "num" : null }));
   if (actions) head.push(h("th", { scope: "col", i18n: "console.actions" }));
   return h("table", { id, class: "list-table" }, h("thead", {}, h("tr", {}, head)), h("tbody"));
 }
 
-function cell(text, { field = null, raw, num = false } = {}) {
+export function cell(text, { field = null, raw, num = false } = {}) {
   const td = h("td", { class: num ? "num" : null, text });
   if (field) td.dataset.field = field;
   if (raw !== undefined) td.dataset.value = raw === null ? "" : String(raw);
   return td;
 }
 
-function rowHead(text) {
+export function rowHead(text) {
   return h("th", { scope: "row", text });
 }
 
 /** A message line made of several lines of text. */
-function setLines(line, messages) {
+export function setLines(line, messages) {
   line.replaceChildren(...messages.filter(Boolean)
     .map((m) => h("span", { class: "line", text: m })));
 }
 
 /** One labelled input with its error line: `[label, input, hint?, error]`. */
-function inputRow(prefix, spec) {
+export function inputRow(prefix, spec) {
   const id = `${prefix}-${spec.name.replaceAll("_", "-")}`;
   const errorId = `${id}-error`;
   const label = spec.label ?? `console.field.${spec.name}`;
@@ -661,7 +664,7 @@ function hasErrorPlace(form, field) {
  * `body.tables[0].rates[0].price`) is shown by `whole` too, with its path; the rest goes on
  * the form's line. Returns the fields shown.
  */
-function showProblem(form, line, error, { whole = null } = {}) {
+export function showProblem(form, line, error, { whole = null } = {}) {
   const items = error instanceof ApiProblem ? problemList(error.problem) : [];
   const shown = new Map();
   const rest = [];
@@ -687,7 +690,7 @@ function showProblem(form, line, error, { whole = null } = {}) {
 }
 
 /** Messages by the fields they name, the first such field in focus. */
-function showWrong(form, wrong) {
+export function showWrong(form, wrong) {
   for (const [field, message] of wrong) fieldError(form, field, message);
   const first = wrong.length > 0 ? form.elements.namedItem(wrong[0][0]) : null;
   if (first && typeof first.focus === "function") first.focus();
@@ -697,7 +700,7 @@ function showWrong(form, wrong) {
  * A delete button that asks once more: the first click turns it into "Really delete?",
  * a second within a few seconds runs `action`.
  */
-function confirmed(btn, action) {
+export function confirmed(btn, action) {
   if (btn.dataset.confirm === "yes") {
     clearTimeout(Number(btn.dataset.timer));
     btn.dataset.confirm = "";
@@ -714,7 +717,7 @@ function confirmed(btn, action) {
   }, CONFIRM_MS));
 }
 
-function rowButton(action, i18n, className, label) {
+export function rowButton(action, i18n, className, label) {
   const b = h("button", { type: "button", class: `small ${className}`.trim(), i18n,
     data: { action } });
   b.textContent = t(i18n);
@@ -2844,6 +2847,7 @@ class ConsoleView {
       wallboard: new WallboardTab(this),
       extensions: new SectionsTab(this, [new EntrySection(this, "extensions")]),
       agents: new SectionsTab(this, [new EntrySection(this, "agents")]),
+      skills: new SkillGroupsTab(this),
       queues: new SectionsTab(this, [new EntrySection(this, "queues")]),
       ivr: new SectionsTab(this, [new EntrySection(this, "ivr", { withGraph: true })]),
       routes: new SectionsTab(this, [new EntrySection(this, "routes"),
@@ -2860,6 +2864,7 @@ class ConsoleView {
       recordings: new RecordingsTab(this),
       monitoring: new MonitoringTab(this),
       announcements: new AnnouncementsTab(this),
+      kb: new KnowledgeTab(this),
     };
   }
 
@@ -2948,6 +2953,13 @@ class ConsoleView {
   /** A configuration section changed: what other tabs show of it is read again. */
   changed(section) {
     if (section === "extensions") this.loadExtensions();
+    if (section === "agents" || section === "queues") {
+      // The skill groups are made of both; the agents tab shows what the groups wrote.
+      if (this.tab === "skills") this.views.skills.load();
+      else this.views.skills.loaded = false;
+      const agents = this.views.agents.parts[0];
+      if (this.tab !== "agents" && agents.loaded) agents.load();
+    }
     if (section === "campaigns" && this.views.campaigns.loadedOnce) {
       this.views.campaigns.loadLive();
     }
