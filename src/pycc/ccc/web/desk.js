@@ -410,6 +410,7 @@ const IDS = [
   "tickets-filter", "tickets-refresh", "tickets-error", "tickets-list", "tickets-none",
   "tickets-more", "ticket-view", "ticket-view-title", "ticket-view-close", "ticket-view-facts",
   "ticket-status", "ticket-customer", "ticket-view-error", "ticket-view-body",
+  "ticket-assign-form", "ticket-assign-to", "ticket-assign", "ticket-unassign",
   "ticket-comments", "ticket-comments-none", "ticket-comment-form", "ticket-comment",
   "ticket-comment-add", "ticket-form", "ticket-subject", "ticket-body", "ticket-priority",
   "ticket-link-call-row", "ticket-link-call", "ticket-link-call-text",
@@ -504,6 +505,11 @@ class Desk {
     on("ticket-view-close", "click", () => this.closeTicket());
     on("ticket-status", "change", () => this.changeStatus());
     on("ticket-customer", "click", () => this.showTicketCustomer());
+    on("ticket-assign-form", "submit", (event) => {
+      event.preventDefault();
+      this.assignTicket(this.el["ticket-assign-to"].value.trim());
+    });
+    on("ticket-unassign", "click", () => this.assignTicket(null));
     on("ticket-comment-form", "submit", (event) => this.addComment(event));
     on("ticket-form", "submit", (event) => this.saveTicket(event));
 
@@ -1007,6 +1013,39 @@ class Desk {
     }
   }
 
+  /** Give the open ticket to the user named `assignee`, or to no one with null. */
+  async assignTicket(assignee) {
+    const ticket = this.ticket;
+    const form = this.el["ticket-assign-form"];
+    if (ticket === null || this.busy.has("assignee")) return;
+    clearErrors(form, this.el["ticket-view-error"]);
+    if (assignee === "") {
+      showWrong(form, [["assignee", t("ticket.needAssignee")]]);
+      return;
+    }
+    const seq = this.ticketSeq;
+    this.busy.add("assignee");
+    this.el["ticket-assign"].disabled = true;
+    try {
+      const changed = await this.deps.api("PATCH",
+        `/v1/tickets/${encodeURIComponent(textOf(ticket.id))}`, { assignee });
+      if (this.stopped || seq !== this.ticketSeq || this.ticket === null) return;
+      const updated = { ...this.ticket, ...(isObject(changed) ? changed : { assignee }) };
+      if (!Array.isArray(updated.comments)) updated.comments = this.ticket.comments;
+      this.tickets.replace(updated);
+      this.ticket = updated;
+      form.reset();
+      this.renderTicket();
+    } catch (error) {
+      if (!this.stopped && seq === this.ticketSeq) {
+        showProblem(form, this.el["ticket-view-error"], error);
+      }
+    } finally {
+      this.busy.delete("assignee");
+      this.el["ticket-assign"].disabled = false;
+    }
+  }
+
   async showTicketCustomer() {
     const id = textOf(this.ticket?.customer);
     if (!id) return;
@@ -1114,7 +1153,9 @@ class Desk {
     event?.preventDefault();
     this.kbLoaded = true;
     const q = this.el["kb-search"].value.trim();
-    return this.articles.load(`/v1/kb?q=${encodeURIComponent(q)}&limit=${LIST_PAGE}`);
+    // An empty box lists every article: pycc refuses an empty search text.
+    const search = q ? `q=${encodeURIComponent(q)}&` : "";
+    return this.articles.load(`/v1/kb?${search}limit=${LIST_PAGE}`);
   }
 
   pickArticle(event) {
