@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -77,8 +78,12 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         page = await context.new_page()
         # The phone's WebSocket goes through the test, which can cut it like a network would.
         sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+        network = {"up": True}
 
-        def through(route: WebSocketRoute) -> None:
+        async def through(route: WebSocketRoute) -> None:
+            if not network["up"]:
+                await route.close(code=1006, reason="network down")
+                return
             sockets.append((route, route.connect_to_server()))
 
         await page.route_web_socket(re.compile(r".*/v1/phone$"), through)
@@ -142,22 +147,46 @@ async def agent_takes_the_call(base: str, mic: Path, dial: object) -> str:
         await page.click("#kb-results li[data-article] button")
         await page.wait_for_selector("#kb-article:not([hidden])", timeout=10_000)
         assert "order number" in (await page.text_content("#kb-article") or "")
-        # The phone's connection drops: the page says so at once, and reconnects by itself
-        # (a new socket and a new WebRTC offer) with no reload.
+        # The network goes: the page says so at once; pycc, seeing the page's phone gone,
+        # makes the available agent not ready ("disconnected"), so that the ACD offers no
+        # call that nobody would hear.
         assert sockets, "the page's phone socket was not seen"
-        # (What pycc does when it notices a page gone is the web phone tests' part.)
-        page_side, _server_side = sockets[-1]
-        await page_side.close(code=1001, reason="network gone")
+        await page.wait_for_selector("#agent-status[data-status='available']", timeout=15_000)
+        network["up"] = False
+        await asyncio.to_thread(cut_connections, int(base.rsplit(":", 1)[1]))
         await page.wait_for_selector("#connection-lost:not([hidden])", timeout=5_000)
+        cookies = {c["name"]: c["value"] for c in await context.cookies()}
+        async with httpx.AsyncClient(base_url=base, cookies=cookies) as http:
+            async with asyncio.timeout(10):
+                while (found := (await http.get("/v1/agents/alice")).json())["status"] \
+                        != "not_ready":
+                    await asyncio.sleep(0.1)
+        assert found["reason"] == "disconnected"
+        # The network comes back: the page reconnects by itself (a new socket and a new
+        # WebRTC offer) with no reload, and shows the ACD's state until the agent is ready.
+        seen = len(sockets)
+        network["up"] = True
         await page.wait_for_selector("#connection-lost", state="hidden", timeout=20_000)
         await page.wait_for_selector("#phone-status[data-ready='yes']", timeout=20_000)
-        assert len(sockets) >= 2
+        assert len(sockets) > seen
+        await page.wait_for_selector("#agent-status[data-status='not_ready']", timeout=10_000)
+        assert await page.text_content("#agent-reason") == "Page disconnected"
+        await page.click("#state-ready")
+        await page.wait_for_selector("#agent-status[data-status='available']", timeout=10_000)
         for cookie in await context.cookies():
             _COOKIES[cookie["name"]] = cookie["value"]
         pycc_call = await page.evaluate("window.pycc.lastWrapup")
         assert isinstance(pycc_call, str) and pycc_call, pycc_call
         await context.close()
         return pycc_call
+
+
+def cut_connections(port: int) -> None:
+    """Reset every TCP connection to ``port`` on 127.0.0.1 at both ends, as a network that
+    goes away does (the kernel's socket destroy, ``ss -K``; the test runs as root)."""
+    done = subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", f":{port}"],
+                          capture_output=True, text=True, check=False)
+    assert f":{port}" in done.stdout, (done.stdout, done.stderr)
 
 
 async def _shot(page: object, name: str) -> None:

@@ -68,6 +68,7 @@ const STRINGS = {
     "reason.training": "Training",
     "reason.other": "Other",
     "reason.supervisor": "Set by supervisor",
+    "reason.disconnected": "Page disconnected",
 
     "phone.title": "Phone",
     "phone.ready": "Ready · extension {extension}",
@@ -752,6 +753,7 @@ const STRINGS = {
     "reason.training": "培训",
     "reason.other": "其他",
     "reason.supervisor": "班长设置",
+    "reason.disconnected": "页面连接中断",
 
     "phone.title": "电话",
     "phone.ready": "就绪 · 分机 {extension}",
