@@ -70,8 +70,8 @@ CAMPAIGN_ROW = "#wallboard-campaigns tr[data-campaign='spring']"
 #: The queue and campaign figures the wallboard shows (its columns).
 QUEUE_FIELDS = ("waiting", "longest_wait", "answered", "abandoned", "overflowed",
                 "service_level", "agents_logged_in", "agents_free")
-CAMPAIGN_FIELDS = ("running", "mode", "in_flight", "dialed", "answered", "connected",
-                   "abandoned", "abandon_rate")
+CAMPAIGN_FIELDS = ("running", "mode", "dial_level", "in_flight", "dialed", "answered",
+                   "connected", "abandoned", "abandon_rate")
 #: What the page may never fetch by itself: the wallboard's figures come pushed.
 WALLBOARD_PATHS = ("/v1/queues", "/v1/agents", "/v1/campaigns", "/v1/wallboard")
 
@@ -450,6 +450,8 @@ async def campaign(server: PyccServer, token: str, agent: BaresipPhone) -> None:
             and s["abandoned"] == 1 and s["in_flight"] == 1), "the running campaign's row",
             timeout=40)
         assert status["mode"] == "progressive" and row["mode"]["text"] == "Progressive", row
+        # Its pacing: the configured two lines per idle agent.
+        assert status["dial_level"] == 2 and row["dial_level"]["text"] == "2", row
         assert status["abandon_rate"] == pytest.approx(status["abandoned"] / status["answered"])
         assert row["abandon_rate"]["text"] == percent_text(status["abandon_rate"]), row
         assert (row["running"]["text"], row["in_flight"]["text"]) == ("Running", "1"), row

@@ -19,6 +19,7 @@ from pycc.pds.pacing import (
     PreviewPacer,
     ProgressivePacer,
     RatioPacer,
+    dial_level,
     make_pacer,
 )
 from pycc.pds.stats import DialerStats
@@ -323,3 +324,17 @@ def test_bad_modes_and_parameters_are_named(mode: str, params: dict[str, object]
         make_pacer(mode, **params)
     assert caught.value.parameter == name
     assert str(caught.value).startswith(f"{name}:")
+
+
+def test_the_dial_level_reported_is_the_one_in_use() -> None:
+    assert dial_level(RatioPacer(level=2.5)) == 2.5
+    assert dial_level(ProgressivePacer(ratio=1.5)) == 1.5
+    assert dial_level(PreviewPacer()) is None
+    assert dial_level(PredictivePacer()) is None
+    # An adaptive pacer's level moves, and the report follows it.
+    stats = stats_with(answered=30, dialed=30, abandoned=20, at=0.0, window=1800.0)
+    pacer = AdaptivePacer("adapt_average", initial_level=3.0, min_calls_today=1000)
+    assert dial_level(pacer) == 3.0
+    pacer.decide(state(**BUSY), stats, 30.0)
+    pacer.decide(state(**BUSY), stats, 45.0)
+    assert dial_level(pacer) == pytest.approx(1.5)

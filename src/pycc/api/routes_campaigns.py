@@ -62,6 +62,8 @@ class CampaignStatus(BaseModel):
     campaign: str
     running: bool
     mode: str | None = None
+    #: Lines dialled per agent now (ratio, adaptive and progressive modes).
+    dial_level: float | None = None
     in_flight: int | None = None
     dialed: int | None = None
     answered: int | None = None

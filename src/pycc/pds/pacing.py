@@ -553,6 +553,18 @@ class PredictivePacer:
         return mean + total, total - (chance * chance).sum(axis=0)
 
 
+def dial_level(pacer: Pacer) -> float | None:
+    """The lines per agent ``pacer`` dials at now, as VICIdial's real-time report shows its
+    dial level: a ratio or adaptive pacer's level (the adaptive ones move it), a progressive
+    pacer's ratio. None where the lines are worked out call by call (predictive) or the
+    agent dials (preview)."""
+    if isinstance(pacer, RatioPacer | AdaptivePacer):
+        return pacer.level
+    if isinstance(pacer, ProgressivePacer):
+        return pacer.ratio
+    return None
+
+
 # -- the registry -------------------------------------------------------------------------------
 
 PACERS: dict[str, Callable[..., Pacer]] = {

@@ -36,7 +36,7 @@ from pycc.dsp.amd import AmdDetector, AmdResult, BeepDetector
 from pycc.dsp.pcm import Pcm
 from pycc.media.channel import Channel, ChannelGone
 from pycc.pds.campaign import CampaignConfig, CampaignError
-from pycc.pds.pacing import DialerState, Pacer, make_pacer
+from pycc.pds.pacing import DialerState, Pacer, dial_level, make_pacer
 from pycc.pds.progress import CallResult, result_for_status
 from pycc.pds.stats import DialerStats
 from pycc.pds.store import Claim, DialerStore
@@ -235,6 +235,8 @@ class DialerService:
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
         return {
             "campaign": name, "running": live.running, "mode": live.config.mode,
+            "dial_level": None if (level := dial_level(live.pacer)) is None
+            else round(level, 2),
             "in_flight": len(live.in_flight), "dialed": stats.dialed_today,
             "answered": stats.answered_today, "connected": stats.connected_today,
             "abandoned": stats.abandoned_today,

@@ -43,8 +43,8 @@ const AGENT_FIELDS = Object.freeze([
   "extension", "status", "state", "reason", "call", "calls_today", "monitor",
 ]);
 const CAMPAIGN_FIELDS = Object.freeze([
-  "running", "mode", "in_flight", "dialed", "answered", "connected", "abandoned",
-  "abandon_rate", "contacts",
+  "running", "mode", "dial_level", "in_flight", "dialed", "answered", "connected",
+  "abandoned", "abandon_rate", "contacts",
 ]);
 const FORCE_ACTIONS = Object.freeze(["ready", "not_ready", "logout"]);
 
@@ -92,6 +92,7 @@ export function readSnapshot(message) {
       campaign: textOf(c.campaign),
       running: typeof c.running === "boolean" ? c.running : null,
       mode: textOf(c.mode),
+      dial_level: numberOrNull(c.dial_level),
       in_flight: numberOrNull(c.in_flight),
       dialed: numberOrNull(c.dialed),
       answered: numberOrNull(c.answered),
@@ -112,6 +113,13 @@ export function readSnapshot(message) {
 }
 
 /** Seconds as m:ss (minutes keep counting past the hour); "—" when unknown. */
+/** A dial level (lines per agent) as the language writes numbers: "2.5". */
+export function formatLevel(level, lang = "en") {
+  const value = numberOrNull(level);
+  if (value === null) return NONE;
+  return new Intl.NumberFormat(lang, { maximumFractionDigits: 2 }).format(value);
+}
+
 export function formatWait(seconds) {
   const value = numberOrNull(seconds);
   if (value === null) return NONE;
@@ -501,6 +509,8 @@ class SupervisorView {
               value);
           } else if (field === "mode") {
             setCell(cell, value ? word("campaignMode", value) : NONE, value);
+          } else if (field === "dial_level") {
+            setCell(cell, value === null ? NONE : formatLevel(value, lang), value);
           } else if (field === "abandon_rate") {
             setCell(cell, formatPercent(value, lang), value);
           } else if (field === "contacts") {
