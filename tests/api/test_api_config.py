@@ -156,3 +156,32 @@ def test_rate_tables_are_one_section(tmp_path: Path, db_url: str | None) -> None
         problem(await c.put("/v1/config/rates/retail", json={}, headers=admin), 404)
 
     run(tmp_path, scenario, db_url)
+
+
+def test_dispositions_start_from_the_defaults_in_force(tmp_path: Path,
+                                                       db_url: str | None) -> None:
+    """A tenant listing no dispositions has the default ones: they are what the section
+    reads, and adding or deleting a code keeps the others."""
+    async def scenario(api: Api) -> None:
+        c, admin = api.client, api.auth("admin")
+        in_force = [(d["code"], d["label"], d["callback"])
+                    for d in (await c.get("/v1/dispositions", headers=admin)).json()]
+        listed = (await c.get("/v1/config/dispositions", headers=admin)).json()
+        assert [(d["code"], d["label"], d["callback"]) for d in listed] == in_force
+        assert len(in_force) > 1
+        added = await c.put("/v1/config/dispositions/refund", json={"label": "Refund"},
+                            headers=admin)
+        assert added.status_code == 201, added.text
+        codes = [d["code"] for d in (await c.get("/v1/config/dispositions",
+                                                 headers=admin)).json()]
+        assert codes == [code for code, _, _ in in_force] + ["refund"]
+        agents_see = [d["code"] for d in (await c.get("/v1/dispositions",
+                                                      headers=admin)).json()]
+        assert agents_see == codes
+        # A default one deleted: the rest stay.
+        deleted = await c.delete("/v1/config/dispositions/other", headers=admin)
+        assert deleted.status_code == 204, deleted.text
+        left = [d["code"] for d in (await c.get("/v1/dispositions", headers=admin)).json()]
+        assert left == [code for code in codes if code != "other"]
+
+    run(tmp_path, scenario, db_url)

@@ -306,17 +306,23 @@ async def dispositions_tab(page: Page, http: httpx.AsyncClient) -> None:
     await p.fill("#console-dispositions-label", "Sale")
     await p.click("#console-dispositions-save")
     assert await field_error(p, "#console-dispositions-code-error")
-    await p.fill("#console-dispositions-code", "sale")
+    # The tenant lists none of its own: the console shows the defaults in force, and a
+    # new code is added to them.
+    await p.wait_for_selector("#console-dispositions-list tr[data-name='no_sale']",
+                              timeout=WAIT_MS)
+    await p.fill("#console-dispositions-code", "upsell")
+    await p.fill("#console-dispositions-label", "Upsell")
     await p.check("#console-dispositions-callback")
     await p.click("#console-dispositions-save")
-    await p.wait_for_selector("#console-dispositions-list tr[data-name='sale']",
+    await p.wait_for_selector("#console-dispositions-list tr[data-name='upsell']",
                               timeout=WAIT_MS)
 
     async def offered() -> bool:
         codes = await get_json(http, "/v1/dispositions")
-        return {"code": "sale", "label": "Sale", "callback": True} in codes
+        return {"code": "upsell", "label": "Upsell", "callback": True} in codes \
+            and {"code": "no_sale", "label": "No sale", "callback": False} in codes
 
-    await eventually(offered, "the switch offers disposition sale")
+    await eventually(offered, "the switch offers disposition upsell and the defaults")
 
 
 # -- users and API tokens --------------------------------------------------------------------

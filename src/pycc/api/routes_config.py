@@ -34,6 +34,7 @@ from pycc.api.config_edit import (
 )
 from pycc.api.problems import ProblemError
 from pycc.api.routes_system import Context
+from pycc.ccc.dispositions import DEFAULT_DISPOSITIONS
 from pycc.provision.sync import VersionConflict
 from pycc.sip.auth import ha1
 from pycc.store.models import Extension, Tenant
@@ -113,7 +114,8 @@ async def read_section(section: str, principal: Caller, ctx: Context,
         raise ProblemError(404, f"no tenant {tenant!r}")
     response.headers["ETag"] = f'"{document.version}"'
     default: Any = {} if section in SINGLE or section == "calendars" else []
-    return document.data.get(section, default)
+    value = _in_force(section, document.data.get(section))
+    return default if value is None else value
 
 
 @router.put("/config/{section}")
@@ -125,6 +127,16 @@ async def replace_section(section: str, body: Entry, principal: Caller, ctx: Con
     check(principal, Action.CONFIG_WRITE, tenant=tenant)
     return await _commit(ctx, principal, tenant, section, lambda _old: body, None, if_match,
                          response)
+
+
+def _in_force(section: str, value: Any) -> Any:
+    """A section as the switch uses it: a tenant that lists no dispositions has the default
+    ones, so that is what is read, and what an entry is added to or deleted from (adding
+    one code must not drop the rest)."""
+    if value is None and section == "dispositions":
+        return [{"code": d.code, "label": d.label, "callback": d.callback}
+                for d in DEFAULT_DISPOSITIONS]
+    return value
 
 
 def _find(section: str, entries: list[Any], name: str) -> int | None:
@@ -181,7 +193,7 @@ async def put_entry(section: str, name: str, body: Entry, principal: Caller, ctx
         body = {key: name, **body}
 
     def mutate(old: Any) -> Any:
-        entries = list(old or [])
+        entries = list(_in_force(section, old) or [])
         index = _find(section, entries, name)
         created.append(index is None)
         if index is None:
@@ -214,7 +226,7 @@ async def delete_entry(section: str, name: str, principal: Caller, ctx: Context,
             if calendars.pop(name, None) is None:
                 raise _Missing()
             return calendars
-        entries = list(old or [])
+        entries = list(_in_force(section, old) or [])
         index = _find(section, entries, name)
         if index is None:
             raise _Missing()
