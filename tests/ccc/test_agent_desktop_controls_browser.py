@@ -4,7 +4,7 @@ for the caller and unmuting brings the agent back, the keypad's keys reach the c
 each and in order, the page's WebRTC media run on Opus, a blind transfer to an extension
 joins the caller and that extension and takes the agent out of the call, and the agent's
 own state buttons (not ready with a reason, ready, log out) change what the ACD does and
-says.
+says; a number typed in the dial box is called from the page.
 
 Each party plays its own tone, so who hears whom is told by frequency in the phones'
 recordings; what the switch thinks of the agent and the queue is read from the API.
@@ -387,4 +387,14 @@ async def states(base: str, tmp_path: Path, caller: BaresipPhone) -> None:
             assert await page.text_content("#agent-status") == "Logged out"
             assert (await agent_of_api(alice))["status"] == "offline"
             assert await page.is_enabled("#state-login")
+
+            # Manual dialing: the agent types a number and calls it from the page.
+            await page.fill("#dial-number", "1002")
+            await page.click("#dial")
+            await asyncio.to_thread(caller.wait_event, "CALL_INCOMING", timeout=15)
+            await asyncio.to_thread(caller.accept)
+            await page.wait_for_selector("#call-state[data-state='answered']", timeout=15_000)
+            assert "1002" in (await page.text_content("#call-peer") or "")
+            await page.click("#hangup")
+            await asyncio.to_thread(caller.wait_event, "CALL_CLOSED", timeout=15)
         await context.close()
