@@ -444,11 +444,11 @@ async def campaign(server: PyccServer, token: str, agent: BaresipPhone) -> None:
         assert started.status_code == 200, started.text
         # Two lines for the one idle agent: both customers answer, one reaches alice, the
         # other finds nobody free and is abandoned; alice's call is still up (a line in
-        # flight, counted as connected once it ends).
+        # flight, connected as the talk starts).
         row, status = await until(lambda: agrees(
             lambda s: s["running"] is True and s["dialed"] == 2 and s["answered"] == 2
-            and s["abandoned"] == 1 and s["in_flight"] == 1), "the running campaign's row",
-            timeout=40)
+            and s["abandoned"] == 1 and s["in_flight"] == 1 and s["connected"] == 1),
+            "the running campaign's row", timeout=40)
         assert status["mode"] == "progressive" and row["mode"]["text"] == "Progressive", row
         # Its pacing: the configured two lines per idle agent.
         assert status["dial_level"] == 2 and row["dial_level"]["text"] == "2", row

@@ -503,9 +503,17 @@ class DialerService:
         live.wake.set()
         connected_at: list[float] = []
 
+        def connected(at: float) -> None:
+            connected_at.append(at)
+            # Counted as the talk starts (as the simulator does), not when it ends: the
+            # wallboard's figure is live and the pacer's handled calls start then.
+            wait = max(0.0, at - (attempt.answered or at))
+            live.connect_times.append(wait)
+            live.stats.record_connected(at, wait)
+
         def on_connected(event: Event) -> None:
             if event.data.get("caller") == claim.phone and not connected_at:
-                connected_at.append(self.clock())
+                connected(self.clock())
                 # Talking to an agent now, no longer waiting for one: the pacer must know.
                 live.waiting = max(0, live.waiting - 1)
                 live.wake.set()
@@ -522,9 +530,8 @@ class DialerService:
                 live.waiting = max(0, live.waiting - 1)
         now = self.clock()
         if result.outcome == "answered" and result.agent is not None:
-            wait = (connected_at[0] if connected_at else now) - (attempt.answered or now)
-            live.connect_times.append(max(0.0, wait))
-            live.stats.record_connected(now, max(0.0, wait))
+            if not connected_at:  # the queue's event was not seen
+                connected(now)
             talk = now - (result.agent_answer or now)
             live.stats.record_handled(now, talk, self._wrapup(config))
             await self.store.run(self.dialer_store.mark_connected, claim.attempt_id,
