@@ -4,7 +4,8 @@ the queues that ask for it, makes a new group and changes a group's members (a l
 range is named at its agent's row and nothing is written); the agents' entries in pycc's
 configuration and the running ACD follow. The administrator then writes a knowledge-base
 article (a missing title and a tag given twice are named at their fields), edits it, and an
-agent finds and reads it on the desktop; a deleted article is gone for everyone."""
+agent finds and reads it on the desktop; a deleted article is gone for everyone. A
+supervisor writes one from under the wallboard, and the agent reads that too."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ queues:
 routes:
   - {match: "8100", to: {queue: sales}}
 """
-USERS = (("boss", "admin", None), ("alice", "agent", "alice"))
+USERS = (("boss", "admin", None), ("alice", "agent", "alice"), ("sup", "supervisor", None))
 
 
 def test_skill_groups_and_knowledge_base_from_the_console(tmp_path: Path) -> None:
@@ -85,6 +86,7 @@ async def administer(base: str) -> None:
         await skill_groups(admin, base)
         agent = await login(browser, base, "alice")
         await knowledge_base(admin, agent, base)
+        await supervisor_writes(await login(browser, base, "sup"), agent, base)
 
 
 async def group_row(page: Page, skill: str) -> tuple[str, str]:
@@ -212,3 +214,20 @@ async def knowledge_base(page: Page, agent: Page, base: str) -> None:
     await page.wait_for_selector(f"#console-kb-list li[data-article='{article}']",
                                  state="detached", timeout=10_000)
     assert (await api(page, base, "/v1/kb"))["items"] == []
+
+
+async def supervisor_writes(page: Page, agent: Page, base: str) -> None:
+    await page.wait_for_selector("#supervisor:not([hidden])", timeout=20_000)
+    await page.wait_for_selector("#sup-kb:not([hidden]) #console-kb-form", timeout=10_000)
+    await page.click("#console-kb-new")
+    await page.fill("#console-kb-title", "Holiday hours")
+    await page.fill("#console-kb-body", "Closed on the first of January.")
+    await page.click("#console-kb-save")
+    await page.wait_for_selector("#console-kb-saved:not(:empty)", timeout=10_000)
+    items = (await api(page, base, "/v1/kb"))["items"]
+    assert [(a["title"], a["author"]) for a in items] == [("Holiday hours", "sup")]
+    await agent.fill("#kb-search", "january")
+    await agent.click("#kb-search-go")
+    await agent.click("#kb-results li[data-article] button")
+    await agent.wait_for_selector("#kb-article:not([hidden])", timeout=10_000)
+    assert "Holiday hours" in (await agent.text_content("#kb-article") or "")

@@ -17,6 +17,7 @@ import {
 import { startConsole } from "./console.js";
 import { startDesk } from "./desk.js";
 import { clearErrors, fieldError } from "./forms.js";
+import { startKnowledgeBase } from "./knowledge.js";
 import { Backoff, Phone, socketUrl } from "./phone.js";
 import { startSupervisor } from "./supervisor.js";
 
@@ -36,7 +37,7 @@ function element(id) {
 const ui = Object.fromEntries([
   "connection-lost", "who", "who-tenant", "lang", "logout", "app-error",
   "login-view", "login-form", "login-user", "login-password", "login-submit", "login-error",
-  "not-agent", "not-agent-role", "not-agent-logout", "desktop",
+  "not-agent", "not-agent-role", "not-agent-logout", "desktop", "sup-kb",
   "agent", "agent-status", "agent-state", "agent-extension", "agent-reason-row",
   "agent-reason", "agent-calls-today", "agent-error",
   "state-login", "state-ready", "state-not-ready", "not-ready-reason", "state-logout",
@@ -74,6 +75,7 @@ const app = {
   timer: null,
   announcementTimer: null,
   supervisor: null,
+  supervisorKb: null,
   console: null,
   desk: null,
 };
@@ -293,6 +295,8 @@ function stopDesktop() {
   app.timer = null;
   app.supervisor?.stop();
   app.supervisor = null;
+  app.supervisorKb?.stop();
+  app.supervisorKb = null;
   app.console?.stop();
   app.console = null;
   app.desk?.stop();
@@ -341,6 +345,13 @@ function startSupervisorView() {
       renderBanner();
     },
     phoneErrorText,
+  });
+  // Supervisors write the knowledge base the agents read (admins do it in the console).
+  app.supervisorKb = startKnowledgeBase(ui["sup-kb"], {
+    session: app.session,
+    sessionEnded() {
+      if (generation === app.generation) sessionEnded();
+    },
   });
   renderTitle();
 }
@@ -1014,6 +1025,7 @@ function renderAll() {
   renderNotesCount();
   if (!ui["wrapup-done"].hidden) ui["wrapup-done"].textContent = t("wrapup.saved");
   app.supervisor?.render();
+  app.supervisorKb?.render();
   app.console?.render();
   app.desk?.render();
   renderTitle();

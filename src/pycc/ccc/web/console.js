@@ -512,7 +512,7 @@ class Conflict extends Error {}
 
 /** Requests of the console: the session's CSRF value on every change, a 401 ends the
  * session, and the answer's ETag is handed back with its data. */
-class Client {
+export class Client {
   constructor(deps) {
     this.deps = deps;
     this.stopped = false;

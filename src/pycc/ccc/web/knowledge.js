@@ -4,15 +4,16 @@
  * a page at a time), an editor of one article (`POST /v1/kb`, `PATCH /v1/kb/{id}`) and its
  * deletion (`DELETE /v1/kb/{id}`, asked twice). pycc's checks (`pycc.ccc.desk.check_article`)
  * are repeated here so that a mistake is named at its field before anything is sent; what
- * pycc still refuses is shown by the field its problem names.
+ * pycc still refuses is shown by the field its problem names. Supervisors, who may write
+ * articles too, get the same editor under their wallboard (`startKnowledgeBase`).
  */
 
 import {
-  ApiProblem, NONE, button, confirmed, h, inputRow, rowButton, showProblem, showWrong,
+  ApiProblem, Client, NONE, button, confirmed, h, inputRow, rowButton, showProblem, showWrong,
 } from "./console.js";
 import { when } from "./desk.js";
 import { clearErrors } from "./forms.js";
-import { getLanguage, t } from "./i18n.js";
+import { applyTranslations, getLanguage, t } from "./i18n.js";
 import { isObject, textOf } from "./values.js";
 
 /** The limits of `pycc.ccc.desk`. */
@@ -255,4 +256,40 @@ export class KnowledgeTab {
     this.renderHeading();
     this.renderList();
   }
+}
+
+/**
+ * The editor on its own, in `panel` (the supervisor view's): `deps` as the console's
+ * (`session` for the anti-forgery header, `sessionEnded()`). Returns `stop()` and `render()`.
+ */
+export function startKnowledgeBase(panel, deps) {
+  const listeners = new AbortController();
+  const view = {
+    client: new Client(deps),
+    stopped: false,
+    on(target, type, handler) {
+      target.addEventListener(type, handler, { signal: listeners.signal });
+    },
+  };
+  const tab = new KnowledgeTab(view);
+  panel.replaceChildren();
+  tab.build(panel);
+  applyTranslations(panel);
+  panel.hidden = false;
+  tab.show();
+  return {
+    render() {
+      if (view.stopped) return;
+      applyTranslations(panel);
+      tab.render();
+    },
+    stop() {
+      view.stopped = true;
+      view.client.stopped = true;
+      listeners.abort();
+      // What this user saw must not stay in the page for the next user of the browser.
+      panel.replaceChildren();
+      panel.hidden = true;
+    },
+  };
 }
