@@ -457,12 +457,13 @@ def test_collect_timeouts_min_digits_typeahead_and_info_keys(tmp_path: Path) -> 
         call = await lab.call(ua, phone, "7003")
         digits, elapsed = await next_item(timed)
         assert digits == ""
-        assert 0.25 < elapsed < 1.0
+        # The 0.3 s timeout fired (not sooner); the bound above is loose for loaded machines.
+        assert 0.25 < elapsed < 2.5
         for digit in "12":
             assert (await call.send_info_dtmf(digit)).status == 200
         digits, elapsed = await next_item(timed)
         assert digits == ""  # two keys of the three needed, then 0.3 s of nothing
-        assert elapsed < 2.0
+        assert elapsed < 2.8  # the inter-digit timeout, before the 3 s one
         for digit in "456":
             assert (await call.send_info_dtmf(digit)).status == 200
         assert await next_item(outbox) == ("enough", "456")
