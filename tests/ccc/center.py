@@ -21,7 +21,7 @@ from pycc.config import write_initial_config
 from pycc.store.db import make_url
 from pycc.store.repo import Store
 
-__all__ = ["CENTER", "PASSWORD", "log_in", "recording_settings", "serving"]
+__all__ = ["CENTER", "PASSWORD", "campaign_center", "log_in", "recording_settings", "serving"]
 
 CENTER = """
 tenant: default
@@ -95,3 +95,27 @@ def recording_settings(data_dir: Path, *, rtp_ports: int = 0) -> None:
     text = with_settings(path.read_text(encoding="utf-8"), settings)
     path.write_text(text + "\n[oam]\nalarm_interval = 0.5\n\n[files]\nindex_interval = 0.5\n",
                     encoding="utf-8")
+
+
+def campaign_center(port: int, *, mode: str, ring_timeout: int, wrapup: int,
+                    dial_level: float | None = None) -> str:
+    """A call center whose campaign "spring" (``mode``) dials customers through the trunk
+    "customers" at 127.0.0.1:``port`` (a SIPp UAS, tests/scenarios/uas_customers.xml) and
+    gives them to alice (extension 1001) in the queue "outbound"."""
+    level = "" if dial_level is None else f"\n    dial_level: {dial_level:g}"
+    return f"""
+tenant: default
+agents:
+  - {{id: alice, extension: "1001", skills: {{sales: 5}}}}
+queues:
+  - {{name: outbound, skill: sales, ring_timeout: {ring_timeout}, wrapup: {wrapup}}}
+trunks:
+  - {{name: customers, host: "127.0.0.1:{port}", options_interval: 0, ips: []}}
+campaigns:
+  - name: spring
+    mode: {mode}{level}
+    queue: outbound
+    trunk: customers
+    caller_ids: ["+15551230000"]
+    ring_time: 15
+"""

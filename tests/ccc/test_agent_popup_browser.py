@@ -31,7 +31,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, WebSocket
 
-from ccc.center import CENTER, log_in, serving
+from ccc.center import CENTER, campaign_center, log_in, serving
 from ccc.test_web_i18n import catalogues
 from peers.audio import write_tone_wav
 from peers.baresip import BaresipPhone, start_baresip
@@ -328,25 +328,6 @@ CUSTOMER = "+12125551037"  # the SIPp customers answer numbers ending in 3 to 9
 TIMEZONE = "Asia/Kolkata"
 
 
-def campaign_center(port: int) -> str:
-    return f"""
-tenant: default
-agents:
-  - {{id: alice, extension: "1001", skills: {{sales: 5}}}}
-queues:
-  - {{name: outbound, skill: sales, ring_timeout: 20, wrapup: 30}}
-trunks:
-  - {{name: customers, host: "127.0.0.1:{port}", options_interval: 0, ips: []}}
-campaigns:
-  - name: spring
-    mode: preview
-    queue: outbound
-    trunk: customers
-    caller_ids: ["+15551230000"]
-    ring_time: 15
-"""
-
-
 @contextlib.contextmanager
 def sipp_customers(tmp_path: Path) -> Iterator[int]:
     """SIPp customers behind a trunk, answering after 200 ms; their port."""
@@ -363,7 +344,8 @@ def test_a_preview_pops_the_contact_up_and_the_page_schedules_the_callback(
         tmp_path: Path) -> None:
     with sipp_customers(tmp_path) as port, \
             serving(tmp_path, extensions=("1001",), users=USERS,
-                    center=campaign_center(port)) as server:
+                    center=campaign_center(port, mode="preview", ring_timeout=20,
+                                           wrapup=30)) as server:
         asyncio.run(asyncio.wait_for(
             preview(base_of(server), admin_token(server), tmp_path), 90))
 

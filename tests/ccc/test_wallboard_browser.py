@@ -29,7 +29,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, WebSocket
 
-from ccc.center import log_in, serving
+from ccc.center import campaign_center, log_in, serving
 from ccc.test_agent_desktop_actions_browser import (
     agent_ready,
     base_of,
@@ -357,27 +357,6 @@ async def supervisor_forces_the_agent(board: Wallboard, api: httpx.AsyncClient, 
 CUSTOMERS = ("+12125551035", "+12125551046")
 
 
-def campaign_center(port: int) -> str:
-    """Alice takes the outbound queue's calls; the campaign dials two lines per idle agent."""
-    return f"""
-tenant: default
-agents:
-  - {{id: alice, extension: "1001", skills: {{sales: 5}}}}
-queues:
-  - {{name: outbound, skill: sales, ring_timeout: 10, wrapup: 1}}
-trunks:
-  - {{name: customers, host: "127.0.0.1:{port}", options_interval: 0, ips: []}}
-campaigns:
-  - name: spring
-    mode: progressive
-    dial_level: 2
-    queue: outbound
-    trunk: customers
-    caller_ids: ["+15551230000"]
-    ring_time: 15
-"""
-
-
 def test_the_campaign_row_shows_pacing_and_abandonment_as_pycc_reports_them(
         tmp_path: Path) -> None:
     customers = start_sipp_uas(scenario("uas_customers"), calls=None, timeout=None,
@@ -386,7 +365,8 @@ def test_the_campaign_row_shows_pacing_and_abandonment_as_pycc_reports_them(
     users = (("sup", "supervisor", None), ("boss", "admin", None))
     try:
         with serving(tmp_path, extensions=("1001",), users=users,
-                     center=campaign_center(customers.local_port)) as server:
+                     center=campaign_center(customers.local_port, mode="progressive",
+                                            ring_timeout=10, wrapup=1, dial_level=2)) as server:
             with Store(make_url(server.data_dir, None)) as store:
                 token = issue_token(store, "default", "boss", now=time.time(),
                                     origin=Origin("tests", "cli")).plaintext

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ccc.browser_double import PageDouble
-from ccc.center import PASSWORD, serving
+from ccc.center import PASSWORD, campaign_center, serving
 from peers.pycc_server import PyccServer
 from peers.sipp import scenario, start_sipp_uas
 from pycc.aaa.accounts import issue_token
@@ -26,25 +26,6 @@ pytestmark = pytest.mark.peer
 CUSTOMER = "+12125551035"  # the SIPp customers answer numbers ending in 3 to 9
 
 
-def center(port: int) -> str:
-    return f"""
-tenant: default
-agents:
-  - {{id: alice, extension: "1001", skills: {{sales: 5}}}}
-queues:
-  - {{name: outbound, skill: sales, ring_timeout: 10, wrapup: 30}}
-trunks:
-  - {{name: customers, host: "127.0.0.1:{port}", options_interval: 0, ips: []}}
-campaigns:
-  - name: spring
-    mode: preview
-    queue: outbound
-    trunk: customers
-    caller_ids: ["+15551230000"]
-    ring_time: 15
-"""
-
-
 def test_a_preview_rings_the_page_first_and_a_callback_is_scheduled_at_wrap_up(
         tmp_path: Path) -> None:
     customers = start_sipp_uas(scenario("uas_customers"), calls=None, timeout=None,
@@ -53,7 +34,8 @@ def test_a_preview_rings_the_page_first_and_a_callback_is_scheduled_at_wrap_up(
     users = (("alice", "agent", "alice"), ("boss", "admin", None))
     try:
         with serving(tmp_path, extensions=("1001",), users=users,
-                     center=center(customers.local_port)) as server:
+                     center=campaign_center(customers.local_port, mode="preview",
+                                            ring_timeout=10, wrapup=30)) as server:
             with Store(make_url(server.data_dir, None)) as store:
                 token = issue_token(store, "default", "boss", now=time.time(),
                                     origin=Origin("tests", "cli")).plaintext
