@@ -545,8 +545,13 @@ KEYS = "159#"
 
 
 def dtmf_pcm(keys: str = KEYS) -> npt.NDArray[np.int16]:
-    """``keys`` as Q.23 tones (100 ms on, 100 ms off) after 0.5 s of silence, at 8 kHz."""
-    return np.concatenate([np.zeros(4000, dtype=np.int16), dtmf_sequence(keys, 100, 100)])
+    """``keys`` as Q.23 tones (200 ms on, 150 ms off, a person's key press) after 0.5 s of
+    silence, at 8 kHz.
+
+    Tones of 100 ms were lost now and then on a loaded machine: the caller's sender shares the
+    test process with pycc, and a 80 ms stall of either made pycc's playout drop most of a
+    tone (the jitter buffer skips what is too late to play, as it should)."""
+    return np.concatenate([np.zeros(4000, dtype=np.int16), dtmf_sequence(keys, 200, 150)])
 
 
 def dtmf_wav(path: Path, keys: str = KEYS) -> Path:

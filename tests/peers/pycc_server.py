@@ -27,13 +27,42 @@ from .net import LOOPBACK, free_port, port_was_taken
 from .process import tail, wait_until
 
 PYCC = [sys.executable, "-m", "pycc"]
+#: What :data:`PYCC` is unless a harness swapped it (for a profiler, say).
+_THIS_PYTHON = (sys.executable, "-m", "pycc")
+
+
+#: Commands :func:`run_cli` runs in a process of their own; the others run in the test's own
+#: process, through the CLI's typer app. Starting an interpreter that imports pycc costs
+#: about 2 s of CPU, many times what ``pycc init`` or ``pycc report cdr`` do, and nearly every
+#: test that starts pycc runs a few. (The CLI as a process is tested in tests/test_cli.py.)
+OWN_PROCESS = frozenset({"serve", "demo"})
 
 
 def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None,
             timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run one ``pycc`` command and return its completed process (never raises on exit code)."""
+    if (args and args[0] not in OWN_PROCESS and tuple(PYCC) == _THIS_PYTHON
+            and (env is None or env == os.environ)):
+        return run_cli_here(args)
     return subprocess.run([*PYCC, *args], capture_output=True, text=True, timeout=timeout,
                           env=env, check=False)
+
+
+def run_cli_here(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """``pycc ARGS`` in this process, as a completed process (an exception is exit code 1
+    with its traceback on stderr)."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from pycc.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess([*PYCC, *args], result.exit_code, result.stdout,
+                                       stderr)
 
 
 @dataclass
