@@ -3,6 +3,7 @@
     python benchmarks/sip_load.py [--runs 3] [--seconds 10] [--call-rates 200,400,600]
                                   [--register-rates 1000,2000,3000] [--transport u1]
                                   [--only calls|register] [--reference-src DIR]
+                                  [--direct-media]
 
 For each offered rate, SIPp runs for ``--seconds`` against ``pycc serve`` and then against
 Kamailio (a stateful proxy that does the same digest checks, see tests/peers/kamailio.py), in
@@ -17,7 +18,10 @@ SIPp UAS. Registrations: SIPp REGISTER, 401, REGISTER with credentials, 200, spr
 registration.
 
 pycc runs with a per-source rate limit above the offered load (every SIPp request comes from
-one address, which the default limit of 500 requests/s would throttle).
+one address, which the default limit of 500 requests/s would throttle). pycc anchors the
+calls' media (its default); with ``--direct-media`` each run also starts a pycc with
+``direct_media = true`` ("pycc-direct"), which passes the SDP on and carries the signalling
+alone, as Kamailio does.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ def run_registers(target: str, rate: float, seconds: float, transport: str,
 def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for rate in rates:
-        servers = ["pycc", "kamailio"] + (["pycc-ref"] if args.reference_src else [])
+        servers = ["pycc", "kamailio"] + (["pycc-ref"] if args.reference_src else []) + \
+            (["pycc-direct"] if args.direct_media and kind == "calls" else [])
         figures: dict[str, list[float]] = {server: [] for server in servers}
         failures: dict[str, int] = dict.fromkeys(servers, 0)
         for _ in range(args.runs):
@@ -105,6 +110,11 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
             row["pycc_ref"] = round(ref, 1)
             row["pycc_ref_failed"] = failures["pycc-ref"]
             row["ratio_to_ref"] = round(float(row["pycc"]) / ref, 2) if ref else None  # type: ignore[arg-type]
+        if "pycc-direct" in servers:
+            direct = statistics.median(figures["pycc-direct"])
+            row["pycc_direct"] = round(direct, 1)
+            row["pycc_direct_failed"] = failures["pycc-direct"]
+            row["direct_ratio"] = round(direct / kam, 2) if kam else None
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -125,14 +135,15 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
             else:
                 os.environ["PYTHONPATH"] = saved
     transport = args.transport
-    if server_kind == "pycc":
+    if server_kind in ("pycc", "pycc-direct"):
         # The registering extensions exist before pycc starts, as a switch's extensions do:
         # it loads their credentials at start (Kamailio's side checks one fixed password).
         users = [("1001", PASSWORD), ("1002", PASSWORD)]
         if kind == "register":
             users += [(number, PASSWORD) for number in REGISTER_USERS]
-        server = start_pycc(work, users, config={"rate_limit": 1e6, "rate_burst": 1e6,
-                                                 "ban_failures": 1_000_000})
+        server = start_pycc(work, users, config={
+            "rate_limit": 1e6, "rate_burst": 1e6, "ban_failures": 1_000_000,
+            "direct_media": server_kind == "pycc-direct"})
         try:
             if kind == "register":
                 return run_registers(server.address, rate, args.seconds, transport, work)
@@ -165,6 +176,8 @@ def main() -> None:
     parser.add_argument("--reference-src", default=None, metavar="DIR",
                         help="also run the pycc whose package is in DIR (e.g. the src of a "
                              "git worktree of an earlier commit) and report pycc over it")
+    parser.add_argument("--direct-media", action="store_true",
+                        help="calls: also run a pycc with direct_media = true")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     if args.only in (None, "calls"):
@@ -175,7 +188,9 @@ def main() -> None:
     for row in rows:
         print(f"{row['kind']:<9} {row['offered']:>7} {row['pycc']:>7} {row['kamailio']:>11} "
               f"{row['ratio']!s:>6}  {row['pycc_failed']}/{row['kamailio_failed']:<14} "
-              f"{row.get('pycc_ref', '-')!s:>6} {row.get('ratio_to_ref', '-')!s:>8}")
+              f"{row.get('pycc_ref', '-')!s:>6} {row.get('ratio_to_ref', '-')!s:>8}  "
+              f"direct: {row.get('pycc_direct', '-')!s} ({row.get('direct_ratio', '-')!s}, "
+              f"{row.get('pycc_direct_failed', '-')!s} failed)")
 
 
 if __name__ == "__main__":

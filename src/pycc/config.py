@@ -172,6 +172,11 @@ class SwitchConfig:
     #: Relay worker processes that forward plain relayed calls' RTP off the event loop
     #: (`pycc.media.offload`): 0 for none, -1 for one on a machine with two or more cores.
     media_workers: int = -1
+    #: Calls between two phones that are not recorded keep their media between the phones
+    #: (the SDP passes through unchanged; pycc carries only the signalling). Such calls
+    #: cannot be transferred to a service or listened to, and ``rtp_timeout`` does not end
+    #: them. Off by default: phones behind NAT often cannot reach each other directly.
+    direct_media: bool = False
     #: The Opus encoder's complexity (0 to 10) where pycc transcodes to Opus: lower values
     #: take less CPU per call (complexity 1 about half of 5's encode time) for a little
     #: quality; unset keeps the codec's default, 5.
@@ -252,6 +257,35 @@ _TUPLE_FIELDS = {"domains", "auth_algorithms", "webrtc_addresses"}
 _KNOWN = {f.name for f in fields(SwitchConfig)}
 
 
+#: What each plain setting's TOML value must be (a typo such as ``record_calls = "no"``
+#: would otherwise be taken as true).
+_EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
+    "bool": ((bool,), "true or false"),
+    "int": ((int,), "a whole number"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "int | None": ((int,), "a whole number"),
+    "str | None": ((str,), "a string"),
+    "tuple[str, ...]": ((list,), "a list of strings"),
+}
+
+
+def _check_type(name: str, value: object, where: str) -> None:
+    kind = _FIELD_TYPES.get(name)
+    expected = _EXPECTED.get(kind or "")
+    if expected is None:
+        return
+    types, words = expected
+    wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+    if not wrong and isinstance(value, list):
+        wrong = not all(isinstance(item, str) for item in value)
+    if wrong:
+        raise ConfigError(f"{where}: expected {words}, not {value!r}")
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(SwitchConfig)}
+
+
 def load_config(data_dir: Path) -> SwitchConfig:
     """Read ``DATA_DIR/pycc.toml``; raises ConfigError naming a missing file or a bad key."""
     path = data_dir / CONFIG_FILE
@@ -275,6 +309,7 @@ def load_config(data_dir: Path) -> SwitchConfig:
         if name == "applications" and not (
                 isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             raise ConfigError(f'{path}: applications: expected a table of "number" = "service"')
+        _check_type(name, value, f"{path}: {key}")
         values[name] = tuple(value) if name in _TUPLE_FIELDS else value
     try:
         return SwitchConfig(data_dir=data_dir, **values)
@@ -299,6 +334,10 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         'auth_algorithms = ["MD5"]  # add "SHA-256" first when every phone supports it\n'
         "rtp_timeout = 60  # seconds without RTP before a call is hung up\n"
         "record_calls = false\n"
+        "# Calls between two phones keep their media between the phones (not recorded, no\n"
+        "# transfer to a service, no RTP timeout): true only where every phone can reach the\n"
+        "# others.\n"
+        "direct_media = false\n"
         "# Overload control: calls at once and new calls per second (0: no limit); new calls\n"
         "# get 503 while this many bytes of requests wait unread (0: never refused for it).\n"
         "max_calls = 0\n"

@@ -183,7 +183,8 @@ class Switch:
         self.b2bua = B2BUA(endpoint, registrar, auth, self.recorder,
                            ring_timeout=cfg.ring_timeout, media=media,
                            record_dir=cfg.recordings_path if cfg.record_calls else None,
-                           record_format=cfg.recording_format)
+                           record_format=cfg.recording_format,
+                           direct_media=cfg.direct_media)
         assert media.engine is not None
         if cfg.record_calls:
             # Calls the call center connects inside the media server (queue callers and

@@ -342,3 +342,43 @@ def test_dtmf_digits_arrive_once(
     assert_each_hears_the_other(call)
     record = assert_answered(call.record)
     assert record.media_path == media_path
+
+
+# -- direct media: pycc carries the signalling alone ------------------------------------------
+
+def assert_media_direct(call: AnchoredCall) -> None:
+    """Each phone was told to send to the other and got its RTP from the other: pycc's own
+    ports appear nowhere."""
+    caller_ports, callee_ports = sdp_media_ports(call.caller), sdp_media_ports(call.callee)
+    assert not (caller_ports | callee_ports) & set(call.rtp_ports)
+    # Each phone traced its own description and the other's, unchanged.
+    assert caller_ports == callee_ports and len(caller_ports) == 2, (caller_ports, callee_ports)
+    assert rtp_sources(call.caller) | rtp_sources(call.callee) == caller_ports
+
+
+@pytest.mark.parametrize("record_calls", [False, True], ids=["direct", "recorded-anchored"])
+def test_direct_media_leaves_the_media_to_the_phones(
+    tmp_path: Path, rtp_ports: range, record_calls: bool,
+) -> None:
+    """With ``direct_media``, a call between two phones keeps its media between them (each
+    phone's SDP reaches the other unchanged) and its record says "direct"; a call that is
+    recorded is anchored all the same."""
+    server = start_pycc(
+        tmp_path, USERS, serve_args=["--rtp-ports", f"{rtp_ports[0]}-{rtp_ports[-1]}"],
+        config={"direct_media": True, "record_calls": record_calls},
+    )
+    try:
+        with anchored_call(server, tmp_path, rtp_ports, caller_codecs=("pcmu",),
+                           callee_codecs=("pcmu",)) as call:
+            time.sleep(TALK_SECONDS)
+    finally:
+        server.stop()
+    assert_each_hears_the_other(call)
+    record = assert_answered(call.record)
+    if record_calls:
+        assert_media_anchored(call)
+        assert record.media_path == "relay" and record.recording, record
+    else:
+        assert_media_direct(call)
+        assert record.media_path == "direct" and record.recording is None, record
+        assert record.codec_caller is None and record.mos_caller is None, record

@@ -57,11 +57,17 @@ def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> No
             c.a.rtp_in.clear()
             c.b.rtp_in.clear()
             await _talk(c, 40, start=10)
-            await eventually(lambda: len(c.b.rtp_in) >= 40 and len(c.a.rtp_in) >= 40)
+
+            def this_talk(packets: list[bytes], first: int) -> list[bytes]:
+                # A packet of the warm-up may still arrive after the clear on a loaded machine.
+                return [p for p in packets if parse_rtp(p).sequence >= first]
+
+            await eventually(lambda: len(this_talk(c.b.rtp_in, 110)) >= 40
+                             and len(this_talk(c.a.rtp_in, 510)) >= 40)
             sent_a = [rtp(0, 100 + n, 160 * n, SSRC_A, bytes([n % 256]) * 160)
                       for n in range(10, 50)]
-            assert c.b.rtp_in == sent_a
-            assert [parse_rtp(p).ssrc for p in c.a.rtp_in] == [SSRC_B] * 40
+            assert this_talk(c.b.rtp_in, 110) == sent_a
+            assert [parse_rtp(p).ssrc for p in this_talk(c.a.rtp_in, 510)] == [SSRC_B] * 40
             # The worker's counts reach the legs (the media time-out reads them).
             await eventually(lambda: a_leg.received >= before_a + 40
                              and b_leg.received >= before_b + 40, timeout=3.0)

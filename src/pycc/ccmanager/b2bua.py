@@ -222,9 +222,16 @@ class B2BUA:
         media: MediaServer | None = None,
         record_dir: Path | None = None,
         record_format: str = "wav",
+        direct_media: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.media = media
+        #: Calls between two phones (an extension or a trunk at each end) that are not
+        #: recorded leave their media to the phones: the SDP passes through unchanged and
+        #: pycc carries the signalling alone (Asterisk's ``directmedia``, FreeSWITCH's
+        #: bypass media). Such a call cannot be transferred to a service, listened to or
+        #: recorded, and no RTP timeout ends it.
+        self.direct_media = direct_media
         #: Where every answered call is recorded (None: calls are not recorded).
         self.record_dir = record_dir
         self.record_format = record_format
@@ -380,9 +387,8 @@ class B2BUA:
             else:
                 self._fail(call, 404, "Not Found", "not-found")
             return
-        if self.media is not None and not self._open_media(call, locations):
-            return
-        self._ring(call, locations)
+        if not self._anchor(call) or self._open_media(call, locations):
+            self._ring(call, locations)
 
     def _ring(self, call: Call, locations: list[Location]) -> None:
         invite = call.a_invite
@@ -411,7 +417,7 @@ class B2BUA:
         call.fallbacks = ways[1:]
         call.claimed = list(ways)
         call.on_finish.append(self._release_ways)
-        if self.media is not None and not self._open_media_towards(call, first.destination):
+        if self._anchor(call) and not self._open_media_towards(call, first.destination):
             self._release_ways(call)
             return
         invite = call.a_invite
@@ -436,6 +442,16 @@ class B2BUA:
             way = call.claimed.pop()
             if way.release is not None:
                 way.release()
+
+    def _anchor(self, call: Call) -> bool:
+        """Whether a call between two phones gets its media anchored on pycc (else its
+        record says "direct", when pycc could have)."""
+        if self.media is None:
+            return False
+        if self.direct_media and self.record_dir is None:
+            call.media_info["media_path"] = "direct"
+            return False
+        return True
 
     def _open_media(self, call: Call, locations: list[Location]) -> bool:
         return self._open_media_towards(call, locations[0].destination)
