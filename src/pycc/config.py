@@ -270,12 +270,17 @@ _EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
+#: Settings whose range belongs in the type error too.
+_WORDS = {"opus_complexity": "a whole number from 0 to 10"}
+
+
 def _check_type(name: str, value: object, where: str) -> None:
     kind = _FIELD_TYPES.get(name)
     expected = _EXPECTED.get(kind or "")
     if expected is None:
         return
     types, words = expected
+    words = _WORDS.get(name, words)
     wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
     if not wrong and isinstance(value, list):
         wrong = not all(isinstance(item, str) for item in value)
