@@ -310,11 +310,11 @@ def test_record_writes_a_playable_wav_of_the_caller(tmp_path: Path) -> None:
         leaver = await lab.caller("1004")
         leaver.phone.tone(600)
         running = asyncio.create_task(run_flow(flow, leaver.call))
-        # As above: the caller speaks after the beep, then hangs up mid-message.
+        # The caller speaks after the beep (200 ms, tone:beep), then hangs up mid-message.
         async with asyncio.timeout(5):
             while not hears(leaver.phone.heard(), 1000):
                 await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.6)
         lab.caller_hangs_up(leaver)
         outcome = await asyncio.wait_for(running, 2)
         assert (outcome.hung_up, outcome.reason, outcome.target) == (True, "caller", None)
