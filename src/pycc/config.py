@@ -180,7 +180,8 @@ class SwitchConfig:
     #: The Opus encoder's complexity (0 to 10) where pycc transcodes to Opus: lower values
     #: take less CPU per call (complexity 1 about half of 5's encode time) for a little
     #: quality; unset keeps the codec's default, 5.
-    opus_complexity: int | None = None
+    opus_complexity: int | None = field(
+        default=None, metadata={"expected": "a whole number from 0 to 10"})
     #: The addresses browsers' WebRTC media may reach pycc at (ICE host candidates); empty:
     #: every non-loopback interface, or 127.0.0.1 on a machine with no other.
     webrtc_addresses: tuple[str, ...] = ()
@@ -270,17 +271,14 @@ _EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-#: Settings whose range belongs in the type error too.
-_WORDS = {"opus_complexity": "a whole number from 0 to 10"}
-
-
 def _check_type(name: str, value: object, where: str) -> None:
-    kind = _FIELD_TYPES.get(name)
-    expected = _EXPECTED.get(kind or "")
+    setting = _FIELDS[name]
+    expected = _EXPECTED.get(str(setting.type))
     if expected is None:
         return
     types, words = expected
-    words = _WORDS.get(name, words)
+    # A setting with a range names it in its field's metadata.
+    words = setting.metadata.get("expected", words)
     wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
     if not wrong and isinstance(value, list):
         wrong = not all(isinstance(item, str) for item in value)
@@ -288,7 +286,7 @@ def _check_type(name: str, value: object, where: str) -> None:
         raise ConfigError(f"{where}: expected {words}, not {value!r}")
 
 
-_FIELD_TYPES = {f.name: str(f.type) for f in fields(SwitchConfig)}
+_FIELDS = {f.name: f for f in fields(SwitchConfig)}
 
 
 def load_config(data_dir: Path) -> SwitchConfig:
