@@ -243,6 +243,7 @@ def test_clock_cadence_on_a_real_loop(flavour: str) -> None:
         factory = pytest.importorskip("uvloop").new_event_loop
     seen: list[tuple[float, float]] = []
     skipped: list[int] = []
+    frames_due: list[float] = []
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
@@ -258,6 +259,7 @@ def test_clock_cadence_on_a_real_loop(flavour: str) -> None:
         await asyncio.sleep(0.5 + 0.01)
         clock.unsubscribe(probe)
         skipped.append(clock.skipped)
+        frames_due.append((loop.time() - start) / 0.02)
         # uvloop's loop.time() counts whole milliseconds: the deadline and the start may
         # each be rounded by one.
         assert seen[0][0] == pytest.approx(start + 0.02, abs=2.5e-3)
@@ -265,7 +267,8 @@ def test_clock_cadence_on_a_real_loop(flavour: str) -> None:
     runner(factory)(scenario)
     # A loop stalled by a loaded machine (more than three frames late) skips the frames it
     # missed rather than firing them in a burst: counted, and the grid is kept.
-    assert 24 <= len(seen) + skipped[0] <= 26
+    # The sleep itself may wake late on such a machine: every frame due by then is counted.
+    assert 24 <= len(seen) + skipped[0] <= max(26, frames_due[0] + 1)
     nominal = [n for n, _ in seen]
     steps = np.diff(nominal) / 0.02
     assert steps == pytest.approx(np.round(steps), abs=1e-6)
