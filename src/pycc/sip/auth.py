@@ -284,13 +284,16 @@ def _simple_params(rest: str, what: str) -> dict[str, str] | None:
     """The parameters of ``rest`` when it is the plain list phones send, else None."""
     if not _SIMPLE_PARAMS.fullmatch(rest):
         return None
-    params: dict[str, str] = {}
-    for match in _SIMPLE_PARAM.finditer(rest):
-        name, raw = match.group(1), match.group(2)
-        key = name.lower()
-        if key in params:
-            raise AuthParseError(f"{what}: duplicate parameter {name!r}")
-        params[key] = raw[1:-1] if raw.startswith('"') else raw
+    # The list matched as a whole, so reading it pair by pair from the left takes the same
+    # elements: each quoted-string is consumed whole, and a separator starts no pair.
+    found = _SIMPLE_PARAM.findall(rest)
+    params = {name.lower(): raw[1:-1] if raw[0] == '"' else raw for name, raw in found}
+    if len(params) != len(found):
+        seen: set[str] = set()
+        for name, _raw in found:
+            if name.lower() in seen:
+                raise AuthParseError(f"{what}: duplicate parameter {name!r}")
+            seen.add(name.lower())
     return params
 
 

@@ -102,6 +102,9 @@ def is_token(text: str) -> bool:
 _NAMES: set[str] = set()
 #: A header name as spelled on the wire -> (lookup key, the spelling pycc writes).
 _SPELLINGS: dict[str, tuple[str, str]] = {}
+#: The same for names read off the wire that passed `is_header_name` (spelled as they came,
+#: spaces before the colon included): only these take `Headers.read_plain`'s fast way.
+_PLAIN_NAMES: dict[str, tuple[str, str]] = {}
 
 
 def _spelling(name: str) -> tuple[str, str]:
@@ -144,14 +147,29 @@ class Headers:
         self._idx: dict[str, list[str]] | None = None
 
     @classmethod
-    def parsed(cls, lines: Iterable[tuple[str, str]]) -> Headers:
-        """The headers of ``(name, value)`` lines read off the wire, indexed at once: every
-        parsed message is looked up, so one pass does both (the parser's hot path)."""
+    def read_plain(cls, lines: Iterable[str]) -> Headers | None:
+        """The headers of ``lines``, each one plain ``name: value`` field (no folding, no
+        line end), read and indexed in one pass; None as soon as a line is anything else,
+        for the parser's careful reader to judge. Every message goes through here."""
         entries: list[tuple[str, str, str]] = []
         index: dict[str, list[str]] = {}
-        for name, value in lines:
-            key, spelled = _SPELLINGS.get(name) or _spelling(name)
-            entries.append((key, spelled, value))
+        known = _PLAIN_NAMES
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return None
+            spelled = known.get(name)
+            if spelled is None:
+                # Spaces before the colon are allowed (RFC 3261 §7.3.1 HCOLON).
+                bare = name.rstrip(" \t")
+                if not is_header_name(bare):
+                    return None
+                spelled = _SPELLINGS.get(bare) or _spelling(bare)
+                if len(known) < 4096:  # never let strange names grow memory
+                    known[name] = spelled
+            key = spelled[0]
+            value = value.strip()
+            entries.append((key, spelled[1], value))
             found = index.get(key)
             if found is None:
                 index[key] = [value]

@@ -12,7 +12,6 @@ so any octets survive a parse/serialize round trip.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from pycc.sip.errors import SipParseError
@@ -265,17 +264,16 @@ def parse_message(
 
     first = lines[0].rstrip("\r")
     is_request = not first.startswith("SIP/")
-    raw_headers = _plain_header_lines(head, len(lines) - 1, limits)
-    if raw_headers is None:
-        raw_headers = _header_lines(lines, first, is_request, limits)
-    headers = Headers.parsed(raw_headers)
+    headers = _plain_headers(head, lines, limits)
+    if headers is None:
+        headers = Headers(_header_lines(lines, first, is_request, limits))
     try:
         body = _frame_body(headers, raw_body, datagram, limits)
         msg = _parse_start_line(first, headers, body)
         if validate:
             validate_message(msg)
     except SipParseError as exc:
-        exc.raw_headers = raw_headers
+        exc.raw_headers = list(headers)
         exc.is_request = is_request
         if not is_request:
             exc.status = None  # a malformed response is dropped (RFC 4475 §3.1.2.5, §3.1.2.19)
@@ -283,16 +281,11 @@ def parse_message(
     return msg
 
 
-# A header line as nearly every message spells it: a token, a colon, a value on that line.
-_HEADER_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:([^\r\n]*)\r?$", re.MULTILINE)
-
-
-def _plain_header_lines(
-    head: str, count: int, limits: Limits
-) -> list[tuple[str, str]] | None:
-    """The header lines of ``head`` read by one pass of the regular expression engine, or
-    None when anything needs `_header_lines`' line-by-line reading: folded lines, a line
-    that is no plain ``name: value``, a limit reached."""
+def _plain_headers(head: str, lines: list[str], limits: Limits) -> Headers | None:
+    """The header fields of ``head`` (``lines`` is it split at its line ends) when each line
+    is a plain ``name: value``, or None when anything needs `_header_lines`' careful
+    reading: folded lines, a stray CR, a name that is no token, a limit reached."""
+    count = len(lines) - 1
     if (
         count < 1
         or count > limits.max_headers
@@ -300,12 +293,10 @@ def _plain_header_lines(
         or "\n " in head
         or "\n\t" in head
         or head.count("\n") != count
+        or (head.count("\r") != count and "\r" in head)
     ):
         return None
-    lines = _HEADER_LINE.findall(head, head.find("\n") + 1)
-    if len(lines) != count:
-        return None
-    return [(name, value.strip()) for name, value in lines]
+    return Headers.read_plain(lines[1:])
 
 
 def _header_lines(
