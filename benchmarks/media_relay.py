@@ -1,6 +1,6 @@
 """Media benchmark: pycc's RTP relay and transcoding against rtpengine, on loopback.
 
-    python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000
+    python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000 [--workers 1,2]
     python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 \
         [--opus-complexity 5,1]
     python benchmarks/media_relay.py --mode transcode --codec G729 --calls 75,150
@@ -364,6 +364,16 @@ def bound_socket() -> socket.socket:
     return sock
 
 
+def workers_of(target: str) -> int:
+    """The relay worker processes of a pycc target: "pycc-worker" has one, "pycc-N-workers"
+    N, plain "pycc" none."""
+    if target == "pycc-worker":
+        return 1
+    if target.startswith("pycc-") and target.endswith("-workers"):
+        return int(target.split("-")[1])
+    return 0
+
+
 def run_once(target: str, calls: int, seconds: float, mode: str, codec: str) -> RunResult:
     a_sock, b_sock = bound_socket(), bound_socket()
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
@@ -371,7 +381,7 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str) -> 
     if target.startswith("pycc"):
         complexity = int(target[len("pycc-opus"):]) if target.startswith("pycc-opus") else None
         proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
-                                 relay_workers=int(target == "pycc-worker"),
+                                 relay_workers=workers_of(target),
                                  opus_complexity=complexity)
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
@@ -379,7 +389,7 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str) -> 
         # With the relay worker, a call's packets move to it once its sources lock (3 s).
         return generate(ports, a_sock, b_sock, seconds, proc.pid, b_codec=codec,
                         conference=mode == "conference",
-                        warm=5.0 if target == "pycc-worker" else 1.0)
+                        warm=5.0 if workers_of(target) else 1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -414,6 +424,9 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true",
                         help="relay mode: also pycc with its relay worker process (the "
                              "relay CPU is then both processes')")
+    parser.add_argument("--workers", default="",
+                        help="relay mode: also pycc with each of these numbers of relay "
+                             "worker processes (e.g. 1,2; --worker is --workers 1)")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -424,8 +437,12 @@ def main() -> None:
     if args.mode == "relay":
         args.codec = "PCMU"
     targets = ["pycc", "rtpengine"] if args.mode == "relay" else ["pycc"]
-    if args.worker and args.mode == "relay":
-        targets.insert(1, "pycc-worker")
+    workers = [int(n) for n in args.workers.split(",") if n.strip()]
+    if args.worker and 1 not in workers:
+        workers.insert(0, 1)
+    if args.mode == "relay":
+        for n in sorted(workers, reverse=True):
+            targets.insert(1, "pycc-worker" if n == 1 else f"pycc-{n}-workers")
     if args.opus_complexity is not None and args.mode == "transcode":
         targets = [f"pycc-opus{int(c)}" for c in args.opus_complexity.split(",")]
     print(f"# {' '.join(sys.argv)}")

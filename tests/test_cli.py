@@ -332,13 +332,19 @@ def test_missing_data_dir_from_env_fails_in_a_real_process(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("value", ["11", "-1", '"fast"', "2.5"])
-def test_serve_refuses_an_opus_complexity_outside_0_to_10(data_dir: Path, value: str) -> None:
+@pytest.mark.parametrize(("setting", "value", "words"), [
+    ("opus_complexity", "11", "0 to 10"), ("opus_complexity", "-1", "0 to 10"),
+    ("opus_complexity", '"fast"', "0 to 10"), ("opus_complexity", "2.5", "0 to 10"),
+    ("media_workers", "65", "-1 to 64"), ("media_workers", "-2", "-1 to 64"),
+    ("media_workers", '"two"', "-1 to 64"),
+])
+def test_serve_refuses_a_setting_outside_its_range(
+        data_dir: Path, setting: str, value: str, words: str) -> None:
     config = data_dir / "pycc.toml"
     text = config.read_text(encoding="utf-8")
-    config.write_text(f"opus_complexity = {value}\n" + text, encoding="utf-8")
+    config.write_text(f"{setting} = {value}\n" + text, encoding="utf-8")
     result = pycc("serve", "--data-dir", str(data_dir), "--sip-port", "0", "--sips-port", "-1",
                   "--http-port", "-1")
     assert result.exit_code == 1, result.output
     line = error_line(result)
-    assert "opus_complexity" in line and "0 to 10" in line, line
+    assert setting in line and words in line, line

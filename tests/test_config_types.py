@@ -42,8 +42,10 @@ def test_every_kind_of_setting_is_covered() -> None:
 def test_a_value_of_the_wrong_type_is_refused_with_its_name(
         tmp_path: Path, name: str, kind: str) -> None:
     value, words = WRONG[kind]
-    if name == "opus_complexity":
-        words = words.replace("a whole number", "a whole number from 0 to 10")
+    ranged = {"opus_complexity": "a whole number from 0 to 10",
+              "media_workers": "a whole number from -1 to 64"}
+    if name in ranged:
+        words = words.replace("a whole number", ranged[name])
     write(tmp_path, f"{name} = {value}")
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)

@@ -18,6 +18,8 @@ from typing import Any
 CONFIG_FILE = "pycc.toml"
 DEFAULT_TENANT = "default"
 DEFAULT_REALM = "pycc"
+#: The most relay worker processes `SwitchConfig.media_workers` may ask for.
+MAX_MEDIA_WORKERS = 64
 
 
 class ConfigError(ValueError):
@@ -170,8 +172,10 @@ class SwitchConfig:
     #: (0 disables the check).
     rtp_timeout: float = 60.0
     #: Relay worker processes that forward plain relayed calls' RTP off the event loop
-    #: (`pycc.media.offload`): 0 for none, -1 for one on a machine with two or more cores.
-    media_workers: int = -1
+    #: (`pycc.media.offload`), each its share of the calls: 0 for none, -1 for one on a
+    #: machine with two or more cores.
+    media_workers: int = field(
+        default=-1, metadata={"expected": f"a whole number from -1 to {MAX_MEDIA_WORKERS}"})
     #: Calls between two phones that are not recorded keep their media between the phones
     #: (the SDP passes through unchanged; pycc carries only the signalling). Such calls
     #: cannot be transferred to a service or listened to, and ``rtp_timeout`` does not end

@@ -31,7 +31,7 @@ from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkManager
 from pycc.codecs.opus import set_opus_complexity
-from pycc.config import ConfigError, SwitchConfig
+from pycc.config import MAX_MEDIA_WORKERS, ConfigError, SwitchConfig
 from pycc.ctl import CTL_NAME, ControlError, ControlServer
 from pycc.endpoint import SipEndpoint
 from pycc.files.service import FileService
@@ -174,6 +174,10 @@ class Switch:
             except ValueError as exc:
                 await store.close()
                 raise ConfigError(f"opus_complexity: {exc}") from None
+        if not -1 <= cfg.media_workers <= MAX_MEDIA_WORKERS:
+            await store.close()
+            raise ConfigError(f"media_workers: expected a whole number from -1 to "
+                              f"{MAX_MEDIA_WORKERS}, not {cfg.media_workers}")
         workers = cfg.media_workers if cfg.media_workers >= 0 else \
             int((os.cpu_count() or 1) >= 2)
         media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout,

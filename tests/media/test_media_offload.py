@@ -14,7 +14,17 @@ import signal
 import socket
 
 import pytest
-from test_media_bridge import HOST, SSRC_A, SSRC_B, Call, call, pcmu_answer, pcmu_offer, rtp
+from test_media_bridge import (
+    HOST,
+    SSRC_A,
+    SSRC_B,
+    Call,
+    Phone,
+    call,
+    pcmu_answer,
+    pcmu_offer,
+    rtp,
+)
 
 from peers.aio import Run, eventually
 from pycc.media import leg as leg_module
@@ -72,6 +82,47 @@ def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> No
             await eventually(lambda: a_leg.received >= before_a + 40
                              and b_leg.received >= before_b + 40, timeout=3.0)
             assert b_leg.sent >= 40 and a_leg.last_received is not None
+
+    run(scenario)
+
+
+def test_two_workers_share_the_calls_and_each_forwards_its_own(run: Run) -> None:
+    async def scenario() -> None:
+        async with call(pcmu_offer, pcmu_answer, relay_workers=2) as c:
+            assert len(c.server.offloaders) == 2
+            # A second call through the same media server.
+            a2, b2 = Phone("a2"), Phone("b2")
+            try:
+                session2 = c.server.new_session("second")
+                offer_to_b2 = session2.relay_offer(pcmu_offer(a2), "a")
+                b2.learn(offer_to_b2)
+                a2.learn(session2.relay_answer(pcmu_answer(b2, offer_to_b2), "b"))
+                second = Call(c.server, session2, a2, b2, offer_to_b2, offer_to_b2)
+                await asyncio.sleep(0.25)
+                await asyncio.gather(_talk(c, 4), _talk(second, 4))
+                c.server.sweep()
+                # One bridge each: a new one goes to the worker with the fewest.
+                assert [len(o.handed) for o in c.server.offloaders] == [1, 1]
+                assert c.server.offloaded == 2
+                for each in (c, second):
+                    each.a.rtp_in.clear()
+                    each.b.rtp_in.clear()
+                await asyncio.gather(_talk(c, 20, start=10), _talk(second, 20, start=10))
+
+                def this_talk(packets: list[bytes]) -> list[bytes]:
+                    return [p for p in packets if parse_rtp(p).sequence >= 110]
+
+                for each in (c, second):
+                    await eventually(lambda each=each: len(this_talk(each.b.rtp_in)) >= 20)
+                    assert this_talk(each.b.rtp_in) == [
+                        rtp(0, 100 + n, 160 * n, SSRC_A, bytes([n % 256]) * 160)
+                        for n in range(10, 30)]
+                # Each worker's process is its own.
+                pids = {o._process.pid for o in c.server.offloaders if o._process is not None}
+                assert len(pids) == 2
+            finally:
+                a2.close()
+                b2.close()
 
     run(scenario)
 

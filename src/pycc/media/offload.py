@@ -10,8 +10,9 @@ room or closed. Meanwhile the worker's counts keep the legs' figures (packets, l
 time for the media time-out, RFC 3550 statistics for RTCP and the call record's MOS), and the
 switch still sees every telephone-event and every multiplexed RTCP packet.
 
-Which bridges qualify is `eligible`, a pure check of the bridge and its legs; the sweep of
-the media server (`MediaServer.sweep`) calls `RelayOffloader.scan` every second.
+Which bridges qualify is `eligible`, a pure check of the bridge and its legs. Every second
+the media server's sweep (`MediaServer.offload`) hands the eligible ones over, each to the
+worker that forwards the fewest; there are as many workers as ``media_workers`` asks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from typing import Any, Final
 
 from pycc.media.bridge import Bridge
@@ -39,8 +39,8 @@ __all__ = ["RelayOffloader", "eligible"]
 
 log = logging.getLogger("pycc.media")
 
-#: Bridges handed over in one sweep at most, so that a burst of new calls reaches the worker
-#: in batches it can take without its control socket filling up.
+#: Bridges handed to one worker in one sweep at most, so that a burst of new calls reaches
+#: it in batches it can take without its control socket filling up.
 MAX_PER_SCAN: Final = 100
 #: Seconds to wait for the worker to end on its own before it is killed.
 _EXIT_GRACE: Final = 2.0
@@ -138,20 +138,6 @@ class RelayOffloader:
                 await asyncio.to_thread(process.wait)
 
     # -- handing bridges over and back ------------------------------------------------------
-    def scan(self, bridges: Iterable[Bridge]) -> int:
-        """Hand every eligible bridge to the worker; how many went."""
-        if not self.running:
-            return 0
-        moved = 0
-        for bridge in bridges:
-            if moved == MAX_PER_SCAN:
-                break  # the rest at the next sweep: the worker takes them in batches
-            if eligible(bridge, self.owner):
-                if not self.hand_over(bridge):
-                    break  # the worker is behind on its messages: try again later
-                moved += 1
-        return moved
-
     def hand_over(self, bridge: Bridge) -> bool:
         tables = bridge.relay_tables()
         control = self._control

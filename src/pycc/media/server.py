@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable
 
 from pycc.codecs.registry import Registry, default_registry
-from pycc.media.bridge import LIVE
+from pycc.media.bridge import LIVE, Bridge
 from pycc.media.channel import MediaEngine
 from pycc.media.clock import FrameClock
 from pycc.media.leg import MediaLeg
-from pycc.media.offload import RelayOffloader
+from pycc.media.offload import MAX_PER_SCAN, RelayOffloader, eligible
 from pycc.media.rtp_socket import RtpSocketPair
 from pycc.media.session import MediaSession
 from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
@@ -67,9 +67,9 @@ class MediaServer:
         self.transcodable = self._transcodable()
         #: Channels, mixes, prompts and recordings (made by :meth:`start`).
         self.engine: MediaEngine | None = None
-        #: Forwards plain relayed bridges in a worker process (one at most for now).
-        self.offloader: RelayOffloader | None = RelayOffloader(self) if relay_workers > 0 \
-            else None
+        #: Worker processes that forward plain relayed bridges, each its share of them.
+        self.offloaders: list[RelayOffloader] = [
+            RelayOffloader(self) for _ in range(max(0, relay_workers))]
 
     def _sample_rate_of(self, name: str, clock_rate: int, channels: int) -> int:
         try:
@@ -94,12 +94,15 @@ class MediaServer:
         self._loop = asyncio.get_running_loop()
         self.engine = MediaEngine(FrameClock(self._loop), self._sample_rate_of)
         self._sweeper = self._loop.create_task(self._sweep_forever())
-        if self.offloader is not None:
+        started = []
+        for offloader in self.offloaders:
             try:
-                await self.offloader.start()
+                await offloader.start()
             except OSError as exc:
                 log.warning("no media relay worker (%s): relaying in this process", exc)
-                self.offloader = None
+                break
+            started.append(offloader)
+        self.offloaders = started
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -113,8 +116,36 @@ class MediaServer:
         for session in list(self.sessions):
             session.close()
         self.sessions.clear()
-        if self.offloader is not None:
-            await self.offloader.close()
+        for offloader in self.offloaders:
+            await offloader.close()
+
+    @property
+    def offloader(self) -> RelayOffloader | None:
+        """The first relay worker, if any (one is the default)."""
+        return self.offloaders[0] if self.offloaders else None
+
+    @property
+    def offloaded(self) -> int:
+        """Bridges the relay workers forward now."""
+        return sum(len(offloader.handed) for offloader in self.offloaders)
+
+    def offload(self, bridges: list[Bridge]) -> int:
+        """Hand the eligible ``bridges`` to the relay workers, each to the one forwarding
+        the fewest; how many went. A worker behind on its messages gets none this time."""
+        running = [offloader for offloader in self.offloaders if offloader.running]
+        budget = MAX_PER_SCAN * len(running)
+        moved = 0
+        for bridge in bridges:
+            if not running or moved == budget:
+                break  # the rest at the next sweep: workers take them in batches
+            if not eligible(bridge, self):
+                continue
+            target = min(running, key=lambda offloader: len(offloader.handed))
+            if target.hand_over(bridge):
+                moved += 1
+            else:
+                running.remove(target)
+        return moved
 
     @property
     def running(self) -> bool:
@@ -187,8 +218,8 @@ class MediaServer:
         if now >= self._next_rtcp:
             self._next_rtcp = now + self.rtcp_interval
             self.send_reports()
-        if self.offloader is not None:
-            self.offloader.scan(list(LIVE))
+        if self.offloaders:
+            self.offload(list(LIVE))
         for session, (started, on_timeout) in list(self.sessions.items()):
             if session.closed:
                 self.sessions.pop(session, None)

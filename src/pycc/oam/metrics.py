@@ -423,10 +423,9 @@ class _SwitchCollector(Collector):
         ports.add_metric([tenant, "in_use"], in_use)
         ports.add_metric([tenant, "free"], capacity - in_use)
         yield ports
-        offloader = media.offloader if media is not None else None
-        relayed = _gauge("pycc_media_offloaded_bridges", "Relayed streams a relay worker "
-                         "process forwards now (pycc.media.offload).", [])
-        relayed.add_metric([tenant], len(offloader.handed) if offloader is not None else 0)
+        relayed = _gauge("pycc_media_offloaded_bridges", "Relayed streams the relay worker "
+                         "processes forward now (pycc.media.offload).", [])
+        relayed.add_metric([tenant], media.offloaded if media is not None else 0)
         yield relayed
 
     def _center(self) -> Iterator[Metric]:
