@@ -94,12 +94,13 @@ class MediaServer:
         self._loop = asyncio.get_running_loop()
         self.engine = MediaEngine(FrameClock(self._loop), self._sample_rate_of)
         self._sweeper = self._loop.create_task(self._sweep_forever())
-        started = []
+        started: list[RelayOffloader] = []
         for offloader in self.offloaders:
             try:
                 await offloader.start()
             except OSError as exc:
-                log.warning("no media relay worker (%s): relaying in this process", exc)
+                log.warning("relay worker %d of %d did not start (%s); relaying with %d",
+                            len(started) + 1, len(self.offloaders), exc, len(started))
                 break
             started.append(offloader)
         self.offloaders = started

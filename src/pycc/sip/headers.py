@@ -150,7 +150,7 @@ class Headers:
     def read_plain(cls, lines: Iterable[str]) -> Headers | None:
         """The headers of ``lines``, each one plain ``name: value`` field (no folding, no
         line end), read and indexed in one pass; None as soon as a line is anything else,
-        for the parser's careful reader to judge. Every message goes through here."""
+        for the parser's careful reader to judge. Nearly every message goes this way."""
         entries: list[tuple[str, str, str]] = []
         index: dict[str, list[str]] = {}
         known = _PLAIN_NAMES
