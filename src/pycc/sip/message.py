@@ -286,14 +286,15 @@ def _plain_headers(head: str, lines: list[str], limits: Limits) -> Headers | Non
     is a plain ``name: value``, or None when anything needs `_header_lines`' careful
     reading: folded lines, a stray CR, a name that is no token, a limit reached."""
     count = len(lines) - 1
+    carriage_returns = head.count("\r")
     if (
         count < 1
         or count > limits.max_headers
         or len(head) > limits.max_line
         or "\n " in head
         or "\n\t" in head
-        or head.count("\n") != count
-        or (head.count("\r") != count and "\r" in head)
+        # Each line ends in CRLF, or none has a CR: anything else is the careful reader's.
+        or (carriage_returns and (carriage_returns != count or head.count("\r\n") != count))
     ):
         return None
     return Headers.read_plain(lines[1:])
