@@ -52,10 +52,10 @@ async def _offloaded(c: Call) -> None:
     await asyncio.sleep(0.25)
     await _talk(c, 4)
     bridge = c.session.bridges[0]
-    assert c.server.offloader is not None
+    (offloader,) = c.server.offloaders
     assert eligible(bridge, c.server), (bridge.x.latch.state, bridge.y.latch.state)
     c.server.sweep()
-    assert len(c.server.offloader.handed) == 1 and bridge.reclaim is not None
+    assert len(offloader.handed) == 1 and bridge.reclaim is not None
 
 
 def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> None:
@@ -160,27 +160,27 @@ def test_a_listener_or_a_new_answer_takes_the_bridge_back(run: Run) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
-            assert c.server.offloader is not None
+            (offloader,) = c.server.offloaders
             bridge = c.session.bridges[0]
             heard: list[bytes] = []
             listener = LegInput(bridge.x, 8000)
             listener.on_packet = lambda _leg, data: heard.append(data)  # type: ignore[method-assign]
             listener.attach()
-            assert not c.server.offloader.handed and bridge.reclaim is None
+            assert not offloader.handed and bridge.reclaim is None
             c.b.rtp_in.clear()
             await _talk(c, 10, start=60)
             await eventually(lambda: len(heard) >= 10 and len(c.b.rtp_in) >= 10)
             listener.detach()
             # Handed over again once nobody listens; a re-INVITE's answer takes it back.
             c.server.sweep()
-            assert len(c.server.offloader.handed) == 1
+            assert len(offloader.handed) == 1
             offer = c.session.relay_offer(pcmu_offer(c.a), "a")
             c.b.learn(offer)
             # An answer that differs from the last (an identical one changes nothing).
             answer = c.b.sdp("0 101", "a=rtpmap:0 PCMU/8000",
                              "a=rtpmap:101 telephone-event/8000", "a=ptime:30")
             c.a.learn(c.session.relay_answer(answer, "b"))
-            assert not c.server.offloader.handed
+            assert not offloader.handed
             c.b.rtp_in.clear()
             await _talk(c, 10, start=80)
             await eventually(lambda: len(c.b.rtp_in) >= 10)
@@ -192,8 +192,8 @@ def test_when_the_worker_dies_the_switch_relays_again(run: Run) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
-            offloader = c.server.offloader
-            assert offloader is not None and offloader._process is not None
+            (offloader,) = c.server.offloaders
+            assert offloader._process is not None
             os.kill(offloader._process.pid, signal.SIGKILL)
             await eventually(lambda: offloader.failed and not offloader.handed)
             c.b.rtp_in.clear()
@@ -209,8 +209,7 @@ def test_closing_the_call_takes_the_sockets_back_from_the_worker(run: Run) -> No
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
-            offloader = c.server.offloader
-            assert offloader is not None
+            (offloader,) = c.server.offloaders
             c.server.end_session(c.session)
             assert not offloader.handed
             # The worker let go of its copies too: nothing answers on the old ports.

@@ -121,11 +121,6 @@ class MediaServer:
             await offloader.close()
 
     @property
-    def offloader(self) -> RelayOffloader | None:
-        """The first relay worker, if any (one is the default)."""
-        return self.offloaders[0] if self.offloaders else None
-
-    @property
     def offloaded(self) -> int:
         """Bridges the relay workers forward now."""
         return sum(len(offloader.handed) for offloader in self.offloaders)
