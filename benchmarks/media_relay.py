@@ -2,7 +2,7 @@
 
     python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000 [--workers 1,2]
     python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 \
-        [--opus-complexity 5,1]
+        [--opus-complexity 5,1] [--workers 1,2]
     python benchmarks/media_relay.py --mode transcode --codec G729 --calls 75,150
     python benchmarks/media_relay.py --mode conference --calls 100,200
 
@@ -425,8 +425,9 @@ def main() -> None:
                         help="relay mode: also pycc with its relay worker process (the "
                              "relay CPU is then both processes')")
     parser.add_argument("--workers", default="",
-                        help="relay mode: also pycc with each of these numbers of relay "
-                             "worker processes (e.g. 1,2; --worker is --workers 1)")
+                        help="relay and transcode modes: also pycc with each of these "
+                             "numbers of relay worker processes (e.g. 1,2; --worker is "
+                             "--workers 1)")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -440,7 +441,7 @@ def main() -> None:
     workers = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.worker and 1 not in workers:
         workers.insert(0, 1)
-    if args.mode == "relay":
+    if args.mode in ("relay", "transcode"):
         for n in sorted(workers, reverse=True):
             targets.insert(1, "pycc-worker" if n == 1 else f"pycc-{n}-workers")
     if args.opus_complexity is not None and args.mode == "transcode":

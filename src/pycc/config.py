@@ -171,9 +171,9 @@ class SwitchConfig:
     #: Seconds without RTP from a party that should be sending before its call is hung up
     #: (0 disables the check).
     rtp_timeout: float = 60.0
-    #: Relay worker processes that forward plain relayed calls' RTP off the event loop
-    #: (`pycc.media.offload`), each its share of the calls: 0 for none, -1 for one on a
-    #: machine with two or more cores.
+    #: Relay worker processes that carry calls' RTP off the event loop, relayed as it came
+    #: or transcoded (`pycc.media.offload`), each its share of the calls: 0 for none, -1 for
+    #: one on a machine with two or more cores.
     media_workers: int = field(
         default=-1, metadata={"expected": f"a whole number from -1 to {MAX_MEDIA_WORKERS}"})
     #: Calls between two phones that are not recorded keep their media between the phones

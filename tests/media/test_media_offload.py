@@ -1,6 +1,7 @@
 """Relay offload (pycc.media.offload, pycc.media.relay_worker): a plain relayed bridge is
-forwarded by the relay worker process, packet for packet as the bridge would, and taken back
-whenever something needs the packets in the switch process.
+forwarded by the relay worker process, packet for packet as the bridge would, a transcoded one
+carried on there on the streams the switch began, and either is taken back whenever something
+needs the packets in the switch process.
 
 Two fake phones on real UDP sockets (the ones of test_media_bridge) call through a media server
 started with one relay worker. The latch's learning time is shortened so that the sources lock
@@ -9,6 +10,8 @@ quickly; the media server's sweep is run by hand to hand the bridge over."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import os
 import signal
 import socket
@@ -16,22 +19,29 @@ import socket
 import pytest
 from test_media_bridge import (
     HOST,
+    OPUS,
+    PCMU,
     SSRC_A,
     SSRC_B,
     Call,
     Phone,
     call,
+    check_tone,
+    payload_type,
     pcmu_answer,
     pcmu_offer,
+    require,
     rtp,
 )
 
 from peers.aio import Run, eventually
 from pycc.media import leg as leg_module
 from pycc.media.audio import LegInput
+from pycc.media.bridge import Bridge, TranscodePlan
 from pycc.media.offload import eligible
 from pycc.rtp.dtmf import DtmfSender
-from pycc.rtp.packet import parse_rtp
+from pycc.rtp.packet import RtpPacket, parse_rtp
+from pycc.sdp.session import SessionDescription
 
 
 @pytest.fixture(autouse=True)
@@ -218,5 +228,156 @@ def test_closing_the_call_takes_the_sockets_back_from_the_worker(run: Run) -> No
             await _talk(c, 5, start=200)
             await asyncio.sleep(0.2)
             assert c.b.rtp_in == []
+
+    run(scenario)
+
+
+# -- transcoded bridges ---------------------------------------------------------------------------
+
+
+def _followed_on(packets: list[RtpPacket], before: RtpPacket) -> None:
+    """``packets`` carry on the stream ``before`` ended: same SSRC, sequence numbers one
+    apart from there, 20 ms timestamp steps."""
+    assert {p.ssrc for p in packets} == {before.ssrc}
+    sequences = [before.sequence] + [p.sequence for p in packets]
+    assert {(b - a) & 0xFFFF for a, b in itertools.pairwise(sequences)} == {1}
+    steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in itertools.pairwise(packets)}
+    assert len(steps) == 1, steps
+
+
+async def _send_both(c: Call, from_a: list[bytes], from_b: list[bytes], first: int,
+                     last: int) -> None:
+    """Phone A sends its packets ``first`` to ``last`` (excluded), phone B its own."""
+    for n in range(first, last):
+        c.a.send(from_a[n])
+        if n < len(from_b):
+            c.b.send(from_b[n])
+        await asyncio.sleep(0.004)
+
+
+async def _lock_transcoded(c: Call, from_a: list[bytes], from_b: list[bytes]) -> None:
+    """Ten packets each way, the last five past the latch's learning time."""
+    await _send_both(c, from_a, from_b, 0, 5)
+    await asyncio.sleep(0.25)
+    await _send_both(c, from_a, from_b, 5, 10)
+    await eventually(lambda: len(c.b.rtp_in) >= 10 and len(c.a.rtp_in) >= 10)
+
+
+def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
+    """PCMU on A, Opus on B: once the sources lock, the worker decodes and encodes both ways
+    on the streams the switch began (same SSRCs, sequence numbers going on), each party
+    hears the other's tone, and the worker's sending reaches the legs' counts; a listener
+    takes the bridge back, and the switch goes on with fresh streams."""
+    require(PCMU, OPUS)
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
+            bridge = c.session.bridges[0]
+            assert bridge.transcoding
+            (offloader,) = c.server.offloaders
+            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+            b_pt = payload_type(c.offer_to_b, "opus", 48000)
+            from_a = PCMU.packets(a_pt, SSRC_A, seconds=2.4)
+            from_b = OPUS.packets(b_pt, SSRC_B, seconds=2.4)
+            await _lock_transcoded(c, from_a, from_b)
+            last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
+            assert eligible(bridge, c.server)
+            c.server.sweep()
+            assert len(offloader.handed) == 1 and bridge.reclaim is not None
+            sent_b_before = bridge.y.sent
+            c.a.rtp_in.clear()
+            c.b.rtp_in.clear()
+            await _send_both(c, from_a, from_b, 10, 100)
+            await eventually(lambda: len(c.b.rtp_in) >= 90 and len(c.a.rtp_in) >= 90)
+            to_b = [parse_rtp(p) for p in c.b.rtp_in]
+            to_a = [parse_rtp(p) for p in c.a.rtp_in]
+            _followed_on(to_b, last_to_b)
+            _followed_on(to_a, last_to_a)
+            assert {p.payload_type for p in to_b} == {b_pt}
+            assert {p.payload_type for p in to_a} == {a_pt}
+            check_tone(OPUS, to_b)
+            check_tone(PCMU, to_a)
+            # What the worker sent is counted on the legs (pycc's sender reports use it).
+            await eventually(lambda: bridge.y.sent >= sent_b_before + 90, timeout=3.0)
+            # A listener takes the bridge back: fresh streams from the switch's transcoders.
+            listener = LegInput(bridge.x, 8000)
+            listener.attach()
+            try:
+                assert not offloader.handed and bridge.reclaim is None
+                await asyncio.sleep(0.05)  # what the worker still forwarded arrives
+                c.b.rtp_in.clear()
+                await _send_both(c, from_a, from_b, 100, 110)
+                await eventually(lambda: len(c.b.rtp_in) >= 10)
+                after = [parse_rtp(p) for p in c.b.rtp_in]
+                assert len({p.ssrc for p in after}) == 1
+                assert after[0].ssrc not in (last_to_b.ssrc, SSRC_A) and after[0].marker
+            finally:
+                listener.detach()
+
+    run(scenario)
+
+
+def test_a_transcoded_call_that_listens_for_tones_stays_in_the_switch(run: Run) -> None:
+    """A party without telephone-events sends keys as tones, which only the switch listens
+    for: such a bridge is not handed over."""
+    require(PCMU, OPUS)
+
+    def opus_without_events(phone: Phone, offer: SessionDescription) -> SessionDescription:
+        pt = payload_type(offer, "opus", 48000)
+        return phone.sdp(str(pt), f"a=rtpmap:{pt} opus/48000/2", "a=ptime:20")
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, opus_without_events, relay_workers=1) as c:
+            bridge = c.session.bridges[0]
+            assert bridge.transcoding and not bridge.transcodes_alone
+            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+            b_pt = payload_type(c.offer_to_b, "opus", 48000)
+            await _lock_transcoded(c, PCMU.packets(a_pt, SSRC_A, seconds=0.2),
+                                   OPUS.packets(b_pt, SSRC_B, seconds=0.2))
+            assert not eligible(bridge, c.server)
+            c.server.sweep()
+            assert c.server.offloaded == 0
+
+    run(scenario)
+
+
+def test_a_bridge_the_worker_cannot_transcode_stays_with_the_switch(
+        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan naming a codec the worker has not got is refused: the switch takes the bridge
+    back and its own transcoders, untouched meanwhile, go on."""
+    require(PCMU, OPUS)
+    plans = Bridge.transcode_plans
+
+    def unknown_codec(bridge: Bridge) -> tuple[TranscodePlan, TranscodePlan] | None:
+        found = plans(bridge)
+        if found is None:
+            return None
+        src = found[0].src
+        assert src.codec is not None
+        strange = dataclasses.replace(src, codec=dataclasses.replace(src.codec,
+                                                                    encoding="X-NONE"))
+        return dataclasses.replace(found[0], src=strange), found[1]
+
+    monkeypatch.setattr(Bridge, "transcode_plans", unknown_codec)
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
+            bridge = c.session.bridges[0]
+            (offloader,) = c.server.offloaders
+            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+            from_a = PCMU.packets(a_pt, SSRC_A, seconds=1.0)
+            from_b = OPUS.packets(payload_type(c.offer_to_b, "opus", 48000), SSRC_B,
+                                  seconds=1.0)
+            await _lock_transcoded(c, from_a, from_b)
+            before = parse_rtp(c.b.rtp_in[-1])
+            c.server.sweep()
+            assert len(offloader.handed) == 1
+            await eventually(lambda: not offloader.handed and bridge.reclaim is None)
+            c.b.rtp_in.clear()
+            await _send_both(c, from_a, [], 10, 30)
+            await eventually(lambda: len(c.b.rtp_in) >= 20)
+            # The switch's own stream goes on where it stopped.
+            _followed_on([parse_rtp(p) for p in c.b.rtp_in], before)
+            assert not offloader.failed
 
     run(scenario)

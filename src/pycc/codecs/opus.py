@@ -29,7 +29,8 @@ from pycc.codecs.registry import Codec, CodecSpec, Decoder, Encoder, default_reg
 from pycc.dsp.pcm import Pcm, require_pcm
 from pycc.sdp.attributes import fmtp_parameters
 
-__all__ = ["OPUS", "UNAVAILABLE", "OpusCodec", "OpusDecoder", "OpusEncoder", "set_opus_complexity"]
+__all__ = ["OPUS", "UNAVAILABLE", "OpusCodec", "OpusDecoder", "OpusEncoder", "opus_complexity",
+           "set_opus_complexity"]
 
 #: Why Opus cannot be used on this host, or None.
 UNAVAILABLE: str | None = None
@@ -293,3 +294,12 @@ def set_opus_complexity(value: object) -> None:
         return
     if isinstance(codec, OpusCodec):
         codec.complexity = value
+
+
+def opus_complexity() -> int | None:
+    """The complexity the process's Opus codec encodes at; None where libopus is missing."""
+    try:
+        codec = default_registry().find(OPUS.name, OPUS.clock_rate, OPUS.channels)
+    except LookupError:
+        return None
+    return codec.complexity if isinstance(codec, OpusCodec) else None

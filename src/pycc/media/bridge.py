@@ -22,11 +22,12 @@ counted by the leg.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import weakref
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -39,12 +40,30 @@ from pycc.rtp.packet import RtpPacket, fixed_header, header_fields, parse_rtp
 from pycc.sdp.anchor import StreamSide
 from pycc.sdp.offer_answer import codec_matches
 
-__all__ = ["LIVE", "Bridge"]
+__all__ = ["LIVE", "Bridge", "RtpSink", "TranscodePlan", "transcoder_from_plan"]
 
 log = logging.getLogger("pycc.media")
 
 #: Lost packets concealed at most in one gap; a longer gap is a new talkspurt.
 _MAX_CONCEAL = 5
+
+
+class RtpSink(Protocol):
+    """Where a direction's packets go: the far leg (or, in a relay worker, its socket)."""
+
+    def send_rtp(self, data: bytes) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TranscodePlan:
+    """What a relay worker needs to carry on one transcoding direction of a bridge: both
+    parties' settled streams, the outgoing SSRC and the running stream's state (sequence
+    number, timestamps, what waits to be encoded), so the far party sees one stream go on."""
+
+    src: StreamSide
+    dst: StreamSide
+    ssrc: int
+    state: dict[str, Any]
 
 
 class _Path:
@@ -57,7 +76,7 @@ class _Path:
 class _Relay(_Path):
     __slots__ = ("_map", "_out")
 
-    def __init__(self, src: StreamSide, dst: StreamSide, out: MediaLeg) -> None:
+    def __init__(self, src: StreamSide, dst: StreamSide, out: RtpSink) -> None:
         self._out = out
         mapping: dict[int, int] = {13: 13}
         if src.codec is not None and dst.codec is not None:
@@ -91,10 +110,11 @@ class _Relay(_Path):
 
 
 class _Transcoder(_Path):
-    def __init__(self, src: StreamSide, dst: StreamSide, out: MediaLeg, registry: Registry,
+    def __init__(self, src: StreamSide, dst: StreamSide, out: RtpSink, registry: Registry,
                  ssrc: int, on_inband: Callable[[str], None] | None = None) -> None:
         assert src.codec is not None and dst.codec is not None
         self._out = out
+        self._sides = (src, dst)
         src_codec = registry.find(src.codec.encoding, src.codec.clock_rate, src.codec.channels)
         dst_codec = registry.find(dst.codec.encoding, dst.codec.clock_rate, dst.codec.channels)
         # Work at the lower PCM rate, and let a codec that can (Opus) convert itself there.
@@ -137,6 +157,27 @@ class _Transcoder(_Path):
         self._detector = (DtmfDetector(src_codec.spec.sample_rate)
                           if src.event is None and on_inband is not None else None)
         self._on_inband = on_inband
+
+    @property
+    def listens_for_tones(self) -> bool:
+        """Whether keys sent as tones are looked for in the decoded audio."""
+        return self._detector is not None
+
+    def plan(self) -> TranscodePlan:
+        """This direction as a relay worker carries it on (`transcoder_from_plan`)."""
+        state = {"seq": self._seq, "ts": self._ts, "in_ssrc": self._in_ssrc,
+                 "in_seq": self._in_seq, "in_base": self._in_base, "out_base": self._out_base,
+                 "marker": self._marker, "pending": self._pending.copy(),
+                 "event_ts": dict(self._event_ts)}
+        return TranscodePlan(self._sides[0], self._sides[1], self._ssrc, state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self._seq, self._ts = int(state["seq"]), int(state["ts"])
+        self._in_ssrc, self._in_seq = state["in_ssrc"], state["in_seq"]
+        self._in_base, self._out_base = int(state["in_base"]), int(state["out_base"])
+        self._marker = bool(state["marker"])
+        self._pending = np.asarray(state["pending"], dtype=np.int16)
+        self._event_ts = dict(state["event_ts"])
 
     def _out_timestamp(self, in_ts: int) -> int:
         elapsed = (in_ts - self._in_base) & 0xFFFFFFFF
@@ -239,6 +280,15 @@ class _Transcoder(_Path):
         header = fixed_header(pt, mark, self._seq, ts, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
         self._out.send_rtp(header + payload)
+
+
+def transcoder_from_plan(plan: TranscodePlan, out: RtpSink, registry: Registry) -> _Path:
+    """A transcoding direction rebuilt from its `TranscodePlan` (in a relay worker): fresh
+    codec states, the stream's numbering and timing carried on. Raises LookupError when a
+    codec is not available here."""
+    path = _Transcoder(plan.src, plan.dst, out, registry, plan.ssrc)
+    path._restore(plan.state)
+    return path
 
 
 class Bridge:
@@ -356,6 +406,31 @@ class Bridge:
         if self.suspended or not isinstance(to_y, _Relay) or not isinstance(to_x, _Relay):
             return None
         return list(to_y.table), list(to_x.table)
+
+    @property
+    def transcodes_alone(self) -> bool:
+        """Whether both directions transcode and neither listens for keys sent as tones:
+        such a bridge a relay worker can carry on (`transcode_plans`)."""
+        to_y, to_x = self._to_y, self._to_x
+        return (not self.suspended and isinstance(to_y, _Transcoder)
+                and isinstance(to_x, _Transcoder)
+                and not to_y.listens_for_tones and not to_x.listens_for_tones)
+
+    def renew(self) -> None:
+        """Transcode on fresh outgoing streams (new SSRCs): after a relay worker gave the
+        bridge back, whose streams went on meanwhile where these paths cannot know."""
+        if self.transcoding:
+            self.update()
+
+    def transcode_plans(self) -> tuple[TranscodePlan, TranscodePlan] | None:
+        """Both directions (x to y, y to x) as a relay worker would carry them on, while
+        both transcode and neither listens for keys sent as tones (which the switch reports);
+        else None."""
+        to_y, to_x = self._to_y, self._to_x
+        if not self.transcodes_alone or not isinstance(to_y, _Transcoder) \
+                or not isinstance(to_x, _Transcoder):
+            return None
+        return to_y.plan(), to_x.plan()
 
     def close(self) -> None:
         self._take_back()

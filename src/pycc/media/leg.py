@@ -146,6 +146,11 @@ class MediaLeg:
         return self._event_pts
 
     @property
+    def payload_types(self) -> frozenset[int]:
+        """The payload types accepted from the party (the others are dropped and counted)."""
+        return self._payload_types
+
+    @property
     def peer(self) -> tuple[str, int] | None:
         """Where this party receives RTP: the latched source, else the signalled address."""
         return self.latch.peer
@@ -270,6 +275,14 @@ class MediaLeg:
             self.sent_octets += len(data) - 12
             self._last_sent_ts = int.from_bytes(data[4:8], "big")
             self._last_sent_at = self.clock()
+
+    def note_sent(self, packets: int, octets: int, last_timestamp: int, at: float) -> None:
+        """Packets of pycc's own stream that a relay worker sent the party for this leg:
+        counted as if sent here, for the sender reports."""
+        self.sent += packets
+        self.sent_octets += octets
+        self._last_sent_ts = last_timestamp
+        self._last_sent_at = at
 
     def rtcp_report(self) -> bytes | None:
         """pycc's own RTCP for this leg (RFC 3550 §6.4): a sender report when pycc

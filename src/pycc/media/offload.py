@@ -1,14 +1,20 @@
-"""Relay offload: plain relayed bridges forwarded by a worker process, off the event loop.
+"""Relay offload: bridged calls' media carried by a worker process, off the event loop.
 
 The switch's event loop carries SIP, the admin API, the IVR, the ACD and the media. Most of
 the media of a busy call center is plain relay: two phones (or a customer and an agent) on the
-same codec, pycc only passing packets on. `RelayOffloader` hands such bridges to a relay
-worker (`pycc.media.relay_worker`, a process started with the media server) once both
-parties' sources are locked, and takes them back the moment anything changes: a new
-offer/answer, a listener (recorder, supervisor, IVR input), the bridge suspended for a mixing
-room or closed. Meanwhile the worker's counts keep the legs' figures (packets, last packet
-time for the media time-out, RFC 3550 statistics for RTCP and the call record's MOS), and the
-switch still sees every telephone-event and every multiplexed RTCP packet.
+same codec, pycc only passing packets on; the rest is transcoding between two codecs, which
+costs far more per packet. `RelayOffloader` hands such bridges to a relay worker
+(`pycc.media.relay_worker`, a process started with the media server) once both parties'
+sources are locked, and takes them back the moment anything changes: a new offer/answer, a
+listener (recorder, supervisor, IVR input), the bridge suspended for a mixing room or closed.
+A transcoded bridge goes over with its streams' state (`pycc.media.bridge.TranscodePlan`), so
+each party keeps hearing one stream; the worker's codecs start fresh. When a listener takes it
+back, the switch's transcoders go on with new streams (new SSRCs, the marker set, as after a
+new offer/answer), since they cannot know where the worker's streams ended. Meanwhile the worker's
+counts keep the legs' figures (packets, last packet time for the media time-out, RFC 3550
+statistics for RTCP and the call record's MOS, and what pycc's own streams sent for its
+sender reports), and the switch still sees every telephone-event and every multiplexed RTCP
+packet.
 
 Which bridges qualify is `eligible`, a pure check of the bridge and its legs. Every second
 the media server's sweep (`MediaServer.offload`) hands the eligible ones over, each to the
@@ -24,12 +30,14 @@ import contextlib
 import itertools
 import json
 import logging
+import pickle
 import socket
 import subprocess
 import sys
 import time
 from typing import Any, Final
 
+from pycc.codecs.opus import opus_complexity
 from pycc.media.bridge import Bridge
 from pycc.media.leg import MediaLeg
 from pycc.media.relay_worker import MAX_MESSAGE, decode_stats, encode_stats
@@ -47,10 +55,12 @@ _EXIT_GRACE: Final = 2.0
 
 
 def eligible(bridge: Bridge, owner: object) -> bool:
-    """Whether a relay worker can forward ``bridge`` exactly as the bridge would: both
-    directions plain relays of one codec, both legs ``owner``'s, without SRTP or listeners,
-    sending and receiving, their sources locked, and nothing but the bridge reading them."""
-    if bridge.reclaim is not None or bridge.relay_tables() is None:
+    """Whether a relay worker can carry ``bridge`` on as the bridge would: both directions
+    plain relays of one codec, or both transcoding with no key tones to listen for; both legs
+    ``owner``'s, without SRTP or listeners, sending and receiving, their sources locked, and
+    nothing but the bridge reading them."""
+    if bridge.reclaim is not None or (
+            bridge.relay_tables() is None and not bridge.transcodes_alone):
         return False
     for leg in (bridge.x, bridge.y):
         side = leg.side
@@ -71,8 +81,9 @@ class _Handed:
 
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        # Per side: packets received, dropped (already added to the legs).
-        self.counted = [[0, 0], [0, 0]]
+        # Per side: packets received, dropped, and (transcoding) sent and octets sent, as
+        # far as already added to the legs.
+        self.counted = [[0, 0, 0, 0], [0, 0, 0, 0]]
 
 
 class RelayOffloader:
@@ -139,19 +150,32 @@ class RelayOffloader:
 
     # -- handing bridges over and back ------------------------------------------------------
     def hand_over(self, bridge: Bridge) -> bool:
-        tables = bridge.relay_tables()
         control = self._control
-        if tables is None or control is None or self._outbox:
+        if control is None or self._outbox:
+            return False
+        legs = (bridge.x, bridge.y)
+        tables = bridge.relay_tables()
+        plans = None if tables is not None else bridge.transcode_plans()
+        if tables is not None:
+            maps = [[-1 if out is None else out for out in table] for table in tables]
+        elif plans is not None:
+            # A transcoded party's packets go to the worker's decoder: only the payload
+            # types negotiated with that party pass, the marker bit as it came.
+            maps = [[second if second & 0x7F in leg.payload_types else -1
+                     for second in range(256)] for leg in legs]
+        else:
             return False
         ident = next(self._ids)
-        legs = (bridge.x, bridge.y)
-        message = {
+        message: dict[str, Any] = {
             "op": "add", "id": ident,
             "peers": [list(leg.latch.peer or ("", 0)) for leg in legs],
-            "maps": [[-1 if out is None else out for out in table] for table in tables],
+            "maps": maps,
             "events": [sorted(leg.event_types) for leg in legs],
             "stats": [encode_stats(leg.stats) for leg in legs],
         }
+        if plans is not None:
+            message["plans"] = [base64.b64encode(pickle.dumps(plan)).decode() for plan in plans]
+            message["opus_complexity"] = opus_complexity()
         try:
             socket.send_fds(control, [json.dumps(message).encode()],
                             [leg.sockets.rtp_fileno() for leg in legs])
@@ -162,9 +186,17 @@ class RelayOffloader:
                         exc)
             self._worker_gone()
             return False
+        reclaim = bridge.reclaim = (lambda ident=ident: self._take_back(ident))
+        guard = reclaim
+        if plans is not None:
+            # A listener joining (a recorder, a supervisor) leaves the bridge as it is: its
+            # transcoders start fresh streams, as the worker's went on without them.
+            def guard(ident: int = ident) -> None:
+                self._take_back(ident)
+                bridge.renew()
         for leg in legs:
             leg.sockets.pause_rtp()
-            leg.guard = bridge.reclaim = (lambda ident=ident: self._take_back(ident))
+            leg.guard = guard
         self.handed[ident] = _Handed(bridge)
         self.offloaded_total += 1
         return True
@@ -246,9 +278,9 @@ class RelayOffloader:
             sides = message["sides"]
             if handed is not None and sides is not None:
                 self._count(handed, sides)
-                for leg, (_r, _d, _l, stats) in zip(
-                        (handed.bridge.x, handed.bridge.y), sides, strict=True):
-                    found = decode_stats(stats)
+                for leg, side in zip((handed.bridge.x, handed.bridge.y), sides, strict=True):
+                    # The statistics come last, after the counts.
+                    found = decode_stats(side[-1])
                     if found is not None:
                         leg.stats = found
         elif op in ("event", "rtcp"):
@@ -257,23 +289,40 @@ class RelayOffloader:
                 leg = handed.bridge.x if int(message["side"]) == 0 else handed.bridge.y
                 leg.receive_forwarded(base64.b64decode(message["data"]), op == "event",
                                       leg.clock())
+        elif op == "refused":
+            # The worker could not take the bridge (a codec it cannot load): the bridge's
+            # own paths, untouched meanwhile, go on here.
+            ident = int(message["id"])
+            log.warning("relay worker refused a bridge: %s", message.get("detail"))
+            self._take_back(ident)
         elif op == "error":
             log.warning("relay worker: %s", message.get("detail"))
 
     @staticmethod
     def _count(handed: _Handed, sides: list[list[Any]]) -> None:
         legs = (handed.bridge.x, handed.bridge.y)
-        for index, (received, dropped, last, *_rest) in enumerate(sides):
+        # A transcoded bridge's sides also say what the worker sent each party: pycc's own
+        # streams, which the switch's sender reports describe.
+        transcoded = all(len(side) >= 7 for side in sides)
+        for index, (received, dropped, last, *rest) in enumerate(sides):
             leg, far = legs[index], legs[1 - index]
             seen = handed.counted[index]
             new_received, new_dropped = int(received) - seen[0], int(dropped) - seen[1]
             seen[0], seen[1] = int(received), int(dropped)
             if new_received > 0:
                 leg.received += new_received
-                far.sent += new_received
+                if not transcoded:
+                    far.sent += new_received
                 leg.last_received = _loop_time(leg, float(last))
             if new_dropped > 0:
                 leg.dropped["source"] += new_dropped
+            if transcoded:
+                sent, octets, last_ts, last_at = int(rest[0]), int(rest[1]), int(rest[2]), \
+                    float(rest[3])
+                new_sent, new_octets = sent - seen[2], octets - seen[3]
+                seen[2], seen[3] = sent, octets
+                if new_sent > 0:
+                    leg.note_sent(new_sent, new_octets, last_ts, _loop_time(leg, last_at))
 
     def _worker_gone(self) -> None:
         """The worker ended: the switch reads every socket itself again."""

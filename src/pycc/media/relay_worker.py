@@ -1,5 +1,5 @@
-"""The media relay worker: a process of its own that forwards the RTP of plain relayed
-bridges, so that their packets cost the switch's event loop nothing.
+"""The media relay worker: a process of its own that carries the RTP of bridged calls, so
+that their packets cost the switch's event loop nothing.
 
 A bridge whose two directions are relays (same codec both ways, no SRTP, no recorder or
 supervisor listening, both parties' sources locked by the latch of `pycc.rtp.latch`) needs no
@@ -9,6 +9,11 @@ leg's socket to the far party. `pycc.media.offload` hands such a bridge over: it
 legs' RTP sockets (their file descriptors, over a Unix socket, `SCM_RIGHTS`), and this process
 forwards until told to give the bridge back. Nothing here parses more than the 12-byte header.
 
+A transcoded bridge comes with its two directions' plans (`pycc.media.bridge.TranscodePlan`):
+this process rebuilds the bridge's transcoders from them, with codecs of its own, and each
+accepted packet goes through the transcoder of its direction, which sends pycc's stream on
+from where the switch left it. The codecs are imported with the first such bridge.
+
 What the switch still needs arrives over the same Unix socket, as JSON messages:
 
 - ``tick`` (every `TICK_SECONDS`): per bridge and side, the packets forwarded, dropped, and
@@ -16,7 +21,11 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
 - ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
   and pass on as it does for its own RTCP ports;
-- ``removed``: the answer to ``remove``: the final counts and each side's statistics.
+- ``removed``: the answer to ``remove``: the final counts and each side's statistics;
+- ``refused``: the answer to an ``add`` this process cannot carry (a codec it cannot load).
+
+A transcoded bridge's counts also say, per side, what was sent to that party: packets, payload
+octets, the last RTP timestamp and when (the switch's RTCP sender reports need them).
 
 The control messages from the switch: ``add`` (with the two descriptors), ``remove`` and
 ``exit``. The process ends on ``exit`` or when the switch's end of the socket closes.
@@ -65,19 +74,46 @@ def decode_stats(text: str | None) -> ReceiverStats | None:
 class _Side:
     """One party of a forwarded bridge: its socket, where it is, what it sends."""
 
-    __slots__ = ("dropped", "events", "last", "map", "peer", "received", "sock", "stats")
+    __slots__ = ("dropped", "events", "last", "last_sent_at", "last_sent_ts", "map", "path",
+                 "peer", "received", "sent", "sent_octets", "sock", "stats")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], table: list[int],
                  events: list[int], stats: ReceiverStats | None) -> None:
         self.sock = sock
         self.peer = peer
-        # Second header byte in -> out (-1: a payload type the far leg has not got).
+        # Second header byte in -> out (-1: a payload type not carried on).
         self.map = table
         self.events = frozenset(events)
         self.stats = stats
         self.received = 0
         self.dropped = 0
         self.last = 0.0
+        #: A transcoding direction from this party to the other (else packets are relayed).
+        self.path: Any = None
+        # What a transcoding direction sent this party (the switch's sender reports).
+        self.sent = 0
+        self.sent_octets = 0
+        self.last_sent_ts = 0
+        self.last_sent_at = 0.0
+
+    def send_rtp(self, data: bytes) -> None:
+        """A packet a transcoding direction made for this party."""
+        try:
+            self.sock.sendto(data, self.peer)
+        except OSError:
+            self.dropped += 1
+            return
+        self.sent += 1
+        self.sent_octets += len(data) - 12
+        self.last_sent_ts = int.from_bytes(data[4:8], "big")
+        self.last_sent_at = time.monotonic()
+
+    def counts(self) -> list[Any]:
+        """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
+        counts: list[Any] = [self.received, self.dropped, self.last]
+        if self.path is not None:
+            counts += [self.sent, self.sent_octets, self.last_sent_ts, self.last_sent_at]
+        return counts
 
 
 class _Pair:
@@ -139,6 +175,16 @@ class Worker:
                                list(message["events"][index]),
                                decode_stats(message["stats"][index])))
         pair = _Pair(ident, (sides[0], sides[1]))
+        plans = message.get("plans")
+        if plans is not None:
+            try:
+                _transcode(pair, plans, message.get("opus_complexity"))
+            except (LookupError, ValueError, TypeError, pickle.UnpicklingError) as exc:
+                for side in pair.sides:
+                    side.sock.close()
+                self._send({"op": "refused", "id": ident,
+                            "detail": f"{type(exc).__name__}: {exc}"})
+                return
         self.pairs[ident] = pair
         for index, side in enumerate(pair.sides):
             self.loop.add_reader(side.sock.fileno(), self._forward, pair, index)
@@ -152,8 +198,7 @@ class Worker:
             self.loop.remove_reader(side.sock.fileno())
             side.sock.close()  # the switch keeps its own descriptor of the socket
         self._send({"op": "removed", "id": ident, "sides": [
-            [side.received, side.dropped, side.last, encode_stats(side.stats)]
-            for side in pair.sides]})
+            [*side.counts(), encode_stats(side.stats)] for side in pair.sides]})
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -202,6 +247,16 @@ class Worker:
         if second & 0x7F in side.events:
             self._send({"op": "event", "id": pair.id, "side": index,
                         "data": base64.b64encode(data).decode()})
+        path = side.path
+        if path is not None:
+            try:
+                path.forward(data)
+            except (ArithmeticError, LookupError, ValueError) as exc:
+                # A payload the codec library refuses: that packet is lost, not the worker.
+                side.dropped += 1
+                if side.dropped == 1:
+                    self._send({"op": "error", "detail": f"transcoding: {exc}"})
+            return
         if out != second:
             data = b"%c%c%s" % (data[0], out, data[2:])
         far = pair.sides[1 - index]
@@ -215,9 +270,29 @@ class Worker:
             await asyncio.sleep(TICK_SECONDS)
             if self.pairs:
                 self._send({"op": "tick", "pairs": {
-                    str(ident): [[side.received, side.dropped, side.last]
-                                 for side in pair.sides]
+                    str(ident): [side.counts() for side in pair.sides]
                     for ident, pair in self.pairs.items()}})
+
+
+def _transcode(pair: _Pair, plans: list[str], opus_complexity: object) -> None:
+    """Give both sides of ``pair`` their transcoding direction, rebuilt from the bridge's
+    plans (pickled `pycc.media.bridge.TranscodePlan`, x to y then y to x)."""
+    # The codecs come in only with the first transcoded bridge: a worker that only relays
+    # never loads them.
+    from pycc.codecs.opus import set_opus_complexity
+    from pycc.codecs.registry import default_registry
+    from pycc.media.bridge import TranscodePlan, transcoder_from_plan
+
+    if opus_complexity is not None:
+        set_opus_complexity(opus_complexity)
+    registry = default_registry()
+    if len(plans) != 2:
+        raise ValueError(f"a transcoded bridge has two directions, got {len(plans)}")
+    for index, text in enumerate(plans):
+        plan = pickle.loads(base64.b64decode(text))
+        if not isinstance(plan, TranscodePlan):
+            raise TypeError(f"not a transcoding plan: {type(plan).__name__}")
+        pair.sides[index].path = transcoder_from_plan(plan, pair.sides[1 - index], registry)
 
 
 async def _run(control: socket.socket) -> None:
