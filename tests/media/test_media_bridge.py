@@ -41,7 +41,7 @@ from pycc.media.session import MediaSession
 from pycc.media.srtp import SrtpLeg
 from pycc.rtp.dtmf import DtmfSender, parse_event
 from pycc.rtp.packet import RtpPacket, is_rtcp, parse_rtp
-from pycc.rtp.rtcp import ReportBlock, SenderReport, parse_rtcp
+from pycc.rtp.rtcp import ReceiverReport, ReportBlock, SenderReport, parse_rtcp
 from pycc.sdp.crypto import new_crypto, parse_crypto
 from pycc.sdp.session import SessionDescription
 
@@ -311,6 +311,29 @@ def check_stream(packets: Sequence[RtpPacket], pt: int, step: int, source_ssrc: 
     assert [p.marker for p in packets] == [True] + [False] * (len(packets) - 1)
 
 
+def warble_packets(pt: int, ssrc: int, count: int, *, seq: int, ts: int) -> list[bytes]:
+    """``count`` PCMU packets of a tone whose pitch swings (300 Hz ± 1.9 kHz at 1.5 Hz): the
+    Opus encoder's voice activity detector keeps it active, where it classes a steady tone
+    as background after about 0.7 s, and Opus sends FEC only for active frames."""
+    t = np.arange(160 * count) / 8000
+    pcm = (TONE_PEAK * np.sin(2 * np.pi * (300 * t + 200 * np.sin(2 * np.pi * 1.5 * t))))
+    encoder = PCMU.codec.encoder(20)
+    return [rtp(pt, seq + n, ts + 160 * n, ssrc,
+                encoder.encode(pcm[160 * n:160 * (n + 1)].astype(np.int16)))
+            for n in range(count)]
+
+
+def fec_flags(packets: list[RtpPacket]) -> set[bool]:
+    """Whether each Opus packet carries FEC for the frame before it (an LBRR frame).
+
+    pycc's narrowband packets are SILK only, one 20 ms mono frame (TOC byte 0x08). Their
+    range-coded header opens with the frame's VAD flag, then the LBRR flag (RFC 6716
+    §4.2.3), each a symbol of probability one half: with the VAD flag set (bit 7 of the byte
+    after the TOC), the LBRR flag is bit 6."""
+    assert {p.payload[0] for p in packets} == {0x08}
+    return {bool(p.payload[1] & 0x40) for p in packets if p.payload[1] & 0x80}
+
+
 # -- relay ---------------------------------------------------------------------------------------
 
 
@@ -501,6 +524,33 @@ def test_digit_is_relayed_with_the_far_party_s_event_number(run: Run) -> None:
             assert [parse_event(p.payload).event for p in events] == [5] * len(plan)
             assert events[0].marker and not any(p.marker for p in events[1:])
             assert c.digits == [("a", "5", "rfc4733")]
+    run(scenario)
+
+
+def test_the_opus_party_s_loss_reports_size_pycc_s_fec(run: Run) -> None:
+    """pycc's Opus stream to B starts with FEC (a 10 % loss hint); B's RTCP reports of what it
+    lost of that stream set the hint: none at 0 %, FEC again at 25 %."""
+    require(PCMU, OPUS)
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, OPUS.answer) as c:
+            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+            from_a = warble_packets(a_pt, SSRC_A, 30, seq=1000, ts=50_000)
+            for packet in from_a[:10]:
+                c.a.send(packet)
+            await eventually(lambda: len(c.b.rtp_in) >= 10)
+            to_b = [parse_rtp(p) for p in c.b.rtp_in]
+            assert fec_flags(to_b[2:]) == {True}
+            for first, fraction, fec in ((10, 0, False), (20, 64, True)):
+                c.b.send_rtcp(ReceiverReport(SSRC_B, [ReportBlock(
+                    to_b[0].ssrc, fraction, 0, 0, 0, 0, 0)]).serialize())
+                await eventually(lambda fraction=fraction: c.session.bridges[0].y.remote_loss
+                                 == fraction / 256)
+                c.b.rtp_in.clear()
+                for packet in from_a[first:first + 10]:
+                    c.a.send(packet)
+                await eventually(lambda: len(c.b.rtp_in) >= 10)
+                assert fec_flags([parse_rtp(p) for p in c.b.rtp_in[2:]]) == {fec}
     run(scenario)
 
 

@@ -27,11 +27,13 @@ from test_media_bridge import (
     Phone,
     call,
     check_tone,
+    fec_flags,
     payload_type,
     pcmu_answer,
     pcmu_offer,
     require,
     rtp,
+    warble_packets,
 )
 
 from peers.aio import Run, eventually
@@ -39,8 +41,9 @@ from pycc.media import leg as leg_module
 from pycc.media.audio import LegInput
 from pycc.media.bridge import Bridge, TranscodePlan
 from pycc.media.offload import eligible
-from pycc.rtp.dtmf import DtmfSender
+from pycc.rtp.dtmf import DtmfSender, parse_event
 from pycc.rtp.packet import RtpPacket, parse_rtp
+from pycc.rtp.rtcp import ReceiverReport, ReportBlock
 from pycc.sdp.session import SessionDescription
 
 
@@ -277,8 +280,8 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             (offloader,) = c.server.offloaders
             a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
             b_pt = payload_type(c.offer_to_b, "opus", 48000)
-            from_a = PCMU.packets(a_pt, SSRC_A, seconds=2.4)
-            from_b = OPUS.packets(b_pt, SSRC_B, seconds=2.4)
+            from_a = PCMU.packets(a_pt, SSRC_A, seconds=3.2)
+            from_b = OPUS.packets(b_pt, SSRC_B, seconds=3.2)
             await _lock_transcoded(c, from_a, from_b)
             last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
             assert eligible(bridge, c.server)
@@ -299,6 +302,34 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             check_tone(PCMU, to_a)
             # What the worker sent is counted on the legs (pycc's sender reports use it).
             await eventually(lambda: bridge.y.sent >= sent_b_before + 90, timeout=3.0)
+            # B's reports of what it lost of pycc's stream size the worker's Opus FEC: from
+            # the default hint (10 %) to none at 0 % lost, and back at 25 %.
+            warble = warble_packets(a_pt, SSRC_A, 30, seq=1100, ts=50_000 + 100 * 160)
+            for first, fraction, fec in ((0, None, True), (10, 0, False), (20, 64, True)):
+                if fraction is not None:
+                    c.b.send_rtcp(ReceiverReport(SSRC_B, [ReportBlock(
+                        last_to_b.ssrc, fraction, 0, 0, 0, 0, 0)]).serialize())
+                    await asyncio.sleep(0.05)
+                c.b.rtp_in.clear()
+                await _send_both(c, warble, from_b[100:], first, first + 10)
+                await eventually(lambda: len(c.b.rtp_in) >= 10)
+                assert fec_flags([parse_rtp(p) for p in c.b.rtp_in[2:]]) == {fec}
+            # A key from A reaches B in B's event numbering and clock, and the switch.
+            b_event = payload_type(c.offer_to_b, "telephone-event", 48000)
+            c.b.rtp_in.clear()
+            keys = DtmfSender(8000, 20).packets("7", 100, timestamp=50_000 + 130 * 160)
+            for n, p in enumerate(keys):
+                c.a.send(rtp(101, 1130 + n, p.timestamp, SSRC_A, p.payload, marker=p.marker))
+                await asyncio.sleep(0.004)
+
+            def events() -> list[RtpPacket]:
+                return [e for e in map(parse_rtp, c.b.rtp_in) if e.payload_type == b_event]
+
+            await eventually(lambda: ("a", "7", "rfc4733") in c.digits
+                             and len(events()) == len(keys), timeout=3.0)
+            assert [parse_event(e.payload).duration for e in events()] == [
+                parse_event(p.payload).duration * 6 for p in keys]
+            assert {e.ssrc for e in events()} == {last_to_b.ssrc}
             # A listener takes the bridge back: fresh streams from the switch's transcoders.
             listener = LegInput(bridge.x, 8000)
             listener.attach()
@@ -306,7 +337,7 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
                 assert not offloader.handed and bridge.reclaim is None
                 await asyncio.sleep(0.05)  # what the worker still forwarded arrives
                 c.b.rtp_in.clear()
-                await _send_both(c, from_a, from_b, 100, 110)
+                await _send_both(c, from_a, from_b, 140, 150)
                 await eventually(lambda: len(c.b.rtp_in) >= 10)
                 after = [parse_rtp(p) for p in c.b.rtp_in]
                 assert len({p.ssrc for p in after}) == 1

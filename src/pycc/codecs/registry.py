@@ -146,6 +146,11 @@ class Encoder(ABC):
     def encode(self, pcm: Pcm) -> bytes:
         """The payload for one packet's worth of PCM (``samples_per_frame`` samples)."""
 
+    def expect_loss(self, percent: int) -> None:
+        """The share of packets the receiver reports losing (RTCP, RFC 3550 §6.4.1), for an
+        encoder that sizes its redundancy on it; most have none and ignore it."""
+        return None
+
 
 class Decoder(ABC):
     """One stream's decoder: RTP payloads in, PCM out, with loss concealment."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import weakref
 from collections.abc import Callable
@@ -157,6 +158,10 @@ class _Transcoder(_Path):
         self._detector = (DtmfDetector(src_codec.spec.sample_rate)
                           if src.event is None and on_inband is not None else None)
         self._on_inband = on_inband
+
+    def expect_loss(self, percent: int) -> None:
+        """The far party's reported loss of this stream: the encoder may size its FEC on it."""
+        self._encoder.expect_loss(percent)
 
     @property
     def listens_for_tones(self) -> bool:
@@ -309,8 +314,12 @@ class Bridge:
         #: Set while a relay worker forwards this bridge's packets (`pycc.media.offload`):
         #: called to take them back before the bridge changes.
         self.reclaim: Callable[[], None] | None = None
+        #: Set with ``reclaim``: passes a party's loss report on to the worker's encoder
+        #: (leg, percent).
+        self.forward_loss: Callable[[MediaLeg, int], None] | None = None
         x.on_digit = self._digit
         y.on_digit = self._digit
+        x.on_loss_report = y.on_loss_report = self._loss_report
         self._connect()
         self.update()
         LIVE.add(self)
@@ -386,6 +395,16 @@ class Bridge:
         if isinstance(self._to_x, _Relay):
             self.x.send_rtcp(data)
 
+    def _loss_report(self, leg: MediaLeg, fraction: float) -> None:
+        # A transcoded stream is pycc's own: its encoder towards the party hears what the
+        # party lost (Opus sizes its FEC on it). A relayed stream's report went on as it was.
+        path = self._to_x if leg is self.x else self._to_y
+        if isinstance(path, _Transcoder):
+            percent = math.ceil(fraction * 100)
+            path.expect_loss(percent)
+            if self.forward_loss is not None:
+                self.forward_loss(leg, percent)
+
     def _digit(self, leg: MediaLeg, digit: str) -> None:
         if self.on_digit is not None:
             self.on_digit(leg, digit, "rfc4733")
@@ -439,6 +458,7 @@ class Bridge:
             leg.on_rtp = None
             leg.on_rtcp = None
             leg.on_digit = None
+            leg.on_loss_report = None
 
 
 #: The bridges alive in this process (the relay offload's scan looks for its own in them).

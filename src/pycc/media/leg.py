@@ -48,6 +48,7 @@ LEARN_SECONDS = 3.0
 
 PacketHandler = Callable[["MediaLeg", bytes], None]
 DigitHandler = Callable[["MediaLeg", str], None]
+LossHandler = Callable[["MediaLeg", float], None]
 
 
 class MediaLeg:
@@ -66,6 +67,9 @@ class MediaLeg:
         self.on_rtp: PacketHandler | None = None
         self.on_rtcp: PacketHandler | None = None
         self.on_digit: DigitHandler | None = None
+        #: Called with each RTCP report block about pycc's own stream to the party: the
+        #: share of its packets the party lost (RFC 3550 §6.4.1, fraction lost).
+        self.on_loss_report: LossHandler | None = None
         #: Listeners that see every accepted RTP packet too (recorders, supervisors, players
         #: listening for speech), whatever ``on_rtp`` does with it.
         self.taps: list[PacketHandler] = []
@@ -250,6 +254,8 @@ class MediaLeg:
                     self.remote_loss = block.fraction_lost / 256
                     if self.stats is not None:
                         self.remote_jitter_ms = block.jitter * 1000 / self.stats.clock_rate
+                    if self.on_loss_report is not None:
+                        self.on_loss_report(self, self.remote_loss)
         handler = self.on_rtcp
         if handler is not None:
             handler(self, data)
@@ -340,6 +346,7 @@ class MediaLeg:
         self.on_rtp = None
         self.on_rtcp = None
         self.on_digit = None
+        self.on_loss_report = None
         self.taps.clear()
 
 

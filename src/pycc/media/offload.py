@@ -189,6 +189,13 @@ class RelayOffloader:
         reclaim = bridge.reclaim = (lambda ident=ident: self._take_back(ident))
         guard = reclaim
         if plans is not None:
+            def forward_loss(leg: MediaLeg, percent: int, ident: int = ident) -> None:
+                self._send(json.dumps({"op": "loss", "id": ident,
+                                       "side": 0 if leg is bridge.x else 1,
+                                       "percent": percent}).encode())
+
+            bridge.forward_loss = forward_loss
+
             # A listener joining (a recorder, a supervisor) leaves the bridge as it is: its
             # transcoders start fresh streams, as the worker's went on without them.
             def guard(ident: int = ident) -> None:
@@ -206,7 +213,7 @@ class RelayOffloader:
         if handed is None:
             return
         bridge = handed.bridge
-        bridge.reclaim = None
+        bridge.reclaim = bridge.forward_loss = None
         for leg in (bridge.x, bridge.y):
             leg.guard = None
             leg.sockets.resume_rtp()

@@ -27,8 +27,9 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 A transcoded bridge's counts also say, per side, what was sent to that party: packets, payload
 octets, the last RTP timestamp and when (the switch's RTCP sender reports need them).
 
-The control messages from the switch: ``add`` (with the two descriptors), ``remove`` and
-``exit``. The process ends on ``exit`` or when the switch's end of the socket closes.
+The control messages from the switch: ``add`` (with the two descriptors), ``remove``,
+``loss`` (a party's RTCP report of the share of a transcoded stream it lost, for the encoder's
+FEC) and ``exit``. The process ends on ``exit`` or when the switch's end of the socket closes.
 Run as ``python -m pycc.media.relay_worker FD``.
 """
 
@@ -153,6 +154,8 @@ class Worker:
                 self._add(message, fds)
             elif op == "remove":
                 self._remove(int(message["id"]))
+            elif op == "loss":
+                self._loss(int(message["id"]), int(message["side"]), int(message["percent"]))
             elif op == "exit":
                 self._finish()
         except (KeyError, TypeError, ValueError) as exc:
@@ -188,6 +191,15 @@ class Worker:
         self.pairs[ident] = pair
         for index, side in enumerate(pair.sides):
             self.loop.add_reader(side.sock.fileno(), self._forward, pair, index)
+
+    def _loss(self, ident: int, index: int, percent: int) -> None:
+        """Side ``index``'s party reported losing ``percent`` of the stream sent to it."""
+        pair = self.pairs.get(ident)
+        if pair is None or index not in (0, 1):
+            return
+        path = pair.sides[1 - index].path
+        if path is not None:
+            path.expect_loss(percent)
 
     def _remove(self, ident: int) -> None:
         pair = self.pairs.pop(ident, None)
