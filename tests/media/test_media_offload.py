@@ -284,6 +284,15 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             from_b = OPUS.packets(b_pt, SSRC_B, seconds=3.2)
             await _lock_transcoded(c, from_a, from_b)
             last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
+
+            async def b_reports_lost(fraction: int) -> None:
+                c.b.send_rtcp(ReceiverReport(SSRC_B, [ReportBlock(
+                    last_to_b.ssrc, fraction, 0, 0, 0, 0, 0)]).serialize())
+                await eventually(lambda: bridge.y.remote_loss == fraction / 256)
+                await asyncio.sleep(0.02)  # the worker's copy of the report is on its way
+
+            # B reports no loss before the hand-over: the worker's encoder starts there too.
+            await b_reports_lost(0)
             assert eligible(bridge, c.server)
             c.server.sweep()
             assert len(offloader.handed) == 1 and bridge.reclaim is not None
@@ -302,14 +311,12 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             check_tone(PCMU, to_a)
             # What the worker sent is counted on the legs (pycc's sender reports use it).
             await eventually(lambda: bridge.y.sent >= sent_b_before + 90, timeout=3.0)
-            # B's reports of what it lost of pycc's stream size the worker's Opus FEC: from
-            # the default hint (10 %) to none at 0 % lost, and back at 25 %.
+            # B's reports of what it lost of pycc's stream size the worker's Opus FEC: none
+            # as reported before the hand-over, FEC at 25 % lost, none again at 0 %.
             warble = warble_packets(a_pt, SSRC_A, 30, seq=1100, ts=50_000 + 100 * 160)
-            for first, fraction, fec in ((0, None, True), (10, 0, False), (20, 64, True)):
+            for first, fraction, fec in ((0, None, False), (10, 64, True), (20, 0, False)):
                 if fraction is not None:
-                    c.b.send_rtcp(ReceiverReport(SSRC_B, [ReportBlock(
-                        last_to_b.ssrc, fraction, 0, 0, 0, 0, 0)]).serialize())
-                    await asyncio.sleep(0.05)
+                    await b_reports_lost(fraction)
                 c.b.rtp_in.clear()
                 await _send_both(c, warble, from_b[100:], first, first + 10)
                 await eventually(lambda: len(c.b.rtp_in) >= 10)

@@ -152,6 +152,8 @@ class _Transcoder(_Path):
         self._in_base = 0
         self._out_base = self._ts
         self._marker = True
+        #: The far party's last reported loss (percent), None before its first report.
+        self._expected_loss: int | None = None
         self.concealed = 0
         # A party without telephone-events can only send keys as tones: listen for them in
         # the audio pycc decodes anyway (Goertzel, pycc.dsp.goertzel).
@@ -161,6 +163,7 @@ class _Transcoder(_Path):
 
     def expect_loss(self, percent: int) -> None:
         """The far party's reported loss of this stream: the encoder may size its FEC on it."""
+        self._expected_loss = percent
         self._encoder.expect_loss(percent)
 
     @property
@@ -173,7 +176,7 @@ class _Transcoder(_Path):
         state = {"seq": self._seq, "ts": self._ts, "in_ssrc": self._in_ssrc,
                  "in_seq": self._in_seq, "in_base": self._in_base, "out_base": self._out_base,
                  "marker": self._marker, "pending": self._pending.copy(),
-                 "event_ts": dict(self._event_ts)}
+                 "event_ts": dict(self._event_ts), "expected_loss": self._expected_loss}
         return TranscodePlan(self._sides[0], self._sides[1], self._ssrc, state)
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -183,6 +186,8 @@ class _Transcoder(_Path):
         self._marker = bool(state["marker"])
         self._pending = np.asarray(state["pending"], dtype=np.int16)
         self._event_ts = dict(state["event_ts"])
+        if state.get("expected_loss") is not None:
+            self.expect_loss(int(state["expected_loss"]))
 
     def _out_timestamp(self, in_ts: int) -> int:
         elapsed = (in_ts - self._in_base) & 0xFFFFFFFF
