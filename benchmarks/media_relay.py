@@ -475,10 +475,15 @@ def main() -> None:
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for calls in (int(c) for c in args.calls.split(",")):
         medians: dict[str, tuple[float, float, float, float, float]] = {}
-        for target in targets:
-            results = [run_once(target, calls, args.seconds, args.mode, args.codec,
-                                args.reports and args.mode == "transcode")
-                       for _ in range(args.runs)]
+        # Runs alternate between the targets: this VM's speed drifts within minutes, and
+        # each target's median should see the same drift.
+        runs: dict[str, list[RunResult]] = {target: [] for target in targets}
+        for _ in range(args.runs):
+            for target in targets:
+                runs[target].append(run_once(target, calls, args.seconds, args.mode,
+                                             args.codec,
+                                             args.reports and args.mode == "transcode"))
+        for target, results in runs.items():
             medians[target] = (
                 statistics.median(r.sent / args.seconds for r in results),
                 statistics.median(100 * r.loss for r in results),
