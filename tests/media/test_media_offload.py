@@ -419,3 +419,32 @@ def test_a_bridge_the_worker_cannot_transcode_stays_with_the_switch(
             assert not offloader.failed
 
     run(scenario)
+
+
+def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) -> None:
+    """The switch transcodes again, on a fresh stream: where the worker's stream stopped
+    is not known here."""
+    require(PCMU, OPUS)
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
+            (offloader,) = c.server.offloaders
+            from_a = PCMU.packets(payload_type(c.answer_to_a, "PCMU", 8000), SSRC_A,
+                                  seconds=0.8)
+            from_b = OPUS.packets(payload_type(c.offer_to_b, "opus", 48000), SSRC_B,
+                                  seconds=0.8)
+            await _lock_transcoded(c, from_a, from_b)
+            before = parse_rtp(c.b.rtp_in[-1])
+            c.server.sweep()
+            assert len(offloader.handed) == 1 and offloader._process is not None
+            os.kill(offloader._process.pid, signal.SIGKILL)
+            await eventually(lambda: offloader.failed and not offloader.handed)
+            c.b.rtp_in.clear()
+            await _send_both(c, from_a, from_b, 10, 30)
+            await eventually(lambda: len(c.b.rtp_in) >= 20)
+            after = [parse_rtp(p) for p in c.b.rtp_in]
+            assert len({p.ssrc for p in after}) == 1
+            assert after[0].ssrc != before.ssrc and after[0].marker
+            check_tone(OPUS, after)
+
+    run(scenario)

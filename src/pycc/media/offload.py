@@ -186,8 +186,7 @@ class RelayOffloader:
                         exc)
             self._worker_gone()
             return False
-        reclaim = bridge.reclaim = (lambda ident=ident: self._take_back(ident))
-        guard = reclaim
+        bridge.reclaim = lambda ident=ident: self._take_back(ident)
         if plans is not None:
             def forward_loss(leg: MediaLeg, percent: int, ident: int = ident) -> None:
                 self._send(json.dumps({"op": "loss", "id": ident,
@@ -195,20 +194,19 @@ class RelayOffloader:
                                        "percent": percent}).encode())
 
             bridge.forward_loss = forward_loss
-
-            # A listener joining (a recorder, a supervisor) leaves the bridge as it is: its
-            # transcoders start fresh streams, as the worker's went on without them.
-            def guard(ident: int = ident) -> None:
-                self._take_back(ident)
-                bridge.renew()
         for leg in legs:
             leg.sockets.pause_rtp()
-            leg.guard = guard
+            # A listener joining (a recorder, a supervisor) leaves the bridge as it is: a
+            # transcoded one goes on with fresh streams, as the worker's went on without it.
+            leg.guard = lambda ident=ident: self._take_back(ident, renew=True)
         self.handed[ident] = _Handed(bridge)
         self.offloaded_total += 1
         return True
 
-    def _take_back(self, ident: int) -> None:
+    def _take_back(self, ident: int, *, renew: bool = False) -> None:
+        """The switch reads the bridge's sockets again. ``renew``: the bridge goes on as it
+        is, so a transcoded one starts fresh streams (`Bridge.renew`); the bridge's own
+        changes (an update, suspending, closing) rebuild or drop its paths themselves."""
         handed = self.handed.pop(ident, None)
         if handed is None:
             return
@@ -217,6 +215,8 @@ class RelayOffloader:
         for leg in (bridge.x, bridge.y):
             leg.guard = None
             leg.sockets.resume_rtp()
+        if renew:
+            bridge.renew()
         self._returning[ident] = handed
         if not self.failed:
             # Must arrive: until it does, the worker forwards the bridge's packets.
@@ -337,7 +337,7 @@ class RelayOffloader:
             log.error("the media relay worker ended; relaying in the switch process")
         self.failed = True
         for ident in list(self.handed):
-            self._take_back(ident)
+            self._take_back(ident, renew=True)
         self._returning.clear()
         self._outbox.clear()
         control = self._control
