@@ -349,6 +349,8 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
                 after = [parse_rtp(p) for p in c.b.rtp_in]
                 assert len({p.ssrc for p in after}) == 1
                 assert after[0].ssrc not in (last_to_b.ssrc, SSRC_A) and after[0].marker
+                # B's last report (nothing lost) still holds for the new encoder: no FEC.
+                assert fec_flags(after[2:]) == {False}
             finally:
                 listener.detach()
 

@@ -442,9 +442,16 @@ class Bridge:
 
     def renew(self) -> None:
         """Transcode on fresh outgoing streams (new SSRCs): after a relay worker gave the
-        bridge back, whose streams went on meanwhile where these paths cannot know."""
-        if self.transcoding:
-            self.update()
+        bridge back, whose streams went on meanwhile where these paths cannot know. The
+        parties' last loss reports still hold for the new encoders."""
+        if not self.transcoding:
+            return
+        losses = [path._expected_loss if isinstance(path, _Transcoder) else None
+                  for path in (self._to_y, self._to_x)]
+        self.update()
+        for path, loss in zip((self._to_y, self._to_x), losses, strict=True):
+            if isinstance(path, _Transcoder) and loss is not None:
+                path.expect_loss(loss)
 
     def transcode_plans(self) -> tuple[TranscodePlan, TranscodePlan] | None:
         """Both directions (x to y, y to x) as a relay worker would carry them on, while
