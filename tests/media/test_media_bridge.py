@@ -459,6 +459,29 @@ def test_tone_is_transcoded_both_ways(run: Run, a_audio: Audio, b_audio: Audio) 
     run(scenario)
 
 
+def test_a_ptime_the_codec_cannot_make_gives_way_to_the_codec_s_own(run: Run) -> None:
+    """B answers Opus with a=ptime:30, which no Opus frame is (RFC 6716 §2.1.4): a ptime
+    only recommends (RFC 4566 §6), so pycc sends B its 20 ms packets instead of failing."""
+    require(PCMU, OPUS)
+
+    def answer(phone: Phone, offer: SessionDescription) -> SessionDescription:
+        pt = payload_type(offer, "opus", 48000)
+        event = payload_type(offer, "telephone-event", 48000)
+        return phone.sdp(f"{pt} {event}", f"a=rtpmap:{pt} opus/48000/2",
+                         f"a=rtpmap:{event} telephone-event/48000", "a=ptime:30")
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, answer) as c:
+            assert c.session.bridges[0].transcoding
+            for packet in PCMU.packets(payload_type(c.answer_to_a, "PCMU", 8000), SSRC_A):
+                c.a.send(packet)
+            await eventually(lambda: len(c.b.rtp_in) >= 50)
+            to_b = [parse_rtp(p) for p in c.b.rtp_in]
+            check_stream(to_b, payload_type(c.offer_to_b, "opus", 48000), 960, SSRC_A)
+            check_tone(OPUS, to_b)
+    run(scenario)
+
+
 @pytest.mark.parametrize(("a_audio", "b_audio"), [(PCMU, PCMA), (OPUS, PCMU)],
                          ids=["PCMU-PCMA", "opus-PCMU"])
 def test_lost_packets_are_concealed_without_a_timestamp_jump(

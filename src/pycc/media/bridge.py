@@ -47,6 +47,8 @@ log = logging.getLogger("pycc.media")
 
 #: Lost packets concealed at most in one gap; a longer gap is a new talkspurt.
 _MAX_CONCEAL = 5
+#: The longest packet pycc makes when a party's a=ptime asks for more.
+_MAX_PACKET_MS = 120
 
 
 class RtpSink(Protocol):
@@ -122,8 +124,13 @@ class _Transcoder(_Path):
         rate = min(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
         src_codec, dst_codec = src_codec.at_rate(rate), dst_codec.at_rate(rate)
         self._decoder: Decoder = src_codec.decoder()
-        frame_ms = int(dst.ptime) if dst.ptime else None
-        self._encoder: Encoder = dst_codec.encoder(frame_ms)
+        frame_ms = int(dst.ptime) if dst.ptime and 0 < dst.ptime <= _MAX_PACKET_MS else None
+        try:
+            self._encoder: Encoder = dst_codec.encoder(frame_ms)
+        except ValueError:
+            # a=ptime only recommends a packet length (RFC 4566 §6): one the codec cannot
+            # make (30 ms of Opus, 25 ms of G.729) gives way to the codec's own.
+            self._encoder = dst_codec.encoder(None)
         resampler = Resampler(src_codec.spec.sample_rate, dst_codec.spec.sample_rate)
         self._resampler = None if resampler.passthrough else resampler
         self._src_pts = frozenset(
