@@ -10,11 +10,13 @@ quickly; the media server's sweep is run by hand to hand the bridge over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import os
 import signal
 import socket
+from collections.abc import Iterator
 
 import pytest
 from test_media_bridge import (
@@ -99,18 +101,43 @@ def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> No
     run(scenario)
 
 
+@contextlib.contextmanager
+def _second_call(c: Call) -> Iterator[Call]:
+    """A second PCMU call through the same media server."""
+    a2, b2 = Phone("a2"), Phone("b2")
+    try:
+        session2 = c.server.new_session("second")
+        offer_to_b2 = session2.relay_offer(pcmu_offer(a2), "a")
+        b2.learn(offer_to_b2)
+        a2.learn(session2.relay_answer(pcmu_answer(b2, offer_to_b2), "b"))
+        yield Call(c.server, session2, a2, b2, offer_to_b2, offer_to_b2)
+    finally:
+        a2.close()
+        b2.close()
+
+
+def test_a_pass_that_fills_its_batch_is_followed_by_another(run: Run) -> None:
+    """Many calls at once move to the worker in batches a tenth of a second apart, not one
+    batch per sweep."""
+    async def scenario() -> None:
+        async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
+            (offloader,) = c.server.offloaders
+            c.server.offload_batch = 1
+            with _second_call(c) as second:
+                await asyncio.sleep(0.25)
+                await asyncio.gather(_talk(c, 4), _talk(second, 4))
+                c.server.sweep()
+                assert len(offloader.handed) == 1
+                await eventually(lambda: len(offloader.handed) == 2, timeout=0.5)
+
+    run(scenario)
+
+
 def test_two_workers_share_the_calls_and_each_forwards_its_own(run: Run) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=2) as c:
             assert len(c.server.offloaders) == 2
-            # A second call through the same media server.
-            a2, b2 = Phone("a2"), Phone("b2")
-            try:
-                session2 = c.server.new_session("second")
-                offer_to_b2 = session2.relay_offer(pcmu_offer(a2), "a")
-                b2.learn(offer_to_b2)
-                a2.learn(session2.relay_answer(pcmu_answer(b2, offer_to_b2), "b"))
-                second = Call(c.server, session2, a2, b2, offer_to_b2, offer_to_b2)
+            with _second_call(c) as second:
                 await asyncio.sleep(0.25)
                 await asyncio.gather(_talk(c, 4), _talk(second, 4))
                 c.server.sweep()
@@ -133,9 +160,6 @@ def test_two_workers_share_the_calls_and_each_forwards_its_own(run: Run) -> None
                 # Each worker's process is its own.
                 pids = {o._process.pid for o in c.server.offloaders if o._process is not None}
                 assert len(pids) == 2
-            finally:
-                a2.close()
-                b2.close()
 
     run(scenario)
 

@@ -17,8 +17,9 @@ sender reports), and the switch still sees every telephone-event and every multi
 packet.
 
 Which bridges qualify is `eligible`, a pure check of the bridge and its legs. Every second
-the media server's sweep (`MediaServer.offload`) hands the eligible ones over, each to the
-worker that forwards the fewest; there are as many workers as ``media_workers`` asks.
+the media server's sweep (`MediaServer.offload`) hands the eligible ones over, in batches
+0.1 s apart when there are many, each to the worker that forwards the fewest; there are as
+many workers as ``media_workers`` asks.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ __all__ = ["RelayOffloader", "eligible"]
 
 log = logging.getLogger("pycc.media")
 
-#: Bridges handed to one worker in one sweep at most, so that a burst of new calls reaches
-#: it in batches it can take without its control socket filling up.
+#: Bridges handed to one worker in one pass at most, so that a burst of new calls reaches
+#: it in batches it can take without its control socket filling up, and each pass holds the
+#: event loop for a few milliseconds only (the media server passes again 0.1 s later while
+#: bridges are left over).
 MAX_PER_SCAN: Final = 100
 #: Seconds to wait for the worker to end on its own before it is killed.
 _EXIT_GRACE: Final = 2.0

@@ -37,6 +37,9 @@ TRANSCODE_PREFERENCE = (
 
 TimeoutHandler = Callable[[MediaSession], None]
 
+#: Seconds between offload passes while eligible bridges are left over.
+OFFLOAD_FOLLOW_UP = 0.1
+
 
 class MediaServer:
     """Owns the RTP port range and every call's media session."""
@@ -64,6 +67,9 @@ class MediaServer:
         self.sessions: dict[MediaSession, tuple[float, TimeoutHandler | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._offload_again: asyncio.TimerHandle | None = None
+        #: Bridges one pass hands each worker at most (`pycc.media.offload.MAX_PER_SCAN`).
+        self.offload_batch = MAX_PER_SCAN
         self.transcodable = self._transcodable()
         #: Channels, mixes, prompts and recordings (made by :meth:`start`).
         self.engine: MediaEngine | None = None
@@ -106,6 +112,9 @@ class MediaServer:
         self.offloaders = started
 
     async def close(self) -> None:
+        if self._offload_again is not None:
+            self._offload_again.cancel()
+            self._offload_again = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -129,7 +138,7 @@ class MediaServer:
         """Hand the eligible ``bridges`` to the relay workers, each to the one forwarding
         the fewest; how many went. A worker behind on its messages gets none this time."""
         running = [offloader for offloader in self.offloaders if offloader.running]
-        budget = MAX_PER_SCAN * len(running)
+        budget = self.offload_batch * len(running)
         moved = 0
         for bridge in bridges:
             if not running or moved == budget:
@@ -142,6 +151,20 @@ class MediaServer:
             else:
                 running.remove(target)
         return moved
+
+    def _offload_pass(self) -> None:
+        """Hand eligible bridges over. A pass that used its whole budget may have left some
+        behind (a burst of new calls): another pass follows shortly rather than at the next
+        sweep, so that a thousand calls move in a second, not in ten."""
+        self._offload_again = None
+        workers = sum(1 for offloader in self.offloaders if offloader.running)
+        if not workers or self.offload(list(LIVE)) < self.offload_batch * workers:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._offload_again = loop.call_later(OFFLOAD_FOLLOW_UP, self._offload_pass)
 
     @property
     def running(self) -> bool:
@@ -214,8 +237,8 @@ class MediaServer:
         if now >= self._next_rtcp:
             self._next_rtcp = now + self.rtcp_interval
             self.send_reports()
-        if self.offloaders:
-            self.offload(list(LIVE))
+        if self.offloaders and self._offload_again is None:
+            self._offload_pass()
         for session, (started, on_timeout) in list(self.sessions.items()):
             if session.closed:
                 self.sessions.pop(session, None)
