@@ -11,7 +11,9 @@ port, phone B sends to the B-side port, and each receives the other's packets th
 relay. All A phones share one UDP socket and all B phones another (each leg still has its own
 relay ports and latches onto its phone's address), so the load generator is two sockets and a
 tight loop. A packet carries its call number and send time in its payload, so the receiver
-measures loss and added latency per packet.
+measures loss and added latency per packet: from just before the generator's ``sendto`` to
+the kernel's receive time at the far phone's socket (SO_TIMESTAMPNS), so that neither the
+generator's 20 ms bursts nor its own delay in reading count as the relay's.
 
 - ``relay`` (PCMU both sides) runs against pycc's media server (one process, uvloop, one
   core) and rtpengine in userspace forwarding with one worker thread (Debian's rtpengine,
@@ -50,6 +52,9 @@ PTIME = 0.02
 _HEADER = struct.Struct("!BBHII")
 _STAMP = struct.Struct("!IBQ")  # call, direction, send time in ns
 _RR = struct.Struct("!BBHIIIIIII")  # RR header, sender SSRC, one report block
+#: The kernel's receive time of each datagram, as a struct timespec (Linux).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
 
 
 # -- the relay under test: pycc ----------------------------------------------------------------
@@ -273,6 +278,15 @@ def receiver_report(sender: int, about: int) -> bytes:
     return _RR.pack(0x81, 201, 7, sender, about, 0, 0, 0, 0, 0)
 
 
+def arrival_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """When the kernel received a datagram (SO_TIMESTAMPNS), else now."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.time_ns()
+
+
 def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket.socket,
              seconds: float, pid: int, *, b_codec: str = "PCMU",
              conference: bool = False, warm: float = 1.0, reports: bool = False) -> RunResult:
@@ -284,7 +298,6 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
     packets_b = [bytearray(12 + max(len(b_payload), 13)) for _ in range(calls)]
     for i in range(calls):
         packets_b[i][12:12 + len(b_payload)] = b_payload
-    sent_at: dict[tuple[int, int, int], int] = {}
     latencies: list[float] = []
     received = sent = 0
     selector = selectors.DefaultSelector()
@@ -311,11 +324,12 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
             if measuring and cpu_start is None:
                 cpu_start = cpu_seconds(pid)
             seq, ts = tick & 0xFFFF, tick * 160
-            stamp = time.monotonic_ns()
             for i, (a_side, b_side) in enumerate(ports):
                 packet = packets_a[i]
                 _HEADER.pack_into(packet, 0, 0x80, 0, seq, ts, ssrcs[2 * i])
-                _STAMP.pack_into(packet, 12, i, 0, stamp)
+                # Each packet is stamped just before it leaves: the time the generator takes
+                # to send a tick's burst is not the relay's.
+                _STAMP.pack_into(packet, 12, i, 0, time.time_ns())
                 a_sock.sendto(packet, (LOOPBACK, a_side))
                 if not conference:
                     packet = packets_b[i]
@@ -323,7 +337,7 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
                                                                           else 1),
                                       ssrcs[2 * i + 1])
                     if b_codec == "PCMU":
-                        _STAMP.pack_into(packet, 12, i, 1, stamp)
+                        _STAMP.pack_into(packet, 12, i, 1, time.time_ns())
                     b_sock.sendto(packet, (LOOPBACK, b_side))
             if reports and tick % 50 == 0:
                 for port, ssrc in heard.items():
@@ -334,8 +348,6 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
             sent += per_tick
             if measuring:
                 counted_sent += per_tick
-                # Latency is measured on stamped packets: A to B relays (PCMU both ways).
-                sent_at[(tick, 0, 0)] = stamp
             tick += 1
             next_tick = start + tick * PTIME
         timeout = max(0.0, next_tick - time.monotonic())
@@ -344,7 +356,7 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
             assert isinstance(sock, socket.socket)
             while True:
                 try:
-                    data, source = sock.recvfrom(2048)
+                    data, ancillary, _flags, source = sock.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
                 if reports and source[1] not in heard and len(data) >= 12:
@@ -355,7 +367,9 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
                 if len(data) >= 12 + _STAMP.size and not conference:
                     call, direction, stamp = _STAMP.unpack_from(data, 12)
                     if call < calls and direction in (0, 1) and stamp > 10**9:
-                        latencies.append((time.monotonic_ns() - stamp) / 1e6)
+                        # Up to the kernel's receive time: how long the generator takes to
+                        # come round to reading is not the relay's either.
+                        latencies.append((arrival_ns(ancillary) - stamp) / 1e6)
     # Let the last packets arrive.
     drain_until = time.monotonic() + 0.3
     while time.monotonic() < drain_until:
@@ -377,6 +391,7 @@ def bound_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     sock.bind((LOOPBACK, 0))
     sock.setblocking(False)
     return sock
