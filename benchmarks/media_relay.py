@@ -10,10 +10,13 @@ Each call has two phones: phone A sends PCMU (20 ms, 50 packets/s) to the relay'
 port, phone B sends to the B-side port, and each receives the other's packets through the
 relay. All A phones share one UDP socket and all B phones another (each leg still has its own
 relay ports and latches onto its phone's address), so the load generator is two sockets and a
-tight loop. A packet carries its call number and send time in its payload, so the receiver
-measures loss and added latency per packet: from just before the generator's ``sendto`` to
-the kernel's receive time at the far phone's socket (SO_TIMESTAMPNS), so that neither the
-generator's 20 ms bursts nor its own delay in reading count as the relay's.
+tight loop; it sends and reads in batches (``sendmmsg``/``recvmmsg``, `udp_batch`), so that
+100,000 packets/s each way leave most of a core to the relay. Phones do not share a clock:
+each 20 ms is cut into 10 slots and each slot sends a tenth of the calls' packets. A packet
+carries its call number and send time in its payload, so the receiver measures loss and
+added latency per packet: from just before the batch it leaves in to the kernel's receive
+time at the far phone's socket (SO_TIMESTAMPNS), so that the generator's own delay in
+reading does not count as the relay's.
 
 - ``relay`` (PCMU both sides) runs against pycc's media server (one process, uvloop, one
   core) and rtpengine in userspace forwarding with one worker thread (Debian's rtpengine,
@@ -45,16 +48,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+from udp_batch import BatchReceiver, BatchSender
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 PTIME = 0.02
-_HEADER = struct.Struct("!BBHII")
 _STAMP = struct.Struct("!IBQ")  # call, direction, send time in ns
 _RR = struct.Struct("!BBHIIIIIII")  # RR header, sender SSRC, one report block
-#: The kernel's receive time of each datagram, as a struct timespec (Linux).
+#: The kernel's receive time of each datagram (Linux), which `udp_batch` reads.
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-_TIMESPEC = struct.Struct("@qq")
 
 
 # -- the relay under test: pycc ----------------------------------------------------------------
@@ -278,13 +281,21 @@ def receiver_report(sender: int, about: int) -> bytes:
     return _RR.pack(0x81, 201, 7, sender, about, 0, 0, 0, 0, 0)
 
 
-def arrival_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
-    """When the kernel received a datagram (SO_TIMESTAMPNS), else now."""
-    for level, kind, value in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(value)
-            return seconds * 1_000_000_000 + nanoseconds
-    return time.time_ns()
+def _be(value: int, size: int) -> npt.NDArray[np.uint8]:
+    """``value`` as ``size`` big-endian bytes, to write into a column of packets."""
+    return np.frombuffer(value.to_bytes(size, "big"), dtype=np.uint8)
+
+
+def _column(rows: npt.NDArray[np.uint8], lo: int, hi: int, dtype: str) -> npt.NDArray[np.generic]:
+    """Bytes ``lo`` to ``hi`` of every row read as one big-endian number each."""
+    return rows[:, lo:hi].copy().view(dtype).reshape(-1)
+
+
+#: Packets sent per system call: each batch's packets share one send stamp, so a batch must
+#: leave quickly (64 packets take tens of microseconds).
+_BATCH = 64
+#: Slots of each 20 ms in which a share of the calls send.
+_SLOTS = 10
 
 
 def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket.socket,
@@ -293,12 +304,26 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
     calls = len(ports)
     b_payload = payload_for(b_codec)
     b_pt = CODECS[b_codec][1]
-    ssrcs = [secrets.randbits(32) for _ in range(2 * calls)]
-    packets_a = [bytearray(12 + 160) for _ in range(calls)]
-    packets_b = [bytearray(12 + max(len(b_payload), 13)) for _ in range(calls)]
-    for i in range(calls):
-        packets_b[i][12:12 + len(b_payload)] = b_payload
-    latencies: list[float] = []
+    ssrcs = np.array([secrets.randbits(32) for _ in range(2 * calls)], dtype=">u4")
+    numbers = np.arange(calls, dtype=">u4").view(np.uint8).reshape(calls, 4)
+    senders = [BatchSender(a_sock, LOOPBACK, [a for a, _ in ports], 12 + 160)]
+    if not conference:
+        senders.append(BatchSender(b_sock, LOOPBACK, [b for _, b in ports],
+                                   12 + max(len(b_payload), 13)))
+        senders[1].packets[:, 12:12 + len(b_payload)] = np.frombuffer(b_payload, np.uint8)
+    # Stamped packets carry (call, direction, send time) after the header: A's always (PCMU),
+    # B's when B speaks PCMU too.
+    stamped = [True, b_codec == "PCMU"]
+    for side, sender in enumerate(senders):
+        rows = sender.packets
+        rows[:, 0] = 0x80
+        rows[:, 1] = 0 if side == 0 else b_pt
+        rows[:, 8:12] = np.ascontiguousarray(ssrcs[side::2]).view(np.uint8).reshape(calls, 4)
+        if stamped[side]:
+            rows[:, 12:16] = numbers
+            rows[:, 16] = side
+    receivers = {a_sock.fileno(): BatchReceiver(a_sock), b_sock.fileno(): BatchReceiver(b_sock)}
+    latencies: list[npt.NDArray[np.float64]] = []
     received = sent = 0
     selector = selectors.DefaultSelector()
     selector.register(a_sock, selectors.EVENT_READ)
@@ -315,6 +340,26 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
     phone_of = {port: (2 * i + side, port + 1) for i, pair in enumerate(ports)
                 for side, port in enumerate(pair)}
     heard: dict[int, int] = {}
+
+    def read(receiver: BatchReceiver, measuring: bool) -> int:
+        count = receiver.receive()
+        if not count:
+            return 0
+        rows = receiver.data[:count]
+        if reports:
+            for port, ssrc in zip(receiver.source_ports(count).tolist(),
+                                  _column(rows, 8, 12, ">u4").tolist(), strict=True):
+                heard.setdefault(port, ssrc)
+        if measuring and not conference:
+            call = _column(rows, 12, 16, ">u4")
+            stamp = _column(rows, 17, 25, ">u8").astype(np.int64)
+            valid = ((receiver.lengths[:count] >= 12 + _STAMP.size) & (call < calls)
+                     & (rows[:, 16] <= 1) & (stamp > 10**9))
+            if valid.any():
+                arrival = receiver.arrivals_ns(count)
+                latencies.append((arrival[valid] - stamp[valid]) / 1e6)
+        return count
+
     while True:
         now = time.monotonic()
         if now >= end:
@@ -323,68 +368,54 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
             measuring = now >= measure_from
             if measuring and cpu_start is None:
                 cpu_start = cpu_seconds(pid)
-            seq, ts = tick & 0xFFFF, tick * 160
-            for i, (a_side, b_side) in enumerate(ports):
-                packet = packets_a[i]
-                _HEADER.pack_into(packet, 0, 0x80, 0, seq, ts, ssrcs[2 * i])
-                # Each packet is stamped just before it leaves: the time the generator takes
-                # to send a tick's burst is not the relay's.
-                _STAMP.pack_into(packet, 12, i, 0, time.time_ns())
-                a_sock.sendto(packet, (LOOPBACK, a_side))
-                if not conference:
-                    packet = packets_b[i]
-                    _HEADER.pack_into(packet, 0, 0x80, b_pt, seq, ts * (6 if b_codec == "opus"
-                                                                          else 1),
-                                      ssrcs[2 * i + 1])
-                    if b_codec == "PCMU":
-                        _STAMP.pack_into(packet, 12, i, 1, time.time_ns())
-                    b_sock.sendto(packet, (LOOPBACK, b_side))
-            if reports and tick % 50 == 0:
-                for port, ssrc in heard.items():
-                    phone, rtcp_port = phone_of[port]
-                    (b_sock if phone % 2 else a_sock).sendto(
-                        receiver_report(ssrcs[phone], ssrc), (LOOPBACK, rtcp_port))
-            per_tick = calls if conference else 2 * calls
-            sent += per_tick
+            packet_tick, slot = divmod(tick, _SLOTS)
+            if slot == 0:
+                for side, sender in enumerate(senders):
+                    rows = sender.packets
+                    rows[:, 2:4] = _be(packet_tick & 0xFFFF, 2)
+                    step = 960 if side == 1 and b_codec == "opus" else 160
+                    rows[:, 4:8] = _be(packet_tick * step & 0xFFFFFFFF, 4)
+                if reports and packet_tick % 50 == 0:
+                    for port, ssrc in heard.items():
+                        phone, rtcp_port = phone_of[port]
+                        (b_sock if phone % 2 else a_sock).sendto(
+                            receiver_report(int(ssrcs[phone]), ssrc), (LOOPBACK, rtcp_port))
+            # Phones do not share a clock: each slot of the 20 ms sends its share of the
+            # calls, so that packets arrive spread over the interval as real ones do.
+            first, last = calls * slot // _SLOTS, calls * (slot + 1) // _SLOTS
+            for lo in range(first, last, _BATCH):
+                hi = min(last, lo + _BATCH)
+                for side, sender in enumerate(senders):
+                    if stamped[side]:
+                        # Stamped just before they leave: the time the generator takes to
+                        # send a burst is not the relay's.
+                        sender.packets[lo:hi, 17:25] = _be(time.time_ns(), 8)
+                    sender.send(lo, hi)
+            per_slot = (last - first) * len(senders)
+            sent += per_slot
             if measuring:
-                counted_sent += per_tick
+                counted_sent += per_slot
             tick += 1
-            next_tick = start + tick * PTIME
+            next_tick = start + tick * PTIME / _SLOTS
         timeout = max(0.0, next_tick - time.monotonic())
         for key, _ in selector.select(timeout):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            while True:
-                try:
-                    data, ancillary, _flags, source = sock.recvmsg(2048, 64)
-                except BlockingIOError:
-                    break
-                if reports and source[1] not in heard and len(data) >= 12:
-                    heard[source[1]] = int.from_bytes(data[8:12], "big")
-                if time.monotonic() < measure_from:
-                    continue
-                received += 1
-                if len(data) >= 12 + _STAMP.size and not conference:
-                    call, direction, stamp = _STAMP.unpack_from(data, 12)
-                    if call < calls and direction in (0, 1) and stamp > 10**9:
-                        # Up to the kernel's receive time: how long the generator takes to
-                        # come round to reading is not the relay's either.
-                        latencies.append((arrival_ns(ancillary) - stamp) / 1e6)
+            receiver = receivers[key.fd]
+            # Up to the kernel's receive time: how long the generator takes to come round
+            # to reading is not the relay's either.
+            measuring = time.monotonic() >= measure_from
+            while (count := read(receiver, measuring)) > 0:
+                if measuring:
+                    received += count
     # Let the last packets arrive.
     drain_until = time.monotonic() + 0.3
     while time.monotonic() < drain_until:
         for key, _ in selector.select(0.05):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            while True:
-                try:
-                    sock.recv(2048)
-                except BlockingIOError:
-                    break
-                received += 1
+            while (count := receivers[key.fd].receive()) > 0:
+                received += count
     cpu = cpu_seconds(pid) - (cpu_start or 0.0)
     # In a conference each phone sends one stream and hears one mix: as many packets back.
-    return RunResult(counted_sent, received, latencies, cpu / seconds)
+    flat = np.concatenate(latencies).tolist() if latencies else []
+    return RunResult(counted_sent, received, flat, cpu / seconds)
 
 
 def bound_socket() -> socket.socket:
