@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 from test_media_bridge import (
+    BAD,
     HOST,
     OPUS,
     PCMU,
@@ -472,5 +473,38 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
             assert len({p.ssrc for p in after}) == 1
             assert after[0].ssrc != before.ssrc and after[0].marker
             check_tone(OPUS, after)
+
+    run(scenario)
+
+
+def test_bad_packets_to_a_transcoding_worker_are_dropped_and_the_call_goes_on(
+        run: Run) -> None:
+    """Malformed RTP from the PCMU phone and Opus payloads libopus refuses from the other
+    reach the worker's transcoders: they are dropped, the worker lives on, both directions
+    carry on."""
+    require(PCMU, OPUS)
+
+    async def scenario() -> None:
+        async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
+            (offloader,) = c.server.offloaders
+            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+            b_pt = payload_type(c.offer_to_b, "opus", 48000)
+            from_a = PCMU.packets(a_pt, SSRC_A, seconds=1.0)
+            from_b = OPUS.packets(b_pt, SSRC_B, seconds=1.0)
+            await _lock_transcoded(c, from_a, from_b)
+            c.server.sweep()
+            assert len(offloader.handed) == 1
+            for packet in BAD.values():
+                c.a.send(packet)
+            for n, payload in enumerate((b"", b"\xff", b"\x03\xff\xff", bytes(range(40)))):
+                c.b.send(rtp(b_pt, 1010 + n, 50_000 + 960 * (10 + n), SSRC_B, payload))
+            c.a.rtp_in.clear()
+            c.b.rtp_in.clear()
+            await _send_both(c, from_a, from_b, 20, 50)
+            await eventually(lambda: len(c.b.rtp_in) >= 30 and len(c.a.rtp_in) >= 30)
+            check_tone(OPUS, [parse_rtp(p) for p in c.b.rtp_in])
+            check_tone(PCMU, [parse_rtp(p) for p in c.a.rtp_in])
+            assert not offloader.failed and len(offloader.handed) == 1
+            assert offloader._process is not None and offloader._process.poll() is None
 
     run(scenario)
