@@ -291,6 +291,18 @@ async def _lock_transcoded(c: Call, from_a: list[bytes], from_b: list[bytes]) ->
     await eventually(lambda: len(c.b.rtp_in) >= 10 and len(c.a.rtp_in) >= 10)
 
 
+async def _locked_transcoded_call(c: Call, seconds: float,
+                                  ) -> tuple[int, int, list[bytes], list[bytes]]:
+    """PCMU from A and Opus from B, ``seconds`` of tone each: their payload types and
+    packets, the first ten of each sent so that both sources lock."""
+    a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
+    b_pt = payload_type(c.offer_to_b, "opus", 48000)
+    from_a = PCMU.packets(a_pt, SSRC_A, seconds=seconds)
+    from_b = OPUS.packets(b_pt, SSRC_B, seconds=seconds)
+    await _lock_transcoded(c, from_a, from_b)
+    return a_pt, b_pt, from_a, from_b
+
+
 def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
     """PCMU on A, Opus on B: once the sources lock, the worker decodes and encodes both ways
     on the streams the switch began (same SSRCs, sequence numbers going on), each party
@@ -303,11 +315,7 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             bridge = c.session.bridges[0]
             assert bridge.transcoding
             (offloader,) = c.server.offloaders
-            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
-            b_pt = payload_type(c.offer_to_b, "opus", 48000)
-            from_a = PCMU.packets(a_pt, SSRC_A, seconds=3.2)
-            from_b = OPUS.packets(b_pt, SSRC_B, seconds=3.2)
-            await _lock_transcoded(c, from_a, from_b)
+            a_pt, b_pt, from_a, from_b = await _locked_transcoded_call(c, 3.2)
             last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
 
             async def b_reports_lost(fraction: int) -> None:
@@ -429,11 +437,7 @@ def test_a_bridge_the_worker_cannot_transcode_stays_with_the_switch(
         async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
             bridge = c.session.bridges[0]
             (offloader,) = c.server.offloaders
-            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
-            from_a = PCMU.packets(a_pt, SSRC_A, seconds=1.0)
-            from_b = OPUS.packets(payload_type(c.offer_to_b, "opus", 48000), SSRC_B,
-                                  seconds=1.0)
-            await _lock_transcoded(c, from_a, from_b)
+            _a_pt, _b_pt, from_a, _from_b = await _locked_transcoded_call(c, 1.0)
             before = parse_rtp(c.b.rtp_in[-1])
             c.server.sweep()
             assert len(offloader.handed) == 1
@@ -456,11 +460,7 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
     async def scenario() -> None:
         async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
             (offloader,) = c.server.offloaders
-            from_a = PCMU.packets(payload_type(c.answer_to_a, "PCMU", 8000), SSRC_A,
-                                  seconds=0.8)
-            from_b = OPUS.packets(payload_type(c.offer_to_b, "opus", 48000), SSRC_B,
-                                  seconds=0.8)
-            await _lock_transcoded(c, from_a, from_b)
+            _a_pt, _b_pt, from_a, from_b = await _locked_transcoded_call(c, 0.8)
             before = parse_rtp(c.b.rtp_in[-1])
             c.server.sweep()
             assert len(offloader.handed) == 1 and offloader._process is not None
@@ -487,11 +487,7 @@ def test_bad_packets_to_a_transcoding_worker_are_dropped_and_the_call_goes_on(
     async def scenario() -> None:
         async with call(PCMU.offer, OPUS.answer, relay_workers=1) as c:
             (offloader,) = c.server.offloaders
-            a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
-            b_pt = payload_type(c.offer_to_b, "opus", 48000)
-            from_a = PCMU.packets(a_pt, SSRC_A, seconds=1.0)
-            from_b = OPUS.packets(b_pt, SSRC_B, seconds=1.0)
-            await _lock_transcoded(c, from_a, from_b)
+            _a_pt, b_pt, from_a, from_b = await _locked_transcoded_call(c, 1.0)
             c.server.sweep()
             assert len(offloader.handed) == 1
             for packet in BAD.values():
