@@ -159,13 +159,16 @@ class RelayOffloader:
         legs = (bridge.x, bridge.y)
         tables = bridge.relay_tables()
         plans = None if tables is not None else bridge.transcode_plans()
+        # Per side, the second header bytes that pass and what each becomes, as pairs: a
+        # handful where a full table would be 256 numbers to encode and decode.
         if tables is not None:
-            maps = [[-1 if out is None else out for out in table] for table in tables]
+            maps = [[[second, out] for second, out in enumerate(table) if out is not None]
+                    for table in tables]
         elif plans is not None:
             # A transcoded party's packets go to the worker's decoder: only the payload
             # types negotiated with that party pass, the marker bit as it came.
-            maps = [[second if second & 0x7F in leg.payload_types else -1
-                     for second in range(256)] for leg in legs]
+            maps = [[[pt | marker, pt | marker] for pt in sorted(leg.payload_types) if pt < 128
+                     for marker in (0, 0x80)] for leg in legs]
         else:
             return False
         ident = next(self._ids)

@@ -158,25 +158,28 @@ class Worker:
                 self._loss(int(message["id"]), int(message["side"]), int(message["percent"]))
             elif op == "exit":
                 self._finish()
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
             for fd in fds:
                 socket.close(fd)
             self._send({"op": "error", "detail": f"{type(exc).__name__}: {exc}"})
 
     def _add(self, message: dict[str, Any], fds: list[int]) -> None:
         if len(fds) != 2:
-            for fd in fds:
-                socket.close(fd)
             raise ValueError(f"add needs two descriptors, got {len(fds)}")
         ident = int(message["id"])
+        # All read before the descriptors become sockets: on a bad message the caller closes
+        # them, once.
+        peers = [(str(host), int(port)) for host, port in message["peers"]]
+        tables = [_table(pairs) for pairs in message["maps"]]
+        events = [list(types) for types in message["events"]]
+        stats = [decode_stats(text) for text in message["stats"]]
+        if not len(peers) == len(tables) == len(events) == len(stats) == 2:
+            raise ValueError("add describes two sides")
         sides = []
         for index, fd in enumerate(fds):
             sock = socket.socket(fileno=fd)
             sock.setblocking(False)
-            host, port = message["peers"][index]
-            sides.append(_Side(sock, (str(host), int(port)), list(message["maps"][index]),
-                               list(message["events"][index]),
-                               decode_stats(message["stats"][index])))
+            sides.append(_Side(sock, peers[index], tables[index], events[index], stats[index]))
         pair = _Pair(ident, (sides[0], sides[1]))
         plans = message.get("plans")
         if plans is not None:
@@ -284,6 +287,16 @@ class Worker:
                 self._send({"op": "tick", "pairs": {
                     str(ident): [side.counts() for side in pair.sides]
                     for ident, pair in self.pairs.items()}})
+
+
+def _table(pairs: list[list[int]]) -> list[int]:
+    """The second header byte in -> out, from the switch's pairs (-1: not carried on)."""
+    table = [-1] * 256
+    for second, out in pairs:
+        if not (0 <= int(second) <= 255 and 0 <= int(out) <= 255):
+            raise ValueError(f"no such second header byte: {second} -> {out}")
+        table[int(second)] = int(out)
+    return table
 
 
 def _transcode(pair: _Pair, plans: list[str], opus_complexity: object) -> None:

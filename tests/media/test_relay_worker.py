@@ -1,0 +1,75 @@
+"""The relay worker's control socket (pycc.media.relay_worker): messages it cannot use are
+answered with an error naming the problem, and the worker goes on.
+
+The worker runs as the media server starts it (``python -m pycc.media.relay_worker FD``), with
+the other end of its Unix socket held here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from pycc.media.relay_worker import MAX_MESSAGE
+
+
+@pytest.fixture
+def worker() -> Iterator[tuple[socket.socket, subprocess.Popen[bytes]]]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    process = subprocess.Popen([sys.executable, "-m", "pycc.media.relay_worker",
+                                str(theirs.fileno())], pass_fds=[theirs.fileno()])
+    theirs.close()
+    ours.settimeout(10)
+    try:
+        yield ours, process
+    finally:
+        ours.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _udp_pair() -> list[socket.socket]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    return socks
+
+
+def _add(pairs: object, peers: object = (("127.0.0.1", 4000), ("127.0.0.1", 4002))) -> bytes:
+    return json.dumps({"op": "add", "id": 7, "peers": peers, "maps": [pairs, pairs],
+                       "events": [[], []], "stats": [None, None]}).encode()
+
+
+@pytest.mark.parametrize(("payload", "fds", "named"), [
+    (b"{not json", 0, "JSONDecodeError"),
+    (b'{"op": "add"}', 2, "KeyError"),
+    (_add([[0, 0]]), 1, "two descriptors"),
+    (_add([[0, 300]]), 2, "second header byte"),
+    (_add([[0, 0]], peers=[["127.0.0.1", "x"], ["127.0.0.1", 1]]), 2, "ValueError"),
+    (_add([[0, 0]], peers=[["127.0.0.1", 1]]), 2, "two sides"),
+])
+def test_a_message_the_worker_cannot_use_is_named_and_the_worker_goes_on(
+        worker: tuple[socket.socket, subprocess.Popen[bytes]], payload: bytes, fds: int,
+        named: str) -> None:
+    control, process = worker
+    socks = _udp_pair()
+    try:
+        socket.send_fds(control, [payload], [s.fileno() for s in socks[:fds]])
+        reply = json.loads(control.recv(MAX_MESSAGE))
+        assert reply["op"] == "error" and named in reply["detail"]
+        # Still there: a removal of a bridge it never had is answered.
+        control.send(b'{"op": "remove", "id": 99}')
+        assert json.loads(control.recv(MAX_MESSAGE)) == {"op": "removed", "id": 99,
+                                                         "sides": None}
+    finally:
+        for sock in socks:
+            sock.close()
+    control.send(b'{"op": "exit"}')
+    assert process.wait(10) == 0
