@@ -75,8 +75,8 @@ def decode_stats(text: str | None) -> ReceiverStats | None:
 class _Side:
     """One party of a forwarded bridge: its socket, where it is, what it sends."""
 
-    __slots__ = ("dropped", "events", "last", "last_sent_at", "last_sent_ts", "map", "path",
-                 "peer", "received", "sent", "sent_octets", "sock", "stats")
+    __slots__ = ("codec_errors", "dropped", "events", "last", "last_sent", "last_sent_at", "map",
+                 "path", "peer", "received", "sent", "sent_octets", "sock", "stats")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], table: list[int],
                  events: list[int], stats: ReceiverStats | None) -> None:
@@ -94,8 +94,9 @@ class _Side:
         # What a transcoding direction sent this party (the switch's sender reports).
         self.sent = 0
         self.sent_octets = 0
-        self.last_sent_ts = 0
+        self.last_sent = b""  # its timestamp is read when the counts go out, not per packet
         self.last_sent_at = 0.0
+        self.codec_errors = 0
 
     def send_rtp(self, data: bytes) -> None:
         """A packet a transcoding direction made for this party."""
@@ -106,14 +107,14 @@ class _Side:
             return
         self.sent += 1
         self.sent_octets += len(data) - 12
-        self.last_sent_ts = int.from_bytes(data[4:8], "big")
-        self.last_sent_at = time.monotonic()
+        self.last_sent = data
 
     def counts(self) -> list[Any]:
         """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
         counts: list[Any] = [self.received, self.dropped, self.last]
         if self.path is not None:
-            counts += [self.sent, self.sent_octets, self.last_sent_ts, self.last_sent_at]
+            last_ts = int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
+            counts += [self.sent, self.sent_octets, last_ts, self.last_sent_at]
         return counts
 
 
@@ -262,19 +263,23 @@ class Worker:
         if second & 0x7F in side.events:
             self._send({"op": "event", "id": pair.id, "side": index,
                         "data": base64.b64encode(data).decode()})
+        far = pair.sides[1 - index]
         path = side.path
         if path is not None:
+            sent = far.sent
             try:
                 path.forward(data)
             except (ArithmeticError, LookupError, ValueError) as exc:
                 # A payload the codec library refuses: that packet is lost, not the worker.
                 side.dropped += 1
-                if side.dropped == 1:
+                side.codec_errors += 1
+                if side.codec_errors == 1:
                     self._send({"op": "error", "detail": f"transcoding: {exc}"})
+            if far.sent != sent:
+                far.last_sent_at = now
             return
         if out != second:
             data = b"%c%c%s" % (data[0], out, data[2:])
-        far = pair.sides[1 - index]
         try:
             far.sock.sendto(data, far.peer)
         except OSError:
