@@ -3,7 +3,7 @@
     python benchmarks/sip_load.py [--runs 3] [--seconds 10] [--call-rates 200,400,600]
                                   [--register-rates 1000,2000,3000] [--transport u1]
                                   [--only calls|register] [--reference-src DIR]
-                                  [--direct-media]
+                                  [--direct-media] [--register-worker]
 
 For each offered rate, SIPp runs for ``--seconds`` against ``pycc serve`` and then against
 Kamailio (a stateful proxy that does the same digest checks, see tests/peers/kamailio.py), in
@@ -22,7 +22,10 @@ one address, which the default limit of 500 requests/s would throttle). pycc anc
 calls' media (its default); with ``--direct-media`` each run also starts a pycc with
 ``direct_media = true`` ("pycc-direct"), which passes the SDP on and carries the signalling
 alone, as Kamailio does; the earlier version then runs with it too and is compared with
-"pycc-direct".
+"pycc-direct". With ``--register-worker`` each registration run also starts a pycc with
+``register_workers = 1`` ("pycc-worker"), whose register worker process reads and
+authenticates the REGISTERs on the other core; it is compared with Kamailio and with the pycc
+that reads them itself.
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
     rows: list[dict[str, object]] = []
     for rate in rates:
         servers = ["pycc", "kamailio"] + (["pycc-ref"] if args.reference_src else []) + \
-            (["pycc-direct"] if args.direct_media and kind == "calls" else [])
+            (["pycc-direct"] if args.direct_media and kind == "calls" else []) + \
+            (["pycc-worker"] if args.register_worker and kind == "register" else [])
         figures: dict[str, list[float]] = {server: [] for server in servers}
         failures: dict[str, int] = dict.fromkeys(servers, 0)
         for _ in range(args.runs):
@@ -111,6 +115,13 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
             row["pycc_direct"] = round(direct, 1)
             row["pycc_direct_failed"] = failures["pycc-direct"]
             row["direct_ratio"] = round(direct / kam, 2) if kam else None
+        if "pycc-worker" in servers:
+            worker = statistics.median(figures["pycc-worker"])
+            row["pycc_worker"] = round(worker, 1)
+            row["pycc_worker_failed"] = failures["pycc-worker"]
+            row["worker_ratio"] = round(worker / kam, 2) if kam else None
+            pycc = float(row["pycc"])  # type: ignore[arg-type]
+            row["worker_over_pycc"] = round(worker / pycc, 2) if pycc else None
         if args.reference_src:
             ref = statistics.median(figures["pycc-ref"])
             row["pycc_ref"] = round(ref, 1)
@@ -138,7 +149,7 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
             else:
                 os.environ["PYTHONPATH"] = saved
     transport = args.transport
-    if server_kind in ("pycc", "pycc-direct"):
+    if server_kind in ("pycc", "pycc-direct", "pycc-worker"):
         # The registering extensions exist before pycc starts, as a switch's extensions do:
         # it loads their credentials at start (Kamailio's side checks one fixed password).
         users = [("1001", PASSWORD), ("1002", PASSWORD)]
@@ -146,7 +157,8 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
             users += [(number, PASSWORD) for number in REGISTER_USERS]
         server = start_pycc(work, users, config={
             "rate_limit": 1e6, "rate_burst": 1e6, "ban_failures": 1_000_000,
-            "direct_media": server_kind == "pycc-direct"})
+            "direct_media": server_kind == "pycc-direct",
+            **({"register_workers": 1} if server_kind == "pycc-worker" else {})})
         try:
             if kind == "register":
                 return run_registers(server.address, rate, args.seconds, transport, work)
@@ -181,6 +193,8 @@ def main() -> None:
                              "git worktree of an earlier commit) and report pycc over it")
     parser.add_argument("--direct-media", action="store_true",
                         help="calls: also run a pycc with direct_media = true")
+    parser.add_argument("--register-worker", action="store_true",
+                        help="registrations: also run a pycc with register_workers = 1")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     if args.only in (None, "calls"):
@@ -193,7 +207,9 @@ def main() -> None:
               f"{row['ratio']!s:>6}  {row['pycc_failed']}/{row['kamailio_failed']:<14} "
               f"{row.get('pycc_ref', '-')!s:>6} {row.get('ratio_to_ref', '-')!s:>8}  "
               f"direct: {row.get('pycc_direct', '-')!s} ({row.get('direct_ratio', '-')!s}, "
-              f"{row.get('pycc_direct_failed', '-')!s} failed)")
+              f"{row.get('pycc_direct_failed', '-')!s} failed)  "
+              f"worker: {row.get('pycc_worker', '-')!s} ({row.get('worker_ratio', '-')!s}, "
+              f"{row.get('pycc_worker_failed', '-')!s} failed)")
 
 
 if __name__ == "__main__":

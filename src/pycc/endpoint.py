@@ -16,6 +16,7 @@ import functools
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,6 +108,9 @@ class SipEndpoint:
         self.rate_limiter = rate_limiter
         self.stats = EndpointStats()
         self.user_agent = user_agent
+        #: Sees each datagram or stream message past the rate limit before it is parsed, and
+        #: takes it by returning True (`pycc.ccmanager.register_offload`).
+        self.request_hook: Callable[[bytes, Address, float], bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -208,6 +212,16 @@ class SipEndpoint:
             self.stats.retransmissions_absorbed += 1
             self._flush()
             return
+        if self.request_hook is not None and self.request_hook(data, source, now):
+            return
+        self._process(data, source, now)
+
+    def process_message(self, data: bytes, source: Address) -> None:
+        """Parse and handle ``data`` from ``source`` as received, past the rate limit and
+        the request hook (for what a `request_hook` took and gives back)."""
+        self._process(data, source, self.now())
+
+    def _process(self, data: bytes, source: Address, now: float) -> None:
         try:
             message = parse_message(data, datagram=not source.reliable, limits=self.limits)
         except SipParseError as exc:

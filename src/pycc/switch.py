@@ -28,6 +28,7 @@ from pycc.ccmanager.b2bua import B2BUA
 from pycc.ccmanager.center import CallCenter, center_config
 from pycc.ccmanager.dispatcher import SipApplication
 from pycc.ccmanager.outbound import Originator
+from pycc.ccmanager.register_offload import RegisterOffloader
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkManager
 from pycc.codecs.opus import set_opus_complexity
@@ -102,6 +103,7 @@ class Switch:
         self.overload: OverloadGuard | None = None
         self.b2bua: B2BUA | None = None
         self.registrar: Registrar | None = None
+        self.register_offload: RegisterOffloader | None = None
         self.recorder: CallRecorder | None = None
         self.media: MediaServer | None = None
         self.bus = Bus()
@@ -160,6 +162,10 @@ class Switch:
         )
         await registrar.load()
         self.registrar = registrar
+        if not 0 <= cfg.register_workers <= 1:
+            await store.close()
+            raise ConfigError(f"register_workers: expected a whole number from 0 to 1, "
+                              f"not {cfg.register_workers}")
         assert tenant.id is not None
         self.recorder = CountingCallRecorder(self.metrics, store, tenant_id=tenant.id,
                                              node=cfg.node)
@@ -244,6 +250,9 @@ class Switch:
             await endpoint.close()
             await store.close()
             raise
+        if cfg.register_workers:
+            self.register_offload = RegisterOffloader(endpoint, registrar, auth)
+            await self.register_offload.start()
         await self.trunks.start()
         await self._start_control()
         try:
@@ -414,6 +423,8 @@ class Switch:
         if self.files is not None:
             # After the media: every recording is finished, so the last ones are catalogued.
             await self.files.stop()
+        if self.register_offload is not None:
+            await self.register_offload.close()
         if self.endpoint is not None:
             await self.endpoint.close()
         if self.store is not None:

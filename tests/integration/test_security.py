@@ -149,11 +149,26 @@ def pycc(tmp_path: Path) -> Iterator[PyccServer]:
     server.stop()
 
 
+#: The REGISTER checks run against a switch that reads REGISTERs itself and against one whose
+#: register worker reads and authenticates them (`pycc.ccmanager.register_offload`).
+REGISTER_WORKERS = pytest.mark.parametrize("register_workers", [0, 1],
+                                           ids=["in-switch", "worker"])
+
+
+@pytest.fixture
+def pycc_workers(tmp_path: Path, register_workers: int) -> Iterator[PyccServer]:
+    server = start_pycc(tmp_path, USERS, config={"register_workers": register_workers})
+    yield server
+    server.stop()
+
+
 # -- (a) extension enumeration ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["REGISTER", "INVITE", "OPTIONS"])
-def test_svwar_finds_no_extension(pycc: PyccServer, method: str) -> None:
+@pytest.mark.parametrize(("method", "register_workers"), [
+    ("REGISTER", 0), ("REGISTER", 1), ("INVITE", 0), ("OPTIONS", 0)])
+def test_svwar_finds_no_extension(pycc_workers: PyccServer, method: str) -> None:
+    pycc = pycc_workers
     default = run_svwar(pycc.sip_port, extensions=SCAN_RANGE, method=method)  # type: ignore[arg-type]
     assert not default.timed_out, default.log
     assert default.found == {}, default.log
@@ -167,10 +182,12 @@ def test_svwar_finds_no_extension(pycc: PyccServer, method: str) -> None:
     assert_healthy(pycc)
 
 
-def test_known_and_unknown_extensions_get_identical_answers(pycc: PyccServer) -> None:
+@REGISTER_WORKERS
+def test_known_and_unknown_extensions_get_identical_answers(pycc_workers: PyccServer) -> None:
     """The property svwar relies on, checked directly: for each method, the answer for an
     existing extension has the same status, header names and challenge fields as for a
     missing one, also when wrong credentials are offered."""
+    pycc = pycc_workers
     realm_nonce: dict[str, str] = {}
     for method in ("REGISTER", "INVITE", "OPTIONS"):
         shapes = {}
@@ -238,9 +255,12 @@ def test_svcrack_cracks_without_a_ban(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_svcrack_gets_banned_before_the_right_password(tmp_path: Path) -> None:
+@REGISTER_WORKERS
+def test_svcrack_gets_banned_before_the_right_password(tmp_path: Path,
+                                                       register_workers: int) -> None:
     server = start_pycc(tmp_path, USERS, config={"ban_failures": BAN_FAILURES,
-                                                 "ban_window": 60, "ban_time": 600})
+                                                 "ban_window": 60, "ban_time": 600,
+                                                 "register_workers": register_workers})
     try:
         # A banned source is answered 403, which svcrack ignores: it keeps asking for a fresh
         # challenge until it is stopped, so it is given a fixed time.
@@ -263,6 +283,8 @@ def test_svcrack_gets_banned_before_the_right_password(tmp_path: Path) -> None:
         assert "SIP/2.0 200" not in sipp.messages(), sipp.describe()
         assert bindings(server) == []
         assert "Traceback" not in full_log(server)
+        assert ("reads and authenticates the REGISTERs" in full_log(server)) == \
+            bool(register_workers)
         assert server.proc.poll() is None
     finally:
         assert server.stop() == 0

@@ -53,10 +53,23 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+#: Every test with a switch runs against one that reads REGISTERs itself and against one
+#: whose register worker reads and authenticates them (`pycc.ccmanager.register_offload`).
+@pytest.fixture(params=[0, 1], ids=["in-switch", "worker"])
+def register_workers(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
 @pytest.fixture
-def switch(data_dir: Path) -> Iterator[ThreadedSwitch]:
-    with ThreadedSwitch(switch_config(data_dir)) as running:
+def switch(data_dir: Path, register_workers: int) -> Iterator[ThreadedSwitch]:
+    with ThreadedSwitch(switch_config(data_dir, register_workers=register_workers)) as running:
+        if register_workers:
+            offload = running.switch.register_offload
+            assert offload is not None and offload.running
         yield running
+        if register_workers:
+            # The worker answered (the test would pass in the switch alone otherwise).
+            assert offload.handled_total > 0
 
 
 @pytest.fixture
@@ -427,8 +440,9 @@ def test_unknown_extension_and_wrong_password_look_the_same(agent: MakeAgent) ->
     assert wrong.lines("www-authenticate") != unknown.lines("www-authenticate")
 
 
-def test_repeated_failures_ban_the_source(data_dir: Path) -> None:
-    with ThreadedSwitch(switch_config(data_dir, ban_failures=3)) as running, \
+def test_repeated_failures_ban_the_source(data_dir: Path, register_workers: int) -> None:
+    config = switch_config(data_dir, ban_failures=3, register_workers=register_workers)
+    with ThreadedSwitch(config) as running, \
             UdpPeer() as sock:
         phone = SipAgent("1001", "secret1001", running.udp, sock)
         statuses = [phone.register(password=f"guess{i}", expires=600).status for i in range(3)]

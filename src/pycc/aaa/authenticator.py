@@ -18,11 +18,10 @@ from enum import Enum
 
 from pycc.sip.auth import (
     AuthOutcome,
-    AuthParseError,
     Credentials,
     DigestVerifier,
     NonceIssuer,
-    parse_credentials,
+    digest_credentials,
 )
 from pycc.sip.guard import AuthFailureBan
 from pycc.sip.message import Request
@@ -71,6 +70,8 @@ class Authenticator:
         self.tenant = tenant
         self.realm = realm
         self.algorithms = algorithms
+        self.secret = secret
+        self.nonce_lifetime = nonce_lifetime
         self.verifier = DigestVerifier(NonceIssuer(secret, lifetime=nonce_lifetime))
         self.ban = ban if ban is not None else AuthFailureBan()
         self.cache_ttl = cache_ttl
@@ -88,12 +89,17 @@ class Authenticator:
         return len(extensions)
 
     async def _ha1(self, username: str, now: float) -> dict[str, str] | None:
+        return (await self.ha1_until(username, now))[0]
+
+    async def ha1_until(self, username: str, now: float) -> tuple[dict[str, str] | None, float]:
+        """The HA1 hashes of ``username`` (None: no such enabled extension) and until when
+        they may be used without asking again, as this cache holds them."""
         cached = self._cache.get(username)
         if cached is not None:
             # Unknown names are asked again soon, so a new extension works within seconds.
             ttl = self.cache_ttl if cached.ha1 is not None else self.negative_ttl
             if now - cached.at < ttl:
-                return cached.ha1
+                return cached.ha1, cached.at + ttl
         ext = await self.store.get_extension(self.tenant, username)
         ha1 = (
             {"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256}
@@ -103,7 +109,12 @@ class Authenticator:
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[username] = _Cached(ha1, now)
-        return ha1
+        return ha1, now + (self.cache_ttl if ha1 is not None else self.negative_ttl)
+
+    def cached_credentials(self, now: float) -> list[tuple[str, dict[str, str], float]]:
+        """Every known extension's HA1 hashes in the cache, with until when they hold."""
+        return [(name, c.ha1, c.at + self.cache_ttl) for name, c in self._cache.items()
+                if c.ha1 is not None and now - c.at < self.cache_ttl]
 
     async def known(self, username: str, now: float) -> bool:
         """Is ``username`` an enabled extension of the tenant (through the same cache)?"""
@@ -139,27 +150,25 @@ class Authenticator:
             return AuthDecision(Verdict.OK, creds.username)
         if result.outcome is AuthOutcome.STALE:
             return self._challenge(proxy, now, source_ip, stale=True)
-        self.failures += 1
-        log.info("authentication failed from %s: %s", source_ip, result.reason)
-        if self.ban.record_failure(source_ip, now):
-            log.warning("banning %s after repeated authentication failures", source_ip)
+        if self.note_failure(source_ip, now, result.reason):
             return AuthDecision(Verdict.BANNED)
         return self._challenge(proxy, now, source_ip)
+
+    def note_failure(self, source_ip: str, now: float, reason: str) -> bool:
+        """Count a failed authentication from ``source_ip``; True when it is now banned."""
+        self.failures += 1
+        log.info("authentication failed from %s: %s", source_ip, reason)
+        if self.ban.record_failure(source_ip, now):
+            log.warning("banning %s after repeated authentication failures", source_ip)
+            return True
+        return False
 
     def challenge(self, *, proxy: bool, now: float, source_ip: str) -> AuthDecision:
         """A fresh challenge, for a request that brought no credentials at all."""
         return self._challenge(proxy, now, source_ip)
 
     def _credentials(self, request: Request, header: str) -> Credentials | None:
-        for value in request.headers.get_all(header):
-            try:
-                creds = parse_credentials(value)
-            except AuthParseError:
-                continue
-            # RFC 3261 §22.4: credentials for other realms or schemes are not ours to judge.
-            if creds.is_digest and creds.realm == self.realm and creds.username:
-                return creds
-        return None
+        return digest_credentials(request.headers.get_all(header), self.realm)
 
     def _challenge(
         self, proxy: bool, now: float, source_ip: str, *, stale: bool = False

@@ -18,7 +18,13 @@ from pycc.aaa.authenticator import Authenticator, Verdict
 from pycc.sip.address import Address
 from pycc.sip.errors import SipParseError
 from pycc.sip.message import Request, Response, make_response
-from pycc.sip.registrar import Binding, RegistrarPolicy, process_register
+from pycc.sip.registrar import (
+    Binding,
+    RegisterRequest,
+    RegistrarPolicy,
+    process_register,
+    register_request,
+)
 from pycc.sip.uri import SipUri, parse_uri
 from pycc.store.async_store import AsyncStore
 from pycc.store.repo import BindingChange
@@ -159,27 +165,36 @@ class Registrar:
         if number != decision.username:
             # RFC 3261 §10.3 step 4: a user may only change its own bindings.
             return make_response(request, 403, "Not allowed to register this address")
+        try:
+            view = register_request(request)
+        except SipParseError as exc:
+            return make_response(request, exc.status or 400, exc.reason)
+        status, reason, extra = await self.bind(number, view, source, now)
+        return make_response(request, status, reason, extra=extra)
+
+    async def bind(self, number: str, view: RegisterRequest, source: Address,
+                   now: float) -> tuple[int, str, list[tuple[str, str]]]:
+        """Apply an authenticated REGISTER of extension ``number`` (§10.3 steps 5-8) and
+        store the change; returns the answer's status, reason and header lines."""
         aor = self.aor_for(number)
         received = f"{source.transport}:{source.host_port}"
         lock = self._locks.setdefault(aor, asyncio.Lock())
         async with lock:
             current = [b for b in self._bindings.get(aor, []) if b.expires_at > now]
             try:
-                outcome = process_register(
-                    request, current, now, received=received, policy=self.policy
-                )
+                outcome = process_register(view, current, now, received=received,
+                                           policy=self.policy)
             except SipParseError as exc:
-                return make_response(request, exc.status or 400, exc.reason)
+                return exc.status or 400, exc.reason, []
             if outcome.status != 200:
-                return make_response(request, outcome.status, outcome.reason,
-                                     extra=outcome.extra_headers)
+                return outcome.status, outcome.reason, outcome.extra_headers
             if outcome.upserts or outcome.removals:
                 await self._persist(BindingChange(self.tenant, aor, outcome.upserts,
                                                   outcome.removals, now, number))
             self._apply(aor, current, outcome.upserts, outcome.removals, source)
         extra = [("Contact", c) for c in outcome.contacts] + outcome.extra_headers
         extra.append(("Date", self._date(now)))
-        return make_response(request, 200, extra=extra)
+        return 200, "OK", extra
 
     def _date(self, now: float) -> str:
         """The Date of a 200 OK (RFC 3261 §20.17), made once per second."""

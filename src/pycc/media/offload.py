@@ -34,7 +34,6 @@ import logging
 import pickle
 import socket
 import subprocess
-import sys
 import time
 from typing import Any, Final
 
@@ -43,6 +42,7 @@ from pycc.media.bridge import Bridge
 from pycc.media.leg import MediaLeg
 from pycc.media.relay_worker import MAX_MESSAGE, decode_stats, encode_stats
 from pycc.rtp.latch import LatchState
+from pycc.transport.workers import start_worker, stop_worker
 
 __all__ = ["RelayOffloader", "eligible"]
 
@@ -109,17 +109,7 @@ class RelayOffloader:
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for end in (ours, theirs):
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAX_MESSAGE)
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "pycc.media.relay_worker", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        finally:
-            theirs.close()
-        ours.setblocking(False)
+        ours, self._process = start_worker("pycc.media.relay_worker", MAX_MESSAGE)
         self._control = ours
         self._loop = loop
         loop.add_reader(ours.fileno(), self._on_message)
@@ -145,11 +135,7 @@ class RelayOffloader:
                 self._loop.remove_writer(control.fileno())
             control.close()
         if process is not None:
-            try:
-                await asyncio.to_thread(process.wait, _EXIT_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
+            await stop_worker(process, _EXIT_GRACE)
 
     # -- handing bridges over and back ------------------------------------------------------
     def hand_over(self, bridge: Bridge) -> bool:

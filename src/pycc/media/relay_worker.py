@@ -40,7 +40,6 @@ import base64
 import contextlib
 import json
 import pickle
-import signal
 import socket
 import struct
 import sys
@@ -48,6 +47,7 @@ import time
 from typing import Any, Final
 
 from pycc.rtp.stats import ReceiverStats
+from pycc.transport.workers import worker_control
 
 __all__ = ["MAX_MESSAGE", "TICK_SECONDS", "main"]
 
@@ -343,14 +343,9 @@ async def _run(control: socket.socket) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m pycc.media.relay_worker FD", file=sys.stderr)
+    control = worker_control("pycc.media.relay_worker", argv)
+    if control is None:
         return 2
-    # The switch stops the worker through the socket (or by going away); a Ctrl-C meant
-    # for the switch's process group must not end the worker first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    control = socket.socket(fileno=int(args[0]))
     control.setblocking(False)
     try:
         import uvloop

@@ -439,6 +439,20 @@ def parse_credentials(value: str) -> Credentials:
     )
 
 
+def digest_credentials(values: Iterable[str], realm: str) -> Credentials | None:
+    """The first Digest credentials for ``realm`` with a username among header ``values``
+    (Authorization or Proxy-Authorization); values that do not parse are passed over."""
+    for value in values:
+        try:
+            creds = parse_credentials(value)
+        except AuthParseError:
+            continue
+        # RFC 3261 §22.4: credentials for other realms or schemes are not ours to judge.
+        if creds.is_digest and creds.realm == realm and creds.username:
+            return creds
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Challenge:
     """A WWW-Authenticate / Proxy-Authenticate value.

@@ -62,6 +62,7 @@ __all__ = [
     "build_ack",
     "build_cancel",
     "response_destination",
+    "stamp_top_via",
 ]
 
 #: RFC 3261 §8.1.1.7: a branch starting with this was built by an RFC 3261 element and is
@@ -562,6 +563,12 @@ def response_destination(via: Via, source: Address) -> Address:
     if source.reliable or via.wants_rport:
         return source
     return Address(source.transport, source.host, via.port or 5060)
+
+
+def stamp_top_via(request: Request, source: Address) -> Via:
+    """Stamp ``request``'s top Via as a server transaction does (``received``, ``rport``),
+    for a request answered without one; returns the stamped Via."""
+    return _stamp_via(request, request.top_via, source)
 
 
 def _stamp_via(request: Request, via: Via, source: Address) -> Via:
