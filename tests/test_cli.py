@@ -337,7 +337,7 @@ def test_missing_data_dir_from_env_fails_in_a_real_process(tmp_path: Path) -> No
     ("opus_complexity", '"fast"', "0 to 10"), ("opus_complexity", "2.5", "0 to 10"),
     ("media_workers", "65", "-1 to 64"), ("media_workers", "-2", "-1 to 64"),
     ("media_workers", '"two"', "-1 to 64"),
-    ("register_workers", "2", "0 to 1"), ("register_workers", '"one"', "0 to 1"),
+    ("register_workers", "2", "-1 to 1"), ("register_workers", '"one"', "-1 to 1"),
 ])
 def test_serve_refuses_a_setting_outside_its_range(
         data_dir: Path, setting: str, value: str, words: str) -> None:

@@ -44,7 +44,7 @@ def test_a_value_of_the_wrong_type_is_refused_with_its_name(
     value, words = WRONG[kind]
     ranged = {"opus_complexity": "a whole number from 0 to 10",
               "media_workers": "a whole number from -1 to 64",
-              "register_workers": "a whole number from 0 to 1"}
+              "register_workers": "a whole number from -1 to 1"}
     if name in ranged:
         words = words.replace("a whole number", ranged[name])
     write(tmp_path, f"{name} = {value}")

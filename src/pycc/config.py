@@ -176,10 +176,11 @@ class SwitchConfig:
     #: one on a machine with two or more cores.
     media_workers: int = field(
         default=-1, metadata={"expected": f"a whole number from -1 to {MAX_MEDIA_WORKERS}"})
-    #: Register worker processes that read and authenticate REGISTERs on another core
-    #: (`pycc.ccmanager.register_offload`): 0 for none, 1 for one.
+    #: A register worker process that reads and authenticates REGISTERs on another core
+    #: (`pycc.ccmanager.register_offload`): 0 for none, 1 for one, -1 for one on a machine
+    #: with two or more cores.
     register_workers: int = field(
-        default=0, metadata={"expected": "a whole number from 0 to 1"})
+        default=-1, metadata={"expected": "a whole number from -1 to 1"})
     #: Calls between two phones that are not recorded keep their media between the phones
     #: (the SDP passes through unchanged; pycc carries only the signalling). Such calls
     #: cannot be transferred to a service or listened to, and ``rtp_timeout`` does not end

@@ -162,9 +162,9 @@ class Switch:
         )
         await registrar.load()
         self.registrar = registrar
-        if not 0 <= cfg.register_workers <= 1:
+        if not -1 <= cfg.register_workers <= 1:
             await store.close()
-            raise ConfigError(f"register_workers: expected a whole number from 0 to 1, "
+            raise ConfigError(f"register_workers: expected a whole number from -1 to 1, "
                               f"not {cfg.register_workers}")
         assert tenant.id is not None
         self.recorder = CountingCallRecorder(self.metrics, store, tenant_id=tenant.id,
@@ -250,7 +250,8 @@ class Switch:
             await endpoint.close()
             await store.close()
             raise
-        if cfg.register_workers:
+        if cfg.register_workers == 1 or (cfg.register_workers == -1 and
+                                         (os.cpu_count() or 1) >= 2):
             self.register_offload = RegisterOffloader(endpoint, registrar, auth)
             await self.register_offload.start()
         await self.trunks.start()

@@ -5,12 +5,14 @@ checks in both modes: answer a retransmitted REGISTER as a server transaction wo
 §17.2.2: the same answer again, not a new challenge or a replayed nonce count's refusal),
 answer REGISTERs that came over TCP on their connection (§18.2.2), route calls to phones the
 worker registered, carry a SIPp load of digest REGISTERs, and go on registering phones itself
-when the worker dies. A setting out of range is refused at start.
+when the worker dies. A setting out of range is refused at start; the default starts the
+worker on a machine with two or more cores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -190,7 +192,16 @@ def test_a_dead_worker_leaves_the_registers_to_the_switch(switch: ThreadedSwitch
         phone.peer.close()
 
 
-@pytest.mark.parametrize("value", [2, -1])
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_the_default_starts_a_worker_where_there_are_cores(
+        data_dir: Path, cores: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    with ThreadedSwitch(switch_config(data_dir)) as running:
+        offload = running.switch.register_offload
+        assert (offload is not None and offload.running) == (cores >= 2)
+
+
+@pytest.mark.parametrize("value", [2, -2])
 def test_register_workers_out_of_range_is_refused(data_dir: Path, value: int) -> None:
     async def start() -> None:
         running = Switch(switch_config(data_dir, register_workers=value))
@@ -200,12 +211,12 @@ def test_register_workers_out_of_range_is_refused(data_dir: Path, value: int) ->
             await running.stop()
 
     with pytest.raises(ConfigError, match=re.escape("register_workers: expected a whole "
-                                                    "number from 0 to 1")):
+                                                    "number from -1 to 1")):
         asyncio.run(start())
 
 
-def test_nothing_is_offloaded_by_default(data_dir: Path) -> None:
-    with ThreadedSwitch(switch_config(data_dir)) as running:
+def test_zero_keeps_the_registers_in_the_switch(data_dir: Path) -> None:
+    with ThreadedSwitch(switch_config(data_dir, register_workers=0)) as running:
         assert running.switch.register_offload is None
         assert running.switch.endpoint is not None
         assert running.switch.endpoint.request_hook is None
