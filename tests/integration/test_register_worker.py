@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 import secrets
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from peers.rawsip import (
     wait_until,
 )
 from peers.sipp import run_sipp, scenario, write_credentials
+from pycc.ccmanager import register_offload
 from pycc.ccmanager.register_offload import RegisterOffloader
 from pycc.config import ConfigError
 from pycc.sip.address import Address
@@ -189,6 +191,32 @@ def test_a_dead_worker_leaves_the_registers_to_the_switch(switch: ThreadedSwitch
         assert [loc.destination for loc in switch.run(lambda: registrar.lookup("1001"))] == [
             Address("udp", LOOPBACK, phone.peer.port)]
     finally:
+        phone.peer.close()
+
+
+def test_a_stuck_worker_leaves_new_registers_to_the_switch(
+        switch: ThreadedSwitch, monkeypatch: pytest.MonkeyPatch) -> None:
+    offload = offload_of(switch)
+    process = offload._process
+    assert process is not None
+    monkeypatch.setattr(register_offload, "MAX_PENDING", 2)
+    phones = [SipAgent(user, PASSWORDS[user], switch.udp) for user in ("2000", "2001", "2002")]
+    waiting = [phone.register_request(expires=600) for phone in phones[:2]]
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        for phone, request in zip(phones, waiting, strict=False):
+            phone.send(request)
+        assert wait_until(lambda: len(offload._pending) == 2)
+        # The worker holds as many as it may: the next phone is answered by the switch.
+        assert phones[2].register(expires=600).status == 200
+        assert len(offload._pending) == 2
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    # Going on, the worker answers the two it held.
+    for phone, request in zip(phones, waiting, strict=False):
+        answer = phone.peer.response_to(str(request.get("Call-ID")), "REGISTER")
+        assert answer.status == 401, answer.start_line
+    for phone in phones:
         phone.peer.close()
 
 

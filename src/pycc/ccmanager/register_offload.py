@@ -51,6 +51,8 @@ log = logging.getLogger("pycc.registrar")
 
 #: How long a final answer is kept for retransmissions (64*T1 with T1 = 0.5 s).
 KEEP_ANSWERS: Final = 32.0
+#: REGISTERs in the worker's hands at most (a few seconds of the heaviest load).
+MAX_PENDING: Final = 20_000
 #: Pauses between attempts to read an extension's credentials for the worker.
 _CREDENTIAL_RETRIES: Final = (0.5, 1.0, 2.0, 4.0, 8.0)
 #: Seconds to wait for the worker to end on its own before it is killed.
@@ -123,7 +125,10 @@ class RegisterOffloader:
     # -- from the endpoint ------------------------------------------------------------------
     def offer(self, data: bytes, source: Address, now: float) -> bool:
         """The endpoint's hook: take ``data`` if it is a REGISTER (True), else leave it."""
-        if not data.startswith(b"REGISTER ") or self._control is None:
+        if not data.startswith(b"REGISTER ") or self._control is None \
+                or len(self._pending) >= MAX_PENDING:
+            # Past MAX_PENDING the worker is stuck or far behind: the switch's own path
+            # answers rather than a queue growing without end.
             return False
         udp = not source.reliable
         if udp:
