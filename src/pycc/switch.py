@@ -252,7 +252,9 @@ class Switch:
             raise
         if cfg.register_workers == 1 or (cfg.register_workers == -1 and
                                          (os.cpu_count() or 1) >= 2):
-            self.register_offload = RegisterOffloader(endpoint, registrar, auth)
+            self.register_offload = RegisterOffloader(
+                endpoint, registrar, auth, invite_admitted=self.b2bua.challenges,
+                on_answer=self.metrics.sip.count_answered)
             await self.register_offload.start()
         await self.trunks.start()
         await self._start_control()

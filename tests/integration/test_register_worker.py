@@ -3,8 +3,9 @@
 What a switch with ``register_workers = 1`` must do beyond what `test_switch_registrar.py`
 checks in both modes: answer a retransmitted REGISTER as a server transaction would (RFC 3261
 §17.2.2: the same answer again, not a new challenge or a replayed nonce count's refusal),
-answer REGISTERs that came over TCP on their connection (§18.2.2), route calls to phones the
-worker registered, carry a SIPp load of digest REGISTERs, and go on registering phones itself
+answer REGISTERs that came over TCP on their connection (§18.2.2), challenge a call's first
+INVITE (§22.3) and drop that challenge's ACK unread, but leave a trusted trunk's INVITE to the
+B2BUA, route calls to phones the worker registered, carry a SIPp load of digest REGISTERs, and go on registering phones itself
 when the worker dies. A setting out of range is refused at start; the default starts the
 worker on a machine with two or more cores.
 """
@@ -144,19 +145,47 @@ def test_a_phone_the_worker_registered_is_called(switch: ThreadedSwitch) -> None
     callee = SipAgent("1002", PASSWORDS["1002"], switch.udp)
     try:
         assert callee.register(expires=600).status == 200
-        assert offload_of(switch).handled_total >= 2
+        offload = offload_of(switch)
+        handled = offload.handled_total
+        assert handled >= 2
         invite = invite_request(caller, "1002")
         caller.send(invite)
         first = caller.peer.response_to(str(invite.get("Call-ID")), "INVITE")
         assert first.status == 407, first.start_line
+        # The worker made the challenge; the switch holds no transaction for it.
+        assert offload.handled_total == handled + 1
+        assert len(offload._acks) == 1
         caller.ack_failure(invite, first)
+        # Its ACK is dropped unread (the worker's challenge ends there).
+        assert wait_until(lambda: not offload._acks)
         caller.send(caller.authorize(invite, first))
         arrived = callee.peer.request("INVITE")
         # The B2BUA found the binding the worker's REGISTER made, at the phone's address.
         assert arrived.request_uri.startswith(f"sip:1002@{LOOPBACK}:{callee.peer.port}")
+        assert offload.handled_total == handled + 1
     finally:
         caller.peer.close()
         callee.peer.close()
+
+
+def test_an_invite_from_a_trusted_trunk_stays_in_the_switch(switch: ThreadedSwitch) -> None:
+    b2bua = switch.switch.b2bua
+    assert b2bua is not None
+    offload = offload_of(switch)
+    caller = SipAgent("1001", PASSWORDS["1001"], switch.udp)
+    try:
+        assert b2bua.challenges(Address("udp", LOOPBACK, caller.peer.port))
+        # A trunk trusted by its address is never challenged: the B2BUA takes its INVITEs.
+        b2bua.trusted_source = lambda host: "carrier" if host == LOOPBACK else None
+        assert not b2bua.challenges(Address("udp", LOOPBACK, caller.peer.port))
+        handled = offload.handled_total
+        invite = invite_request(caller, "1002")
+        caller.send(invite)
+        answer = caller.peer.response_to(str(invite.get("Call-ID")), "INVITE")
+        assert answer.status != 407, answer.start_line
+        assert offload.handled_total == handled
+    finally:
+        caller.peer.close()
 
 
 def test_sipp_registers_through_the_worker(switch: ThreadedSwitch, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from peers.net import free_port
@@ -60,7 +61,8 @@ class Phone:
 
 
 @contextlib.asynccontextmanager
-async def center(tmp_path: Path) -> AsyncIterator[tuple[Switch, contextlib.AsyncExitStack]]:
+async def center(tmp_path: Path, register_workers: int = -1,
+                 ) -> AsyncIterator[tuple[Switch, contextlib.AsyncExitStack]]:
     data = tmp_path / "data"
     data.mkdir()
     store = Store(make_url(data, None))
@@ -72,7 +74,8 @@ async def center(tmp_path: Path) -> AsyncIterator[tuple[Switch, contextlib.Async
     first = free_port("udp", count=RTP_PORTS)
     config = SwitchConfig(data_dir=data, bind="127.0.0.1", sip_port=0, sips_port=-1,
                           secret="metrics-test-secret", node="metrics-node",
-                          rtp_ports=f"{first}-{first + RTP_PORTS - 1}")
+                          rtp_ports=f"{first}-{first + RTP_PORTS - 1}",
+                          register_workers=register_workers)
     (tmp_path / "center.yaml").write_text(CENTER, encoding="utf-8")
     errors: list[str] = []
     assert apply_file(tmp_path / "center.yaml", config, out=lambda _l: None,
@@ -95,9 +98,13 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
-def test_a_call_and_registrations_in_the_metrics(tmp_path: Path) -> None:
+# The same figures whether the switch reads REGISTERs and first INVITEs itself or its
+# register worker answers them.
+@pytest.mark.parametrize("register_workers", [0, 1], ids=["in-switch", "worker"])
+def test_a_call_and_registrations_in_the_metrics(tmp_path: Path, register_workers: int) -> None:
     async def main() -> None:
-        async with center(tmp_path) as (switch, stack):
+        async with center(tmp_path, register_workers) as (switch, stack):
+            assert (switch.register_offload is not None) == bool(register_workers)
             assert CONTENT_TYPE.startswith("text/plain")
             before = scrape(switch)
             assert value(before, "pycc_registrations_active") == 0

@@ -5,7 +5,8 @@ RFC 3581 rport; RFC 7616 §3.3 WWW-Authenticate), digest verification with parke
 waiting for an extension's credentials, nonce-count replay and stale nonces (RFC 7616
 §3.3, §3.4.5), the 403s for a banned source and for another user's address-of-record
 (RFC 3261 §10.3 step 4), what goes back to the switch's own path, `compose_answer`, and the
-`RegisterRequest` tuple that crosses the process boundary (RFC 3261 §10.3 steps 5-8).
+`RegisterRequest` tuple that crosses the process boundary (RFC 3261 §10.3 steps 5-8), and
+the 407 for a call's first INVITE (RFC 3261 §22.3) with what must go back instead.
 """
 
 from __future__ import annotations
@@ -347,3 +348,62 @@ def test_process_register_view_matches_request(params: list[tuple[int | None, st
     view = register_request(request)  # type: ignore[arg-type]
     assert [c.key for c in view.contacts] == [c.split(">")[0][1:] for c in contacts]
     assert process_register(view, [], T0) == process_register(request, [], T0)  # type: ignore[arg-type]
+
+
+# -- the first INVITE of a call (RFC 3261 §22.3) -------------------------------------------
+
+SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       b"m=audio 4000 RTP/AVP 0\r\n")
+
+
+def invite(*extra: str, vias: tuple[str, ...] = ("branch=z9hG4bK-inv1;rport",),
+           body: bytes = SDP, content_type: str = "application/sdp") -> bytes:
+    lines = ["INVITE sip:1002@127.0.0.1:5060 SIP/2.0"]
+    lines += [f"Via: SIP/2.0/UDP 127.0.0.1:5070;{params}" for params in vias]
+    lines += ["Max-Forwards: 70", f"From: {FROM}", "To: <sip:1002@127.0.0.1>",
+              f"Call-ID: {CALL_ID}", "CSeq: 1 INVITE", "Contact: <sip:1001@127.0.0.1:5070>",
+              *extra]
+    if body:
+        lines.append(f"Content-Type: {content_type}")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def test_a_first_invite_is_challenged_as_the_b2bua_challenges_it() -> None:
+    front = new_front()
+    response, result = only_answer(handle(front, invite()))
+    assert (response.status, response.reason) == (407, "Proxy Authentication Required")
+    challenges = [parse_challenge(v) for v in response.headers.get_all("proxy-authenticate")]
+    assert [c.algorithm for c in challenges] == ["SHA-256", "MD5"]
+    assert not response.headers.get_all("www-authenticate")
+    # The B2BUA's answers carry no Server header; the registrar's do.
+    assert response.headers.get("server") is None
+    assert response.to.tag and response.headers.get("cseq") == "1 INVITE"
+    assert (response.top_via.received, response.top_via.rport) == (SOURCE_HOST, SOURCE_PORT)
+    # The switch is told the branch, to drop the ACK of this 407 unread.
+    assert (result[3], result[4], result[6]) == (SOURCE_PORT, "", "z9hG4bK-inv1")
+    # The nonce is the switch's: another verifier with the same secret knows it.
+    nonce = challenges[0].nonce
+    assert nonce and new_front().verifier.issuer.issued_at(nonce, REALM) is not None
+    assert RegisterFront(REALM, b"another-secret-0123456789").verifier.issuer.issued_at(
+        nonce, REALM) is None
+
+
+def test_a_first_invite_from_a_banned_source_is_forbidden() -> None:
+    response, result = only_answer(handle(new_front(), invite(), banned=True))
+    assert (response.status, response.reason) == (403, "Forbidden")
+    assert response.headers.get("server") is None and response.to.tag
+    assert result[6] == "z9hG4bK-inv1"
+
+
+@pytest.mark.parametrize("data", [
+    invite('Proxy-Authorization: Digest username="1001", realm="pycc", nonce="n", '
+           'uri="sip:1002@127.0.0.1:5060", response="0123456789abcdef0123456789abcdef"'),
+    invite(vias=("branch=z9hG4bK-inv1;rport", "branch=z9hG4bK-below")),
+    invite("Accept: application/sdp"),
+    invite(body=b"hello", content_type="text/plain"),
+    invite("Require: 100rel"),
+    invite().replace(b"To: <sip:1002@127.0.0.1>", b"To: <sip:1002@127.0.0.1>;tag=x"),
+], ids=["credentials", "two-vias", "accept", "text-body", "require", "in-dialog"])
+def test_an_invite_the_b2bua_must_judge_goes_back(data: bytes) -> None:
+    assert handle(new_front(), data, ident=7) == [("back", 7)]

@@ -218,7 +218,8 @@ def test_a_register_without_credentials_is_challenged_at_once_and_its_copy_absor
         finally:
             endpoint.transports.send = real_send  # type: ignore[method-assign]
 
-    run(tmp_path, scenario)
+    # The switch's own path: a register worker would answer from its process instead.
+    run(tmp_path, scenario, register_workers=0)
 
 
 # -- answered calls --------------------------------------------------------------------------

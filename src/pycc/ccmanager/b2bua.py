@@ -297,6 +297,17 @@ class B2BUA:
             log.warning("new calls refused with 503 (%s); refused so far: %s", refusal.value,
                         ", ".join(f"{r.metric_label} {n}" for r, n in guard.refused.items()))
 
+    def challenges(self, source: Address) -> bool:
+        """Whether a first INVITE without credentials from ``source`` gets the challenge, as
+        far as can be told before reading it: it is not from a trunk trusted by address, and
+        the overload guard does not refuse new calls for the receive backlog. (What the
+        INVITE itself holds is judged by whoever reads it.)"""
+        if self.trusted_source is not None and self.trusted_source(source.host) is not None:
+            return False
+        guard = self.overload
+        return not guard.config.max_backlog or not guard.refuses_backlog(
+            self.endpoint.transports.receive_backlog())
+
     def _admitted(self, txn: ServerTransaction, invite: Request, now: float) -> bool:
         refusal = self.overload.admit_call(now, calls=len(self.calls))
         if refusal is not None:

@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import marshal
+import re
 import socket
 import subprocess
 import time
@@ -63,8 +64,15 @@ class RegisterOffloader:
     """One register worker process and the REGISTERs in its hands."""
 
     def __init__(self, endpoint: SipEndpoint, registrar: Registrar, auth: Authenticator,
-                 *, clock: Callable[[], float] = time.time) -> None:
+                 *, invite_admitted: Callable[[Address], bool] | None = None,
+                 on_answer: Callable[[str, int], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.endpoint = endpoint
+        #: Told the method and status of each request answered here, for the metrics.
+        self.on_answer = on_answer
+        #: Whether an INVITE from a source may be challenged by the worker (None: INVITEs
+        #: stay in the switch); the B2BUA's own checks, made before anything is parsed.
+        self.invite_admitted = invite_admitted
         self.registrar = registrar
         self.auth = auth
         self.clock = clock
@@ -74,6 +82,9 @@ class RegisterOffloader:
         #: UDP REGISTERs answered (or being answered: None) and when each is forgotten.
         self._answers: dict[bytes, bytes | None] = {}
         self._expiry: collections.deque[tuple[float, bytes]] = collections.deque()
+        #: Branches of INVITEs the worker challenged, whose ACKs are dropped unread.
+        self._acks: set[str] = set()
+        self._ack_expiry: collections.deque[tuple[float, str]] = collections.deque()
         self._queue: list[tuple[object, ...]] = []
         self._flush_scheduled = False
         #: The worker's socket is full: the queue waits for it to be writable.
@@ -82,6 +93,7 @@ class RegisterOffloader:
         self._process: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Requests the worker answered (not those it gave back to the switch).
         self.handled_total = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -124,9 +136,18 @@ class RegisterOffloader:
 
     # -- from the endpoint ------------------------------------------------------------------
     def offer(self, data: bytes, source: Address, now: float) -> bool:
-        """The endpoint's hook: take ``data`` if it is a REGISTER (True), else leave it."""
-        if not data.startswith(b"REGISTER ") or self._control is None \
-                or len(self._pending) >= MAX_PENDING:
+        """The endpoint's hook: take ``data`` if it is a REGISTER or an INVITE the worker may
+        challenge, or the ACK of such a challenge (True), else leave it."""
+        if data.startswith(b"ACK "):
+            return bool(self._acks) and self._absorb_ack(data, now)
+        if data.startswith(b"INVITE "):
+            # An INVITE with credentials is the B2BUA's to judge: only first INVITEs go.
+            if self.invite_admitted is None or _CREDENTIALS.search(data) is not None \
+                    or not self.invite_admitted(source):
+                return False
+        elif not data.startswith(b"REGISTER "):
+            return False
+        if self._control is None or len(self._pending) >= MAX_PENDING:
             # Past MAX_PENDING the worker is stuck or far behind: the switch's own path
             # answers rather than a queue growing without end.
             return False
@@ -137,6 +158,7 @@ class RegisterOffloader:
                 answer = self._answers[data]
                 if answer is not None:  # else: still being answered, as in Trying
                     self.endpoint.transports.send(answer, source)
+                self.endpoint.stats.retransmissions_absorbed += 1
                 return True
         ident = next(self._ids)
         self._pending[ident] = (source, data)
@@ -152,6 +174,22 @@ class RegisterOffloader:
         while expiry and expiry[0][0] <= now:
             _, data = expiry.popleft()
             self._answers.pop(data, None)
+        acks = self._ack_expiry
+        while acks and acks[0][0] <= now:
+            self._acks.discard(acks.popleft()[1])
+
+    def _absorb_ack(self, data: bytes, now: float) -> bool:
+        """Drop the ACK of a challenge the worker made (it ends a transaction the switch never
+        held, RFC 3261 §17.2.1); any other ACK is the switch's."""
+        self._forget_old(now)
+        found = _TOP_BRANCH.search(data)
+        if found is None:
+            return False
+        key = found.group(1).decode("ascii", "replace")
+        if key not in self._acks:
+            return False
+        self._acks.discard(key)
+        return True
 
     # -- to the worker ----------------------------------------------------------------------
     def _queue_item(self, item: tuple[object, ...]) -> None:
@@ -232,15 +270,20 @@ class RegisterOffloader:
         if pending is None:
             return
         source, data = pending
-        self.handled_total += 1
+        if op in ("send", "bind"):
+            self.handled_total += 1
         if op == "send":
-            _, _, answer, port, failure, head = result
+            _, _, answer, port, failure, head, ack = result
+            if ack:
+                self._acks.add(str(ack))
+                self._ack_expiry.append((now + KEEP_ANSWERS, str(ack)))
             if failure and self.auth.note_failure(source.host, now, str(failure)):
                 answer = compose_answer(str(head), 403, "Forbidden", (),
                                         self.endpoint.user_agent)
             if not source.reliable and data in self._answers:
                 self._answers[data] = answer  # type: ignore[assignment]
             self.endpoint.transports.send(answer, _reply_address(source, port))  # type: ignore[arg-type]
+            self._answered(data, answer)  # type: ignore[arg-type]
         elif op == "bind":
             _, _, number, fields, head, port = result
             try:
@@ -288,6 +331,12 @@ class RegisterOffloader:
         if not source.reliable and data in self._answers:
             self._answers[data] = answer
         self.endpoint.transports.send(answer, reply)
+        self._answered(data, answer)
+
+    def _answered(self, request: bytes, answer: bytes) -> None:
+        if self.on_answer is not None:
+            # "SIP/2.0 401 ...": the status is the second word.
+            self.on_answer(request.split(b" ", 1)[0].decode("ascii"), int(answer[8:11]))
 
     def _spawn(self, coro: collections.abc.Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -319,6 +368,15 @@ class RegisterOffloader:
             self._unmark(data, source)
             with contextlib.suppress(Exception):
                 self.endpoint.process_message(data, source)
+
+
+#: The branch of the first Via header line of a message (the top Via's).
+_TOP_BRANCH = re.compile(rb"\r\n(?:via|v)[ \t]*:[^\r\n]*?;[ \t]*branch[ \t]*=[ \t]*([^;,\s]+)",
+                         re.IGNORECASE)
+
+
+#: A Proxy-Authorization header line (it has no compact form).
+_CREDENTIALS = re.compile(rb"\r\nproxy-authorization[ \t]*:", re.IGNORECASE)
 
 
 def _reply_address(source: Address, port: int) -> Address:

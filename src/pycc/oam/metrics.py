@@ -167,6 +167,14 @@ class SipTally:
                 self.transactions[(_role(txn), _label(txn.method, KNOWN_METHODS),
                                    _final_status(txn))] += 1
 
+    def count_answered(self, method: str, status: int) -> None:
+        """A new request answered outside the switch's transactions (by the register
+        worker, `pycc.ccmanager.register_offload`): counted as received, and as a server
+        transaction with the status of its answer."""
+        label = _label(method, KNOWN_METHODS)
+        self.requests[label] += 1
+        self.transactions[("server", label, str(status))] += 1
+
     def settle(self) -> None:
         """Count the server transactions pycc has answered since the last call."""
         for txn, status in [(t, _final_status(t)) for t in self._unanswered]:

@@ -83,6 +83,11 @@ class OverloadGuard:
         """
         return self._count(self._backlog_refusal(backlog, answers_challenge))
 
+    def refuses_backlog(self, backlog: int) -> bool:
+        """Whether `admit_request` would refuse a new INVITE without credentials now, with
+        nothing counted."""
+        return self._backlog_refusal(backlog, False) is not None
+
     def admit_call(self, now: float, *, calls: int) -> Refusal | None:
         """None to place a call that passed authentication, else why it gets 503.
 

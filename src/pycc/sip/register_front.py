@@ -10,6 +10,12 @@ head of the answer, for the switch to decide against its bindings, store and sen
 it does not handle as the switch's own path would (anything in a dialog, a Require, a
 request it cannot parse) goes back whole, to be handled there.
 
+The first INVITE of a call from a phone brings no credentials either: the front answers it
+with the challenge (407) the switch's B2BUA would send, so that of a call's three first
+messages (INVITE, 407, ACK) the switch reads none. The switch hands over only INVITEs it
+would challenge: none from a trunk it trusts by address, none while it refuses calls for
+overload.
+
 Answers are stateless (RFC 3261 §8.2.7): a retransmitted REGISTER without credentials gets a
 fresh challenge; the switch keeps the final answers to authenticated ones for their
 retransmissions. Nonces come from the switch's secret, so a nonce this front issued is
@@ -17,9 +23,10 @@ good in the switch and the other way round.
 
 Results are plain tuples, so that they cross a process boundary with `marshal`:
 
-- ``("send", ident, answer, port, failure, head)``: send ``answer`` to the request's source
-  address at ``port``; ``failure`` is the reason of a failed authentication, or "", and
-  ``head`` then the answer's copied header lines, for a 403 if that failure bans the source.
+- ``("send", ident, answer, port, failure, head, ack)``: send ``answer`` to the request's
+  source address at ``port``; ``failure`` is the reason of a failed authentication, or "",
+  and ``head`` then the answer's copied header lines, for a 403 if that failure bans the
+  source; ``ack`` is the branch of a challenged INVITE, whose ACK the switch may drop, or "".
 - ``("bind", ident, number, request, head, port)``: extension ``number`` authenticated; apply
   ``RegisterRequest.from_tuple(request)`` and answer with `compose_answer` (``head``).
 - ``("back", ident)``: handle this request as any other.
@@ -51,6 +58,8 @@ __all__ = ["RegisterFront", "Result", "compose_answer"]
 #: See the module docstring.
 Result = tuple[object, ...]
 
+#: The requests the front answers; any other goes back.
+_FRONT_METHODS = frozenset({"REGISTER", "INVITE"})
 #: REGISTERs waiting for credentials at most, in all and for one extension.
 _MAX_PARKED = 2_000
 _MAX_PARKED_PER_USER = 50
@@ -110,13 +119,15 @@ class RegisterFront:
         source = Address(transport, host, port)
         try:
             request = parse_message(data, datagram=not source.reliable, limits=self.limits)
-            if not isinstance(request, Request) or request.method != "REGISTER" \
+            if not isinstance(request, Request) or request.method not in _FRONT_METHODS \
                     or not isinstance(request.uri, SipUri):
                 return [("back", ident)]
             headers = request.headers
             if headers.lines_of("require") or headers.lines_of("proxy-require") \
                     or request.to.tag is not None:
                 return [("back", ident)]
+            if request.method == "INVITE":
+                return [self._invite(ident, request, source, banned, now)]
             to_uri = request.to.uri
             if not isinstance(to_uri, SipUri):
                 return [("back", ident)]
@@ -150,6 +161,27 @@ class RegisterFront:
         self._parked_count -= len(waiting)
         return [self._judge(p.ident, p.request, p.number, p.port, p.creds, ha1, now)
                 for p in waiting]
+
+    def _invite(self, ident: int, request: Request, source: Address, banned: bool,
+                now: float) -> Result:
+        """The first INVITE of a call, which brings no credentials: challenged (407) as the
+        switch challenges it (RFC 3261 §22.3), 403 from a banned source. Anything else an
+        INVITE may need judged goes back: credentials, more than one Via (a loop to look
+        for, RFC 3261 §16.3), a body other than SDP, an Accept."""
+        headers = request.headers
+        if (headers.lines_of("proxy-authorization") or headers.lines_of("accept")
+                or len(request.vias) != 1
+                or (request.body and request.content_type not in (None, "application/sdp"))):
+            return ("back", ident)
+        via = stamp_top_via(request, source)
+        port = response_destination(via, source).port
+        # The switch drops the ACK of this answer (RFC 3261 §17.1.1.3: same branch).
+        ack = via.branch or ""
+        if banned:
+            return self._answer(ident, request, port, 403, "Forbidden", server=False, ack=ack)
+        values = self.verifier.challenge(self.realm, now, algorithms=self.algorithms)
+        return self._answer(ident, request, port, 407, None,
+                            [("Proxy-Authenticate", v) for v in values], server=False, ack=ack)
 
     # -- decisions --------------------------------------------------------------------------
     def _park(self, username: str, parked: _Parked) -> list[Result]:
@@ -188,11 +220,14 @@ class RegisterFront:
                             [("WWW-Authenticate", v) for v in values], failure)
 
     def _answer(self, ident: int, request: Request, port: int, status: int, reason: str | None,
-                extra: list[tuple[str, str]] | None = None, failure: str = "") -> Result:
+                extra: list[tuple[str, str]] | None = None, failure: str = "", *,
+                server: bool = True, ack: str = "") -> Result:
         head = self._head(request)
-        answer = compose_answer(head, status, reason, extra or (), self.server)
+        # The switch names itself in its registrar's answers, not in the B2BUA's.
+        answer = compose_answer(head, status, reason, extra or (),
+                                self.server if server else None)
         # After a failure the switch may find the source banned: it answers 403 instead.
-        return ("send", ident, answer, port, failure, head if failure else "")
+        return ("send", ident, answer, port, failure, head if failure else "", ack)
 
     @staticmethod
     def _head(request: Request) -> str:
