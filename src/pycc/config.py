@@ -176,9 +176,9 @@ class SwitchConfig:
     #: one on a machine with two or more cores.
     media_workers: int = field(
         default=-1, metadata={"expected": f"a whole number from -1 to {MAX_MEDIA_WORKERS}"})
-    #: A register worker process that reads and authenticates REGISTERs on another core
-    #: (`pycc.ccmanager.register_offload`): 0 for none, 1 for one, -1 for one on a machine
-    #: with two or more cores.
+    #: A register worker process that reads and authenticates REGISTERs, and challenges the
+    #: first INVITE of a call, on another core (`pycc.ccmanager.register_offload`): 0 for
+    #: none, 1 for one, -1 for one on a machine with two or more cores.
     register_workers: int = field(
         default=-1, metadata={"expected": "a whole number from -1 to 1"})
     #: Calls between two phones that are not recorded keep their media between the phones

@@ -4,9 +4,10 @@ What a switch with ``register_workers = 1`` must do beyond what `test_switch_reg
 checks in both modes: answer a retransmitted REGISTER as a server transaction would (RFC 3261
 §17.2.2: the same answer again, not a new challenge or a replayed nonce count's refusal),
 answer REGISTERs that came over TCP on their connection (§18.2.2), challenge a call's first
-INVITE (§22.3) and drop that challenge's ACK unread, but leave a trusted trunk's INVITE to the
-B2BUA, route calls to phones the worker registered, carry a SIPp load of digest REGISTERs, and go on registering phones itself
-when the worker dies. A setting out of range is refused at start; the default starts the
+INVITE (§22.3), resend that challenge until its ACK (§17.2.1) and drop the ACK unread, but
+leave a trusted trunk's INVITE to the B2BUA, route calls to phones the worker registered,
+carry a SIPp load of digest REGISTERs, and go on registering phones itself when the worker
+dies. A setting out of range is refused at start; the default starts the
 worker on a machine with two or more cores.
 """
 
@@ -166,6 +167,28 @@ def test_a_phone_the_worker_registered_is_called(switch: ThreadedSwitch) -> None
     finally:
         caller.peer.close()
         callee.peer.close()
+
+
+def test_the_workers_challenge_is_resent_until_its_ack(switch: ThreadedSwitch) -> None:
+    """RFC 3261 §17.2.1: over UDP a final answer to an INVITE is resent (Timer G, from T1 =
+    0.5 s) until the ACK comes, as the B2BUA's own INVITE server transaction does."""
+    offload = offload_of(switch)
+    caller = SipAgent("1001", PASSWORDS["1001"], switch.udp)
+    try:
+        handled = offload.handled_total
+        invite = invite_request(caller, "1002")
+        caller.send(invite)
+        call_id = str(invite.get("Call-ID"))
+        first = caller.peer.response_to(call_id, "INVITE")
+        assert first.status == 407 and offload.handled_total == handled + 1
+        copies = [m for m in caller.peer.collect(0.9) if m.is_response]
+        assert [(m.status, m.raw) for m in copies] == [(407, first.raw)]
+        caller.ack_failure(invite, first)
+        # Timer G would fire again 1 s after the first copy; the ACK stopped it.
+        assert [m for m in caller.peer.collect(1.6) if m.is_response] == []
+        assert not offload._acks
+    finally:
+        caller.peer.close()
 
 
 def test_an_invite_from_a_trusted_trunk_stays_in_the_switch(switch: ThreadedSwitch) -> None:

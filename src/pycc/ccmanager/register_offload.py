@@ -1,4 +1,4 @@
-"""Register offload: REGISTERs read and authenticated by a worker process.
+"""Register offload: REGISTERs read and authenticated, first INVITEs challenged, by a worker.
 
 A switch that many phones register to spends most of its registrar time reading messages and
 checking digests, which need no bindings. With ``register_workers = 1`` the endpoint hands
@@ -12,6 +12,12 @@ a register worker (`pycc.ccmanager.register_worker`) on another core and acts on
   holds, stored, and answered, exactly as one the switch read itself;
 - anything the worker does not handle (a REGISTER in a dialog, with a Require, malformed)
   goes through the switch's own path, as do the REGISTERs in flight when a worker dies.
+
+The first INVITE of a call from a phone goes to the worker too, when the B2BUA would only
+challenge it (`B2BUA.challenges`: not from a trunk trusted by address, no overload refusal)
+and it brings no Proxy-Authorization: the worker answers 407 as the B2BUA would, and the ACK
+of that answer, recognised by its branch, is dropped unread. Requests the worker answers
+count in the switch's SIP metrics as if the switch had answered them.
 
 The answer to a REGISTER over UDP is kept for 32 s (64*T1, the life of a non-INVITE server
 transaction, RFC 3261 §17.2.2), so that a retransmission gets it again, as from a server
@@ -82,9 +88,8 @@ class RegisterOffloader:
         #: UDP REGISTERs answered (or being answered: None) and when each is forgotten.
         self._answers: dict[bytes, bytes | None] = {}
         self._expiry: collections.deque[tuple[float, bytes]] = collections.deque()
-        #: Branches of INVITEs the worker challenged, whose ACKs are dropped unread.
-        self._acks: set[str] = set()
-        self._ack_expiry: collections.deque[tuple[float, str]] = collections.deque()
+        #: Challenges the worker made to INVITEs, by branch, until their ACK arrives.
+        self._acks: dict[str, _Challenge] = {}
         self._queue: list[tuple[object, ...]] = []
         self._flush_scheduled = False
         #: The worker's socket is full: the queue waits for it to be writable.
@@ -93,7 +98,8 @@ class RegisterOffloader:
         self._process: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Requests the worker answered (not those it gave back to the switch).
+        #: Requests sent to the worker, and those it answered (not those it gave back).
+        self.offered_total = 0
         self.handled_total = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -132,6 +138,9 @@ class RegisterOffloader:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for challenge in self._acks.values():
+            challenge.timer.cancel()
+        self._acks.clear()
         self._reclaim()
 
     # -- from the endpoint ------------------------------------------------------------------
@@ -161,6 +170,7 @@ class RegisterOffloader:
                 self.endpoint.stats.retransmissions_absorbed += 1
                 return True
         ident = next(self._ids)
+        self.offered_total += 1
         self._pending[ident] = (source, data)
         if udp:
             self._answers[data] = None
@@ -174,9 +184,6 @@ class RegisterOffloader:
         while expiry and expiry[0][0] <= now:
             _, data = expiry.popleft()
             self._answers.pop(data, None)
-        acks = self._ack_expiry
-        while acks and acks[0][0] <= now:
-            self._acks.discard(acks.popleft()[1])
 
     def _absorb_ack(self, data: bytes, now: float) -> bool:
         """Drop the ACK of a challenge the worker made (it ends a transaction the switch never
@@ -185,11 +192,39 @@ class RegisterOffloader:
         found = _TOP_BRANCH.search(data)
         if found is None:
             return False
-        key = found.group(1).decode("ascii", "replace")
-        if key not in self._acks:
+        challenge = self._acks.pop(found.group(1).decode("ascii", "replace"), None)
+        if challenge is None:
             return False
-        self._acks.discard(key)
+        challenge.timer.cancel()
         return True
+
+    def _await_ack(self, branch: str, answer: bytes, reply: Address) -> None:
+        """Wait for the ACK of the challenge ``answer`` to an INVITE, as the INVITE server
+        transaction in Completed does (RFC 3261 §17.2.1): over UDP resend it after T1,
+        then at doubling intervals up to T2 (Timer G), until the ACK or Timer H (64*T1)."""
+        if self._loop is None:
+            return
+        old = self._acks.pop(branch, None)
+        if old is not None:
+            old.timer.cancel()
+        t1 = self.endpoint.transactions.timers.t1
+        challenge = _Challenge(answer, reply, t1, self._loop.time() + 64 * t1)
+        challenge.timer = self._loop.call_later(
+            t1 if not reply.reliable else 64 * t1, self._resend, branch)
+        self._acks[branch] = challenge
+
+    def _resend(self, branch: str) -> None:
+        challenge = self._acks.get(branch)
+        if challenge is None or self._loop is None:
+            return
+        now = self._loop.time()
+        if challenge.reply.reliable or now >= challenge.give_up_at:
+            del self._acks[branch]  # Timer H: the caller went away without an ACK
+            return
+        self.endpoint.transports.send(challenge.answer, challenge.reply)
+        challenge.interval = min(2 * challenge.interval, self.endpoint.transactions.timers.t2)
+        challenge.timer = self._loop.call_later(
+            min(challenge.interval, max(challenge.give_up_at - now, 0.0)), self._resend, branch)
 
     # -- to the worker ----------------------------------------------------------------------
     def _queue_item(self, item: tuple[object, ...]) -> None:
@@ -274,15 +309,15 @@ class RegisterOffloader:
             self.handled_total += 1
         if op == "send":
             _, _, answer, port, failure, head, ack = result
-            if ack:
-                self._acks.add(str(ack))
-                self._ack_expiry.append((now + KEEP_ANSWERS, str(ack)))
+            reply = _reply_address(source, port)  # type: ignore[arg-type]
             if failure and self.auth.note_failure(source.host, now, str(failure)):
                 answer = compose_answer(str(head), 403, "Forbidden", (),
                                         self.endpoint.user_agent)
             if not source.reliable and data in self._answers:
                 self._answers[data] = answer  # type: ignore[assignment]
-            self.endpoint.transports.send(answer, _reply_address(source, port))  # type: ignore[arg-type]
+            if ack:  # first: its ACK may be read before this returns
+                self._await_ack(str(ack), answer, reply)  # type: ignore[arg-type]
+            self.endpoint.transports.send(answer, reply)  # type: ignore[arg-type]
             self._answered(data, answer)  # type: ignore[arg-type]
         elif op == "bind":
             _, _, number, fields, head, port = result
@@ -368,6 +403,20 @@ class RegisterOffloader:
             self._unmark(data, source)
             with contextlib.suppress(Exception):
                 self.endpoint.process_message(data, source)
+
+
+class _Challenge:
+    """A challenge the worker made to an INVITE, waiting for its ACK."""
+
+    __slots__ = ("answer", "give_up_at", "interval", "reply", "timer")
+
+    def __init__(self, answer: bytes, reply: Address, interval: float,
+                 give_up_at: float) -> None:
+        self.answer = answer
+        self.reply = reply
+        self.interval = interval
+        self.give_up_at = give_up_at
+        self.timer: asyncio.TimerHandle
 
 
 #: The branch of the first Via header line of a message (the top Via's).

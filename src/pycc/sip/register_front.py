@@ -50,7 +50,7 @@ from pycc.sip.auth import (
 from pycc.sip.errors import SipParseError
 from pycc.sip.message import DEFAULT_LIMITS, REASONS, Limits, Request, make_response, parse_message
 from pycc.sip.registrar import register_request
-from pycc.sip.transaction import response_destination, stamp_top_via
+from pycc.sip.transaction import MAGIC_COOKIE, response_destination, stamp_top_via
 from pycc.sip.uri import SipUri
 
 __all__ = ["RegisterFront", "Result", "compose_answer"]
@@ -174,6 +174,10 @@ class RegisterFront:
                 or (request.body and request.content_type not in (None, "application/sdp"))):
             return ("back", ident)
         via = stamp_top_via(request, source)
+        if not (via.branch or "").startswith(MAGIC_COOKIE):
+            # An RFC 2543 client's ACK is matched by its headers (§17.2.3), not its branch:
+            # the switch's transaction layer does that.
+            return ("back", ident)
         port = response_destination(via, source).port
         # The switch drops the ACK of this answer (RFC 3261 §17.1.1.3: same branch).
         ack = via.branch or ""
