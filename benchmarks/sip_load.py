@@ -24,8 +24,9 @@ calls' media (its default); with ``--direct-media`` each run also starts a pycc 
 alone, as Kamailio does; the earlier version then runs with it too and is compared with
 "pycc-direct". With ``--register-worker`` each registration run also starts a pycc with
 ``register_workers = 1`` ("pycc-worker"), whose register worker process reads and
-authenticates the REGISTERs on the other core; it is compared with Kamailio and with the pycc
-that reads them itself.
+authenticates the REGISTERs on the other core; it is compared with Kamailio and with "pycc",
+which then runs with ``register_workers = 0`` and reads them itself (without the option
+"pycc" has the default: the worker on a machine with two or more cores).
 """
 
 from __future__ import annotations
@@ -158,7 +159,10 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
         server = start_pycc(work, users, config={
             "rate_limit": 1e6, "rate_burst": 1e6, "ban_failures": 1_000_000,
             "direct_media": server_kind == "pycc-direct",
-            **({"register_workers": 1} if server_kind == "pycc-worker" else {})})
+            # With --register-worker, "pycc" is the switch reading REGISTERs itself.
+            **({"register_workers": 1} if server_kind == "pycc-worker" else
+               {"register_workers": 0} if args.register_worker and kind == "register"
+               else {})})
         try:
             if kind == "register":
                 return run_registers(server.address, rate, args.seconds, transport, work)
