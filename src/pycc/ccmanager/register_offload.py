@@ -148,7 +148,7 @@ class RegisterOffloader:
         """The endpoint's hook: take ``data`` if it is a REGISTER or an INVITE the worker may
         challenge, or the ACK of such a challenge (True), else leave it."""
         if data.startswith(b"ACK "):
-            return bool(self._acks) and self._absorb_ack(data, now)
+            return bool(self._acks) and self._absorb_ack(data)
         if data.startswith(b"INVITE "):
             # An INVITE with credentials is the B2BUA's to judge: only first INVITEs go.
             if self.invite_admitted is None or _CREDENTIALS.search(data) is not None \
@@ -185,10 +185,9 @@ class RegisterOffloader:
             _, data = expiry.popleft()
             self._answers.pop(data, None)
 
-    def _absorb_ack(self, data: bytes, now: float) -> bool:
+    def _absorb_ack(self, data: bytes) -> bool:
         """Drop the ACK of a challenge the worker made (it ends a transaction the switch never
         held, RFC 3261 §17.2.1); any other ACK is the switch's."""
-        self._forget_old(now)
         found = _TOP_BRANCH.search(data)
         if found is None:
             return False
