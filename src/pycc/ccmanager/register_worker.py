@@ -1,4 +1,5 @@
-"""The register worker: a process that reads and authenticates REGISTERs for the switch.
+"""The register worker: a process that reads and authenticates REGISTERs, and challenges
+the first INVITE of a call, for the switch.
 
 Started by `pycc.ccmanager.register_offload.RegisterOffloader` with one end of a
 ``SOCK_SEQPACKET`` socket pair; it runs a `pycc.sip.register_front.RegisterFront` over the
@@ -11,7 +12,7 @@ items the switch sends and sends back its results. Every message either way is o
 - to the switch: the front's results (see `pycc.sip.register_front`).
 
 The worker ends when the switch closes its end (or on ``("exit",)``). It holds no state the
-switch needs back: killed, the switch handles REGISTERs itself again.
+switch needs back: killed, the switch handles REGISTERs and INVITEs itself again.
 """
 
 from __future__ import annotations
