@@ -167,8 +167,8 @@ fi
 
 # pip install only when something is missing: the installed pycc must be this checkout, and
 # every requirement of pyproject.toml (with the test extras for --test) must be satisfied.
-extras=""
-((with_test)) && extras="test"
+extras="accel"
+((with_test)) && extras="test,accel"
 if "$python_bin" - "$root" "$extras" <<'EOF'
 import importlib.metadata as md
 import json
@@ -214,3 +214,17 @@ else
     log "pip install -e '$target' ($python_bin)"
     "$python_bin" -m pip install -q --disable-pip-version-check -e "$target"
 fi
+
+# --- the compiled SIP core ---------------------------------------------------------------------
+
+# `pycc accel build` compiles the SIP core with mypyc (a C compiler and Python's headers) into
+# ~/.cache/pycc/accel, once per version of its sources; pycc runs without it, only slower.
+command -v gcc >/dev/null 2>&1 || apt_install gcc
+if ! "$python_bin" -c 'import pathlib, sys, sysconfig
+sys.exit(not (pathlib.Path(sysconfig.get_paths()["include"]) / "Python.h").is_file())'; then
+    if "$python_bin" -c 'import sys; sys.exit(sys.base_prefix != "/usr")'; then
+        apt_install python3-dev
+    fi
+fi
+"$python_bin" -m pycc accel build ||
+    log "the compiled SIP core was not built; pycc runs its pure Python modules"

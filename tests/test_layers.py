@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "pycc.routing": 1,
     # 2 I/O adapters
     "pycc.transport": 2,
+    # The loader of the compiled core (mypyc): the package root runs it before anything else.
+    "pycc.accel": 2,
     "pycc.media": 2,
     "pycc.store": 2,
     "pycc.config": 2,

@@ -52,6 +52,9 @@ app.add_typer(report_app, name="report")
 app.add_typer(agent_app, name="agent")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(admin_app, name="admin")
+accel_app = typer.Typer(help="The compiled SIP core (mypyc): build it, or see whether it runs.",
+                        no_args_is_help=True)
+app.add_typer(accel_app, name="accel")
 
 DataDir = Annotated[
     Path | None,
@@ -239,6 +242,40 @@ def user_remove(number: str, data_dir: DataDir = None, db: DbUrl = None,
     with _store(cfg) as store:
         store.remove_extension(tenant or cfg.tenant, number)
     typer.echo(f"removed extension {number}")
+
+
+@accel_app.command("build")
+def accel_build(
+    force: Annotated[bool, typer.Option("--force", help="Build again even if built.")] = False,
+) -> None:
+    """Compile the SIP core of these sources with mypyc into the cache (PYCC_ACCEL_DIR)."""
+    from pycc import accel
+
+    try:
+        directory = accel.build(force=force, progress=lambda line: typer.echo(line, err=True))
+    except accel.AccelError as exc:
+        raise fail(f"cannot build the compiled SIP core: {exc}") from None
+    typer.echo(f"compiled SIP core: {directory}")
+
+
+@accel_app.command("status")
+def accel_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Whether the compiled SIP core is built for these sources and in use."""
+    from pycc import accel
+
+    found = accel.status()
+    facts = {"key": found.key, "directory": str(found.directory), "built": found.built,
+             "active": list(found.active), "modules": list(accel.MODULES),
+             "disabled": found.disabled}
+    if as_json:
+        typer.echo(json.dumps(facts))
+        return
+    state = ("in use" if len(found.active) == len(accel.MODULES)
+             else f"turned off ({accel.ENV_PURE})" if found.disabled
+             else "built, not in use" if found.built else "not built (pycc accel build)")
+    typer.echo(f"compiled SIP core: {state}\nbuild: {found.directory}")
 
 
 CDR_FIELDS = ["call_id", "caller", "callee", "start", "ring", "answer", "end", "duration",

@@ -175,9 +175,8 @@ class Headers:
                 index[key] = [value]
             else:
                 found.append(value)
-        headers = cls.__new__(cls)
+        headers = cls()  # (not cls.__new__: the compiled build, pycc.accel, needs __init__)
         headers._items = entries
-        headers._cache = {}
         headers._idx = index
         return headers
 
