@@ -3,14 +3,15 @@
     python benchmarks/sip_load.py [--runs 3] [--seconds 10] [--call-rates 200,400,600]
                                   [--register-rates 1000,2000,3000] [--transport u1]
                                   [--only calls|register] [--reference-src DIR]
-                                  [--direct-media] [--register-worker]
+                                  [--reference-pure] [--direct-media] [--register-worker]
 
 For each offered rate, SIPp runs for ``--seconds`` against ``pycc serve`` and then against
 Kamailio (a stateful proxy that does the same digest checks, see tests/peers/kamailio.py), in
 the same invocation; with ``--reference-src`` also against an earlier version of pycc (its
-``src`` directory, e.g. from ``git worktree add``). A rate counts only if every call
-succeeded. Each figure is the median of ``--runs`` runs; the ratios are pycc's completed rate
-over Kamailio's and over the earlier version's.
+``src`` directory, e.g. from ``git worktree add``), or with ``--reference-pure`` against
+these sources with the compiled SIP core turned off (``PYCC_PURE=1``, see pycc.accel). A
+rate counts only if every call succeeded. Each figure is the median of ``--runs`` runs; the
+ratios are pycc's completed rate over Kamailio's and over the reference's.
 
 Calls: SIPp UAC (INVITE, 407, INVITE with credentials, 180, 200, ACK, BYE) -> server ->
 SIPp UAS. Registrations: SIPp REGISTER, 401, REGISTER with credentials, 200, spread over
@@ -91,7 +92,8 @@ def run_registers(target: str, rate: float, seconds: float, transport: str,
 def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for rate in rates:
-        servers = ["pycc", "kamailio"] + (["pycc-ref"] if args.reference_src else []) + \
+        reference = bool(args.reference_src or args.reference_pure)
+        servers = ["pycc", "kamailio"] + (["pycc-ref"] if reference else []) + \
             (["pycc-direct"] if args.direct_media and kind == "calls" else []) + \
             (["pycc-worker"] if args.register_worker and kind == "register" else [])
         figures: dict[str, list[float]] = {server: [] for server in servers}
@@ -123,7 +125,7 @@ def measure(kind: str, rates: list[float], args: argparse.Namespace) -> list[dic
             row["worker_ratio"] = round(worker / kam, 2) if kam else None
             pycc = float(row["pycc"])  # type: ignore[arg-type]
             row["worker_over_pycc"] = round(worker / pycc, 2) if pycc else None
-        if args.reference_src:
+        if reference:
             ref = statistics.median(figures["pycc-ref"])
             row["pycc_ref"] = round(ref, 1)
             row["pycc_ref_failed"] = failures["pycc-ref"]
@@ -138,17 +140,20 @@ def run_one(kind: str, server_kind: str, rate: float, args: argparse.Namespace,
             work: Path) -> tuple[float, int]:
     if server_kind == "pycc-ref":
         # The same benchmark against another version of pycc: its sources come first on the
-        # path of the `python -m pycc` that start_pycc runs.
-        saved = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = str(Path(args.reference_src).resolve())
+        # path of the `python -m pycc` that start_pycc runs. Or against these sources with
+        # the compiled SIP core turned off.
+        name, value = (("PYCC_PURE", "1") if args.reference_pure
+                       else ("PYTHONPATH", str(Path(args.reference_src).resolve())))
+        saved = os.environ.get(name)
+        os.environ[name] = value
         try:
             same = "pycc-direct" if args.direct_media and kind == "calls" else "pycc"
             return run_one(kind, same, rate, args, work)
         finally:
             if saved is None:
-                del os.environ["PYTHONPATH"]
+                del os.environ[name]
             else:
-                os.environ["PYTHONPATH"] = saved
+                os.environ[name] = saved
     transport = args.transport
     if server_kind in ("pycc", "pycc-direct", "pycc-worker"):
         # The registering extensions exist before pycc starts, as a switch's extensions do:
@@ -195,6 +200,9 @@ def main() -> None:
     parser.add_argument("--reference-src", default=None, metavar="DIR",
                         help="also run the pycc whose package is in DIR (e.g. the src of a "
                              "git worktree of an earlier commit) and report pycc over it")
+    parser.add_argument("--reference-pure", action="store_true",
+                        help="also run this pycc with PYCC_PURE=1 (no compiled SIP core) and "
+                             "report pycc over it")
     parser.add_argument("--direct-media", action="store_true",
                         help="calls: also run a pycc with direct_media = true")
     parser.add_argument("--register-worker", action="store_true",

@@ -116,6 +116,21 @@ def test_a_build_without_its_marker_is_no_build(built: Path, tmp_path: Path,
     assert done.stdout.strip() == "()", done.stderr
 
 
+def test_a_damaged_build_falls_back_to_pure_python(built: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    damaged = tmp_path / built.name
+    shutil.copytree(built, damaged)
+    group = accel.compiled_files(damaged)[f"{accel.GROUP}__mypyc"]
+    group.write_bytes(b"not a shared library")
+    monkeypatch.setenv(accel.ENV_DIR, str(tmp_path))
+    done = run_python("import pycc.accel, pycc.sip.message as m\n"
+                      "from pycc.sip.message import parse_message\n"
+                      "print(pycc.accel.active_modules(), m.__file__)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["()", str(ROOT / "src/pycc/sip/message.py")]
+    assert "the compiled SIP core did not load" in done.stderr
+
+
 def test_compiled_and_pure_parse_every_torture_vector_alike(built: Path) -> None:
     compiled = run_python(DESCRIBE, str(VECTORS))
     pure = run_python(DESCRIBE, str(VECTORS), pure=True)

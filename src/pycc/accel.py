@@ -115,16 +115,32 @@ def pure_requested(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class CompiledFinder(importlib.abc.MetaPathFinder):
-    """Finds exactly the compiled modules of one build; every other import goes on as usual."""
+    """Finds exactly the compiled modules of one build; every other import goes on as usual.
+
+    The group's shared library, which holds all their code, is loaded with the first of
+    them: if it does not load (a damaged file, another ABI), the finder steps aside and
+    every module runs as pure Python, rather than some of each.
+    """
 
     def __init__(self, files: Mapping[str, Path]) -> None:
         self.files = dict(files)
+        self.group_loaded = False
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         found = self.files.get(fullname)
         if found is None:
             return None
+        group = f"{GROUP}__mypyc"
+        if fullname != group and not self.group_loaded:
+            try:
+                importlib.import_module(group)
+            except Exception as exc:  # any failure at all means: run pure Python
+                self.files.clear()
+                sys.stderr.write(f"pycc: the compiled SIP core did not load ({exc}); "
+                                 "running pure Python\n")
+                return None
+            self.group_loaded = True
         return importlib.util.spec_from_file_location(fullname, found)
 
 

@@ -451,6 +451,23 @@ def test_a_record_the_store_refuses_does_not_hold_back_the_others(
     assert [record.call_id for record in listed(store)] == ["good"]
 
 
+def test_an_open_record_that_cannot_be_built_holds_back_no_other(
+        store: Store, astore: AsyncStore, tenant_id: int) -> None:
+    """An open row is built when its batch is written: a call whose facts break it is
+    logged and dropped there, and the writer goes on."""
+    async def body() -> None:
+        recorder = CallRecorder(astore, tenant_id=tenant_id, node="n1", clock=lambda: T0 + 1)
+        broken, good = b2bua_call("broken"), b2bua_call("good")
+        broken.hold = cast(Any, None)  # no hold clock: its row cannot be built
+        recorder.opened(broken)
+        recorder.opened(good)
+        good.ring = T0 + 0.5  # after opened(): the row is built later, with it
+        await recorder.close()
+
+    run(body)
+    assert [(r.call_id, r.state, r.ring) for r in listed(store)] == [("good", "open", T0 + 0.5)]
+
+
 NEW_COLUMNS = ("state", "caller_dialed", "callee_dialed", "trunk", "queue_enter", "queue_exit",
                "campaign", "contact", "ring_seconds", "talk_seconds", "hold_seconds",
                "wrapup_seconds", "cost", "rate_table", "rate_prefix")

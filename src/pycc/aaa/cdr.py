@@ -43,7 +43,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from pycc.aaa.billing import CreditTracker
 from pycc.routing.rating import RatePlan
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from pycc.ccmanager.b2bua import Call
     from pycc.ccmanager.outbound import OutboundCall
     from pycc.media.session import MediaSession
+
+    #: A record waiting to be written: a row, or the call whose open row is built then.
+    _Pending: TypeAlias = dict[str, Any] | Call | OutboundCall
 
 __all__ = [
     "FACT_COLUMNS",
@@ -298,8 +301,9 @@ class CallRecorder:
         self.rates: RatePlan | None = None
         self.wrapups: dict[str, float] = {}
         self.credit = CreditTracker()
-        # Rows waiting to be written, by call id (a newer row replaces a waiting one).
-        self._pending: dict[str, dict[str, Any]] = {}
+        # Rows waiting to be written, by call id (a newer row replaces a waiting one); an
+        # open record waits as its call, its row built when written.
+        self._pending: dict[str, _Pending] = {}
         # Calls whose record is open: the heartbeat moves their end.
         self._open: set[str] = set()
         self._wake = asyncio.Event()
@@ -323,16 +327,21 @@ class CallRecorder:
     # -- the calls ---------------------------------------------------------------------------
     def opened(self, call: Call | OutboundCall) -> None:
         """A call was placed: write its open record."""
-        self._queue(self.to_row(call, state="open"))
+        self._queue_open(call)
 
     def answered(self, call: Call | OutboundCall) -> None:
         """A call was answered: its open record gets the answer time."""
         if _call_id(call) in self._open:
-            self._queue(self.to_row(call, state="open"))
+            self._queue_open(call)
 
     def record(self, call: Call | OutboundCall) -> None:
         """Queue the closed record of a finished call; it is written with the next batch."""
-        self._queue(self.to_row(call))
+        row = self.to_row(call)
+        self.closed(row)
+        self._queue(row)
+
+    def closed(self, row: Mapping[str, Any]) -> None:
+        """Called with each finished call's record as it is queued (for a subclass to count)."""
 
     def to_record(self, call: Call | OutboundCall) -> CallRecord:
         return CallRecord(**self.to_row(call))
@@ -392,6 +401,32 @@ class CallRecorder:
         self._pending[call_id] = row
         self._kick()
 
+    def _queue_open(self, call: Call | OutboundCall) -> None:
+        # The open row is built when its batch is written, not now: a short call's open,
+        # answered and closed rows usually meet in one batch, where only the last is written.
+        call_id = _call_id(call)
+        self._open.add(call_id)
+        self._pending.pop(call_id, None)
+        self._pending[call_id] = call
+        self._kick()
+
+    def _rows(self, entries: list[tuple[str, _Pending]]) -> list[tuple[str, _Pending,
+                                                                       dict[str, Any]]]:
+        """The rows of waiting ``entries``: an open call's is built now. A call whose row
+        cannot be built is logged and dropped, so that it cannot stop the writer."""
+        rows: list[tuple[str, _Pending, dict[str, Any]]] = []
+        for key, entry in entries:
+            if isinstance(entry, dict):
+                rows.append((key, entry, entry))
+                continue
+            try:
+                rows.append((key, entry, self.to_row(entry, state="open")))
+            except Exception:
+                log.exception("call %s: its open record could not be built", key)
+                if self._pending.get(key) is entry:
+                    del self._pending[key]
+        return rows
+
     def _kick(self) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -438,10 +473,10 @@ class CallRecorder:
             if gap > 0 and len(self._pending) < self.max_batch:
                 await asyncio.sleep(gap)
             self._last_batch = loop.time()
-            batch = list(self._pending.items())[: self.max_batch]
+            batch = self._rows(list(self._pending.items())[: self.max_batch])
             try:
                 try:
-                    await self.store.add_call_records([_full(row) for _key, row in batch])
+                    await self.store.add_call_records([_full(row) for _k, _e, row in batch])
                 except ValueError:
                     # A row the store refuses (not the database failing): write the others,
                     # so that one bad record cannot hold back every call after it.
@@ -450,27 +485,27 @@ class CallRecorder:
                 log.exception("could not write %d call records; retrying", len(batch))
                 await asyncio.sleep(1.0)
                 continue
-            for key, row in batch:
-                if self._pending.get(key) is row:
+            for key, entry, row in batch:
+                if self._pending.get(key) is entry:
                     del self._pending[key]
                 if row["state"] == "closed":
                     self.written += 1
                     self.credit.add(float(row["start"]), row.get("cost"))
 
-    async def _write_one_by_one(self, batch: list[tuple[str, dict[str, Any]]]
-                                ) -> list[tuple[str, dict[str, Any]]]:
+    async def _write_one_by_one(self, batch: list[tuple[str, _Pending, dict[str, Any]]]
+                                ) -> list[tuple[str, _Pending, dict[str, Any]]]:
         """Write ``batch`` row by row, dropping the rows refused; the rows written."""
-        written: list[tuple[str, dict[str, Any]]] = []
-        for key, row in batch:
+        written: list[tuple[str, _Pending, dict[str, Any]]] = []
+        for key, entry, row in batch:
             try:
                 await self.store.add_call_records([_full(row)])
             except ValueError as exc:
                 log.error("call %s: record refused and dropped: %s", key, exc)
-                if self._pending.get(key) is row:
+                if self._pending.get(key) is entry:
                     del self._pending[key]
                 self._open.discard(key)
                 continue
-            written.append((key, row))
+            written.append((key, entry, row))
         return written
 
     async def _load_credit(self) -> None:

@@ -31,8 +31,8 @@ import contextlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,7 +43,7 @@ from pycc.aaa.cdr import CallRecorder
 from pycc.bus import Bus, Event
 from pycc.ccmanager.b2bua import B2BUA, Call, CallState
 from pycc.ccmanager.center import CallCenter
-from pycc.ccmanager.outbound import Originator, OutboundCall
+from pycc.ccmanager.outbound import Originator
 from pycc.ccmanager.registrar import Registrar
 from pycc.ccmanager.trunks import TrunkManager
 from pycc.ccs.agent import AgentState, AgentStatus
@@ -633,12 +633,10 @@ class CountingCallRecorder(CallRecorder):
         super().__init__(store, tenant_id=tenant_id, node=node)
         self.metrics = metrics
 
-    def record(self, call: Call | OutboundCall) -> None:
+    def closed(self, row: Mapping[str, Any]) -> None:
         try:
-            row = self.to_row(call)
             self.metrics.calls.count(str(row.get("direction") or "unknown"),
                                      str(row.get("disposition") or "unknown"),
                                      str(row["trunk"]) if row.get("trunk") else None)
         except Exception:  # counting must never cost a call record
             log.exception("metrics: counting a finished call failed")
-        super().record(call)
