@@ -24,9 +24,11 @@ def test_pycc_init_writes_the_overload_defaults(tmp_path: Path) -> None:
 
 def test_settings_become_the_guards_limits() -> None:
     config = overload_config(SwitchConfig(max_calls=40, max_call_rate=2.5,
-                                          overload_backlog=0, overload_retry_after=9))
+                                          overload_backlog=0, overload_retry_after=9,
+                                          overload_grace=0.5))
     assert config == OverloadConfig(max_calls=40, max_call_rate=2.5, max_backlog=0,
-                                    retry_after=9)
+                                    retry_after=9, backlog_grace=0.5)
+    assert overload_config(SwitchConfig()).backlog_grace == 0.5
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
@@ -37,6 +39,8 @@ def test_settings_become_the_guards_limits() -> None:
     ("max_call_rate", math.inf, "max_call_rate: expected 0 or a number above it, not inf"),
     ("overload_backlog", True, "overload_backlog: expected 0 or a whole number above it"),
     ("overload_retry_after", -5, "overload_retry_after: expected 0 or a whole number"),
+    ("overload_grace", -0.5, "overload_grace: expected 0 or a number above it, not -0.5"),
+    ("overload_grace", math.inf, "overload_grace: expected 0 or a number above it, not inf"),
 ])
 def test_a_bad_setting_is_named(name: str, value: object, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -223,11 +223,13 @@ class SwitchConfig:
     rate_burst: float = 1000.0
     #: Overload control (`pycc.sip.overload`): calls held at once and new calls per second
     #: (0: no limit), and the bytes of requests waiting unread in the SIP UDP sockets above
-    #: which new calls get 503 with ``overload_retry_after`` (0: never).
+    #: which new calls get 503 with ``overload_retry_after`` (0: never), once it has stayed
+    #: over for ``overload_grace`` seconds.
     max_calls: int = 0
     max_call_rate: float = 0.0
     overload_backlog: int = 1024 * 1024
     overload_retry_after: int = 1
+    overload_grace: float = 0.5
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
@@ -351,10 +353,12 @@ def write_initial_config(data_dir: Path, *, realm: str = DEFAULT_REALM) -> Path:
         "# others.\n"
         "direct_media = false\n"
         "# Overload control: calls at once and new calls per second (0: no limit); new calls\n"
-        "# get 503 while this many bytes of requests wait unread (0: never refused for it).\n"
+        "# get 503 while this many bytes of requests wait unread (0: never refused for it),\n"
+        "# once they have for overload_grace seconds.\n"
         "max_calls = 0\n"
         "max_call_rate = 0\n"
         "overload_backlog = 1048576\n"
+        "overload_grace = 0.5\n"
         "\n"
         "# Numbers pycc answers itself: echo, conference:NAME, tone:NAME, play:FILE.\n"
         "[applications]\n"

@@ -64,9 +64,10 @@ log = logging.getLogger("pycc.switch")
 def overload_config(cfg: SwitchConfig) -> OverloadConfig:
     """The overload guard's limits from the settings; ConfigError names a bad one."""
     values: dict[str, float] = {}
-    for name in ("max_calls", "max_call_rate", "overload_backlog", "overload_retry_after"):
+    for name in ("max_calls", "max_call_rate", "overload_backlog", "overload_retry_after",
+                 "overload_grace"):
         value = getattr(cfg, name)
-        whole = name != "max_call_rate"
+        whole = name not in ("max_call_rate", "overload_grace")
         if isinstance(value, bool) or not isinstance(value, int if whole else int | float) \
                 or not 0 <= value < math.inf:
             kind = "a whole number" if whole else "a number"
@@ -76,6 +77,7 @@ def overload_config(cfg: SwitchConfig) -> OverloadConfig:
         max_calls=int(values["max_calls"]), max_call_rate=float(values["max_call_rate"]),
         max_backlog=int(values["overload_backlog"]),
         retry_after=int(values["overload_retry_after"]),
+        backlog_grace=float(values["overload_grace"]),
     )
 
 

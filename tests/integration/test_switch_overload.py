@@ -56,8 +56,10 @@ def assert_refused(answer: SipMessage, reason: str, retry_after: str = "1") -> N
 
 @pytest.fixture
 def blocked_backlog_switch(tmp_path: Path) -> Iterator[ThreadedSwitch]:
-    # One byte: an INVITE read while anything else waits behind it is refused.
-    switch = threaded_switch(tmp_path, overload_backlog=1, overload_retry_after=3)
+    # One byte: an INVITE read while anything else waits behind it is refused (at once: no
+    # grace).
+    switch = threaded_switch(tmp_path, overload_backlog=1, overload_retry_after=3,
+                             overload_grace=0)
     yield switch
     switch.stop()
 

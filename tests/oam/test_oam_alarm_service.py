@@ -216,7 +216,9 @@ def test_calls_refused_for_load_raise_the_overload_alarm(tmp_path: Path) -> None
             # may come after the first refusal, and only counts from there).
             async with asyncio.timeout(10):
                 while alarms_of(events, "overloaded") == []:
-                    assert guard.admit_request(backlog=10**9) is not None
+                    # Past the grace (the backlog "lasted" since the first look).
+                    guard.admit_request(backlog=10**9, now=0.0)
+                    assert guard.admit_request(backlog=10**9, now=60.0) is not None
                     await asyncio.sleep(0.05)
             assert alarms_of(events, "overloaded") == [("alarm.raised", "calls")]
             assert active_alarms(switch)[("overloaded", "calls", "major")] == 1.0

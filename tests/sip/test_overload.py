@@ -16,26 +16,47 @@ def guard(**settings: float) -> OverloadGuard:
 def test_no_limits_admit_everything() -> None:
     g = guard()
     for now in range(100):
-        assert g.admit_request(backlog=10**9) is None
+        assert g.admit_request(backlog=10**9, now=float(now)) is None
         assert g.admit_call(float(now) / 1000, calls=10**6) is None
     assert g.refused == {}
 
 
 def test_backlog_refuses_new_invites_and_counts_them() -> None:
     g = guard(max_backlog=1000)
-    assert g.admit_request(backlog=0) is None
-    assert g.admit_request(backlog=1000) is None  # at the limit: still admitted
-    assert g.admit_request(backlog=1001) is Refusal.BACKLOG
-    assert g.admit_request(backlog=5000) is Refusal.BACKLOG
+    assert g.admit_request(backlog=0, now=0.0) is None
+    assert g.admit_request(backlog=1000, now=0.0) is None  # at the limit: still admitted
+    assert g.admit_request(backlog=1001, now=0.0) is Refusal.BACKLOG
+    assert g.admit_request(backlog=5000, now=0.0) is Refusal.BACKLOG
     assert g.refused == {Refusal.BACKLOG: 2}
 
 
 def test_an_answer_to_a_challenge_is_refused_only_at_twice_the_backlog() -> None:
     g = guard(max_backlog=1000)
-    assert g.admit_request(backlog=1500, answers_challenge=True) is None
-    assert g.admit_request(backlog=2000, answers_challenge=True) is None
-    assert g.admit_request(backlog=2001, answers_challenge=True) is Refusal.BACKLOG
-    assert g.admit_request(backlog=1500) is Refusal.BACKLOG
+    assert g.admit_request(backlog=1500, now=0.0, answers_challenge=True) is None
+    assert g.admit_request(backlog=2000, now=0.0, answers_challenge=True) is None
+    assert g.admit_request(backlog=2001, now=0.0, answers_challenge=True) is Refusal.BACKLOG
+    assert g.admit_request(backlog=1500, now=0.0) is Refusal.BACKLOG
+
+
+def test_a_backlog_is_refused_only_once_it_has_lasted_the_grace() -> None:
+    g = guard(max_backlog=1000, backlog_grace=0.25)
+    assert g.admit_request(backlog=5000, now=10.0) is None  # the first look over the limit
+    assert g.admit_request(backlog=5000, now=10.2) is None
+    assert not g.refuses_backlog(5000, 10.24)
+    assert g.refuses_backlog(5000, 10.25)
+    assert g.admit_request(backlog=5000, now=10.3) is Refusal.BACKLOG
+    # Worked off: the next backlog starts its own grace.
+    assert g.admit_request(backlog=900, now=10.4) is None
+    assert g.admit_request(backlog=5000, now=10.5) is None
+    assert g.admit_request(backlog=5000, now=10.8) is Refusal.BACKLOG
+    # A clock that steps back starts the grace again rather than refusing at once.
+    assert g.admit_request(backlog=900, now=11.0) is None
+    assert g.admit_request(backlog=5000, now=12.0) is None
+    assert g.admit_request(backlog=5000, now=11.0) is None
+    assert g.admit_request(backlog=5000, now=11.25) is Refusal.BACKLOG
+    # Past the grace, a challenge's answer still has twice the limit.
+    assert g.admit_request(backlog=1500, now=11.3, answers_challenge=True) is None
+    assert g.refused == {Refusal.BACKLOG: 3}
 
 
 def test_max_calls() -> None:
@@ -104,6 +125,7 @@ def test_retry_after_and_reason_phrases() -> None:
 
 @pytest.mark.parametrize("settings", [
     {"max_calls": -1}, {"max_call_rate": -0.5}, {"max_backlog": -1}, {"retry_after": -1},
+    {"backlog_grace": -0.1}, {"backlog_grace": float("inf")},
 ])
 def test_negative_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"overload limits|retry_after"):

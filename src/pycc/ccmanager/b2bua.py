@@ -306,7 +306,7 @@ class B2BUA:
             return False
         guard = self.overload
         return not guard.config.max_backlog or not guard.refuses_backlog(
-            self.endpoint.transports.receive_backlog())
+            self.endpoint.transports.receive_backlog(), self.endpoint.now())
 
     def _admitted(self, txn: ServerTransaction, invite: Request, now: float) -> bool:
         refusal = self.overload.admit_call(now, calls=len(self.calls))

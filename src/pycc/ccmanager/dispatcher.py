@@ -205,7 +205,8 @@ class SipApplication:
         headers = request.headers
         answers_challenge = bool(headers.lines_of("authorization")
                                  or headers.lines_of("proxy-authorization"))
-        refusal = guard.admit_request(backlog=backlog, answers_challenge=answers_challenge)
+        refusal = guard.admit_request(backlog=backlog, now=self.endpoint.now(),
+                                      answers_challenge=answers_challenge)
         if refusal is None:
             return False
         self.b2bua.refuse(txn, request, refusal)
