@@ -451,6 +451,38 @@ def test_a_record_the_store_refuses_does_not_hold_back_the_others(
     assert [record.call_id for record in listed(store)] == ["good"]
 
 
+def test_an_answer_noted_while_the_open_record_is_written_is_written_too(
+        store: Store, astore: AsyncStore, tenant_id: int) -> None:
+    """The same call queued again while its open row is in flight is a newer record: the
+    writer must not take it for the one it just wrote."""
+    write = astore.add_call_records
+    in_flight = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow(rows: Any) -> int:
+        in_flight.set()
+        await go_on.wait()
+        return await write(rows)
+
+    astore.add_call_records = slow  # type: ignore[method-assign]
+
+    async def body() -> None:
+        recorder = CallRecorder(astore, tenant_id=tenant_id, node="n1", clock=lambda: T0 + 6,
+                                batch_gap=0.0)
+        call = b2bua_call("racing")
+        recorder.opened(call)
+        await in_flight.wait()  # the row without the answer is being written
+        call.answer = T0 + 5.0
+        recorder.answered(call)
+        go_on.set()
+        await recorder.drain()
+        await recorder.close()
+
+    run(body)
+    [record] = listed(store)
+    assert (record.state, record.answer) == ("open", T0 + 5.0)
+
+
 def test_an_open_record_that_cannot_be_built_holds_back_no_other(
         store: Store, astore: AsyncStore, tenant_id: int) -> None:
     """An open row is built when its batch is written: a call whose facts break it is

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from pycc.media.session import MediaSession
 
     #: A record waiting to be written: a row, or the call whose open row is built then.
-    _Pending: TypeAlias = dict[str, Any] | Call | OutboundCall
+    _Pending: TypeAlias = dict[str, Any] | "_OpenRecord"
 
 __all__ = [
     "FACT_COLUMNS",
@@ -407,7 +407,8 @@ class CallRecorder:
         call_id = _call_id(call)
         self._open.add(call_id)
         self._pending.pop(call_id, None)
-        self._pending[call_id] = call
+        # A new entry each time: the writer drops what it wrote only if nothing newer came.
+        self._pending[call_id] = _OpenRecord(call)
         self._kick()
 
     def _rows(self, entries: list[tuple[str, _Pending]]) -> list[tuple[str, _Pending,
@@ -420,7 +421,7 @@ class CallRecorder:
                 rows.append((key, entry, entry))
                 continue
             try:
-                rows.append((key, entry, self.to_row(entry, state="open")))
+                rows.append((key, entry, self.to_row(entry.call, state="open")))
             except Exception:
                 log.exception("call %s: its open record could not be built", key)
                 if self._pending.get(key) is entry:
@@ -517,6 +518,15 @@ class CallRecorder:
             return
         # Rows written but not yet counted cannot exist here: this task writes and counts.
         self.credit.load(total)
+
+
+class _OpenRecord:
+    """A call whose open record waits to be written (its row is built then)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: Call | OutboundCall) -> None:
+        self.call = call
 
 
 # -- rows from calls ---------------------------------------------------------------------------
