@@ -121,7 +121,7 @@ async def serve_pycc(args: argparse.Namespace) -> None:
 
 def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
                relay_workers: int = 0, opus_complexity: int | None = None,
-               ) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
+               pure: bool = False) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
     base = 30000
     span = max(200, calls * 4 + 100)
     argv = [sys.executable, __file__, "--serve-pycc", "--calls", str(calls),
@@ -130,7 +130,8 @@ def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
             "--relay-workers", str(relay_workers)]
     if opus_complexity is not None:
         argv += ["--opus-complexity", str(opus_complexity)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    env = {**os.environ, "PYCC_PURE": "1"} if pure else None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
@@ -430,7 +431,9 @@ def bound_socket() -> socket.socket:
 
 def workers_of(target: str) -> int:
     """The relay worker processes of a pycc target: "pycc-worker" has one, "pycc-N-workers"
-    N, plain "pycc" none."""
+    N, plain "pycc" none. A "-py" suffix: the same in pure Python (no compiled code, so the
+    workers forward in Python rather than in their C loop)."""
+    target = target.removesuffix("-py")
     if target == "pycc-worker":
         return 1
     if target.startswith("pycc-") and target.endswith("-workers"):
@@ -447,7 +450,7 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
         complexity = int(target[len("pycc-opus"):]) if target.startswith("pycc-opus") else None
         proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
                                  relay_workers=workers_of(target),
-                                 opus_complexity=complexity)
+                                 opus_complexity=complexity, pure=target.endswith("-py"))
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
     try:
@@ -493,6 +496,10 @@ def main() -> None:
                         help="relay and transcode modes: also pycc with each of these "
                              "numbers of relay worker processes (e.g. 1,2; --worker is "
                              "--workers 1)")
+    parser.add_argument("--python-loop", action="store_true",
+                        help="relay and transcode modes: also each pycc target with workers "
+                             "in pure Python (PYCC_PURE=1: the workers forward in Python, not "
+                             "in their C loop), named with a -py suffix")
     parser.add_argument("--reports", action="store_true",
                         help="transcode mode: each phone sends an RTCP receiver report a "
                              "second saying it lost nothing, as phones on a clean network do "
@@ -512,7 +519,10 @@ def main() -> None:
         workers.insert(0, 1)
     if args.mode in ("relay", "transcode"):
         for n in sorted(workers, reverse=True):
-            targets.insert(1, "pycc-worker" if n == 1 else f"pycc-{n}-workers")
+            name = "pycc-worker" if n == 1 else f"pycc-{n}-workers"
+            targets.insert(1, name)
+            if args.python_loop:
+                targets.insert(2, f"{name}-py")
     if args.opus_complexity is not None and args.mode == "transcode":
         targets = [f"pycc-opus{int(c)}" for c in args.opus_complexity.split(",")]
     print(f"# {' '.join(sys.argv)}")

@@ -10,6 +10,9 @@ only from the directory of the sources on disk now. An edited module therefore n
 stale compiled code: the hash changes, and pycc runs the pure Python modules until the next
 build. ``PYCC_PURE=1`` turns the compiled modules off; ``PYCC_ACCEL_DIR`` moves the cache.
 
+The same build compiles the C sources of `NATIVE` (the relay worker's packet loop) into plain
+shared libraries that pycc binds with ctypes; `native_library` serves them by the same rule.
+
 This module runs before everything else of pycc and imports nothing of it.
 """
 
@@ -46,6 +49,11 @@ MODULES: Final[tuple[str, ...]] = (
     "pycc.sip.registrar",
     "pycc.sip.register_front",
 )
+#: C sources built beside them into plain shared libraries (no Python headers; pycc binds
+#: them with ctypes): name -> source, relative to the package's parent directory.
+NATIVE: Final[Mapping[str, str]] = {"relay": "pycc/media/relay_core.c"}
+#: The relay worker's packet loop (`pycc.media.relay_native`).
+RELAY_LIBRARY: Final = "relay"
 #: mypyc's shared library of the group: a top-level module the compiled modules import.
 GROUP: Final = "pycc_accel"
 ENV_PURE: Final = "PYCC_PURE"
@@ -89,6 +97,11 @@ def source_key(modules: Sequence[str] = MODULES, root: Path = SOURCE_ROOT) -> st
         digest.update(f"{name}\n".encode())
         digest.update(module_source(name, root).read_bytes())
         digest.update(b"\0")
+    for name, relative in sorted(NATIVE.items()):
+        source = root / relative
+        digest.update(f"{name} {relative}\n".encode())
+        digest.update(source.read_bytes() if source.is_file() else b"-")
+        digest.update(b"\0")
     return digest.hexdigest()[:24]
 
 
@@ -108,6 +121,24 @@ def compiled_files(directory: Path, modules: Sequence[str] = MODULES) -> dict[st
         parts = name.split(".")
         files[name] = directory.joinpath(*parts[:-1], parts[-1] + suffix)
     return files
+
+
+def native_file(directory: Path, name: str) -> Path:
+    """Where a build in ``directory`` keeps the shared library of `NATIVE` ``name``."""
+    return directory / f"lib{name}.so"
+
+
+def native_library(name: str) -> Path | None:
+    """The library ``name`` built from the sources on disk now, if there is one and compiled
+    code is not turned off."""
+    if pure_requested():
+        return None
+    try:
+        directory = cache_root() / source_key()
+        found = native_file(directory, name)
+        return found if (directory / MARKER).is_file() and found.is_file() else None
+    except OSError:
+        return None
 
 
 def pure_requested(environ: Mapping[str, str] = os.environ) -> bool:
@@ -245,6 +276,9 @@ def build(*, force: bool = False, opt_level: str = "3",
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise AccelError("mypyc failed: " + (lines[-1] if lines else f"exit {done.returncode}"))
+        for name, relative in NATIVE.items():
+            progress(f"compiling {relative}")
+            _compile_native(SOURCE_ROOT / relative, native_file(out, name))
         if source_key() != key:
             raise AccelError("the sources changed during the build; run it again")
         missing = [str(p) for p in compiled_files(out).values() if not p.is_file()]
@@ -260,6 +294,21 @@ def build(*, force: bool = False, opt_level: str = "3",
                 raise
     _prune(root, keep=final)
     return final
+
+
+def _compile_native(source: Path, target: Path) -> None:
+    import shlex
+    import subprocess
+    import sysconfig
+
+    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+    done = subprocess.run(
+        [*compiler, "-O2", "-shared", "-fPIC", "-Wall", "-o", str(target), str(source), "-lm"],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise AccelError(f"the C compiler failed on {source.name}: "
+                         + (lines[0] if lines else f"exit {done.returncode}"))
 
 
 def _prune(root: Path, keep: Path) -> None:

@@ -40,7 +40,9 @@ from test_media_bridge import (
 )
 
 from peers.aio import Run, eventually
+from pycc import accel
 from pycc.media import leg as leg_module
+from pycc.media import relay_native
 from pycc.media.audio import LegInput
 from pycc.media.bridge import Bridge, TranscodePlan
 from pycc.media.offload import eligible
@@ -53,6 +55,22 @@ from pycc.sdp.session import SessionDescription
 @pytest.fixture(autouse=True)
 def short_learning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(leg_module, "LEARN_SECONDS", 0.2)
+
+
+@pytest.fixture(params=["c", "python"])
+def packet_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The worker forwards in its C loop (built by ``pycc accel build``) or, with
+    ``PYCC_PURE``, in Python; the worker process inherits the choice."""
+    if request.param == "python":
+        monkeypatch.setenv(accel.ENV_PURE, "1")
+    elif relay_native.load() is None:
+        pytest.skip("the relay's C loop is not built here (pycc accel build)")
+    return str(request.param)
+
+
+async def _loop_is(c: Call, packet_loop: str) -> None:
+    (offloader,) = c.server.offloaders
+    await eventually(lambda: offloader.packet_loop == packet_loop, timeout=3.0)
 
 
 async def _talk(c: Call, count: int, start: int = 0) -> None:
@@ -74,10 +92,12 @@ async def _offloaded(c: Call) -> None:
     assert len(offloader.handed) == 1 and bridge.reclaim is not None
 
 
-def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> None:
+def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run,
+                                                                packet_loop: str) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
+            await _loop_is(c, packet_loop)
             a_leg, b_leg = c.session.bridges[0].x, c.session.bridges[0].y
             before_a, before_b = a_leg.received, b_leg.received
             c.a.rtp_in.clear()
@@ -98,6 +118,16 @@ def test_a_relayed_call_is_forwarded_by_the_worker_byte_for_byte(run: Run) -> No
             await eventually(lambda: a_leg.received >= before_a + 40
                              and b_leg.received >= before_b + 40, timeout=3.0)
             assert b_leg.sent >= 40 and a_leg.last_received is not None
+            # Taken back, the legs' RFC 3550 statistics go on from the worker's.
+            (offloader,) = c.server.offloaders
+            c.server.end_session(c.session)
+            await eventually(lambda: not offloader._returning, timeout=3.0)
+            assert a_leg.stats is not None and b_leg.stats is not None
+            assert a_leg.stats.highest_sequence == 100 + 49
+            assert b_leg.stats.highest_sequence == 500 + 49
+            # 100 to 103, then 110 to 149; the first packet went to A.1's probation.
+            assert a_leg.stats.expected == 49
+            assert a_leg.stats.received + a_leg.stats.cumulative_lost == 49
 
     run(scenario)
 
@@ -165,10 +195,12 @@ def test_two_workers_share_the_calls_and_each_forwards_its_own(run: Run) -> None
     run(scenario)
 
 
-def test_a_stranger_is_refused_and_keys_still_reach_the_switch(run: Run) -> None:
+def test_a_stranger_is_refused_and_keys_still_reach_the_switch(run: Run,
+                                                              packet_loop: str) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
+            await _loop_is(c, packet_loop)
             a_leg = c.session.bridges[0].x
             c.b.rtp_in.clear()
             stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -303,7 +335,7 @@ async def _locked_transcoded_call(c: Call, seconds: float,
     return a_pt, b_pt, from_a, from_b
 
 
-def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
+def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run, packet_loop: str) -> None:
     """PCMU on A, Opus on B: once the sources lock, the worker decodes and encodes both ways
     on the streams the switch began (same SSRCs, sequence numbers going on), each party
     hears the other's tone, and the worker's sending reaches the legs' counts; a listener
@@ -329,6 +361,7 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run) -> None:
             assert eligible(bridge, c.server)
             c.server.sweep()
             assert len(offloader.handed) == 1 and bridge.reclaim is not None
+            await _loop_is(c, packet_loop)
             sent_b_before = bridge.y.sent
             c.a.rtp_in.clear()
             c.b.rtp_in.clear()
@@ -478,7 +511,7 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
 
 
 def test_bad_packets_to_a_transcoding_worker_are_dropped_and_the_call_goes_on(
-        run: Run) -> None:
+        run: Run, packet_loop: str) -> None:
     """Malformed RTP from the PCMU phone and Opus payloads libopus refuses from the other
     reach the worker's transcoders: they are dropped, the worker lives on, both directions
     carry on."""
@@ -490,6 +523,7 @@ def test_bad_packets_to_a_transcoding_worker_are_dropped_and_the_call_goes_on(
             _a_pt, b_pt, from_a, from_b = await _locked_transcoded_call(c, 1.0)
             c.server.sweep()
             assert len(offloader.handed) == 1
+            await _loop_is(c, packet_loop)
             for packet in BAD.values():
                 c.a.send(packet)
             for n, payload in enumerate((b"", b"\xff", b"\x03\xff\xff", bytes(range(40)))):

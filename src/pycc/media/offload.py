@@ -105,6 +105,8 @@ class RelayOffloader:
         self._process: subprocess.Popen[bytes] | None = None
         self.failed = False
         self.offloaded_total = 0
+        #: How the worker forwards, as its ticks say: "c" (its compiled loop) or "python".
+        self.packet_loop: str | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -268,6 +270,7 @@ class RelayOffloader:
     def _handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
         if op == "tick":
+            self.packet_loop = message.get("loop", self.packet_loop)
             for key, sides in message["pairs"].items():
                 handed = self.handed.get(int(key))
                 if handed is not None:

@@ -17,7 +17,8 @@ from where the switch left it. The codecs are imported with the first such bridg
 What the switch still needs arrives over the same Unix socket, as JSON messages:
 
 - ``tick`` (every `TICK_SECONDS`): per bridge and side, the packets forwarded, dropped, and
-  when the last one arrived (for the media time-out and the metrics);
+  when the last one arrived (for the media time-out and the metrics), and which loop
+  forwards (``"loop": "c"`` or ``"python"``);
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
 - ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
   and pass on as it does for its own RTCP ports;
@@ -26,6 +27,10 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 
 A transcoded bridge's counts also say, per side, what was sent to that party: packets, payload
 octets, the last RTP timestamp and when (the switch's RTCP sender reports need them).
+
+Where `pycc accel build` has compiled it, the packets go through the C loop of
+`pycc.media.relay_native` instead of `Worker._forward`: the same checks and statistics, with
+the interpreter only seeing what it must (RTCP, event copies, packets to transcode).
 
 The control messages from the switch: ``add`` (with the two descriptors), ``remove``,
 ``loss`` (a party's RTCP report of the share of a transcoded stream it lost, for the encoder's
@@ -46,6 +51,8 @@ import sys
 import time
 from typing import Any, Final
 
+from pycc.media import relay_native
+from pycc.media.relay_native import NativeRelay
 from pycc.rtp.stats import ReceiverStats
 from pycc.transport.workers import worker_control
 
@@ -75,20 +82,25 @@ def decode_stats(text: str | None) -> ReceiverStats | None:
 class _Side:
     """One party of a forwarded bridge: its socket, where it is, what it sends."""
 
-    __slots__ = ("codec_errors", "dropped", "events", "last", "last_sent", "last_sent_at", "map",
-                 "path", "peer", "received", "sent", "sent_octets", "sock", "stats")
+    __slots__ = ("codec_errors", "dropped", "dropped_here", "events", "fd", "last", "last_sent",
+                 "last_sent_at", "map", "path", "peer", "received", "sent", "sent_octets", "sock",
+                 "stats")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], table: list[int],
                  events: list[int], stats: ReceiverStats | None) -> None:
         self.sock = sock
+        self.fd = sock.fileno()
         self.peer = peer
         # Second header byte in -> out (-1: a payload type not carried on).
         self.map = table
         self.events = frozenset(events)
         self.stats = stats
+        # What the forwarding loop counted (this module's or the C one's) ...
         self.received = 0
         self.dropped = 0
         self.last = 0.0
+        # ... and the packets lost here on the way out (a transcoder's, a failed send).
+        self.dropped_here = 0
         #: A transcoding direction from this party to the other (else packets are relayed).
         self.path: Any = None
         # What a transcoding direction sent this party (the switch's sender reports).
@@ -103,7 +115,7 @@ class _Side:
         try:
             self.sock.sendto(data, self.peer)
         except OSError:
-            self.dropped += 1
+            self.dropped_here += 1
             return
         self.sent += 1
         self.sent_octets += len(data) - 12
@@ -111,7 +123,7 @@ class _Side:
 
     def counts(self) -> list[Any]:
         """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
-        counts: list[Any] = [self.received, self.dropped, self.last]
+        counts: list[Any] = [self.received, self.dropped + self.dropped_here, self.last]
         if self.path is not None:
             last_ts = int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
             counts += [self.sent, self.sent_octets, last_ts, self.last_sent_at]
@@ -119,21 +131,29 @@ class _Side:
 
 
 class _Pair:
-    __slots__ = ("id", "sides")
+    __slots__ = ("id", "native", "sides")
 
     def __init__(self, ident: int, sides: tuple[_Side, _Side]) -> None:
         self.id = ident
         self.sides = sides
+        #: Carried by the C loop (else by `Worker._forward`).
+        self.native = False
 
 
 class Worker:
     """The forwarding loop over the bridges the switch handed over."""
 
-    def __init__(self, control: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, control: socket.socket, loop: asyncio.AbstractEventLoop,
+                 native: NativeRelay | None = None) -> None:
         self.control = control
         self.loop = loop
         self.pairs: dict[int, _Pair] = {}
         self.done = loop.create_future()
+        self.native = native
+        #: The C loop's sides by descriptor: (bridge, side index).
+        self.native_sides: dict[int, tuple[_Pair, int]] = {}
+        if native is not None:
+            loop.add_reader(native.fileno, self._drain)
 
     # -- control --------------------------------------------------------------------------
     def on_control(self) -> None:
@@ -193,8 +213,32 @@ class Worker:
                             "detail": f"{type(exc).__name__}: {exc}"})
                 return
         self.pairs[ident] = pair
+        if self._carry_natively(pair):
+            return
         for index, side in enumerate(pair.sides):
-            self.loop.add_reader(side.sock.fileno(), self._forward, pair, index)
+            self.loop.add_reader(side.fd, self._forward, pair, index)
+
+    def _carry_natively(self, pair: _Pair) -> bool:
+        """Hand ``pair`` to the C loop, if there is one and it takes both sides."""
+        native = self.native
+        if native is None:
+            return False
+        added: list[int] = []
+        try:
+            for index, side in enumerate(pair.sides):
+                far = pair.sides[1 - index]
+                native.add(side.sock, far.sock, side.peer, side.map, sorted(side.events),
+                           side.stats, python=side.path is not None)
+                added.append(side.fd)
+        except (OSError, ValueError):
+            # An address the C loop cannot hold (not numeric): forwarded here instead.
+            for fd in added:
+                native.remove(fd)
+            return False
+        pair.native = True
+        for index, side in enumerate(pair.sides):
+            self.native_sides[side.fd] = (pair, index)
+        return True
 
     def _loss(self, ident: int, index: int, percent: int) -> None:
         """Side ``index``'s party reported losing ``percent`` of the stream sent to it."""
@@ -211,7 +255,14 @@ class Worker:
             self._send({"op": "removed", "id": ident, "sides": None})
             return
         for side in pair.sides:
-            self.loop.remove_reader(side.sock.fileno())
+            if pair.native and self.native is not None:
+                self.native_sides.pop(side.fd, None)
+                found = self.native.remove(side.fd)  # its statistics object is up to date
+                if found is not None:
+                    side.received, side.dropped, side.last = (found.received, found.dropped,
+                                                              found.last)
+            else:
+                self.loop.remove_reader(side.fd)
             side.sock.close()  # the switch keeps its own descriptor of the socket
         self._send({"op": "removed", "id": ident, "sides": [
             [*side.counts(), encode_stats(side.stats)] for side in pair.sides]})
@@ -231,6 +282,37 @@ class Worker:
             self.done.set_result(None)
 
     # -- the packets ----------------------------------------------------------------------
+    def _drain(self) -> None:
+        """The C loop forwarded what was ready; handle what it passed up."""
+        assert self.native is not None
+        try:
+            records = list(self.native.drain())
+        except OSError as exc:
+            self._send({"op": "error", "detail": f"relay: {exc}"})
+            return
+        for fd, kind, data in records:
+            found = self.native_sides.get(fd)
+            if found is None:
+                continue
+            pair, index = found
+            if kind == relay_native.PATH:
+                self._through_path(pair, index, data, time.monotonic())
+            else:
+                self._send({"op": "rtcp" if kind == relay_native.RTCP else "event",
+                            "id": pair.id, "side": index,
+                            "data": base64.b64encode(data).decode()})
+
+    def _refresh(self) -> None:
+        """Bring the C loop's counts into the sides it carries."""
+        if self.native is None or not self.native_sides:
+            return
+        fds = list(self.native_sides)
+        for fd, found in zip(fds, self.native.counts(fds), strict=True):
+            if found is not None:
+                pair, index = self.native_sides[fd]
+                side = pair.sides[index]
+                side.received, side.dropped, side.last = found.received, found.dropped, found.last
+
     def _forward(self, pair: _Pair, index: int) -> None:
         side = pair.sides[index]
         try:
@@ -264,19 +346,8 @@ class Worker:
             self._send({"op": "event", "id": pair.id, "side": index,
                         "data": base64.b64encode(data).decode()})
         far = pair.sides[1 - index]
-        path = side.path
-        if path is not None:
-            sent = far.sent
-            try:
-                path.forward(data)
-            except (ArithmeticError, LookupError, ValueError) as exc:
-                # A payload the codec library refuses: that packet is lost, not the worker.
-                side.dropped += 1
-                side.codec_errors += 1
-                if side.codec_errors == 1:
-                    self._send({"op": "error", "detail": f"transcoding: {exc}"})
-            if far.sent != sent:
-                far.last_sent_at = now
+        if side.path is not None:
+            self._through_path(pair, index, data, now)
             return
         if out != second:
             data = b"%c%c%s" % (data[0], out, data[2:])
@@ -285,13 +356,32 @@ class Worker:
         except OSError:
             far.dropped += 1
 
+    def _through_path(self, pair: _Pair, index: int, data: bytes, now: float) -> None:
+        """An accepted packet of a transcoded direction: through its transcoder to the far
+        party."""
+        side = pair.sides[index]
+        far = pair.sides[1 - index]
+        sent = far.sent
+        try:
+            side.path.forward(data)
+        except (ArithmeticError, LookupError, ValueError) as exc:
+            # A payload the codec library refuses: that packet is lost, not the worker.
+            side.dropped_here += 1
+            side.codec_errors += 1
+            if side.codec_errors == 1:
+                self._send({"op": "error", "detail": f"transcoding: {exc}"})
+        if far.sent != sent:
+            far.last_sent_at = now
+
     async def tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
+            self._refresh()
             if self.pairs:
-                self._send({"op": "tick", "pairs": {
-                    str(ident): [side.counts() for side in pair.sides]
-                    for ident, pair in self.pairs.items()}})
+                pairs = {str(ident): [side.counts() for side in pair.sides]
+                         for ident, pair in self.pairs.items()}
+                self._send({"op": "tick", "loop": "python" if self.native is None else "c",
+                            "pairs": pairs})
 
 
 def _table(pairs: list[list[int]]) -> list[int]:
@@ -327,7 +417,8 @@ def _transcode(pair: _Pair, plans: list[str], opus_complexity: object) -> None:
 
 async def _run(control: socket.socket) -> None:
     loop = asyncio.get_running_loop()
-    worker = Worker(control, loop)
+    library = relay_native.load()
+    worker = Worker(control, loop, NativeRelay(library) if library is not None else None)
     loop.add_reader(control.fileno(), worker.on_control)
     ticker = loop.create_task(worker.tick())
     try:
@@ -335,10 +426,14 @@ async def _run(control: socket.socket) -> None:
     finally:
         ticker.cancel()
         loop.remove_reader(control.fileno())
+        if worker.native is not None:
+            loop.remove_reader(worker.native.fileno)
+            worker.native.close()
         for pair in list(worker.pairs.values()):
             for side in pair.sides:
-                with contextlib.suppress(OSError, ValueError):
-                    loop.remove_reader(side.sock.fileno())
+                if not pair.native:
+                    with contextlib.suppress(OSError, ValueError):
+                        loop.remove_reader(side.fd)
                 side.sock.close()
 
 

@@ -11,7 +11,7 @@ nothing here reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pycc.rtp.rtcp import ReportBlock, SenderReport, ntp_from_unix
 
@@ -171,6 +171,19 @@ class ReceiverStats:
         self._lsr = ntp_middle32 & _U32
         self._lsr_arrival = now
         self._last_time = now
+
+    # -- moving a source between processes ------------------------------------------------------
+
+    def state(self) -> dict[str, int | float | None]:
+        """Everything this object knows, by field name without the underscore, for another
+        implementation of the same appendix (the relay worker's C loop) to go on from."""
+        return {name[1:]: getattr(self, name) for name in self.__slots__}
+
+    def restore(self, state: Mapping[str, int | float | None]) -> None:
+        """Take over the fields `state` names (as it returns them); others stay as they are."""
+        for name in self.__slots__:
+            if name[1:] in state:
+                setattr(self, name, state[name[1:]])
 
     # -- what a report says ----------------------------------------------------------------------
 

@@ -1,0 +1,407 @@
+/* The relay worker's packet loop in C: what `pycc.media.relay_worker` does per packet for a
+ * plainly relayed bridge, without the interpreter.
+ *
+ * A relay holds an epoll set of RTP sockets, each one side of a bridge: where its party is,
+ * the payload-type map towards the far side, the telephone-event types, the counts and the
+ * RFC 3550 reception statistics (appendix A.1, A.3, A.8, exactly as `pycc.rtp.stats`
+ * computes them, so that a bridge moves between the two without a jump). `pr_drain` reads
+ * one datagram from each ready socket and forwards it out of the far side's socket to the
+ * far party, all in C. What the interpreter must see is copied into the caller's buffer as
+ * records: RTCP multiplexed on the RTP port (RFC 5761 section 4), copies of RFC 4733 event
+ * packets, and packets of a side whose direction is transcoded.
+ *
+ * The library needs no Python headers: `pycc.media.relay_native` binds it with ctypes, and
+ * `pycc accel build` compiles it with the system C compiler. Level-triggered epoll and one
+ * read per ready socket per pass: a socket with more queued is simply ready again on the
+ * next pass, so no read is spent on finding a socket empty.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PR_MAX_DATAGRAM 2048
+#define PR_RECORD_HEADER 12
+#define PR_BATCH 256
+#define PR_ROUNDS 8
+#define RTP_SEQ_MOD 65536
+#define MAX_DROPOUT 3000
+#define MAX_MISORDER 100
+#define HALF_U32 2147483648.0
+#define TURN_U32 4294967296.0
+
+enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3 };
+
+/* The fields of `pycc.rtp.stats.ReceiverStats`; has_* say whether Python's value is None.
+ * reset_lsr: a new SSRC reset the statistics here, so the last-SR fields must go too. */
+typedef struct {
+    int32_t clock_rate, min_sequential;
+    int32_t has_ssrc;
+    uint32_t ssrc;
+    int32_t has_max_seq, max_seq;
+    int32_t valid, probation, base_seq, bad_seq;
+    int32_t reset_lsr, has_transit, has_last_time, unused;
+    int64_t cycles, received, received_prior, expected_prior;
+    double transit, jitter, last_time;
+} pr_stats;
+
+/* One side as the caller describes it, and reads it back. */
+typedef struct {
+    int32_t fd, far_fd, python, has_stats;
+    int32_t family, port;
+    uint8_t addr[16];
+    int16_t map[256];
+    uint8_t events[32];
+    uint64_t received, dropped;
+    double last;
+    pr_stats stats;
+} pr_side;
+
+typedef struct {
+    pr_side conf;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+} side_t;
+
+typedef struct {
+    int ep;
+    int capacity;
+    side_t **by_fd;
+    uint8_t buf[PR_MAX_DATAGRAM];
+} relay_t;
+
+/* -- RFC 3550 appendix A.1, A.3, A.8 ------------------------------------------------------ */
+
+static double py_mod(double x, double y) {
+    /* Python's float %: the result takes the divisor's sign. */
+    double mod = fmod(x, y);
+    if (mod != 0.0) {
+        if ((y < 0) != (mod < 0)) mod += y;
+    } else {
+        mod = copysign(0.0, y);
+    }
+    return mod;
+}
+
+static void stats_reset(pr_stats *s) {
+    s->has_max_seq = 0;
+    s->max_seq = 0;
+    s->valid = 0;
+    s->probation = s->min_sequential;
+    s->base_seq = 0;
+    s->bad_seq = RTP_SEQ_MOD + 1;
+    s->cycles = 0;
+    s->received = 0;
+    s->received_prior = 0;
+    s->expected_prior = 0;
+    s->has_transit = 0;
+    s->transit = 0.0;
+    s->jitter = 0.0;
+    s->reset_lsr = 1;
+}
+
+static void init_seq(pr_stats *s, int32_t seq) {
+    s->base_seq = seq;
+    s->max_seq = seq;
+    s->bad_seq = RTP_SEQ_MOD + 1;
+    s->cycles = 0;
+    s->received = 0;
+    s->received_prior = 0;
+    s->expected_prior = 0;
+    s->valid = 1;
+}
+
+static void update_jitter(pr_stats *s, uint32_t ts, double arrival) {
+    double transit = arrival * (double)s->clock_rate - (double)ts;
+    int had = s->has_transit;
+    double previous = s->transit;
+    s->transit = transit;
+    s->has_transit = 1;
+    if (!had) return;
+    double d = transit - previous;
+    if (!(-HALF_U32 <= d && d < HALF_U32)) d = py_mod(d + HALF_U32, TURN_U32) - HALF_U32;
+    s->jitter += (fabs(d) - s->jitter) / 16;
+}
+
+static int probation_step(pr_stats *s, int32_t seq, int32_t max_seq) {
+    if (seq == ((max_seq + 1) & 0xFFFF)) {
+        s->probation -= 1;
+        s->max_seq = seq;
+        if (s->probation == 0) {
+            init_seq(s, seq);
+            s->received += 1;
+            return 1;
+        }
+    } else {
+        s->probation = s->min_sequential - 1;
+        s->max_seq = seq;
+    }
+    return 0;
+}
+
+/* `ReceiverStats.update(seq, rtp_ts, arrival, ssrc)`; exported for the tests that hold the
+ * two to the same results. */
+int pr_stats_update(pr_stats *s, int32_t seq, uint32_t ts, double arrival, uint32_t ssrc) {
+    if (!s->has_ssrc || ssrc != s->ssrc) {
+        if (s->has_ssrc) stats_reset(s);
+        s->ssrc = ssrc;
+        s->has_ssrc = 1;
+    }
+    s->last_time = arrival;
+    s->has_last_time = 1;
+    int32_t max_seq;
+    if (!s->has_max_seq) {
+        max_seq = (seq - 1) & 0xFFFF;
+        s->max_seq = max_seq;
+        s->has_max_seq = 1;
+        s->probation = s->min_sequential;
+    } else {
+        max_seq = s->max_seq;
+    }
+    if (s->probation) {
+        int accepted = probation_step(s, seq, max_seq);
+        update_jitter(s, ts, arrival);
+        return accepted;
+    }
+    int32_t udelta = (seq - max_seq) & 0xFFFF;
+    if (udelta < MAX_DROPOUT) {
+        if (seq < max_seq) s->cycles += RTP_SEQ_MOD; /* wrapped around */
+        s->max_seq = seq;
+    } else if (udelta <= RTP_SEQ_MOD - MAX_MISORDER) {
+        if (seq != s->bad_seq) {
+            s->bad_seq = (seq + 1) & 0xFFFF;
+            return 0;
+        }
+        init_seq(s, seq); /* two sequential packets after a jump: the sender restarted */
+        s->has_transit = 0;
+    }
+    s->received += 1;
+    update_jitter(s, ts, arrival);
+    return 1;
+}
+
+/* -- the relay ------------------------------------------------------------------------------ */
+
+static double monotonic_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static side_t *lookup(relay_t *r, int fd) {
+    return (fd >= 0 && fd < r->capacity) ? r->by_fd[fd] : NULL;
+}
+
+relay_t *pr_open(void) {
+    relay_t *r = calloc(1, sizeof *r);
+    if (r == NULL) return NULL;
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (r->ep < 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int pr_fd(relay_t *r) { return r->ep; }
+
+void pr_close(relay_t *r) {
+    for (int fd = 0; fd < r->capacity; fd++) free(r->by_fd[fd]);
+    free(r->by_fd);
+    close(r->ep);
+    free(r);
+}
+
+static int peer_address(const pr_side *conf, struct sockaddr_storage *out, socklen_t *len) {
+    memset(out, 0, sizeof *out);
+    if (conf->port < 0 || conf->port > 65535) return -EINVAL;
+    if (conf->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)out;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)conf->port);
+        memcpy(&in->sin_addr, conf->addr, 4);
+        *len = sizeof *in;
+        return 0;
+    }
+    if (conf->family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)conf->port);
+        memcpy(&in6->sin6_addr, conf->addr, 16);
+        *len = sizeof *in6;
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+/* Start carrying one side; its far side is added the same way (both before packets flow
+ * matters not: a packet for a far side not yet added is dropped and counted). */
+int pr_add(relay_t *r, const pr_side *conf) {
+    int fd = conf->fd;
+    if (fd < 0) return -EBADF;
+    if (lookup(r, fd) != NULL) return -EEXIST;
+    side_t *side = calloc(1, sizeof *side);
+    if (side == NULL) return -ENOMEM;
+    side->conf = *conf;
+    int bad = peer_address(conf, &side->peer, &side->peer_len);
+    if (bad) {
+        free(side);
+        return bad;
+    }
+    if (fd >= r->capacity) {
+        int capacity = r->capacity ? r->capacity : 64;
+        while (capacity <= fd) capacity *= 2;
+        side_t **grown = realloc(r->by_fd, (size_t)capacity * sizeof *grown);
+        if (grown == NULL) {
+            free(side);
+            return -ENOMEM;
+        }
+        memset(grown + r->capacity, 0, (size_t)(capacity - r->capacity) * sizeof *grown);
+        r->by_fd = grown;
+        r->capacity = capacity;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = errno;
+        free(side);
+        return -err;
+    }
+    r->by_fd[fd] = side;
+    return 0;
+}
+
+/* Copy a side's state out; with `remove`, stop carrying it too. */
+int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
+    side_t *side = lookup(r, fd);
+    if (side == NULL) return -ENOENT;
+    if (out != NULL) *out = side->conf;
+    if (remove) {
+        epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
+        r->by_fd[fd] = NULL;
+        free(side);
+    }
+    return 0;
+}
+
+/* Received, dropped and the last arrival of each of `n` sides, three doubles a side; a side
+ * not carried reads as -1. */
+int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
+    for (int32_t i = 0; i < n; i++) {
+        side_t *side = lookup(r, fds[i]);
+        out[3 * i] = side ? (double)side->conf.received : -1.0;
+        out[3 * i + 1] = side ? (double)side->conf.dropped : -1.0;
+        out[3 * i + 2] = side ? side->conf.last : -1.0;
+    }
+    return 0;
+}
+
+/* Count packets the interpreter dropped on a side's behalf (a transcoder's errors). */
+int pr_add_dropped(relay_t *r, int fd, uint64_t dropped) {
+    side_t *side = lookup(r, fd);
+    if (side == NULL) return -ENOENT;
+    side->conf.dropped += dropped;
+    return 0;
+}
+
+static int same_peer(const side_t *side, const struct sockaddr_storage *from) {
+    if (from->ss_family != side->peer.ss_family) return 0;
+    if (from->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)from;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&side->peer;
+        return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)from;
+    const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&side->peer;
+    return a->sin6_port == b->sin6_port
+        && memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
+}
+
+static void record(uint8_t *out, int32_t *used, int32_t fd, int32_t kind, const uint8_t *data,
+                   int32_t len) {
+    int32_t header[3] = {fd, kind, len};
+    memcpy(out + *used, header, sizeof header);
+    memcpy(out + *used + PR_RECORD_HEADER, data, (size_t)len);
+    *used += PR_RECORD_HEADER + len;
+}
+
+static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_storage *from,
+                   uint8_t *out, int32_t *used) {
+    uint8_t *data = r->buf;
+    pr_side *conf = &side->conf;
+    if (len < 12 || (data[0] >> 6) != 2 || !same_peer(side, from)) {
+        conf->dropped++;
+        return;
+    }
+    uint8_t second = data[1];
+    if (second >= 192 && second <= 223) { /* RTCP multiplexed on the RTP port */
+        record(out, used, conf->fd, PR_RTCP, data, len);
+        return;
+    }
+    int16_t mapped = conf->map[second];
+    if (mapped < 0) {
+        conf->dropped++;
+        return;
+    }
+    double now = monotonic_now();
+    if (conf->has_stats) {
+        int32_t seq = (data[2] << 8) | data[3];
+        uint32_t ts = ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16)
+                    | ((uint32_t)data[6] << 8) | data[7];
+        uint32_t ssrc = ((uint32_t)data[8] << 24) | ((uint32_t)data[9] << 16)
+                      | ((uint32_t)data[10] << 8) | data[11];
+        pr_stats_update(&conf->stats, seq, ts, now, ssrc);
+    }
+    conf->received++;
+    conf->last = now;
+    uint8_t type = second & 0x7F;
+    if (conf->events[type >> 3] & (1u << (type & 7))) record(out, used, conf->fd, PR_EVENT, data, len);
+    if (conf->python) {
+        record(out, used, conf->fd, PR_PATH, data, len);
+        return;
+    }
+    side_t *far = lookup(r, conf->far_fd);
+    if (far == NULL) {
+        conf->dropped++;
+        return;
+    }
+    data[1] = (uint8_t)mapped;
+    if (sendto(far->conf.fd, data, (size_t)len, 0, (const struct sockaddr *)&far->peer,
+               far->peer_len) < 0)
+        far->conf.dropped++;
+}
+
+/* One pass over the ready sockets: at most one datagram from each, up to PR_ROUNDS rounds of
+ * PR_BATCH while sockets stay ready and `out` has room for what the interpreter must see.
+ * Returns the datagrams read, or -errno; `*used` is the bytes of records written. */
+int pr_drain(relay_t *r, uint8_t *out, int32_t capacity, int32_t *used) {
+    struct epoll_event events[PR_BATCH];
+    int total = 0;
+    *used = 0;
+    for (int round = 0; round < PR_ROUNDS; round++) {
+        int n = epoll_wait(r->ep, events, PR_BATCH, 0);
+        if (n < 0) return (errno == EINTR) ? total : -errno;
+        for (int i = 0; i < n; i++) {
+            /* A packet can make two records (an event copy, then the packet for a
+             * transcoder): stop while there is room for both; the rest stay ready. */
+            if (capacity - *used < 2 * (PR_RECORD_HEADER + PR_MAX_DATAGRAM)) return total;
+            side_t *side = lookup(r, events[i].data.fd);
+            if (side == NULL) continue;
+            struct sockaddr_storage from;
+            socklen_t from_len = sizeof from;
+            ssize_t len = recvfrom(side->conf.fd, r->buf, sizeof r->buf, 0,
+                                   (struct sockaddr *)&from, &from_len);
+            if (len < 0) continue; /* nothing after all, or an ICMP error of an earlier send */
+            total++;
+            handle(r, side, (int32_t)len, &from, out, used);
+        }
+        if (n < PR_BATCH) break;
+    }
+    return total;
+}

@@ -1,0 +1,251 @@
+"""The relay worker's packet loop in C (``relay_core.c``), bound with ctypes.
+
+`pycc accel build` compiles ``relay_core.c`` next to the compiled SIP core; `load` finds that
+library for the sources on disk now (never a stale one) and returns None when there is none,
+when ``PYCC_PURE`` is set, or when it does not load; the worker then forwards in Python.
+
+`NativeRelay` is one relay: sides added with their socket, their party's address, the
+payload-type map, the telephone-event types and their RFC 3550 statistics
+(`pycc.rtp.stats.ReceiverStats`, handed over field by field and read back the same way);
+`drain` forwards what is ready and returns the records the interpreter must handle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Final
+
+from pycc import accel
+from pycc.rtp.stats import ReceiverStats
+
+__all__ = ["EVENT", "PATH", "RTCP", "NativeRelay", "SideCounts", "load"]
+
+#: Record kinds `NativeRelay.drain` returns.
+RTCP: Final = 1
+EVENT: Final = 2
+PATH: Final = 3
+
+_RECORD: Final = struct.Struct("=iii")
+#: Room for the records of one pass: the C loop stops a pass before it could overflow.
+_OUT_BYTES: Final = 256 * 1024
+
+
+class _Stats(ctypes.Structure):
+    _fields_ = [
+        ("clock_rate", ctypes.c_int32), ("min_sequential", ctypes.c_int32),
+        ("has_ssrc", ctypes.c_int32), ("ssrc", ctypes.c_uint32),
+        ("has_max_seq", ctypes.c_int32), ("max_seq", ctypes.c_int32),
+        ("valid", ctypes.c_int32), ("probation", ctypes.c_int32),
+        ("base_seq", ctypes.c_int32), ("bad_seq", ctypes.c_int32),
+        ("reset_lsr", ctypes.c_int32), ("has_transit", ctypes.c_int32),
+        ("has_last_time", ctypes.c_int32), ("unused", ctypes.c_int32),
+        ("cycles", ctypes.c_int64), ("received", ctypes.c_int64),
+        ("received_prior", ctypes.c_int64), ("expected_prior", ctypes.c_int64),
+        ("transit", ctypes.c_double), ("jitter", ctypes.c_double),
+        ("last_time", ctypes.c_double),
+    ]
+
+
+class _Side(ctypes.Structure):
+    _fields_ = [
+        ("fd", ctypes.c_int32), ("far_fd", ctypes.c_int32),
+        ("python", ctypes.c_int32), ("has_stats", ctypes.c_int32),
+        ("family", ctypes.c_int32), ("port", ctypes.c_int32),
+        ("addr", ctypes.c_uint8 * 16),
+        ("map", ctypes.c_int16 * 256),
+        ("events", ctypes.c_uint8 * 32),
+        ("received", ctypes.c_uint64), ("dropped", ctypes.c_uint64),
+        ("last", ctypes.c_double),
+        ("stats", _Stats),
+    ]
+
+
+#: ReceiverStats fields that may be None, and the flag that says so in C.
+_OPTIONAL: Final = {"ssrc": "has_ssrc", "max_seq": "has_max_seq", "transit": "has_transit",
+                    "last_time": "has_last_time"}
+_PLAIN: Final = ("clock_rate", "min_sequential", "valid", "probation", "base_seq", "bad_seq",
+                 "cycles", "received", "received_prior", "expected_prior", "jitter")
+
+
+def stats_to_c(stats: ReceiverStats, out: _Stats) -> None:
+    state = stats.state()
+    for name in _PLAIN:
+        setattr(out, name, int(bool(state[name])) if name == "valid" else state[name])
+    for name, flag in _OPTIONAL.items():
+        value = state[name]
+        setattr(out, flag, int(value is not None))
+        setattr(out, name, 0 if value is None else value)
+    out.reset_lsr = 0
+
+
+def stats_from_c(found: _Stats, stats: ReceiverStats) -> None:
+    state: dict[str, int | float | None] = {name: getattr(found, name) for name in _PLAIN}
+    state["valid"] = bool(found.valid)
+    for name, flag in _OPTIONAL.items():
+        state[name] = getattr(found, name) if getattr(found, flag) else None
+    if found.reset_lsr:
+        state["lsr"] = 0
+        state["lsr_arrival"] = 0.0
+    stats.restore(state)
+
+
+class SideCounts:
+    """What the C loop counted for one side."""
+
+    __slots__ = ("dropped", "last", "received")
+
+    def __init__(self, received: int, dropped: int, last: float) -> None:
+        self.received = received
+        self.dropped = dropped
+        self.last = last
+
+
+class NativeRelay:
+    """One relay of the C loop: an epoll set of sides (see the module docstring)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self._lib = lib
+        handle = lib.pr_open()
+        if not handle:
+            raise OSError(ctypes.get_errno(), "the relay's epoll set could not be made")
+        self._handle: int | None = handle
+        self._buffer = bytearray(_OUT_BYTES)
+        self._out = (ctypes.c_uint8 * _OUT_BYTES).from_buffer(self._buffer)
+        self._used = ctypes.c_int32()
+        #: Each side's statistics object, read back into on `remove`.
+        self._stats: dict[int, ReceiverStats] = {}
+
+    @property
+    def fileno(self) -> int:
+        """The epoll descriptor: readable when a side has a packet."""
+        return int(self._lib.pr_fd(self._live()))
+
+    def _live(self) -> int:
+        if self._handle is None:
+            raise ValueError("the relay is closed")
+        return self._handle
+
+    def add(self, sock: socket.socket, far: socket.socket, peer: tuple[str, int],
+            table: Sequence[int], events: Sequence[int], stats: ReceiverStats | None,
+            *, python: bool = False) -> None:
+        """Carry ``sock``'s packets from ``peer`` to ``far``'s side (add both sides).
+        ``python``: accepted packets come back from `drain` as `PATH` records, not sent.
+        Raises ValueError for an address the socket's family cannot send to, OSError when
+        the socket cannot be watched."""
+        conf = _Side()
+        conf.fd = sock.fileno()
+        conf.far_fd = far.fileno()
+        conf.python = int(python)
+        family = sock.family
+        try:
+            packed = socket.inet_pton(family, peer[0])
+        except (OSError, ValueError):
+            raise ValueError(f"not a numeric address of the socket's family: {peer[0]!r}") \
+                from None
+        conf.family = int(family)
+        conf.port = int(peer[1])
+        ctypes.memmove(conf.addr, packed, len(packed))
+        if len(table) != 256:
+            raise ValueError("the payload-type map has 256 entries")
+        for index, out in enumerate(table):
+            conf.map[index] = out
+        for kind in events:
+            if not 0 <= kind <= 127:
+                raise ValueError(f"no such payload type: {kind}")
+            conf.events[kind >> 3] |= 1 << (kind & 7)
+        if stats is not None:
+            conf.has_stats = 1
+            stats_to_c(stats, conf.stats)
+        found = self._lib.pr_add(self._live(), ctypes.byref(conf))
+        if found < 0:
+            if found == -22:  # EINVAL: a port out of range
+                raise ValueError(f"no such port: {peer[1]}")
+            raise OSError(-found, f"the relay cannot carry descriptor {conf.fd}")
+        if stats is not None:
+            self._stats[conf.fd] = stats
+
+    def remove(self, fd: int) -> SideCounts | None:
+        """Stop carrying a side; its counts (None if it was not carried). Its statistics
+        object, given to `add`, now holds what the C loop computed."""
+        conf = _Side()
+        if self._lib.pr_get(self._live(), fd, ctypes.byref(conf), 1) < 0:
+            return None
+        stats = self._stats.pop(fd, None)
+        if stats is not None and conf.has_stats:
+            stats_from_c(conf.stats, stats)
+        return SideCounts(conf.received, conf.dropped, conf.last)
+
+    def counts(self, fds: Sequence[int]) -> list[SideCounts | None]:
+        out = (ctypes.c_double * (3 * len(fds)))()
+        self._lib.pr_counts(self._live(), (ctypes.c_int32 * len(fds))(*fds), len(fds), out)
+        return [None if out[3 * i] < 0 else
+                SideCounts(int(out[3 * i]), int(out[3 * i + 1]), out[3 * i + 2])
+                for i in range(len(fds))]
+
+    def add_dropped(self, fd: int, dropped: int = 1) -> None:
+        self._lib.pr_add_dropped(self._live(), fd, dropped)
+
+    def drain(self) -> Iterator[tuple[int, int, bytes]]:
+        """Forward what is ready; yields (descriptor, kind, packet) for each record."""
+        found = self._lib.pr_drain(self._live(), self._out, _OUT_BYTES, ctypes.byref(self._used))
+        if found < 0:
+            raise OSError(-found, "the relay's epoll set failed")
+        used = self._used.value
+        buffer = self._buffer
+        at = 0
+        while at < used:
+            fd, kind, length = _RECORD.unpack_from(buffer, at)
+            at += _RECORD.size
+            yield fd, kind, bytes(buffer[at:at + length])
+            at += length
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._lib.pr_close(self._handle)
+            self._handle = None
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    handle = ctypes.c_void_p
+    lib.pr_open.restype = handle
+    lib.pr_open.argtypes = []
+    lib.pr_fd.argtypes = [handle]
+    lib.pr_close.argtypes = [handle]
+    lib.pr_close.restype = None
+    lib.pr_add.argtypes = [handle, ctypes.POINTER(_Side)]
+    lib.pr_get.argtypes = [handle, ctypes.c_int, ctypes.POINTER(_Side), ctypes.c_int]
+    lib.pr_counts.argtypes = [handle, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32,
+                              ctypes.POINTER(ctypes.c_double)]
+    lib.pr_add_dropped.argtypes = [handle, ctypes.c_int, ctypes.c_uint64]
+    lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,
+                             ctypes.POINTER(ctypes.c_int32)]
+    lib.pr_stats_update.argtypes = [ctypes.POINTER(_Stats), ctypes.c_int32, ctypes.c_uint32,
+                                    ctypes.c_double, ctypes.c_uint32]
+    return lib
+
+
+_loaded: dict[Path, ctypes.CDLL] = {}
+
+
+def load(path: Path | None = None) -> ctypes.CDLL | None:
+    """The C loop's library built for the sources on disk (or the one at ``path``); None
+    when there is none or it does not load, and pycc forwards in Python."""
+    if path is None:
+        path = accel.native_library(accel.RELAY_LIBRARY)
+        if path is None:
+            return None
+    if path in _loaded:
+        return _loaded[path]
+    try:
+        lib = _bind(ctypes.CDLL(str(path)))
+    except (OSError, AttributeError) as exc:
+        sys.stderr.write(f"pycc: the relay's C loop did not load ({exc}); "
+                         "forwarding in Python\n")
+        return None
+    _loaded[path] = lib
+    return lib

@@ -1,0 +1,272 @@
+"""The relay worker's C loop (pycc.media.relay_native, relay_core.c), against the Python it
+replaces: the RFC 3550 statistics come out the same field for field, and packets are
+forwarded, renumbered, dropped and passed up exactly as `Worker._forward` does.
+
+The library is compiled here from the checkout's source with the system C compiler (as
+`pycc accel build` does), so these tests never depend on a cached build."""
+
+from __future__ import annotations
+
+import ctypes
+import shlex
+import socket
+import struct
+import subprocess
+import sysconfig
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pycc import accel
+from pycc.media import relay_native
+from pycc.media.relay_native import EVENT, PATH, RTCP, NativeRelay
+from pycc.rtp.stats import ReceiverStats
+
+SOURCE = accel.SOURCE_ROOT / accel.NATIVE[accel.RELAY_LIBRARY]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    target = tmp_path_factory.mktemp("relay") / "librelay.so"
+    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+    subprocess.run([*compiler, "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-o", str(target),
+                    str(SOURCE), "-lm"], check=True, capture_output=True)
+    found = relay_native.load(target)
+    assert found is not None
+    return found
+
+
+# -- the statistics ------------------------------------------------------------------------
+
+packets = st.lists(st.tuples(
+    st.integers(0, 0xFFFF),              # sequence number
+    st.integers(0, 0xFFFFFFFF),          # RTP timestamp
+    st.sampled_from([0x1234, 0xBEEF]),   # SSRC: a change resets the source
+    st.floats(0.0, 5.0),                 # seconds since the previous packet
+), max_size=60)
+
+
+def _walk(steps: list[tuple[int, int, int, float]], start: int) -> Iterator[tuple[int, int, int,
+                                                                               float]]:
+    """Mostly a stream in order (so that sources validate and wrap), with the drawn packets
+    as jumps, repeats and strays."""
+    seq, ts, now = start, start * 160, 1000.0
+    for drawn_seq, drawn_ts, ssrc, gap in steps:
+        now += gap
+        if drawn_seq % 3:
+            seq, ts = (seq + 1) & 0xFFFF, (ts + 160) & 0xFFFFFFFF
+            yield seq, ts, 0x1234, now
+        else:
+            yield drawn_seq, drawn_ts, ssrc, now
+
+
+def _same(python: ReceiverStats, native: ReceiverStats) -> None:
+    assert native.state() == python.state()
+    assert native.report_block(1, 5000.0) == python.report_block(1, 5000.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=packets, start=st.integers(0, 0xFFFF), handover=st.integers(0, 60),
+       min_sequential=st.integers(1, 3), clock=st.sampled_from([8000, 16000, 48000]))
+def test_the_c_statistics_equal_pythons_packet_for_packet(
+        lib: ctypes.CDLL, steps: list[tuple[int, int, int, float]], start: int, handover: int,
+        min_sequential: int, clock: int) -> None:
+    python = ReceiverStats(clock, min_sequential=min_sequential)
+    moved = ReceiverStats(clock, min_sequential=min_sequential)
+    moved.sender_report_received(0xABCD, 999.0)
+    python.sender_report_received(0xABCD, 999.0)
+    c = relay_native._Stats()
+    in_c = False
+    for number, (seq, ts, ssrc, now) in enumerate(_walk(steps, start)):
+        if number == handover:  # the bridge goes to the C loop mid-stream
+            relay_native.stats_to_c(moved, c)
+            in_c = True
+        expected = python.update(seq, ts, now, ssrc)
+        if in_c:
+            assert lib.pr_stats_update(ctypes.byref(c), seq, ts, now, ssrc) == int(expected)
+        else:
+            assert moved.update(seq, ts, now, ssrc) == expected
+    if in_c:  # and back, as when the switch takes the bridge back
+        relay_native.stats_from_c(c, moved)
+    _same(python, moved)
+
+
+@pytest.mark.parametrize("jump", [2999, 3000, 3001, 65435, 65436, 65437, 65535, 0])
+def test_the_c_statistics_take_the_same_jumps(lib: ctypes.CDLL, jump: int) -> None:
+    """A.1's edges: MAX_DROPOUT ahead, MAX_MISORDER back, a duplicate, and a restart."""
+    python = ReceiverStats(8000)
+    c = relay_native._Stats()
+    relay_native.stats_to_c(ReceiverStats(8000), c)
+    seqs = [65530, 65531, 65532, (65532 + jump) & 0xFFFF, (65533 + jump) & 0xFFFF, 65533, 3]
+    for n, seq in enumerate(seqs):
+        now = 10.0 + 0.02 * n
+        expected = python.update(seq, 160 * n, now, 99)
+        assert lib.pr_stats_update(ctypes.byref(c), seq, 160 * n, now, 99) == int(expected)
+    moved = ReceiverStats(8000)
+    relay_native.stats_from_c(c, moved)
+    _same(python, moved)
+
+
+def test_a_new_ssrc_in_c_forgets_the_last_sender_report_too(lib: ctypes.CDLL) -> None:
+    stats = ReceiverStats(8000)
+    stats.update(10, 0, 1.0, 7)
+    stats.sender_report_received(0x1111, 1.5)
+    c = relay_native._Stats()
+    relay_native.stats_to_c(stats, c)
+    lib.pr_stats_update(ctypes.byref(c), 500, 0, 2.0, 8)
+    relay_native.stats_from_c(c, stats)
+    assert stats.report_block(8, 3.0).lsr == 0
+
+
+# -- forwarding ----------------------------------------------------------------------------
+
+def _udp() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+def _rtp(seq: int, pt: int = 0, payload: bytes = b"\xff" * 160, ssrc: int = 0x5151) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt, seq, seq * 160, ssrc) + payload
+
+
+class Call:
+    """Two phones and the relay's two sockets between them."""
+
+    def __init__(self, relay: NativeRelay) -> None:
+        self.relay = relay
+        self.phone_a, self.phone_b, self.a, self.b = _udp(), _udp(), _udp(), _udp()
+        self.stats = ReceiverStats(8000)
+
+    def add(self, table: list[int], events: Sequence[int] = (), *, python: bool = False) -> None:
+        self.relay.add(self.a, self.b, self.phone_a.getsockname(), table, list(events),
+                       self.stats, python=python)
+        self.relay.add(self.b, self.a, self.phone_b.getsockname(), table, [], None)
+
+    def drain(self, expect: int) -> list[tuple[int, int, bytes]]:
+        """Drain until ``expect`` datagrams arrived at the relay's sockets."""
+        records: list[tuple[int, int, bytes]] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            records += self.relay.drain()
+            counts = self.relay.counts([self.a.fileno()])[0]
+            assert counts is not None
+            if counts.received + counts.dropped >= expect:
+                return records
+            time.sleep(0.002)
+        raise AssertionError("the relay did not read the packets")
+
+    def heard_by_b(self) -> list[bytes]:
+        time.sleep(0.05)
+        heard = []
+        while True:
+            try:
+                data, source = self.phone_b.recvfrom(4096)
+            except BlockingIOError:
+                return heard
+            assert source == self.b.getsockname()
+            heard.append(data)
+
+    def close(self) -> None:
+        for sock in (self.phone_a, self.phone_b, self.a, self.b):
+            sock.close()
+
+
+@pytest.fixture
+def call(lib: ctypes.CDLL) -> Iterator[Call]:
+    relay = NativeRelay(lib)
+    made = Call(relay)
+    yield made
+    made.close()
+    relay.close()
+
+
+def _table(*pairs: tuple[int, int]) -> list[int]:
+    table = [-1] * 256
+    for second, out in pairs:
+        table[second] = out
+    return table
+
+
+def test_packets_are_forwarded_byte_for_byte_and_renumbered(call: Call) -> None:
+    call.add(_table((0, 0), (0x80, 0x80), (101, 96)))
+    sent = [_rtp(1), _rtp(2, 0x80), _rtp(3, 101, b"\x01\x0a\x00\xa0")]
+    for packet in sent:
+        call.phone_a.sendto(packet, call.a.getsockname())
+    assert call.drain(3) == []
+    heard = call.heard_by_b()
+    assert heard[:2] == sent[:2]
+    assert heard[2] == sent[2][:1] + b"\x60" + sent[2][2:]  # payload type 101 -> 96
+    counts = call.relay.remove(call.a.fileno())
+    assert counts is not None and (counts.received, counts.dropped) == (3, 0)
+    assert call.stats.received == 2 and call.stats.highest_sequence == 3  # probation of 2
+
+
+def test_bad_and_foreign_packets_are_dropped_and_counted(call: Call) -> None:
+    call.add(_table((0, 0)))
+    stranger = _udp()
+    try:
+        stranger.sendto(_rtp(1), call.a.getsockname())           # not the party
+        call.phone_a.sendto(_rtp(2)[:11], call.a.getsockname())   # short
+        call.phone_a.sendto(b"\x40" + _rtp(3)[1:], call.a.getsockname())  # version 1
+        call.phone_a.sendto(_rtp(4, pt=18), call.a.getsockname())  # not negotiated
+        call.phone_a.sendto(_rtp(5), call.a.getsockname())
+        assert call.drain(5) == []
+    finally:
+        stranger.close()
+    assert call.heard_by_b() == [_rtp(5)]
+    counts = call.relay.counts([call.a.fileno(), 12345])
+    assert counts[0] is not None and (counts[0].received, counts[0].dropped) == (1, 4)
+    assert counts[1] is None
+
+
+def test_rtcp_events_and_transcoded_packets_are_passed_up(call: Call, lib: ctypes.CDLL) -> None:
+    call.add(_table((0, 0), (101, 101)), events=[101])
+    rtcp = struct.pack("!BBHI", 0x81, 201, 7, 0x5151) + bytes(24)  # an RR with one block
+    event = _rtp(1, 101, b"\x05\x8a\x00\xa0")
+    call.phone_a.sendto(rtcp, call.a.getsockname())
+    call.phone_a.sendto(event, call.a.getsockname())
+    records = call.drain(1)  # RTCP is neither received nor dropped
+    assert (call.a.fileno(), RTCP, rtcp) in records
+    assert (call.a.fileno(), EVENT, event) in records
+    assert call.heard_by_b() == [event]  # the event goes on, too
+
+    other = Call(NativeRelay(lib))
+    try:
+        other.add(_table((0, 0)), python=True)
+        other.phone_a.sendto(_rtp(9), other.a.getsockname())
+        assert other.drain(1) == [(other.a.fileno(), PATH, _rtp(9))]
+        assert other.heard_by_b() == []  # the transcoder sends, not the loop
+    finally:
+        other.close()
+        other.relay.close()
+
+
+def test_a_side_the_loop_cannot_hold_is_refused_with_the_reason(call: Call) -> None:
+    with pytest.raises(ValueError, match="numeric address"):
+        call.relay.add(call.a, call.b, ("phone.example", 4000), _table(), [], None)
+    with pytest.raises(ValueError, match="port"):
+        call.relay.add(call.a, call.b, ("127.0.0.1", 70000), _table(), [], None)
+    with pytest.raises(ValueError, match="256"):
+        call.relay.add(call.a, call.b, ("127.0.0.1", 4000), [0], [], None)
+    call.add(_table((0, 0)))
+    with pytest.raises(OSError):
+        call.add(_table((0, 0)))  # that socket is carried already
+    assert call.relay.remove(9999) is None
+
+
+def test_no_library_means_python_forwarding(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.setenv(accel.ENV_PURE, "1")
+    assert relay_native.load() is None
+    monkeypatch.delenv(accel.ENV_PURE)
+    monkeypatch.setenv(accel.ENV_DIR, str(tmp_path))  # an empty cache: nothing built
+    assert relay_native.load() is None
+    broken = tmp_path / "librelay.so"
+    broken.write_bytes(b"not a library")
+    assert relay_native.load(broken) is None
