@@ -446,7 +446,7 @@ def workers_of(target: str) -> int:
 
 
 def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
-             reports: bool = False) -> RunResult:
+             reports: bool = False, warm_workers: float = 5.0) -> RunResult:
     a_sock, b_sock = bound_socket(), bound_socket()
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
@@ -461,7 +461,7 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
         # With the relay worker, a call's packets move to it once its sources lock (3 s).
         return generate(ports, a_sock, b_sock, seconds, proc.pid, b_codec=codec,
                         conference=mode == "conference",
-                        warm=5.0 if workers_of(target) else 1.0, reports=reports)
+                        warm=warm_workers if workers_of(target) else 1.0, reports=reports)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -500,6 +500,10 @@ def main() -> None:
                         help="relay and transcode modes: also pycc with each of these "
                              "numbers of relay worker processes (e.g. 1,2; --worker is "
                              "--workers 1)")
+    parser.add_argument("--warm", type=float, default=5.0,
+                        help="seconds before measuring, for targets with relay workers: the "
+                             "calls' sources lock after 3 s, then the switch hands the calls "
+                             "over in batches")
     parser.add_argument("--python-loop", action="store_true",
                         help="relay and transcode modes: also each pycc target with workers "
                              "in pure Python (PYCC_PURE=1: the workers forward in Python, not "
@@ -542,7 +546,8 @@ def main() -> None:
             for target in targets:
                 runs[target].append(run_once(target, calls, args.seconds, args.mode,
                                              args.codec,
-                                             args.reports and args.mode == "transcode"))
+                                             args.reports and args.mode == "transcode",
+                                             args.warm))
         for target, results in runs.items():
             medians[target] = (
                 statistics.median(r.sent / args.seconds for r in results),
