@@ -85,6 +85,9 @@ def test_the_compiled_modules_run_when_built(built: Path) -> None:
                                    "--json").stdout)
     assert status["built"] and status["active"] == list(accel.MODULES)
     assert status["directory"] == str(built)
+    assert status["relay_loop"] == str(accel.native_file(built, accel.RELAY_LIBRARY))
+    text = run_python("from pycc.cli import app; app()", "accel", "status").stdout
+    assert "relay workers' packet loop: C" in text
 
 
 def test_pycc_pure_turns_them_off(built: Path) -> None:
@@ -92,6 +95,8 @@ def test_pycc_pure_turns_them_off(built: Path) -> None:
                       "print(pycc.accel.active_modules(), m.__file__)", pure=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["()", str(ROOT / "src/pycc/sip/message.py")]
+    text = run_python("from pycc.cli import app; app()", "accel", "status", pure=True).stdout
+    assert f"relay workers' packet loop: Python ({accel.ENV_PURE})" in text
 
 
 def test_a_build_of_other_sources_is_never_loaded(built: Path, tmp_path: Path,

@@ -262,20 +262,25 @@ def accel_build(
 def accel_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
-    """Whether the compiled SIP core is built for these sources and in use."""
+    """Whether the compiled SIP core and the relay workers' C loop are built for these
+    sources and in use."""
     from pycc import accel
 
     found = accel.status()
+    relay = accel.native_library(accel.RELAY_LIBRARY)
     facts = {"key": found.key, "directory": str(found.directory), "built": found.built,
              "active": list(found.active), "modules": list(accel.MODULES),
-             "disabled": found.disabled}
+             "disabled": found.disabled, "relay_loop": None if relay is None else str(relay)}
     if as_json:
         typer.echo(json.dumps(facts))
         return
     state = ("in use" if len(found.active) == len(accel.MODULES)
              else f"turned off ({accel.ENV_PURE})" if found.disabled
              else "built, not in use" if found.built else "not built (pycc accel build)")
-    typer.echo(f"compiled SIP core: {state}\nbuild: {found.directory}")
+    loop = ("C (relay workers forward in C)" if relay is not None
+            else "Python" + (f" ({accel.ENV_PURE})" if found.disabled else " (not built)"))
+    typer.echo(f"compiled SIP core: {state}\nrelay workers' packet loop: {loop}\n"
+               f"build: {found.directory}")
 
 
 CDR_FIELDS = ["call_id", "caller", "callee", "start", "ring", "answer", "end", "duration",

@@ -141,7 +141,8 @@ class G729Encoder(Encoder):
     by a speech frame in the same packet is left out.
     """
 
-    __slots__ = ("__weakref__", "_context", "_length", "_lib", "_out", "_samples")
+    __slots__ = ("__weakref__", "_context", "_length", "_length_p", "_lib", "_out", "_pcm",
+                 "_pcm_at", "_samples")
 
     def __init__(self, samples: int, *, vad: bool = False) -> None:
         if samples <= 0 or samples % FRAME_SAMPLES:
@@ -154,6 +155,11 @@ class G729Encoder(Encoder):
         weakref.finalize(self, self._lib.close_encoder, self._context)
         self._out = (ctypes.c_uint8 * FRAME_BYTES)()
         self._length = ctypes.c_uint8(0)
+        self._length_p = ctypes.pointer(self._length)
+        # The input is copied into one buffer whose address is taken once: numpy's
+        # ``.ctypes`` costs more per packet than the copy.
+        self._pcm = np.empty(samples, dtype=np.int16)
+        self._pcm_at: int = self._pcm.ctypes.data
 
     @property
     def spec(self) -> CodecSpec:
@@ -164,14 +170,14 @@ class G729Encoder(Encoder):
         return self._samples
 
     def encode(self, pcm: Pcm) -> bytes:
-        samples = np.ascontiguousarray(require_pcm(pcm))
+        samples = require_pcm(pcm)
         if len(samples) != self._samples:
             raise CodecError("G729", f"encoder takes {self._samples} samples, got {len(pcm)}")
-        base = samples.ctypes.data
+        self._pcm[:] = samples
+        base = self._pcm_at
         frames: list[bytes] = []
         for offset in range(0, self._samples, FRAME_SAMPLES):
-            self._lib.encode(self._context, base + 2 * offset, self._out,
-                             ctypes.byref(self._length))
+            self._lib.encode(self._context, base + 2 * offset, self._out, self._length_p)
             size = self._length.value
             if size:
                 if frames and len(frames[-1]) == SID_BYTES:
@@ -180,8 +186,13 @@ class G729Encoder(Encoder):
         return b"".join(frames)
 
 
+#: Frames a decoder's own output buffer holds (a 20 ms packet is two); longer payloads get a
+#: buffer of their own.
+_DECODE_FRAMES = 8
+
+
 class G729Decoder(Decoder):
-    __slots__ = ("__weakref__", "_context", "_lib", "_silent")
+    __slots__ = ("__weakref__", "_context", "_lib", "_pcm", "_pcm_at", "_silent")
 
     def __init__(self) -> None:
         self._lib = bcg729()
@@ -191,6 +202,15 @@ class G729Decoder(Decoder):
         weakref.finalize(self, self._lib.close_decoder, self._context)
         # Erased frames need a bitstream argument even though bcg729 ignores its content.
         self._silent = (ctypes.c_uint8 * FRAME_BYTES)()
+        self._pcm = np.empty(FRAME_SAMPLES * _DECODE_FRAMES, dtype=np.int16)
+        self._pcm_at: int = self._pcm.ctypes.data
+
+    def _output(self, frames: int) -> tuple[Pcm, int]:
+        """Where ``frames`` decoded frames go: this decoder's buffer when they fit."""
+        if frames <= _DECODE_FRAMES:
+            return self._pcm, self._pcm_at
+        out = np.empty(FRAME_SAMPLES * frames, dtype=np.int16)
+        return out, int(out.ctypes.data)
 
     @property
     def spec(self) -> CodecSpec:
@@ -204,24 +224,23 @@ class G729Decoder(Decoder):
                                      f"with an optional 2-byte SID frame")
         data = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
         base = ctypes.addressof(data)
-        out = np.empty(FRAME_SAMPLES * (frames + (1 if tail else 0)), dtype=np.int16)
-        target = out.ctypes.data
+        total = frames + (1 if tail else 0)
+        out, target = self._output(total)
         for index in range(frames):
             self._lib.decode(self._context, base + FRAME_BYTES * index, FRAME_BYTES, 0, 0, 0,
                              target + 2 * FRAME_SAMPLES * index)
         if tail:
             self._lib.decode(self._context, base + FRAME_BYTES * frames, SID_BYTES, 0, 1, 0,
                              target + 2 * FRAME_SAMPLES * frames)
-        return out
+        return out[:FRAME_SAMPLES * total].copy()
 
     def conceal(self, samples: int) -> Pcm:
         frames = -(-samples // FRAME_SAMPLES)
-        out = np.empty(frames * FRAME_SAMPLES, dtype=np.int16)
-        target = out.ctypes.data
+        out, target = self._output(frames)
         for index in range(frames):
             self._lib.decode(self._context, ctypes.addressof(self._silent), FRAME_BYTES, 1, 0, 0,
                              target + 2 * FRAME_SAMPLES * index)
-        return out[:samples]
+        return out[:samples].copy()
 
 
 class G729Codec(Codec):
