@@ -16,6 +16,7 @@ import itertools
 import os
 import signal
 import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -219,6 +220,20 @@ def test_a_stranger_is_refused_and_keys_still_reach_the_switch(run: Run,
                 await asyncio.sleep(0.005)
             await eventually(lambda: ("a", "7", "rfc4733") in c.digits, timeout=3.0)
             await eventually(lambda: a_leg.dropped["source"] >= 5, timeout=3.0)
+            # RTCP multiplexed on the RTP port reaches the switch, even a reduced-size
+            # packet shorter than an RTP header (RFC 5506).
+            rtcp_heard: list[bytes] = []
+            passed_on = a_leg.on_rtcp
+
+            def hear(leg: object, data: bytes) -> None:
+                rtcp_heard.append(data)
+                if passed_on is not None:
+                    passed_on(leg, data)
+
+            a_leg.on_rtcp = hear  # type: ignore[assignment]
+            short_rr = struct.pack("!BBHI", 0x80, 201, 1, SSRC_A)
+            c.a.send(short_rr)
+            await eventually(lambda: short_rr in rtcp_heard, timeout=3.0)
             # The stranger's packets never reached B; the key's packets did.
             assert all(parse_rtp(p).ssrc == SSRC_A for p in c.b.rtp_in)
             assert any(parse_rtp(p).payload_type == event_pt for p in c.b.rtp_in)

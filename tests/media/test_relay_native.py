@@ -228,11 +228,14 @@ def test_bad_and_foreign_packets_are_dropped_and_counted(call: Call) -> None:
 def test_rtcp_events_and_transcoded_packets_are_passed_up(call: Call, lib: ctypes.CDLL) -> None:
     call.add(_table((0, 0), (101, 101)), events=[101])
     rtcp = struct.pack("!BBHI", 0x81, 201, 7, 0x5151) + bytes(24)  # an RR with one block
+    short = struct.pack("!BBHI", 0x80, 201, 1, 0x5151)  # RFC 5506: no block, 8 bytes
     event = _rtp(1, 101, b"\x05\x8a\x00\xa0")
     call.phone_a.sendto(rtcp, call.a.getsockname())
+    call.phone_a.sendto(short, call.a.getsockname())
     call.phone_a.sendto(event, call.a.getsockname())
     records = call.drain(1)  # RTCP is neither received nor dropped
     assert (call.a.fileno(), RTCP, rtcp) in records
+    assert (call.a.fileno(), RTCP, short) in records
     assert (call.a.fileno(), EVENT, event) in records
     assert call.heard_by_b() == [event]  # the event goes on, too
 

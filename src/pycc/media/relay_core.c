@@ -335,13 +335,17 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
                    uint8_t *out, int32_t *used) {
     uint8_t *data = r->buf;
     pr_side *conf = &side->conf;
-    if (len < 12 || (data[0] >> 6) != 2 || !same_peer(side, from)) {
+    if (len < 2 || (data[0] >> 6) != 2 || !same_peer(side, from)) {
         conf->dropped++;
         return;
     }
     uint8_t second = data[1];
-    if (second >= 192 && second <= 223) { /* RTCP multiplexed on the RTP port */
-        record(out, used, conf->fd, PR_RTCP, data, len);
+    if (second >= 192 && second <= 223) { /* RTCP multiplexed on the RTP port, of any */
+        record(out, used, conf->fd, PR_RTCP, data, len); /* length: the switch parses it */
+        return;
+    }
+    if (len < 12) {
+        conf->dropped++;
         return;
     }
     int16_t mapped = conf->map[second];

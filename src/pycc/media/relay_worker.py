@@ -322,14 +322,19 @@ class Worker:
         except OSError:
             return  # an ICMP error from an earlier send; the socket stays usable
         # IPv4 sources are (host, port) already; IPv6 ones carry flow and scope after them.
-        if (source if len(source) == 2 else source[:2]) != side.peer or len(data) < 12 \
+        if (source if len(source) == 2 else source[:2]) != side.peer or len(data) < 2 \
                 or data[0] >> 6 != 2:
             side.dropped += 1
             return
         second = data[1]
         if 192 <= second <= 223:  # RTCP multiplexed on the RTP port (RFC 5761 §4)
+            # Told apart by its second byte, as the switch does: a reduced-size RTCP packet
+            # (RFC 5506) may be shorter than an RTP header. The switch parses it.
             self._send({"op": "rtcp", "id": pair.id, "side": index,
                         "data": base64.b64encode(data).decode()})
+            return
+        if len(data) < 12:
+            side.dropped += 1
             return
         out = side.map[second]
         if out < 0:
