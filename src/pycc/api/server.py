@@ -19,6 +19,12 @@ __all__ = ["ApiServer"]
 
 log = logging.getLogger("pycc.api")
 
+# How long an idle HTTP connection stays open. Longer than the idle expiry of the clients'
+# pools (httpx and most others keep a connection 5 s, load balancers 60 s): with uvicorn's own
+# 5 s, a client reusing a connection at 4.99 s met the server's close and lost its request
+# ("server disconnected without sending a response").
+KEEP_ALIVE_S = 75
+
 
 class _Server(uvicorn.Server):
     """uvicorn's server without its signal handling: the switch owns the process's signals
@@ -65,7 +71,7 @@ class ApiServer:
         self._socket = sock
         config = uvicorn.Config(self.app, loop="none", lifespan="off", log_config=None,
                                 access_log=False, ws="websockets-sansio",
-                                timeout_graceful_shutdown=2)
+                                timeout_graceful_shutdown=2, timeout_keep_alive=KEEP_ALIVE_S)
         self._server = _Server(config)
         self._task = asyncio.get_running_loop().create_task(
             self._server.serve(sockets=[sock]))
