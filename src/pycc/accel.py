@@ -10,8 +10,9 @@ only from the directory of the sources on disk now. An edited module therefore n
 stale compiled code: the hash changes, and pycc runs the pure Python modules until the next
 build. ``PYCC_PURE=1`` turns the compiled modules off; ``PYCC_ACCEL_DIR`` moves the cache.
 
-The same build compiles the C sources of `NATIVE` (the relay worker's packet loop) into plain
-shared libraries that pycc binds with ctypes; `native_library` serves them by the same rule.
+The same build compiles the C sources of `NATIVE` (the relay worker's packet loop and its
+narrowband transcoding) into plain shared libraries that pycc binds with ctypes;
+`native_library` serves them by the same rule.
 
 This module runs before everything else of pycc and imports nothing of it.
 """
@@ -51,7 +52,12 @@ MODULES: Final[tuple[str, ...]] = (
 )
 #: C sources built beside them into plain shared libraries (no Python headers; pycc binds
 #: them with ctypes): name -> source, relative to the package's parent directory.
-NATIVE: Final[Mapping[str, str]] = {"relay": "pycc/media/relay_core.c"}
+NATIVE: Final[Mapping[str, tuple[str, ...]]] = {
+    "relay": ("pycc/media/relay_core.c", "pycc/media/transcode_core.c"),
+}
+#: The C compiler's flags: no fused multiply-add, so the concealment's floating point is
+#: numpy's to the bit.
+NATIVE_FLAGS: Final = ("-O2", "-shared", "-fPIC", "-Wall", "-ffp-contract=off")
 #: The relay worker's packet loop (`pycc.media.relay_native`).
 RELAY_LIBRARY: Final = "relay"
 #: mypyc's shared library of the group: a top-level module the compiled modules import.
@@ -97,11 +103,12 @@ def source_key(modules: Sequence[str] = MODULES, root: Path = SOURCE_ROOT) -> st
         digest.update(f"{name}\n".encode())
         digest.update(module_source(name, root).read_bytes())
         digest.update(b"\0")
-    for name, relative in sorted(NATIVE.items()):
-        source = root / relative
-        digest.update(f"{name} {relative}\n".encode())
-        digest.update(source.read_bytes() if source.is_file() else b"-")
-        digest.update(b"\0")
+    for name, sources in sorted(NATIVE.items()):
+        for relative in sources:
+            source = root / relative
+            digest.update(f"{name} {relative}\n".encode())
+            digest.update(source.read_bytes() if source.is_file() else b"-")
+            digest.update(b"\0")
     return digest.hexdigest()[:24]
 
 
@@ -276,9 +283,10 @@ def build(*, force: bool = False, opt_level: str = "3",
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise AccelError("mypyc failed: " + (lines[-1] if lines else f"exit {done.returncode}"))
-        for name, relative in NATIVE.items():
-            progress(f"compiling {relative}")
-            _compile_native(SOURCE_ROOT / relative, native_file(out, name))
+        for name, sources in NATIVE.items():
+            progress(f"compiling {', '.join(sources)}")
+            _compile_native([SOURCE_ROOT / relative for relative in sources],
+                            native_file(out, name))
         if source_key() != key:
             raise AccelError("the sources changed during the build; run it again")
         missing = [str(p) for p in compiled_files(out).values() if not p.is_file()]
@@ -296,18 +304,18 @@ def build(*, force: bool = False, opt_level: str = "3",
     return final
 
 
-def _compile_native(source: Path, target: Path) -> None:
+def _compile_native(sources: list[Path], target: Path) -> None:
     import shlex
     import subprocess
     import sysconfig
 
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
     done = subprocess.run(
-        [*compiler, "-O2", "-shared", "-fPIC", "-Wall", "-o", str(target), str(source), "-lm"],
+        [*compiler, *NATIVE_FLAGS, "-o", str(target), *map(str, sources), "-lm"],
         capture_output=True, text=True, check=False)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        raise AccelError(f"the C compiler failed on {source.name}: "
+        raise AccelError(f"the C compiler failed on {', '.join(s.name for s in sources)}: "
                          + (lines[0] if lines else f"exit {done.returncode}"))
 
 

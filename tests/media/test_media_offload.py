@@ -27,6 +27,7 @@ from test_media_bridge import (
     PCMU,
     SSRC_A,
     SSRC_B,
+    Audio,
     Call,
     Phone,
     call,
@@ -521,6 +522,73 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
             assert len({p.ssrc for p in after}) == 1
             assert after[0].ssrc != before.ssrc and after[0].marker
             check_tone(OPUS, after)
+
+    run(scenario)
+
+
+G729 = Audio("G729", 8000, 1, 18)
+
+
+def test_a_g729_call_is_transcoded_in_the_workers_loop(run: Run, packet_loop: str) -> None:
+    """G.729 on A, PCMU on B: the worker transcodes both ways in its loop (the C one when
+    built, with the C transcoder), on the streams the switch began. Each party hears the
+    other's tone; two packets A lost are concealed (B hears 20 ms for every 20 ms); a key
+    goes through; payloads G.729 refuses are counted lost and the call goes on."""
+    require(G729, PCMU)
+
+    async def scenario() -> None:
+        async with call(G729.offer, PCMU.answer, relay_workers=1) as c:
+            bridge = c.session.bridges[0]
+            assert bridge.transcoding
+            (offloader,) = c.server.offloaders
+            a_pt = payload_type(c.answer_to_a, "G729", 8000)
+            b_pt = payload_type(c.offer_to_b, "PCMU", 8000)
+            from_a = G729.packets(a_pt, SSRC_A, seconds=2.5, lost=(60, 61))
+            from_b = PCMU.packets(b_pt, SSRC_B, seconds=2.5)
+            await _lock_transcoded(c, from_a, from_b)
+            last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
+            c.server.sweep()
+            assert len(offloader.handed) == 1
+            await _loop_is(c, packet_loop)
+            assert offloader.c_transcoding == (2 if packet_loop == "c" else 0)
+            sent_b_before = bridge.y.sent
+            c.a.rtp_in.clear()
+            c.b.rtp_in.clear()
+            await _send_both(c, from_a, from_b, 10, 100)
+            await eventually(lambda: len(c.b.rtp_in) >= 92 and len(c.a.rtp_in) >= 90)
+            await asyncio.sleep(0.05)
+            to_b = [parse_rtp(p) for p in c.b.rtp_in]
+            to_a = [parse_rtp(p) for p in c.a.rtp_in]
+            assert len(to_b) == 92  # 90 sent, 2 concealed
+            _followed_on(to_b, last_to_b)
+            _followed_on(to_a, last_to_a)
+            assert {p.payload_type for p in to_b} == {b_pt}
+            assert {p.payload_type for p in to_a} == {a_pt}
+            check_tone(PCMU, to_b)
+            check_tone(G729, to_a)
+            await eventually(lambda: bridge.y.sent >= sent_b_before + 92, timeout=3.0)
+            # A key from A reaches B and the switch.
+            b_event = payload_type(c.offer_to_b, "telephone-event", 8000)
+            c.b.rtp_in.clear()
+            keys = DtmfSender(8000, 20).packets("4", 100, timestamp=50_000 + 110 * 160)
+            for n, p in enumerate(keys):
+                c.a.send(rtp(101, 1110 + n, p.timestamp, SSRC_A, p.payload, marker=p.marker))
+                await asyncio.sleep(0.004)
+            await eventually(lambda: ("a", "4", "rfc4733") in c.digits and len(
+                [e for e in map(parse_rtp, c.b.rtp_in) if e.payload_type == b_event])
+                == len(keys), timeout=3.0)
+            # Payloads G.729 refuses: lost and counted; the call goes on.
+            dropped = bridge.x.dropped["source"]
+            for n, payload in enumerate((b"", bytes(7), bytes(13))):
+                c.a.send(rtp(a_pt, 1120 + n, 50_000 + 160 * (120 + n), SSRC_A, payload))
+            await eventually(lambda: bridge.x.dropped["source"] == dropped + 3, timeout=3.0)
+            c.b.rtp_in.clear()
+            for n in range(20):
+                c.a.send(rtp(a_pt, 1123 + n, 50_000 + 160 * (123 + n), SSRC_A,
+                             parse_rtp(from_a[20 + n]).payload))
+                await asyncio.sleep(0.004)
+            await eventually(lambda: len(c.b.rtp_in) >= 20)
+            assert not offloader.failed and len(offloader.handed) == 1
 
     run(scenario)
 

@@ -26,18 +26,23 @@ from pycc.media import relay_native
 from pycc.media.relay_native import EVENT, PATH, RTCP, NativeRelay
 from pycc.rtp.stats import ReceiverStats
 
-SOURCE = accel.SOURCE_ROOT / accel.NATIVE[accel.RELAY_LIBRARY]
+SOURCES = [str(accel.SOURCE_ROOT / relative) for relative in accel.NATIVE[accel.RELAY_LIBRARY]]
+
+
+def compile_relay(target: Path) -> ctypes.CDLL:
+    """The relay library compiled from the checkout, as `pycc accel build` does, warnings
+    refused."""
+    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+    subprocess.run([*compiler, *accel.NATIVE_FLAGS, "-Wextra", "-Werror", "-o", str(target),
+                    *SOURCES, "-lm"], check=True, capture_output=True)
+    found = relay_native.load(target)
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    target = tmp_path_factory.mktemp("relay") / "librelay.so"
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
-    subprocess.run([*compiler, "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-o", str(target),
-                    str(SOURCE), "-lm"], check=True, capture_output=True)
-    found = relay_native.load(target)
-    assert found is not None
-    return found
+    return compile_relay(tmp_path_factory.mktemp("relay") / "librelay.so")
 
 
 # -- the statistics ------------------------------------------------------------------------

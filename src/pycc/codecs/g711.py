@@ -151,6 +151,11 @@ class G711Encoder(Encoder):
     def samples_per_frame(self) -> int:
         return self._samples
 
+    @property
+    def table(self) -> npt.NDArray[np.uint8]:
+        """The code of every sample, by its bit pattern (`ULAW_ENCODE` or `ALAW_ENCODE`)."""
+        return self._table
+
     def encode(self, pcm: Pcm) -> bytes:
         return self._table[require_pcm(pcm).view(np.uint16)].tobytes()
 
@@ -166,6 +171,11 @@ class G711Decoder(Decoder):
     @property
     def spec(self) -> CodecSpec:
         return self._spec
+
+    @property
+    def table(self) -> npt.NDArray[np.int16]:
+        """The linear value of every code (`ULAW_DECODE` or `ALAW_DECODE`)."""
+        return self._table
 
     def decode(self, payload: bytes) -> Pcm:
         return self._plc.observe(self._table[np.frombuffer(payload, dtype=np.uint8)])

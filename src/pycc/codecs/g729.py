@@ -142,13 +142,14 @@ class G729Encoder(Encoder):
     """
 
     __slots__ = ("__weakref__", "_context", "_length", "_length_p", "_lib", "_out", "_pcm",
-                 "_pcm_at", "_samples")
+                 "_pcm_at", "_samples", "vad")
 
     def __init__(self, samples: int, *, vad: bool = False) -> None:
         if samples <= 0 or samples % FRAME_SAMPLES:
             raise CodecError("G729", f"frame of {samples} samples: must be a multiple of 80")
         self._lib = bcg729()
         self._samples = samples
+        self.vad = vad
         self._context = self._lib.init_encoder(int(vad))
         if not self._context:
             raise CodecError("G729", "bcg729 could not create an encoder")
@@ -168,6 +169,11 @@ class G729Encoder(Encoder):
     @property
     def samples_per_frame(self) -> int:
         return self._samples
+
+    @property
+    def context(self) -> int:
+        """The bcg729 encoder's address (C code may encode with it while this object lives)."""
+        return int(self._context)
 
     def encode(self, pcm: Pcm) -> bytes:
         samples = require_pcm(pcm)
@@ -204,6 +210,11 @@ class G729Decoder(Decoder):
         self._silent = (ctypes.c_uint8 * FRAME_BYTES)()
         self._pcm = np.empty(FRAME_SAMPLES * _DECODE_FRAMES, dtype=np.int16)
         self._pcm_at: int = self._pcm.ctypes.data
+
+    @property
+    def context(self) -> int:
+        """The bcg729 decoder's address (C code may decode with it while this object lives)."""
+        return int(self._context)
 
     def _output(self, frames: int) -> tuple[Pcm, int]:
         """Where ``frames`` decoded frames go: this decoder's buffer when they fit."""

@@ -162,6 +162,8 @@ class _Transcoder(_Path):
         #: The far party's last reported loss (percent), None before its first report.
         self._expected_loss: int | None = None
         self.concealed = 0
+        #: Payloads the decoder refused (each packet is lost).
+        self.refused = 0
         # A party without telephone-events can only send keys as tones: listen for them in
         # the audio pycc decodes anyway (Goertzel, pycc.dsp.goertzel).
         self._detector = (DtmfDetector(src_codec.spec.sample_rate)
@@ -172,6 +174,11 @@ class _Transcoder(_Path):
         """The far party's reported loss of this stream: the encoder may size its FEC on it."""
         self._expected_loss = percent
         self._encoder.expect_loss(percent)
+
+    @property
+    def coders(self) -> tuple[Decoder, Encoder, bool]:
+        """The decoder, the encoder, and whether the audio is resampled between them."""
+        return self._decoder, self._encoder, self._resampler is not None
 
     @property
     def listens_for_tones(self) -> bool:
@@ -250,6 +257,7 @@ class _Transcoder(_Path):
         try:
             pcm_parts.append(self._decoder.decode(payload))
         except ValueError:
+            self.refused += 1
             return
         if not self._pending.size:
             # Nothing buffered: this packet's audio starts at its own time on pycc's clock,

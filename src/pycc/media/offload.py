@@ -107,6 +107,8 @@ class RelayOffloader:
         self.offloaded_total = 0
         #: How the worker forwards, as its ticks say: "c" (its compiled loop) or "python".
         self.packet_loop: str | None = None
+        #: How many transcoding directions the worker runs in its C loop (as last ticked).
+        self.c_transcoding = 0
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -271,6 +273,7 @@ class RelayOffloader:
         op = message["op"]
         if op == "tick":
             self.packet_loop = message.get("loop", self.packet_loop)
+            self.c_transcoding = int(message.get("c_transcoding", 0))
             for key, sides in message["pairs"].items():
                 handed = self.handed.get(int(key))
                 if handed is not None:

@@ -8,7 +8,9 @@
  * one datagram from each ready socket and forwards it out of the far side's socket to the
  * far party, all in C. What the interpreter must see is copied into the caller's buffer as
  * records: RTCP multiplexed on the RTP port (RFC 5761 section 4), copies of RFC 4733 event
- * packets, and packets of a side whose direction is transcoded.
+ * packets, and packets of a side whose direction is transcoded in Python. A direction between
+ * PCMU, PCMA and G.729 is transcoded here instead (transcode_core.c, compiled into the same
+ * library), and the packets it makes go out to the far party the same way.
  *
  * The library needs no Python headers: `pycc.media.relay_native` binds it with ctypes, and
  * `pycc accel build` compiles it with the system C compiler. Level-triggered epoll and one
@@ -37,7 +39,16 @@
 #define HALF_U32 2147483648.0
 #define TURN_U32 4294967296.0
 
-enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3 };
+enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4 };
+
+/* transcode_core.c */
+typedef struct pt_transcoder pt_transcoder;
+typedef struct pt_conf pt_conf;
+typedef void (*pt_send)(void *ctx, const uint8_t *packet, int32_t len);
+pt_transcoder *pt_new(const pt_conf *conf);
+void pt_free(pt_transcoder *t);
+void pt_get(const pt_transcoder *t, pt_conf *out);
+int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, void *ctx);
 
 /* The fields of `pycc.rtp.stats.ReceiverStats`; has_* say whether Python's value is None.
  * reset_lsr: a new SSRC reset the statistics here, so the last-SR fields must go too. */
@@ -62,12 +73,17 @@ typedef struct {
     uint64_t received, dropped;
     double last;
     pr_stats stats;
+    /* What a transcoding direction sent this party (the switch's RTCP sender reports). */
+    uint64_t sent, sent_octets;
+    double last_sent_ts, last_sent_at;
 } pr_side;
 
 typedef struct {
     pr_side conf;
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    pt_transcoder *transcoder; /* this party's packets to the far party's codec */
+    uint64_t codec_errors;
 } side_t;
 
 typedef struct {
@@ -212,8 +228,14 @@ relay_t *pr_open(void) {
 
 int pr_fd(relay_t *r) { return r->ep; }
 
+static void free_side(side_t *side) {
+    if (side == NULL) return;
+    if (side->transcoder != NULL) pt_free(side->transcoder);
+    free(side);
+}
+
 void pr_close(relay_t *r) {
-    for (int fd = 0; fd < r->capacity; fd++) free(r->by_fd[fd]);
+    for (int fd = 0; fd < r->capacity; fd++) free_side(r->by_fd[fd]);
     free(r->by_fd);
     close(r->ep);
     free(r);
@@ -285,19 +307,52 @@ int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
     if (remove) {
         epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
         r->by_fd[fd] = NULL;
-        free(side);
+        free_side(side);
     }
     return 0;
 }
 
-/* Received, dropped and the last arrival of each of `n` sides, three doubles a side; a side
- * not carried reads as -1. */
+/* Transcode a side's packets here (see transcode_core.c) instead of relaying them or passing
+ * them up; the direction's state is copied in. */
+int pr_transcode(relay_t *r, int fd, const pt_conf *conf) {
+    side_t *side = lookup(r, fd);
+    if (side == NULL) return -ENOENT;
+    pt_transcoder *made = pt_new(conf);
+    if (made == NULL) return -EINVAL;
+    if (side->transcoder != NULL) pt_free(side->transcoder);
+    side->transcoder = made;
+    side->conf.python = 0;
+    return 0;
+}
+
+/* A side's transcoding direction as it is now. */
+int pr_transcoder(relay_t *r, int fd, pt_conf *out) {
+    side_t *side = lookup(r, fd);
+    if (side == NULL || side->transcoder == NULL) return -ENOENT;
+    pt_get(side->transcoder, out);
+    return 0;
+}
+
+/* Of each of `n` sides, PR_COUNTS doubles: received, dropped, the last arrival, and what a
+ * transcoding direction sent it (packets, payload octets, the last RTP timestamp and when);
+ * a side not carried reads as -1. */
+#define PR_COUNTS 7
 int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
     for (int32_t i = 0; i < n; i++) {
         side_t *side = lookup(r, fds[i]);
-        out[3 * i] = side ? (double)side->conf.received : -1.0;
-        out[3 * i + 1] = side ? (double)side->conf.dropped : -1.0;
-        out[3 * i + 2] = side ? side->conf.last : -1.0;
+        double *at = out + PR_COUNTS * i;
+        if (side == NULL) {
+            for (int k = 0; k < PR_COUNTS; k++) at[k] = -1.0;
+            continue;
+        }
+        const pr_side *c = &side->conf;
+        at[0] = (double)c->received;
+        at[1] = (double)c->dropped;
+        at[2] = c->last;
+        at[3] = (double)c->sent;
+        at[4] = (double)c->sent_octets;
+        at[5] = c->last_sent_ts;
+        at[6] = c->last_sent_at;
     }
     return 0;
 }
@@ -329,6 +384,27 @@ static void record(uint8_t *out, int32_t *used, int32_t fd, int32_t kind, const 
     memcpy(out + *used, header, sizeof header);
     memcpy(out + *used + PR_RECORD_HEADER, data, (size_t)len);
     *used += PR_RECORD_HEADER + len;
+}
+
+typedef struct {
+    side_t *far;
+    double now;
+} sending_t;
+
+/* Where a transcoding direction's packets go: out of the far side's socket to its party. */
+static void send_far(void *ctx, const uint8_t *packet, int32_t len) {
+    sending_t *to = ctx;
+    pr_side *far = &to->far->conf;
+    if (sendto(far->fd, packet, (size_t)len, 0, (const struct sockaddr *)&to->far->peer,
+               to->far->peer_len) < 0) {
+        far->dropped++;
+        return;
+    }
+    far->sent++;
+    far->sent_octets += (uint64_t)(len - 12);
+    far->last_sent_ts = (double)(((uint32_t)packet[4] << 24) | ((uint32_t)packet[5] << 16)
+                                 | ((uint32_t)packet[6] << 8) | packet[7]);
+    far->last_sent_at = to->now;
 }
 
 static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_storage *from,
@@ -373,6 +449,15 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
     side_t *far = lookup(r, conf->far_fd);
     if (far == NULL) {
         conf->dropped++;
+        return;
+    }
+    if (side->transcoder != NULL) {
+        sending_t to = {far, now};
+        if (pt_forward(side->transcoder, data, len, send_far, &to)) {
+            conf->dropped++; /* a payload the codec refuses: that packet is lost, and the */
+            if (++side->codec_errors == 1) /* switch hears of the first */
+                record(out, used, conf->fd, PR_CODEC_ERROR, data, len);
+        }
         return;
     }
     data[1] = (uint8_t)mapped;

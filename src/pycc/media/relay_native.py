@@ -8,6 +8,11 @@ when ``PYCC_PURE`` is set, or when it does not load; the worker then forwards in
 payload-type map, the telephone-event types and their RFC 3550 statistics
 (`pycc.rtp.stats.ReceiverStats`, handed over field by field and read back the same way);
 `drain` forwards what is ready and returns the records the interpreter must handle.
+
+A side's transcoding direction (`pycc.media.bridge._Transcoder`, rebuilt in the worker from
+the switch's plan) runs in C too when `direction` can describe it: between PCMU, PCMA and
+G.729 at 8000 Hz, with no tone detection. The C code uses the direction's own codec objects
+(the G.711 tables, the bcg729 contexts), which must live as long as the side is carried.
 """
 
 from __future__ import annotations
@@ -23,12 +28,22 @@ from typing import Final
 from pycc import accel
 from pycc.rtp.stats import ReceiverStats
 
-__all__ = ["EVENT", "PATH", "RTCP", "NativeRelay", "SideCounts", "load"]
+__all__ = ["CODEC_ERROR", "EVENT", "PATH", "RTCP", "Direction", "NativeRelay", "SideCounts",
+           "direction", "load"]
 
-#: Record kinds `NativeRelay.drain` returns.
+#: Record kinds `NativeRelay.drain` returns; CODEC_ERROR: the first payload a side's C
+#: transcoder refused (each one is counted dropped).
 RTCP: Final = 1
 EVENT: Final = 2
 PATH: Final = 3
+CODEC_ERROR: Final = 4
+
+#: transcode_core.c's codec kinds, and its limits.
+_G711: Final = 1
+_G729: Final = 2
+_MAX_PENDING: Final = 960
+_EVENT_TIMES: Final = 9
+_COUNTS: Final = 7
 
 _RECORD: Final = struct.Struct("=iii")
 #: Room for the records of one pass: the C loop stops a pass before it could overflow.
@@ -62,7 +77,108 @@ class _Side(ctypes.Structure):
         ("received", ctypes.c_uint64), ("dropped", ctypes.c_uint64),
         ("last", ctypes.c_double),
         ("stats", _Stats),
+        ("sent", ctypes.c_uint64), ("sent_octets", ctypes.c_uint64),
+        ("last_sent_ts", ctypes.c_double), ("last_sent_at", ctypes.c_double),
     ]
+
+
+class Direction(ctypes.Structure):
+    """transcode_core.c's ``pt_conf``: a transcoding direction and its stream's state."""
+
+    _fields_ = [
+        ("decoder", ctypes.c_int32), ("encoder", ctypes.c_int32),
+        ("frame", ctypes.c_int32), ("src_frame", ctypes.c_int32),
+        ("dst_pt", ctypes.c_int32), ("dst_event", ctypes.c_int32),
+        ("ssrc", ctypes.c_uint32), ("seq", ctypes.c_int32), ("ts", ctypes.c_uint32),
+        ("has_in_ssrc", ctypes.c_int32), ("in_ssrc", ctypes.c_uint32),
+        ("has_in_seq", ctypes.c_int32), ("in_seq", ctypes.c_int32),
+        ("in_base", ctypes.c_uint32), ("out_base", ctypes.c_uint32),
+        ("marker", ctypes.c_int32), ("pending_len", ctypes.c_int32),
+        ("events_len", ctypes.c_int32),
+        ("event_in", ctypes.c_uint32 * _EVENT_TIMES),
+        ("event_out", ctypes.c_uint32 * _EVENT_TIMES),
+        ("concealed", ctypes.c_uint64), ("codec_errors", ctypes.c_uint64),
+        ("src_pts", ctypes.c_uint8 * 32), ("src_events", ctypes.c_uint8 * 32),
+        ("g711_decode", ctypes.c_void_p), ("g711_encode", ctypes.c_void_p),
+        ("g729_decoder", ctypes.c_void_p), ("g729_encoder", ctypes.c_void_p),
+        ("g729_decode", ctypes.c_void_p), ("g729_encode", ctypes.c_void_p),
+        ("pending", ctypes.c_int16 * _MAX_PENDING),
+    ]
+
+
+def _set_bits(bits: ctypes.Array[ctypes.c_uint8], types: Sequence[int | None]) -> None:
+    for kind in types:
+        if kind is not None:
+            bits[kind >> 3] |= 1 << (kind & 7)
+
+
+def direction(path: object) -> Direction | None:
+    """``path`` (a side's transcoding direction) as transcode_core.c runs it, or None when
+    it is one the C code does not do: another codec or clock, resampling, tone detection,
+    a packet longer than 120 ms."""
+    from pycc.codecs import g711, g729
+    from pycc.media.bridge import _Transcoder
+
+    if not isinstance(path, _Transcoder) or path.listens_for_tones:
+        return None
+    decoder, encoder, resamples = path.coders
+    plan = path.plan()
+    src, dst, state = plan.src, plan.dst, plan.state
+    if resamples or src.codec is None or dst.codec is None:
+        return None
+    clocks = {src.codec.clock_rate, dst.codec.clock_rate,
+              *(side.event.clock_rate for side in (src, dst) if side.event is not None)}
+    if clocks != {8000} or src.codec.channels != 1 or dst.codec.channels != 1:
+        return None
+    conf = Direction()
+    if isinstance(decoder, g711.G711Decoder):
+        conf.decoder = _G711
+        conf.g711_decode = decoder.table.ctypes.data
+    elif isinstance(decoder, g729.G729Decoder):
+        conf.decoder = _G729
+        conf.g729_decoder = decoder.context
+    else:
+        return None
+    if isinstance(encoder, g711.G711Encoder):
+        conf.encoder = _G711
+        conf.g711_encode = encoder.table.ctypes.data
+    elif isinstance(encoder, g729.G729Encoder) and not encoder.vad:
+        conf.encoder = _G729
+        conf.g729_encoder = encoder.context
+    else:
+        return None
+    if _G729 in (conf.decoder, conf.encoder):
+        lib = g729.bcg729()
+        conf.g729_decode = ctypes.cast(lib.decode, ctypes.c_void_p).value
+        conf.g729_encode = ctypes.cast(lib.encode, ctypes.c_void_p).value
+    conf.frame = encoder.samples_per_frame
+    conf.src_frame = decoder.spec.samples_per_frame
+    pending = state["pending"]
+    event_ts: dict[int, int] = state["event_ts"]
+    if not (0 < conf.frame <= _MAX_PENDING and 0 < conf.src_frame <= _MAX_PENDING
+            and decoder.spec.timestamp_step == conf.src_frame and len(pending) < conf.frame
+            and len(event_ts) <= _EVENT_TIMES):
+        return None
+    conf.dst_pt = dst.codec.payload_type
+    conf.dst_event = -1 if dst.event is None else dst.event.payload_type
+    _set_bits(conf.src_pts, (src.codec.payload_type, src.local_codec_pt))
+    _set_bits(conf.src_events, (src.event.payload_type if src.event is not None else None,
+                                src.local_event_pt))
+    conf.ssrc = plan.ssrc
+    conf.seq, conf.ts = state["seq"], state["ts"]
+    conf.has_in_ssrc = int(state["in_ssrc"] is not None)
+    conf.in_ssrc = state["in_ssrc"] or 0
+    conf.has_in_seq = int(state["in_seq"] is not None)
+    conf.in_seq = state["in_seq"] or 0
+    conf.in_base, conf.out_base = state["in_base"], state["out_base"]
+    conf.marker = int(state["marker"])
+    conf.pending_len = len(pending)
+    for index, sample in enumerate(pending):
+        conf.pending[index] = int(sample)
+    conf.events_len = len(event_ts)
+    for index, (came, went) in enumerate(event_ts.items()):
+        conf.event_in[index], conf.event_out[index] = came, went
+    return conf
 
 
 #: ReceiverStats fields that may be None, and the flag that says so in C.
@@ -95,14 +211,22 @@ def stats_from_c(found: _Stats, stats: ReceiverStats) -> None:
 
 
 class SideCounts:
-    """What the C loop counted for one side."""
+    """What the C loop counted for one side; ``sent`` to ``last_sent_at``: what a C
+    transcoding direction sent this side's party."""
 
-    __slots__ = ("dropped", "last", "received")
+    __slots__ = ("dropped", "last", "last_sent_at", "last_sent_ts", "received", "sent",
+                 "sent_octets")
 
-    def __init__(self, received: int, dropped: int, last: float) -> None:
+    def __init__(self, received: int, dropped: int, last: float, sent: int = 0,
+                 sent_octets: int = 0, last_sent_ts: int = 0,
+                 last_sent_at: float = 0.0) -> None:
         self.received = received
         self.dropped = dropped
         self.last = last
+        self.sent = sent
+        self.sent_octets = sent_octets
+        self.last_sent_ts = last_sent_ts
+        self.last_sent_at = last_sent_at
 
 
 class NativeRelay:
@@ -169,6 +293,20 @@ class NativeRelay:
         if stats is not None:
             self._stats[conf.fd] = stats
 
+    def transcode(self, fd: int, conf: Direction) -> None:
+        """Transcode side ``fd``'s packets in C as ``conf`` says (see `direction`)."""
+        found = self._lib.pr_transcode(self._live(), fd, ctypes.byref(conf))
+        if found < 0:
+            raise ValueError(f"the C transcoder refused descriptor {fd}'s direction") \
+                if found == -22 else OSError(-found, f"descriptor {fd} is not carried")
+
+    def transcoder(self, fd: int) -> Direction | None:
+        """Side ``fd``'s C transcoding direction as it stands, or None."""
+        conf = Direction()
+        if self._lib.pr_transcoder(self._live(), fd, ctypes.byref(conf)) < 0:
+            return None
+        return conf
+
     def remove(self, fd: int) -> SideCounts | None:
         """Stop carrying a side; its counts (None if it was not carried). Its statistics
         object, given to `add`, now holds what the C loop computed."""
@@ -178,14 +316,18 @@ class NativeRelay:
         stats = self._stats.pop(fd, None)
         if stats is not None and conf.has_stats:
             stats_from_c(conf.stats, stats)
-        return SideCounts(conf.received, conf.dropped, conf.last)
+        return SideCounts(conf.received, conf.dropped, conf.last, conf.sent, conf.sent_octets,
+                          int(conf.last_sent_ts), conf.last_sent_at)
 
     def counts(self, fds: Sequence[int]) -> list[SideCounts | None]:
-        out = (ctypes.c_double * (3 * len(fds)))()
+        out = (ctypes.c_double * (_COUNTS * len(fds)))()
         self._lib.pr_counts(self._live(), (ctypes.c_int32 * len(fds))(*fds), len(fds), out)
-        return [None if out[3 * i] < 0 else
-                SideCounts(int(out[3 * i]), int(out[3 * i + 1]), out[3 * i + 2])
-                for i in range(len(fds))]
+        found: list[SideCounts | None] = []
+        for i in range(len(fds)):
+            at = out[_COUNTS * i:_COUNTS * (i + 1)]
+            found.append(None if at[0] < 0 else SideCounts(
+                int(at[0]), int(at[1]), at[2], int(at[3]), int(at[4]), int(at[5]), at[6]))
+        return found
 
     def add_dropped(self, fd: int, dropped: int = 1) -> None:
         self._lib.pr_add_dropped(self._live(), fd, dropped)
@@ -224,6 +366,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.pr_add_dropped.argtypes = [handle, ctypes.c_int, ctypes.c_uint64]
     lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,
                              ctypes.POINTER(ctypes.c_int32)]
+    lib.pr_transcode.argtypes = [handle, ctypes.c_int, ctypes.POINTER(Direction)]
+    lib.pr_transcoder.argtypes = [handle, ctypes.c_int, ctypes.POINTER(Direction)]
     lib.pr_stats_update.argtypes = [ctypes.POINTER(_Stats), ctypes.c_int32, ctypes.c_uint32,
                                     ctypes.c_double, ctypes.c_uint32]
     return lib

@@ -17,8 +17,9 @@ from where the switch left it. The codecs are imported with the first such bridg
 What the switch still needs arrives over the same Unix socket, as JSON messages:
 
 - ``tick`` (every `TICK_SECONDS`): per bridge and side, the packets forwarded, dropped, and
-  when the last one arrived (for the media time-out and the metrics), and which loop
-  forwards (``"loop": "c"`` or ``"python"``);
+  when the last one arrived (for the media time-out and the metrics), which loop forwards
+  (``"loop": "c"`` or ``"python"``) and how many transcoding directions run in C
+  (``"c_transcoding"``);
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
 - ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
   and pass on as it does for its own RTCP ports;
@@ -30,7 +31,9 @@ octets, the last RTP timestamp and when (the switch's RTCP sender reports need t
 
 Where `pycc accel build` has compiled it, the packets go through the C loop of
 `pycc.media.relay_native` instead of `Worker._forward`: the same checks and statistics, with
-the interpreter only seeing what it must (RTCP, event copies, packets to transcode).
+the interpreter only seeing what it must (RTCP, event copies, packets to transcode). A
+direction between PCMU, PCMA and G.729 is transcoded in C as well, with its transcoder's own
+codec objects and stream state; other codecs (Opus, G.722) go through the Python transcoder.
 
 The control messages from the switch: ``add`` (with the two descriptors), ``remove``,
 ``loss`` (a party's RTCP report of the share of a transcoded stream it lost, for the encoder's
@@ -83,8 +86,8 @@ class _Side:
     """One party of a forwarded bridge: its socket, where it is, what it sends."""
 
     __slots__ = ("codec_errors", "dropped", "dropped_here", "events", "fd", "last", "last_sent",
-                 "last_sent_at", "map", "path", "peer", "received", "sent", "sent_octets", "sock",
-                 "stats")
+                 "last_sent_at", "last_sent_ts", "map", "native_path", "path", "peer",
+                 "received", "sent", "sent_octets", "sock", "stats")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], table: list[int],
                  events: list[int], stats: ReceiverStats | None) -> None:
@@ -101,13 +104,17 @@ class _Side:
         self.last = 0.0
         # ... and the packets lost here on the way out (a transcoder's, a failed send).
         self.dropped_here = 0
-        #: A transcoding direction from this party to the other (else packets are relayed).
+        #: A transcoding direction from this party to the other (else packets are relayed),
+        #: and whether the C loop runs it (with ``path``'s codec objects).
         self.path: Any = None
+        self.native_path = False
         # What a transcoding direction sent this party (the switch's sender reports).
         self.sent = 0
         self.sent_octets = 0
         self.last_sent = b""  # its timestamp is read when the counts go out, not per packet
         self.last_sent_at = 0.0
+        #: The last timestamp sent, when the C loop's transcoder sends to this party.
+        self.last_sent_ts: int | None = None
         self.codec_errors = 0
 
     def send_rtp(self, data: bytes) -> None:
@@ -125,7 +132,8 @@ class _Side:
         """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
         counts: list[Any] = [self.received, self.dropped + self.dropped_here, self.last]
         if self.path is not None:
-            last_ts = int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
+            last_ts = self.last_sent_ts if self.last_sent_ts is not None else \
+                int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
             counts += [self.sent, self.sent_octets, last_ts, self.last_sent_at]
         return counts
 
@@ -230,6 +238,11 @@ class Worker:
                 native.add(side.sock, far.sock, side.peer, side.map, sorted(side.events),
                            side.stats, python=side.path is not None)
                 added.append(side.fd)
+            for side in pair.sides:
+                conf = relay_native.direction(side.path) if side.path is not None else None
+                if conf is not None:
+                    native.transcode(side.fd, conf)
+                    side.native_path = True
         except (OSError, ValueError):
             # An address the C loop cannot hold (not numeric): forwarded here instead.
             for fd in added:
@@ -259,8 +272,7 @@ class Worker:
                 self.native_sides.pop(side.fd, None)
                 found = self.native.remove(side.fd)  # its statistics object is up to date
                 if found is not None:
-                    side.received, side.dropped, side.last = (found.received, found.dropped,
-                                                              found.last)
+                    _take_counts(side, found)
             else:
                 self.loop.remove_reader(side.fd)
             side.sock.close()  # the switch keeps its own descriptor of the socket
@@ -297,6 +309,11 @@ class Worker:
             pair, index = found
             if kind == relay_native.PATH:
                 self._through_path(pair, index, data, time.monotonic())
+            elif kind == relay_native.CODEC_ERROR:
+                # The C loop counted it dropped, and passes up only the first.
+                pair.sides[index].codec_errors += 1
+                self._send({"op": "error", "detail": f"transcoding: a payload of "
+                            f"{len(data) - 12} bytes the codec refuses"})
             else:
                 self._send({"op": "rtcp" if kind == relay_native.RTCP else "event",
                             "id": pair.id, "side": index,
@@ -310,8 +327,7 @@ class Worker:
         for fd, found in zip(fds, self.native.counts(fds), strict=True):
             if found is not None:
                 pair, index = self.native_sides[fd]
-                side = pair.sides[index]
-                side.received, side.dropped, side.last = found.received, found.dropped, found.last
+                _take_counts(pair.sides[index], found)
 
     def _forward(self, pair: _Pair, index: int) -> None:
         side = pair.sides[index]
@@ -367,16 +383,26 @@ class Worker:
         side = pair.sides[index]
         far = pair.sides[1 - index]
         sent = far.sent
+        refused = side.path.refused
         try:
             side.path.forward(data)
         except (ArithmeticError, LookupError, ValueError) as exc:
             # A payload the codec library refuses: that packet is lost, not the worker.
-            side.dropped_here += 1
-            side.codec_errors += 1
-            if side.codec_errors == 1:
-                self._send({"op": "error", "detail": f"transcoding: {exc}"})
+            self._codec_error(side, f"transcoding: {exc}")
+        else:
+            if side.path.refused != refused:  # the decoder refused it: lost, and counted
+                self._codec_error(side, f"transcoding: a payload of {len(data) - 12} bytes "
+                                        f"the codec refuses")
         if far.sent != sent:
             far.last_sent_at = now
+
+    def _codec_error(self, side: _Side, detail: str) -> None:
+        """A packet of ``side`` its transcoder could not take: counted lost; the switch
+        hears of the first."""
+        side.dropped_here += 1
+        side.codec_errors += 1
+        if side.codec_errors == 1:
+            self._send({"op": "error", "detail": detail})
 
     async def tick(self) -> None:
         while True:
@@ -386,7 +412,17 @@ class Worker:
                 pairs = {str(ident): [side.counts() for side in pair.sides]
                          for ident, pair in self.pairs.items()}
                 self._send({"op": "tick", "loop": "python" if self.native is None else "c",
+                            "c_transcoding": sum(side.native_path for pair in self.pairs.values()
+                                                 for side in pair.sides),
                             "pairs": pairs})
+
+
+def _take_counts(side: _Side, found: relay_native.SideCounts) -> None:
+    """What the C loop counted for ``side``, including what its transcoder sent it."""
+    side.received, side.dropped, side.last = found.received, found.dropped, found.last
+    if found.sent:
+        side.sent, side.sent_octets = found.sent, found.sent_octets
+        side.last_sent_ts, side.last_sent_at = found.last_sent_ts, found.last_sent_at
 
 
 def _table(pairs: list[list[int]]) -> list[int]:
