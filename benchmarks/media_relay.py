@@ -243,15 +243,18 @@ class RunResult:
     received: int
     latencies_ms: list[float]
     cpu: float
+    #: Of ``cpu``, what the switch's child processes (relay workers) used.
+    worker_cpu: float = 0.0
 
     @property
     def loss(self) -> float:
         return 1 - self.received / self.sent if self.sent else 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and of its child processes (pycc's relay worker)."""
-    total = 0.0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time of ``pid`` with its child processes (pycc's relay workers), and of the
+    children alone."""
+    total = children = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -260,8 +263,11 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         if int(entry.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += used
+            if int(entry.name) != pid:
+                children += used
+    return total, children
 
 
 def payload_for(codec: str) -> bytes:
@@ -330,7 +336,7 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
     selector.register(a_sock, selectors.EVENT_READ)
     selector.register(b_sock, selectors.EVENT_READ)
     start = time.monotonic()
-    cpu_start: float | None = None
+    cpu_start: tuple[float, float] | None = None
     measure_from = start + warm
     # Latency is that of the packets sent in the measured seconds: one sent during the
     # warm-up, when a relay worker may not yet carry its call, is no sample of the steady
@@ -417,10 +423,12 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
         for key, _ in selector.select(0.05):
             while (count := receivers[key.fd].receive()) > 0:
                 received += count
-    cpu = cpu_seconds(pid) - (cpu_start or 0.0)
+    cpu_end = cpu_seconds(pid)
+    cpu, worker_cpu = (end - begin for end, begin in zip(cpu_end, cpu_start or (0.0, 0.0),
+                                                         strict=True))
     # In a conference each phone sends one stream and hears one mix: as many packets back.
     flat = np.concatenate(latencies).tolist() if latencies else []
-    return RunResult(counted_sent, received, flat, cpu / seconds)
+    return RunResult(counted_sent, received, flat, cpu / seconds, worker_cpu / seconds)
 
 
 def bound_socket() -> socket.socket:
@@ -535,10 +543,10 @@ def main() -> None:
         targets = [f"pycc-opus{int(c)}" for c in args.opus_complexity.split(",")]
     print(f"# {' '.join(sys.argv)}")
     print("| mode | calls | target | packets/s sent | loss % | p50 ms | p99 ms | relay CPU % |"
-          " pycc / rtpengine CPU |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          " of it workers % | pycc / rtpengine CPU |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for calls in (int(c) for c in args.calls.split(",")):
-        medians: dict[str, tuple[float, float, float, float, float]] = {}
+        medians: dict[str, tuple[float, float, float, float, float, float]] = {}
         # Runs alternate between the targets: this VM's speed drifts within minutes, and
         # each target's median should see the same drift.
         runs: dict[str, list[RunResult]] = {target: [] for target in targets}
@@ -555,9 +563,10 @@ def main() -> None:
                 statistics.median(percentile(r.latencies_ms, 50) for r in results),
                 statistics.median(percentile(r.latencies_ms, 99) for r in results),
                 statistics.median(100 * r.cpu for r in results),
+                statistics.median(100 * r.worker_cpu for r in results),
             )
         for target in targets:
-            rate, loss, p50, p99, cpu = medians[target]
+            rate, loss, p50, p99, cpu, worker_cpu = medians[target]
             ratio = ""
             if target.startswith("pycc") and "rtpengine" in medians \
                     and medians["rtpengine"][4] > 0:
@@ -565,7 +574,7 @@ def main() -> None:
             label = args.mode if args.mode != "transcode" else f"PCMU<->{args.codec}"
             loss = max(0.0, loss)  # packets of the warm-up second may land in the count
             print(f"| {label} | {calls} | {target} | {rate:,.0f} | {loss:.2f} | {p50:.2f} |"
-                  f" {p99:.2f} | {cpu:.0f} | {ratio} |", flush=True)
+                  f" {p99:.2f} | {cpu:.0f} | {worker_cpu:.0f} | {ratio} |", flush=True)
 
 
 if __name__ == "__main__":
