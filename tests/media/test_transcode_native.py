@@ -296,14 +296,22 @@ def test_a_direction_the_c_code_cannot_hold_is_refused(lib: ctypes.CDLL) -> None
     conf = direction(_Transcoder(side("PCMU"), side("PCMA"), Sink(), default_registry(), 1))
     assert conf is not None
     for field, value in (("frame", 0), ("frame", 961), ("pending_len", 160),
-                         ("events_len", 10), ("src_frame", -1)):
+                         ("events_len", 10), ("src_frame", -1), ("decoder", 3),
+                         ("encoder", 0), ("g711_decode", None), ("g711_encode", None),
+                         ("dst_pt", 128), ("dst_event", -2), ("seq", 0x10000),
+                         ("in_seq", -1)):
         bad = Direction.from_buffer_copy(conf)
         setattr(bad, field, value)
         assert not lib.pt_new(ctypes.byref(bad)), field
     g729_conf = direction(_Transcoder(side("PCMU"), side("G729"), Sink(), default_registry(), 1))
     assert g729_conf is not None
-    g729_conf.frame = 100  # not whole 10 ms frames
-    assert not lib.pt_new(ctypes.byref(g729_conf))
+    for field, value in (("frame", 100), ("g729_encoder", None), ("g729_encode", None)):
+        bad = Direction.from_buffer_copy(g729_conf)
+        setattr(bad, field, value)  # not whole 10 ms frames; no bcg729 to encode with
+        assert not lib.pt_new(ctypes.byref(bad)), field
+    made = lib.pt_new(ctypes.byref(g729_conf))
+    assert made
+    lib.pt_free(made)
 
 
 # -- concealment ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@
 #define PT_MAX_PENDING 960 /* the longest packet pycc makes: 120 ms */
 #define PT_MAX_DATAGRAM 2048
 /* A datagram of G.729 frames decoded, after five lost packets concealed. */
-#define PT_MAX_PCM (PT_MAX_DATAGRAM / G729_BYTES * G729_FRAME + G729_FRAME + PT_MAX_CONCEAL * PT_MAX_PENDING)
+#define PT_MAX_PCM \
+    (PT_MAX_DATAGRAM / G729_BYTES * G729_FRAME + G729_FRAME + PT_MAX_CONCEAL * PT_MAX_PENDING)
 #define PT_EVENT_TIMES 9
 #define G729_FRAME 80
 #define G729_BYTES 10
@@ -309,18 +310,28 @@ static void forward_event(pt_transcoder *t, const uint8_t *payload, int32_t len,
     send_packet(t, c->dst_event, marker, len, out_ts, out, ctx);
 }
 
+/* Whether a codec kind comes with what it needs. */
+static int codec_ready(int32_t kind, const void *table, const void *context, const void *fn) {
+    if (kind == PT_G711) return table != NULL;
+    return kind == PT_G729 && context != NULL && fn != NULL;
+}
+
+/* A transcoder with `conf`'s description and state; NULL for one it cannot run. */
 pt_transcoder *pt_new(const pt_conf *conf) {
+    const pt_conf *c = conf;
+    if (!codec_ready(c->decoder, c->g711_decode, c->g729_decoder, c->g729_decode)
+        || !codec_ready(c->encoder, c->g711_encode, c->g729_encoder, c->g729_encode)
+        || c->frame <= 0 || c->frame > PT_MAX_PENDING
+        || (c->encoder == PT_G729 && c->frame % G729_FRAME)
+        || c->src_frame <= 0 || c->src_frame > PT_MAX_PENDING
+        || c->pending_len < 0 || c->pending_len >= c->frame
+        || c->events_len < 0 || c->events_len > PT_EVENT_TIMES
+        || c->dst_pt < 0 || c->dst_pt > 127 || c->dst_event < -1 || c->dst_event > 127
+        || c->seq < 0 || c->seq > 0xFFFF || c->in_seq < 0 || c->in_seq > 0xFFFF)
+        return NULL;
     pt_transcoder *t = calloc(1, sizeof *t);
     if (t == NULL) return NULL;
     t->conf = *conf;
-    if (conf->frame <= 0 || conf->frame > PT_MAX_PENDING || conf->src_frame <= 0
-        || conf->src_frame > PT_MAX_PENDING || conf->pending_len < 0
-        || conf->pending_len >= conf->frame || conf->events_len < 0
-        || conf->events_len > PT_EVENT_TIMES
-        || (conf->encoder == PT_G729 && conf->frame % G729_FRAME)) {
-        free(t);
-        return NULL;
-    }
     return t;
 }
 
