@@ -11,7 +11,7 @@ stale compiled code: the hash changes, and pycc runs the pure Python modules unt
 build. ``PYCC_PURE=1`` turns the compiled modules off; ``PYCC_ACCEL_DIR`` moves the cache.
 
 The same build compiles the C sources of `NATIVE` (the relay worker's packet loop and its
-narrowband transcoding) into plain shared libraries that pycc binds with ctypes;
+transcoding) into plain shared libraries that pycc binds with ctypes;
 `native_library` serves them by the same rule.
 
 This module runs before everything else of pycc and imports nothing of it.

@@ -378,6 +378,8 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run, packet_loop: st
             c.server.sweep()
             assert len(offloader.handed) == 1 and bridge.reclaim is not None
             await _loop_is(c, packet_loop)
+            # With the C loop, both directions are transcoded in C too.
+            assert offloader.c_transcoding == (2 if packet_loop == "c" else 0)
             sent_b_before = bridge.y.sent
             c.a.rtp_in.clear()
             c.b.rtp_in.clear()

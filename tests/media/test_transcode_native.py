@@ -1,10 +1,12 @@
 """The relay worker's transcoding in C (transcode_core.c, `pycc.media.relay_native.direction`)
-against the Python it stands in for: `pycc.media.bridge._Transcoder` between PCMU, PCMA and
-G.729, and the G.711 concealment of `pycc.codecs.plc.PitchRepetition`.
+against the Python it stands in for: `pycc.media.bridge._Transcoder` among PCMU, PCMA, G.729
+and Opus (with events at 8 or 48 kHz), and the G.711 concealment of
+`pycc.codecs.plc.PitchRepetition`.
 
 Both run the same drawn streams (in order, with losses, duplicates, late packets, new SSRCs,
 RFC 4733 events, comfort noise, headers with CSRCs, extensions and padding, payloads the codec
-refuses) from the same state, and must send the same bytes. The library is compiled here from
+refuses, real Opus packets of 10 to 60 ms) from the same state, and must send the same
+bytes. The library is compiled here from
 the checkout (`test_relay_native.compile_relay`)."""
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_relay_native import compile_relay
 
-from pycc.codecs import g729
+from pycc.codecs import g729, opus
 from pycc.codecs.plc import PitchRepetition
 from pycc.codecs.registry import default_registry
 from pycc.media.bridge import TranscodePlan, _Transcoder, transcoder_from_plan
@@ -29,7 +31,7 @@ from pycc.sdp.anchor import StreamSide
 from pycc.sdp.attributes import RtpMap
 
 CODECS = {"PCMU": RtpMap(0, "PCMU", 8000), "PCMA": RtpMap(8, "PCMA", 8000),
-          "G729": RtpMap(18, "G729", 8000)}
+          "G729": RtpMap(18, "G729", 8000), "opus": RtpMap(111, "opus", 48000, 2)}
 PAIRS = [(a, b) for a in CODECS for b in CODECS if a != b]
 IN_EVENT, OUT_EVENT = 101, 96
 SSRC = 0x5EED
@@ -56,8 +58,9 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
 SEND = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32)
 
 
-def side(name: str, ptime: float | None = 20, *, events: int | None = None) -> StreamSide:
-    event = RtpMap(events, "telephone-event", 8000) if events is not None else None
+def side(name: str, ptime: float | None = 20, *, events: int | None = None,
+         event_clock: int = 8000) -> StreamSide:
+    event = RtpMap(events, "telephone-event", event_clock) if events is not None else None
     return StreamSide(CODECS[name], event, ("127.0.0.1", 4000), None, False, True, True,
                       "RTP/AVP", ptime, None, None)
 
@@ -122,7 +125,29 @@ def packet(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, *, marker: boo
     return head + payload + tail
 
 
+def _opus_packets() -> dict[int, list[bytes]]:
+    """Real Opus packets of a warbling tone, by length in ms (from PCM at 8000 Hz, as pycc
+    encodes for a narrowband far party)."""
+    codec = default_registry().find("opus", 48000, 2).at_rate(8000)
+    t = np.arange(8000) / 8000
+    pcm = (9000 * np.sin(2 * np.pi * (300 + 200 * np.sin(2 * np.pi * 3 * t)) * t)).astype(
+        np.int16)
+    found: dict[int, list[bytes]] = {}
+    for ms in (10, 20, 40, 60):
+        encoder = codec.encoder(ms)
+        n = encoder.samples_per_frame
+        found[ms] = [encoder.encode(pcm[i:i + n]) for i in range(0, len(pcm) - n + 1, n)]
+    return found
+
+
+OPUS_PACKETS = _opus_packets() if opus.UNAVAILABLE is None else {}
+
+
 def audio_payload(name: str, draw: st.DrawFn, ms: int) -> bytes:
+    if name == "opus":
+        if ms not in OPUS_PACKETS or draw(st.integers(0, 20)) == 0:
+            return draw(st.binary(max_size=60))  # what libopus may refuse, or not
+        return draw(st.sampled_from(OPUS_PACKETS[ms]))
     if name == "G729":
         frames = draw(st.binary(min_size=10 * (ms // 10), max_size=10 * (ms // 10)))
         return frames + draw(st.sampled_from([b"", b"", b"\x12\x34"]))  # an Annex B SID
@@ -134,6 +159,8 @@ def streams(draw: st.DrawFn, src: str) -> list[bytes]:
     """What a party sends: mostly 20 ms packets in order, with the drawn mishaps."""
     seq, ts, ssrc = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFFFFFF)), 0xA1
     pt = CODECS[src].payload_type
+    per_ms = CODECS[src].clock_rate // 1000
+    packet_ts = 20 * per_ms
     out: list[bytes] = []
     steps = draw(st.lists(st.sampled_from(
         ["next"] * 8 + ["lose", "lose_many", "duplicate", "late", "ssrc", "event", "cn",
@@ -141,7 +168,8 @@ def streams(draw: st.DrawFn, src: str) -> list[bytes]:
     key_ts = None
     for step in steps:
         if step == "late":
-            out.append(packet(pt, seq - 3, ts - 480, ssrc, audio_payload(src, draw, 20)))
+            out.append(packet(pt, seq - 3, ts - 3 * packet_ts, ssrc,
+                              audio_payload(src, draw, 20)))
             continue
         if step == "duplicate" and out:
             out.append(out[-1])
@@ -160,15 +188,15 @@ def streams(draw: st.DrawFn, src: str) -> list[bytes]:
             continue
         ms = 20
         if step == "lose":
-            seq, ts = seq + draw(st.integers(1, 5)), ts + 160 * draw(st.integers(1, 5))
+            seq, ts = seq + draw(st.integers(1, 5)), ts + packet_ts * draw(st.integers(1, 5))
         elif step == "lose_many":
-            seq, ts = seq + draw(st.integers(6, 40)), ts + 160 * draw(st.integers(6, 40))
+            seq, ts = seq + draw(st.integers(6, 40)), ts + packet_ts * draw(st.integers(6, 40))
         elif step == "ssrc":
             ssrc, seq, ts = ssrc + 1, draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 1 << 31))
         elif step == "long":
-            ms = draw(st.sampled_from([10, 30, 60]))
+            ms = draw(st.sampled_from([10, 30, 40, 60]))
         elif step == "silence":
-            ts += 160 * draw(st.integers(1, 50))  # the sender suppressed silence
+            ts += packet_ts * draw(st.integers(1, 50))  # the sender suppressed silence
         elif step == "backwards":
             ts -= draw(st.integers(1, 1 << 31))  # a sender's clock that jumps back
         payload = audio_payload(src, draw, ms)
@@ -180,7 +208,7 @@ def streams(draw: st.DrawFn, src: str) -> list[bytes]:
                               padding=draw(st.integers(1, 8))))
         else:
             out.append(packet(pt, seq, ts, ssrc, payload, marker=draw(st.booleans())))
-        seq, ts = seq + 1, ts + 8 * ms
+        seq, ts = seq + 1, ts + per_ms * ms
     return out
 
 
@@ -211,22 +239,33 @@ def same_state(python: _Transcoder, c: CDirection) -> None:
     assert found.concealed == python.concealed
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data(), pair=st.sampled_from(PAIRS), ptime=st.sampled_from([10, 20, 30, 40]))
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), pair=st.sampled_from(PAIRS), ptime=st.sampled_from([10, 20, 30, 40]),
+       clocks=st.sampled_from([(8000, 8000), (48000, 8000), (8000, 48000)]))
 def test_the_c_transcoder_sends_what_python_sends(lib: ctypes.CDLL, data: st.DataObject,
-                                                  pair: tuple[str, str], ptime: int) -> None:
+                                                  pair: tuple[str, str], ptime: int,
+                                                  clocks: tuple[int, int]) -> None:
     src, dst = pair
-    python, sink, c = pair_of(lib, side(src, events=IN_EVENT), side(dst, ptime, events=OUT_EVENT))
+    if "opus" in pair and not OPUS_PACKETS:
+        pytest.skip("no libopus here")
+    python, sink, c = pair_of(lib, side(src, events=IN_EVENT, event_clock=clocks[0]),
+                              side(dst, ptime, events=OUT_EVENT, event_clock=clocks[1]))
     refusing = Refusals(python._decoder)
     python._decoder = refusing
+    errors = 0
     try:
         for sent in data.draw(streams(src)):
             before = refusing.count
-            python.forward(sent)
-            assert c.forward(sent) == refusing.count - before, sent.hex()
+            try:
+                python.forward(sent)
+                failed = 0
+            except ValueError:  # libopus failed to conceal or encode
+                failed = 1
+            errors += refusing.count - before + failed
+            assert c.forward(sent) == refusing.count - before + failed, sent.hex()
         assert c.packets == sink.packets
         same_state(python, c)
-        assert c.state().codec_errors == refusing.count
+        assert c.state().codec_errors == errors
     finally:
         c.close()
 
@@ -279,8 +318,10 @@ def test_what_the_c_code_does_not_do_stays_in_python(lib: ctypes.CDLL) -> None:
                       True, True, "RTP/AVP", 20, None, None)
     wideband = StreamSide(RtpMap(9, "G722", 8000), None, ("127.0.0.1", 4000), None, False,
                           True, True, "RTP/AVP", 20, None, None)
-    assert direction(_Transcoder(side("PCMU"), opus, Sink(), registry, 1)) is None
+    # Audio meeting at 16 kHz (G.722 with Opus), or resampled (G.711 with G.722).
+    assert direction(_Transcoder(opus, wideband, Sink(), registry, 1)) is None
     assert direction(_Transcoder(side("PCMU"), wideband, Sink(), registry, 1)) is None
+    assert direction(_Transcoder(side("PCMU"), opus, Sink(), registry, 1)) is not None
     # Keys sent as tones are listened for in the decoded audio: Python's detector.
     heard = _Transcoder(side("PCMU"), side("G729"), Sink(), registry, 1, on_inband=print)
     assert heard.listens_for_tones and direction(heard) is None

@@ -29,8 +29,8 @@ from pycc.codecs.registry import Codec, CodecSpec, Decoder, Encoder, default_reg
 from pycc.dsp.pcm import Pcm, require_pcm
 from pycc.sdp.attributes import fmtp_parameters
 
-__all__ = ["OPUS", "UNAVAILABLE", "OpusCodec", "OpusDecoder", "OpusEncoder", "opus_complexity",
-           "set_opus_complexity"]
+__all__ = ["OPUS", "UNAVAILABLE", "OpusCodec", "OpusDecoder", "OpusEncoder", "decode_function",
+           "encode_function", "opus_complexity", "set_opus_complexity"]
 
 #: Why Opus cannot be used on this host, or None.
 UNAVAILABLE: str | None = None
@@ -88,6 +88,12 @@ class OpusEncoder(Encoder):
         self.fec = fec
         self.dtx = dtx
         self.packet_loss_percentage = packet_loss_percentage
+
+    @property
+    def state(self) -> int:
+        """The libopus encoder's address (C code may encode with it while this object
+        lives)."""
+        return int(ctypes.cast(self._encoder.encoder_state, ctypes.c_void_p).value or 0)
 
     def _set(self, request: Any, value: int) -> None:
         # opuslib 3.0.1's own setters for FEC and DTX do not pass the value; go to the ctl.
@@ -193,6 +199,12 @@ class OpusDecoder(Decoder):
     def spec(self) -> CodecSpec:
         return self._spec
 
+    @property
+    def state(self) -> int:
+        """The libopus decoder's address (C code may decode with it while this object
+        lives)."""
+        return int(ctypes.cast(self._decoder.decoder_state, ctypes.c_void_p).value or 0)
+
     def _run(self, data: bytes | None, samples: int, fec: bool, what: str) -> Pcm:
         length = len(data) if data else 0
         got = _check(
@@ -220,6 +232,16 @@ class OpusDecoder(Decoder):
             return self.conceal(samples)
         granules = -(-samples // self._granule)
         return self._run(next_payload, granules * self._granule, True, "FEC decode")[:samples]
+
+
+def decode_function() -> Any:
+    """libopus's ``opus_decode``, as ctypes binds it (for C code that decodes itself)."""
+    return opus_decoder.libopus_decode
+
+
+def encode_function() -> Any:
+    """libopus's ``opus_encode``, as ctypes binds it."""
+    return opus_encoder.libopus_encode
 
 
 class OpusCodec(Codec):

@@ -8,9 +8,9 @@
  * one datagram from each ready socket and forwards it out of the far side's socket to the
  * far party, all in C. What the interpreter must see is copied into the caller's buffer as
  * records: RTCP multiplexed on the RTP port (RFC 5761 section 4), copies of RFC 4733 event
- * packets, and packets of a side whose direction is transcoded in Python. A direction between
- * PCMU, PCMA and G.729 is transcoded here instead (transcode_core.c, compiled into the same
- * library), and the packets it makes go out to the far party the same way.
+ * packets, and packets of a side whose direction is transcoded in Python. A direction among
+ * PCMU, PCMA, G.729 and Opus is transcoded here instead (transcode_core.c, compiled into the
+ * same library), and the packets it makes go out to the far party the same way.
  *
  * The library needs no Python headers: `pycc.media.relay_native` binds it with ctypes, and
  * `pycc accel build` compiles it with the system C compiler. Level-triggered epoll and one

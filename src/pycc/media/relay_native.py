@@ -10,9 +10,10 @@ payload-type map, the telephone-event types and their RFC 3550 statistics
 `drain` forwards what is ready and returns the records the interpreter must handle.
 
 A side's transcoding direction (`pycc.media.bridge._Transcoder`, rebuilt in the worker from
-the switch's plan) runs in C too when `direction` can describe it: between PCMU, PCMA and
-G.729 at 8000 Hz, with no tone detection. The C code uses the direction's own codec objects
-(the G.711 tables, the bcg729 contexts), which must live as long as the side is carried.
+the switch's plan) runs in C too when `direction` can describe it: between PCMU, PCMA, G.729
+and Opus, their audio meeting at 8000 Hz in one channel, with no tone detection. The C code
+uses the direction's own codec objects (the G.711 tables, the bcg729 and libopus states),
+which must live as long as the side is carried.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CODEC_ERROR: Final = 4
 #: transcode_core.c's codec kinds, and its limits.
 _G711: Final = 1
 _G729: Final = 2
+_OPUS: Final = 3
 _MAX_PENDING: Final = 960
 _EVENT_TIMES: Final = 9
 _COUNTS: Final = 7
@@ -88,6 +90,9 @@ class Direction(ctypes.Structure):
     _fields_ = [
         ("decoder", ctypes.c_int32), ("encoder", ctypes.c_int32),
         ("frame", ctypes.c_int32), ("src_frame", ctypes.c_int32),
+        ("step", ctypes.c_int32), ("src_step", ctypes.c_int32),
+        ("src_clock", ctypes.c_int32), ("dst_clock", ctypes.c_int32),
+        ("src_event_clock", ctypes.c_int32), ("dst_event_clock", ctypes.c_int32),
         ("dst_pt", ctypes.c_int32), ("dst_event", ctypes.c_int32),
         ("ssrc", ctypes.c_uint32), ("seq", ctypes.c_int32), ("ts", ctypes.c_uint32),
         ("has_in_ssrc", ctypes.c_int32), ("in_ssrc", ctypes.c_uint32),
@@ -102,6 +107,8 @@ class Direction(ctypes.Structure):
         ("g711_decode", ctypes.c_void_p), ("g711_encode", ctypes.c_void_p),
         ("g729_decoder", ctypes.c_void_p), ("g729_encoder", ctypes.c_void_p),
         ("g729_decode", ctypes.c_void_p), ("g729_encode", ctypes.c_void_p),
+        ("opus_decoder", ctypes.c_void_p), ("opus_encoder", ctypes.c_void_p),
+        ("opus_decode", ctypes.c_void_p), ("opus_encode", ctypes.c_void_p),
         ("pending", ctypes.c_int16 * _MAX_PENDING),
     ]
 
@@ -114,9 +121,8 @@ def _set_bits(bits: ctypes.Array[ctypes.c_uint8], types: Sequence[int | None]) -
 
 def direction(path: object) -> Direction | None:
     """``path`` (a side's transcoding direction) as transcode_core.c runs it, or None when
-    it is one the C code does not do: another codec or clock, resampling, tone detection,
-    a packet longer than 120 ms."""
-    from pycc.codecs import g711, g729
+    it is one the C code does not do: another codec, PCM at another rate or in two channels,
+    resampling, tone detection, a packet longer than 120 ms."""
     from pycc.media.bridge import _Transcoder
 
     if not isinstance(path, _Transcoder) or path.listens_for_tones:
@@ -126,37 +132,24 @@ def direction(path: object) -> Direction | None:
     src, dst, state = plan.src, plan.dst, plan.state
     if resamples or src.codec is None or dst.codec is None:
         return None
-    clocks = {src.codec.clock_rate, dst.codec.clock_rate,
-              *(side.event.clock_rate for side in (src, dst) if side.event is not None)}
-    if clocks != {8000} or src.codec.channels != 1 or dst.codec.channels != 1:
+    if {decoder.spec.sample_rate, encoder.spec.sample_rate} != {8000} \
+            or decoder.spec.pcm_channels != 1 or encoder.spec.pcm_channels != 1:
         return None
     conf = Direction()
-    if isinstance(decoder, g711.G711Decoder):
-        conf.decoder = _G711
-        conf.g711_decode = decoder.table.ctypes.data
-    elif isinstance(decoder, g729.G729Decoder):
-        conf.decoder = _G729
-        conf.g729_decoder = decoder.context
-    else:
+    if not (_decoder_in(conf, decoder) and _encoder_in(conf, encoder)):
         return None
-    if isinstance(encoder, g711.G711Encoder):
-        conf.encoder = _G711
-        conf.g711_encode = encoder.table.ctypes.data
-    elif isinstance(encoder, g729.G729Encoder) and not encoder.vad:
-        conf.encoder = _G729
-        conf.g729_encoder = encoder.context
-    else:
-        return None
-    if _G729 in (conf.decoder, conf.encoder):
-        lib = g729.bcg729()
-        conf.g729_decode = ctypes.cast(lib.decode, ctypes.c_void_p).value
-        conf.g729_encode = ctypes.cast(lib.encode, ctypes.c_void_p).value
     conf.frame = encoder.samples_per_frame
     conf.src_frame = decoder.spec.samples_per_frame
+    conf.step = conf.frame * dst.codec.clock_rate // encoder.spec.sample_rate
+    conf.src_step = decoder.spec.timestamp_step
+    conf.src_clock, conf.dst_clock = src.codec.clock_rate, dst.codec.clock_rate
+    conf.src_event_clock = src.event.clock_rate if src.event is not None else 8000
+    conf.dst_event_clock = dst.event.clock_rate if dst.event is not None else 8000
     pending = state["pending"]
     event_ts: dict[int, int] = state["event_ts"]
+    clocks = {conf.src_clock, conf.dst_clock, conf.src_event_clock, conf.dst_event_clock}
     if not (0 < conf.frame <= _MAX_PENDING and 0 < conf.src_frame <= _MAX_PENDING
-            and decoder.spec.timestamp_step == conf.src_frame and len(pending) < conf.frame
+            and clocks <= {8000, 48000} and len(pending) < conf.frame
             and len(event_ts) <= _EVENT_TIMES):
         return None
     conf.dst_pt = dst.codec.payload_type
@@ -208,6 +201,51 @@ def stats_from_c(found: _Stats, stats: ReceiverStats) -> None:
         state["lsr"] = 0
         state["lsr_arrival"] = 0.0
     stats.restore(state)
+
+
+def _address(function: object) -> int | None:
+    """A ctypes-bound C function's address."""
+    return ctypes.cast(function, ctypes.c_void_p).value  # type: ignore[arg-type]
+
+
+def _decoder_in(conf: Direction, decoder: object) -> bool:
+    """Describe ``decoder`` in ``conf``; False for one the C code cannot run."""
+    from pycc.codecs import g711, g729, opus
+
+    if isinstance(decoder, g711.G711Decoder):
+        conf.decoder = _G711
+        conf.g711_decode = decoder.table.ctypes.data
+    elif isinstance(decoder, g729.G729Decoder):
+        conf.decoder = _G729
+        conf.g729_decoder = decoder.context
+        conf.g729_decode = _address(g729.bcg729().decode)
+    elif isinstance(decoder, opus.OpusDecoder):
+        conf.decoder = _OPUS
+        conf.opus_decoder = decoder.state
+        conf.opus_decode = _address(opus.decode_function())
+    else:
+        return False
+    return True
+
+
+def _encoder_in(conf: Direction, encoder: object) -> bool:
+    """Describe ``encoder`` in ``conf``; False for one the C code cannot run."""
+    from pycc.codecs import g711, g729, opus
+
+    if isinstance(encoder, g711.G711Encoder):
+        conf.encoder = _G711
+        conf.g711_encode = encoder.table.ctypes.data
+    elif isinstance(encoder, g729.G729Encoder) and not encoder.vad:
+        conf.encoder = _G729
+        conf.g729_encoder = encoder.context
+        conf.g729_encode = _address(g729.bcg729().encode)
+    elif isinstance(encoder, opus.OpusEncoder):
+        conf.encoder = _OPUS
+        conf.opus_encoder = encoder.state
+        conf.opus_encode = _address(opus.encode_function())
+    else:
+        return False
+    return True
 
 
 class SideCounts:

@@ -32,8 +32,9 @@ octets, the last RTP timestamp and when (the switch's RTCP sender reports need t
 Where `pycc accel build` has compiled it, the packets go through the C loop of
 `pycc.media.relay_native` instead of `Worker._forward`: the same checks and statistics, with
 the interpreter only seeing what it must (RTCP, event copies, packets to transcode). A
-direction between PCMU, PCMA and G.729 is transcoded in C as well, with its transcoder's own
-codec objects and stream state; other codecs (Opus, G.722) go through the Python transcoder.
+direction among PCMU, PCMA, G.729 and Opus whose audio meets at 8000 Hz is transcoded in C as
+well, with its transcoder's own codec objects and stream state; the others (G.722, wideband
+Opus) go through the Python transcoder.
 
 The control messages from the switch: ``add`` (with the two descriptors), ``remove``,
 ``loss`` (a party's RTCP report of the share of a transcoded stream it lost, for the encoder's

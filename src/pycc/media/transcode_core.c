@@ -1,7 +1,7 @@
 /* One transcoding direction of a bridge in C, for the relay worker's packet loop
- * (relay_core.c): what `pycc.media.bridge._Transcoder.forward` does for the narrowband pairs
- * among PCMU, PCMA and G.729 (all 8000 Hz, one channel, no resampling), without the
- * interpreter.
+ * (relay_core.c): what `pycc.media.bridge._Transcoder.forward` does for the pairs among
+ * PCMU, PCMA, G.729 and Opus whose audio meets at 8000 Hz in one channel (Opus decodes to
+ * and encodes from 8000 Hz itself; its RTP clock stays 48 kHz), without the interpreter.
  *
  * Per packet, as the Python does: the RTP header is read (RFC 3550 section 5.1: CSRCs, the
  * extension and padding checked against the length); a new SSRC re-anchors pycc's outgoing
@@ -9,12 +9,14 @@
  * sharing its timestamp); a gap of up to PT_MAX_CONCEAL packets is concealed, longer ones
  * set the marker; the payload is decoded, queued, and cut into the far party's packets,
  * each encoded and handed to the caller's `pt_send`. Concealment: G.729 by bcg729's own
- * (frame erasure), G.711 by pitch repetition after ITU-T G.711 Appendix I, the arithmetic of
- * `pycc.codecs.plc.PitchRepetition` step for step.
+ * (frame erasure), Opus by libopus's (the last lost packet from the in-band FEC of the one
+ * after it, RFC 6716 section 2.1.7), G.711 by pitch repetition after ITU-T G.711 Appendix I,
+ * the arithmetic of `pycc.codecs.plc.PitchRepetition` step for step.
  *
- * G.711 goes through the lookup tables of `pycc.codecs.g711` and G.729 through the bcg729
- * contexts of the worker's own codec objects; both are passed in by address, so this file
- * links against nothing but libm.
+ * G.711 goes through the lookup tables of `pycc.codecs.g711`, G.729 and Opus through the
+ * bcg729 and libopus states of the worker's own codec objects (whose settings, such as the
+ * Opus encoder's FEC, the worker's Python still changes); all are passed in by address, so
+ * this file links against nothing but libm.
  */
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +25,10 @@
 
 #define PT_G711 1
 #define PT_G729 2
+#define PT_OPUS 3
+#define OPUS_MAX_SAMPLES 960 /* 120 ms at 8000 Hz */
+#define OPUS_GRANULE 20      /* libopus conceals in steps of 2.5 ms */
+#define OPUS_MAX_PACKET 1275
 #define PT_MAX_CONCEAL 5
 #define PT_MAX_PENDING 960 /* the longest packet pycc makes: 120 ms */
 #define PT_MAX_DATAGRAM 2048
@@ -46,6 +52,10 @@
 typedef void (*bcg729_encode_fn)(void *ctx, const int16_t *pcm, uint8_t *out, uint8_t *length);
 typedef void (*bcg729_decode_fn)(void *ctx, const uint8_t *bits, uint8_t length, uint8_t erasure,
                                  uint8_t sid, uint8_t rfc3389, int16_t *pcm);
+typedef int (*opus_decode_fn)(void *st, const uint8_t *data, int32_t len, int16_t *pcm,
+                              int frame_size, int decode_fec);
+typedef int (*opus_encode_fn)(void *st, const int16_t *pcm, int frame_size, uint8_t *data,
+                              int32_t max_bytes);
 typedef void (*pt_send)(void *ctx, const uint8_t *packet, int32_t len);
 
 typedef struct pt_plc {
@@ -57,8 +67,10 @@ typedef struct pt_plc {
 /* A direction as the caller describes it, and its running state, read back by `pt_get`.
  * The state fields mean what `_Transcoder.plan()` calls them. */
 typedef struct pt_conf {
-    int32_t decoder, encoder;   /* PT_G711 or PT_G729 */
+    int32_t decoder, encoder;   /* PT_G711, PT_G729 or PT_OPUS */
     int32_t frame, src_frame;   /* samples per packet made; per lost packet concealed */
+    int32_t step, src_step;     /* their RTP timestamp steps */
+    int32_t src_clock, dst_clock, src_event_clock, dst_event_clock;
     int32_t dst_pt, dst_event;  /* dst_event -1: the far party takes no events */
     uint32_t ssrc;
     int32_t seq;
@@ -76,6 +88,8 @@ typedef struct pt_conf {
     const uint8_t *g711_encode;  /* 65536 codes, by the sample's bit pattern */
     void *g729_decoder, *g729_encoder;
     void *g729_decode, *g729_encode;
+    void *opus_decoder, *opus_encoder;
+    void *opus_decode, *opus_encode;
     int16_t pending[PT_MAX_PENDING];
 } pt_conf;
 
@@ -189,13 +203,32 @@ int32_t pt_plc_size(void) { return (int32_t)sizeof(pt_plc); }
 
 /* -- codecs ------------------------------------------------------------------------------ */
 
-/* Conceal n samples of a lost packet into pcm. */
-static void conceal(pt_transcoder *t, int16_t *pcm, int32_t n) {
+/* libopus's concealment of n samples into pcm, from `next`'s FEC data when given (the
+ * `OpusDecoder.conceal` and `decode_fec` of pycc.codecs.opus): the samples, or -1. */
+static int32_t opus_conceal(pt_transcoder *t, int16_t *pcm, int32_t n, const uint8_t *next,
+                            int32_t next_len) {
+    pt_conf *c = &t->conf;
+    int16_t out[OPUS_MAX_SAMPLES + OPUS_GRANULE];
+    int32_t asked = (n + OPUS_GRANULE - 1) / OPUS_GRANULE * OPUS_GRANULE;
+    if (asked > OPUS_MAX_SAMPLES + OPUS_GRANULE) return -1;
+    int got = ((opus_decode_fn)c->opus_decode)(c->opus_decoder, next_len ? next : NULL,
+                                               next_len, out, asked, next_len ? 1 : 0);
+    if (got < 0) return -1;
+    int32_t take = got < n ? got : n;
+    memcpy(pcm, out, (size_t)take * sizeof *out);
+    return take;
+}
+
+/* Conceal n samples of a lost packet into pcm (the last one lost before `next`, which may
+ * carry it as FEC): the samples made, or -1 when the codec fails. */
+static int32_t conceal(pt_transcoder *t, int16_t *pcm, int32_t n, int last,
+                       const uint8_t *next, int32_t next_len) {
     pt_conf *c = &t->conf;
     if (c->decoder == PT_G711) {
         pt_plc_conceal(&t->plc, pcm, n);
-        return;
+        return n;
     }
+    if (c->decoder == PT_OPUS) return opus_conceal(t, pcm, n, next, last ? next_len : 0);
     /* bcg729 conceals whole frames; the tail of the last is not used, as in Python. */
     int16_t frame[G729_FRAME];
     static const uint8_t silent[G729_BYTES];
@@ -204,6 +237,7 @@ static void conceal(pt_transcoder *t, int16_t *pcm, int32_t n) {
         int32_t take = n - at < G729_FRAME ? n - at : G729_FRAME;
         memcpy(pcm + at, frame, (size_t)take * sizeof *frame);
     }
+    return n;
 }
 
 /* Decode a payload into pcm; the samples, or -1 for a payload the codec refuses. */
@@ -213,6 +247,12 @@ static int32_t decode(pt_transcoder *t, const uint8_t *payload, int32_t len, int
         for (int32_t i = 0; i < len; i++) pcm[i] = c->g711_decode[payload[i]];
         pt_plc_observe(&t->plc, pcm, len);
         return len;
+    }
+    if (c->decoder == PT_OPUS) {
+        if (len == 0) return -1;
+        int got = ((opus_decode_fn)c->opus_decode)(c->opus_decoder, payload, len, pcm,
+                                                   OPUS_MAX_SAMPLES, 0);
+        return got < 0 ? -1 : got;
     }
     int32_t frames = len / G729_BYTES, tail = len % G729_BYTES;
     if ((tail != 0 && tail != G729_SID) || len == 0) return -1;
@@ -224,13 +264,18 @@ static int32_t decode(pt_transcoder *t, const uint8_t *payload, int32_t len, int
     return G729_FRAME * (frames + (tail ? 1 : 0));
 }
 
-/* Encode c->frame samples after the header in t->packet; the payload's length. */
+/* Encode c->frame samples after the header in t->packet; the payload's length, or -1. */
 static int32_t encode(pt_transcoder *t, const int16_t *pcm) {
     pt_conf *c = &t->conf;
     uint8_t *out = t->packet + 12;
     if (c->encoder == PT_G711) {
         for (int32_t i = 0; i < c->frame; i++) out[i] = c->g711_encode[(uint16_t)pcm[i]];
         return c->frame;
+    }
+    if (c->encoder == PT_OPUS) {
+        int size = ((opus_encode_fn)c->opus_encode)(c->opus_encoder, pcm, c->frame, out,
+                                                    OPUS_MAX_PACKET);
+        return size < 0 ? -1 : size;
     }
     bcg729_encode_fn fn = (bcg729_encode_fn)c->g729_encode;
     int32_t size = 0, last = 0;
@@ -282,13 +327,23 @@ static void send_packet(pt_transcoder *t, int32_t pt, int marker, int32_t payloa
 static uint32_t out_timestamp(const pt_conf *c, uint32_t in_ts) {
     uint32_t elapsed = in_ts - c->in_base;
     if (elapsed >= 0x80000000u) elapsed = 0; /* an older timestamp (reordering) */
-    return c->out_base + elapsed;             /* both clocks are 8000 Hz */
+    return c->out_base
+         + (uint32_t)((uint64_t)elapsed * (uint64_t)c->dst_clock / (uint64_t)c->src_clock);
 }
 
 static void forward_event(pt_transcoder *t, const uint8_t *payload, int32_t len, uint32_t ts,
                           int marker, pt_send out, void *ctx) {
     pt_conf *c = &t->conf;
     if (c->dst_event < 0 || len < 4) return;
+    uint8_t *copy = t->packet + 12;
+    if (12 + len > PT_MAX_DATAGRAM) return;
+    memcpy(copy, payload, (size_t)len);
+    /* The duration in the far party's event clock. */
+    uint64_t duration = ((uint64_t)((copy[2] << 8) | copy[3]) * (uint64_t)c->dst_event_clock)
+                      / (uint64_t)c->src_event_clock;
+    if (duration > 0xFFFF) duration = 0xFFFF;
+    copy[2] = (uint8_t)(duration >> 8);
+    copy[3] = (uint8_t)duration;
     uint32_t out_ts = 0;
     int found = 0;
     for (int32_t i = 0; i < c->events_len; i++) {
@@ -299,28 +354,36 @@ static void forward_event(pt_transcoder *t, const uint8_t *payload, int32_t len,
         }
     }
     if (!found) {
-        out_ts = c->ts;
+        out_ts = (uint32_t)((uint64_t)c->ts * (uint64_t)c->dst_event_clock
+                            / (uint64_t)c->dst_clock);
         if (c->events_len > 8) c->events_len = 0;
         c->event_in[c->events_len] = ts;
         c->event_out[c->events_len] = out_ts;
         c->events_len++;
     }
-    if (12 + len > PT_MAX_DATAGRAM) return;
-    memcpy(t->packet + 12, payload, (size_t)len);
     send_packet(t, c->dst_event, marker, len, out_ts, out, ctx);
 }
 
 /* Whether a codec kind comes with what it needs. */
-static int codec_ready(int32_t kind, const void *table, const void *context, const void *fn) {
+static int codec_ready(int32_t kind, const void *table, const void *g729, const void *g729_fn,
+                       const void *opus, const void *opus_fn) {
     if (kind == PT_G711) return table != NULL;
-    return kind == PT_G729 && context != NULL && fn != NULL;
+    if (kind == PT_G729) return g729 != NULL && g729_fn != NULL;
+    return kind == PT_OPUS && opus != NULL && opus_fn != NULL;
 }
+
+static int clock_ok(int32_t clock) { return clock == 8000 || clock == 48000; }
 
 /* A transcoder with `conf`'s description and state; NULL for one it cannot run. */
 pt_transcoder *pt_new(const pt_conf *conf) {
     const pt_conf *c = conf;
-    if (!codec_ready(c->decoder, c->g711_decode, c->g729_decoder, c->g729_decode)
-        || !codec_ready(c->encoder, c->g711_encode, c->g729_encoder, c->g729_encode)
+    if (!codec_ready(c->decoder, c->g711_decode, c->g729_decoder, c->g729_decode,
+                     c->opus_decoder, c->opus_decode)
+        || !codec_ready(c->encoder, c->g711_encode, c->g729_encoder, c->g729_encode,
+                        c->opus_encoder, c->opus_encode)
+        || !clock_ok(c->src_clock) || !clock_ok(c->dst_clock)
+        || !clock_ok(c->src_event_clock) || !clock_ok(c->dst_event_clock)
+        || c->step <= 0 || c->src_step <= 0
         || c->frame <= 0 || c->frame > PT_MAX_PENDING
         || (c->encoder == PT_G729 && c->frame % G729_FRAME)
         || c->src_frame <= 0 || c->src_frame > PT_MAX_PENDING
@@ -384,8 +447,13 @@ int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, 
             c->concealed += (uint64_t)gap;
             concealed = gap;
             for (int32_t i = 0; i < gap; i++) {
-                conceal(t, pcm + samples, c->src_frame);
-                samples += c->src_frame;
+                int32_t made = conceal(t, pcm + samples, c->src_frame, i == gap - 1, payload,
+                                       size);
+                if (made < 0) {
+                    c->codec_errors++;
+                    return 1;
+                }
+                samples += made;
             }
         } else if (gap > PT_MAX_CONCEAL) {
             c->marker = 1;
@@ -394,7 +462,8 @@ int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, 
     c->has_in_seq = 1;
     c->in_seq = seq;
     /* The bound only matters for datagrams longer than the relay reads. */
-    int32_t most = c->decoder == PT_G729 ? (size / G729_BYTES + 1) * G729_FRAME : size;
+    int32_t most = c->decoder == PT_G729 ? (size / G729_BYTES + 1) * G729_FRAME
+                 : c->decoder == PT_OPUS ? OPUS_MAX_SAMPLES : size;
     int32_t decoded = most > PT_MAX_PCM - samples ? -1 : decode(t, payload, size, pcm + samples);
     if (decoded < 0) {
         c->codec_errors++;
@@ -404,14 +473,18 @@ int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, 
     if (c->pending_len == 0) {
         /* This packet's audio starts at its own time on pycc's clock, concealed frames
          * first, so silence suppression at the sender keeps its length on the far side. */
-        c->ts = out_timestamp(c, ts - (uint32_t)(concealed * c->src_frame));
+        c->ts = out_timestamp(c, ts - (uint32_t)(concealed * c->src_step));
     }
     memcpy(t->pcm, c->pending, (size_t)c->pending_len * sizeof *c->pending);
     int32_t total = c->pending_len + samples, at = 0;
     for (; total - at >= c->frame; at += c->frame) {
         int32_t payload_len = encode(t, t->pcm + at);
+        if (payload_len < 0) { /* the samples waiting stay as they were, as in Python */
+            c->codec_errors++;
+            return 1;
+        }
         send_packet(t, c->dst_pt, c->marker, payload_len, c->ts, out, ctx);
-        c->ts += (uint32_t)c->frame;
+        c->ts += (uint32_t)c->step;
     }
     c->pending_len = total - at;
     memcpy(c->pending, t->pcm + at, (size_t)c->pending_len * sizeof *c->pending);
