@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycc.media.relay_worker import MAX_MESSAGE
+from pycc.media.relay_worker import MAX_MESSAGE, TICK_SLICES
 
 
 @pytest.fixture
@@ -71,5 +71,36 @@ def test_a_message_the_worker_cannot_use_is_named_and_the_worker_goes_on(
     finally:
         for sock in socks:
             sock.close()
+    control.send(b'{"op": "exit"}')
+    assert process.wait(10) == 0
+
+
+def test_the_counts_go_out_a_share_of_the_bridges_at_a_time(
+        worker: tuple[socket.socket, subprocess.Popen[bytes]]) -> None:
+    """Each bridge's counts every TICK_SECONDS, in TICK_SLICES messages of a share of the
+    bridges each: no pass over every bridge at once holds up their packets."""
+    control, process = worker
+    socks = [_udp_pair() for _ in range(20)]
+    try:
+        for ident, pair in enumerate(socks):
+            message = json.dumps({"op": "add", "id": ident, "peers": [["127.0.0.1", 4000],
+                                                                      ["127.0.0.1", 4002]],
+                                  "maps": [[[0, 0]], [[0, 0]]], "events": [[], []],
+                                  "stats": [None, None]}).encode()
+            socket.send_fds(control, [message], [s.fileno() for s in pair])
+        ticks: list[set[int]] = []
+        while len(ticks) < 2 * TICK_SLICES + 5:
+            reply = json.loads(control.recv(MAX_MESSAGE))
+            assert reply["op"] == "tick", reply
+            ticks.append({int(key) for key in reply["pairs"]})
+        # Past the first round (bridges added during it may be missing from its slices),
+        # any TICK_SLICES messages in a row name every bridge once.
+        assert all(len(names) <= -(-20 // TICK_SLICES) for names in ticks)
+        last = ticks[-TICK_SLICES:]
+        assert sorted(ident for names in last for ident in names) == list(range(20))
+    finally:
+        for pair in socks:
+            for sock in pair:
+                sock.close()
     control.send(b'{"op": "exit"}')
     assert process.wait(10) == 0

@@ -360,11 +360,12 @@ class NativeRelay:
     def counts(self, fds: Sequence[int]) -> list[SideCounts | None]:
         out = (ctypes.c_double * (_COUNTS * len(fds)))()
         self._lib.pr_counts(self._live(), (ctypes.c_int32 * len(fds))(*fds), len(fds), out)
+        flat = memoryview(out).cast("B").cast("d").tolist()  # one conversion, not one per item
         found: list[SideCounts | None] = []
-        for i in range(len(fds)):
-            at = out[_COUNTS * i:_COUNTS * (i + 1)]
-            found.append(None if at[0] < 0 else SideCounts(
-                int(at[0]), int(at[1]), at[2], int(at[3]), int(at[4]), int(at[5]), at[6]))
+        for at in range(0, len(flat), _COUNTS):
+            found.append(None if flat[at] < 0 else SideCounts(
+                int(flat[at]), int(flat[at + 1]), flat[at + 2], int(flat[at + 3]),
+                int(flat[at + 4]), int(flat[at + 5]), flat[at + 6]))
         return found
 
     def add_dropped(self, fd: int, dropped: int = 1) -> None:

@@ -16,7 +16,9 @@ from where the switch left it. The codecs are imported with the first such bridg
 
 What the switch still needs arrives over the same Unix socket, as JSON messages:
 
-- ``tick`` (every `TICK_SECONDS`): per bridge and side, the packets forwarded, dropped, and
+- ``tick`` (every `TICK_SECONDS` for each bridge, a tenth of the bridges at a time: one pass
+  over a thousand bridges would hold up their packets for tens of milliseconds at once):
+  per bridge and side, the packets forwarded, dropped, and
   when the last one arrived (for the media time-out and the metrics), which loop forwards
   (``"loop": "c"`` or ``"python"``) and how many transcoding directions run in C
   (``"c_transcoding"``);
@@ -62,8 +64,10 @@ from pycc.transport.workers import worker_control
 
 __all__ = ["MAX_MESSAGE", "TICK_SECONDS", "main"]
 
-#: Seconds between the counts sent to the switch.
+#: Seconds between the counts of one bridge sent to the switch ...
 TICK_SECONDS: Final = 0.5
+#: ... in this many messages, each with its share of the bridges.
+TICK_SLICES: Final = 10
 #: The largest control message (a tick for many bridges is the longest).
 MAX_MESSAGE: Final = 1 << 20
 _MAX_DATAGRAM: Final = 2048
@@ -161,6 +165,8 @@ class Worker:
         self.native = native
         #: The C loop's sides by descriptor: (bridge, side index).
         self.native_sides: dict[int, tuple[_Pair, int]] = {}
+        #: Transcoding directions the C loop runs.
+        self.c_transcoding = 0
         if native is not None:
             loop.add_reader(native.fileno, self._drain)
 
@@ -244,10 +250,14 @@ class Worker:
                 if conf is not None:
                     native.transcode(side.fd, conf)
                     side.native_path = True
+                    self.c_transcoding += 1
         except (OSError, ValueError):
             # An address the C loop cannot hold (not numeric): forwarded here instead.
             for fd in added:
                 native.remove(fd)
+            for side in pair.sides:
+                self.c_transcoding -= side.native_path
+                side.native_path = False
             return False
         pair.native = True
         for index, side in enumerate(pair.sides):
@@ -269,6 +279,9 @@ class Worker:
             self._send({"op": "removed", "id": ident, "sides": None})
             return
         for side in pair.sides:
+            if side.native_path:
+                self.c_transcoding -= 1
+                side.native_path = False
             if pair.native and self.native is not None:
                 self.native_sides.pop(side.fd, None)
                 found = self.native.remove(side.fd)  # its statistics object is up to date
@@ -320,11 +333,13 @@ class Worker:
                             "id": pair.id, "side": index,
                             "data": base64.b64encode(data).decode()})
 
-    def _refresh(self) -> None:
-        """Bring the C loop's counts into the sides it carries."""
-        if self.native is None or not self.native_sides:
+    def _refresh(self, pairs: list[_Pair]) -> None:
+        """Bring the C loop's counts into the sides of ``pairs`` it carries."""
+        if self.native is None:
             return
-        fds = list(self.native_sides)
+        fds = [side.fd for pair in pairs if pair.native for side in pair.sides]
+        if not fds:
+            return
         for fd, found in zip(fds, self.native.counts(fds), strict=True):
             if found is not None:
                 pair, index = self.native_sides[fd]
@@ -406,16 +421,22 @@ class Worker:
             self._send({"op": "error", "detail": detail})
 
     async def tick(self) -> None:
+        due: list[int] = []
         while True:
-            await asyncio.sleep(TICK_SECONDS)
-            self._refresh()
-            if self.pairs:
-                pairs = {str(ident): [side.counts() for side in pair.sides]
-                         for ident, pair in self.pairs.items()}
-                self._send({"op": "tick", "loop": "python" if self.native is None else "c",
-                            "c_transcoding": sum(side.native_path for pair in self.pairs.values()
-                                                 for side in pair.sides),
-                            "pairs": pairs})
+            for part in range(TICK_SLICES):
+                await asyncio.sleep(TICK_SECONDS / TICK_SLICES)
+                if part == 0:
+                    due = list(self.pairs)
+                self._tick([self.pairs[i] for i in due[part::TICK_SLICES] if i in self.pairs])
+
+    def _tick(self, pairs: list[_Pair]) -> None:
+        if not pairs:
+            return
+        self._refresh(pairs)
+        self._send({"op": "tick", "loop": "python" if self.native is None else "c",
+                    "c_transcoding": self.c_transcoding,
+                    "pairs": {str(pair.id): [side.counts() for side in pair.sides]
+                              for pair in pairs}})
 
 
 def _take_counts(side: _Side, found: relay_native.SideCounts) -> None:
