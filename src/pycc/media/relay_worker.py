@@ -16,8 +16,9 @@ from where the switch left it. The codecs are imported with the first such bridg
 
 What the switch still needs arrives over the same Unix socket, as JSON messages:
 
-- ``tick`` (every `TICK_SECONDS` for each bridge, a tenth of the bridges at a time: one pass
-  over a thousand bridges would hold up their packets for tens of milliseconds at once):
+- ``tick`` (every `TICK_SECONDS` for each bridge, in at least `TICK_SLICES` messages of at
+  most `TICK_PAIRS` bridges each: one pass over a thousand bridges would hold up their
+  packets for tens of milliseconds at once):
   per bridge and side, the packets forwarded, dropped, and
   when the last one arrived (for the media time-out and the metrics), which loop forwards
   (``"loop": "c"`` or ``"python"``) and how many transcoding directions run in C
@@ -64,10 +65,13 @@ from pycc.transport.workers import worker_control
 
 __all__ = ["MAX_MESSAGE", "TICK_SECONDS", "main"]
 
-#: Seconds between the counts of one bridge sent to the switch ...
-TICK_SECONDS: Final = 0.5
-#: ... in this many messages, each with its share of the bridges.
+#: Seconds between the counts of one bridge sent to the switch (the media time-out, 60 s by
+#: default, needs no finer) ...
+TICK_SECONDS: Final = 1.0
+#: ... in this many messages or more, each with its share of the bridges ...
 TICK_SLICES: Final = 10
+#: ... and at most this many bridges in one.
+TICK_PAIRS: Final = 50
 #: The largest control message (a tick for many bridges is the longest).
 MAX_MESSAGE: Final = 1 << 20
 _MAX_DATAGRAM: Final = 2048
@@ -421,13 +425,12 @@ class Worker:
             self._send({"op": "error", "detail": detail})
 
     async def tick(self) -> None:
-        due: list[int] = []
         while True:
-            for part in range(TICK_SLICES):
-                await asyncio.sleep(TICK_SECONDS / TICK_SLICES)
-                if part == 0:
-                    due = list(self.pairs)
-                self._tick([self.pairs[i] for i in due[part::TICK_SLICES] if i in self.pairs])
+            due = list(self.pairs)
+            slices = max(TICK_SLICES, -(-len(due) // TICK_PAIRS))
+            for part in range(slices):
+                await asyncio.sleep(TICK_SECONDS / slices)
+                self._tick([self.pairs[i] for i in due[part::slices] if i in self.pairs])
 
     def _tick(self, pairs: list[_Pair]) -> None:
         if not pairs:
