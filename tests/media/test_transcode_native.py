@@ -1,4 +1,4 @@
-"""The relay worker's transcoding in C (transcode_core.c, `pycc.media.relay_native.direction`)
+"""The relay worker's transcoding in C (transcode_core.c, `pycc.media.transcode_native`)
 against the Python it stands in for: `pycc.media.bridge._Transcoder` among PCMU, PCMA, G.729
 and Opus (with events at 8 or 48 kHz), and the G.711 concealment of
 `pycc.codecs.plc.PitchRepetition`.
@@ -26,7 +26,7 @@ from pycc.codecs import g729, opus
 from pycc.codecs.plc import PitchRepetition
 from pycc.codecs.registry import default_registry
 from pycc.media.bridge import TranscodePlan, _Transcoder, transcoder_from_plan
-from pycc.media.relay_native import Direction, direction
+from pycc.media.transcode_native import Direction, direction
 from pycc.sdp.anchor import StreamSide
 from pycc.sdp.attributes import RtpMap
 

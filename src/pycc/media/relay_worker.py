@@ -18,11 +18,10 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 
 - ``tick`` (every `TICK_SECONDS` for each bridge, in at least `TICK_SLICES` messages of at
   most `TICK_PAIRS` bridges each: one pass over a thousand bridges would hold up their
-  packets for tens of milliseconds at once):
-  per bridge and side, the packets forwarded, dropped, and
-  when the last one arrived (for the media time-out and the metrics), which loop forwards
-  (``"loop": "c"`` or ``"python"``) and how many transcoding directions run in C
-  (``"c_transcoding"``);
+  packets for tens of milliseconds at once): per bridge and side, the packets forwarded,
+  dropped, and when the last one arrived (for the media time-out and the metrics), which
+  loop forwards (``"loop": "c"`` or ``"python"``) and how many transcoding directions run
+  in C (``"c_transcoding"``);
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
 - ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
   and pass on as it does for its own RTCP ports;
@@ -58,7 +57,7 @@ import sys
 import time
 from typing import Any, Final
 
-from pycc.media import relay_native
+from pycc.media import relay_native, transcode_native
 from pycc.media.relay_native import NativeRelay
 from pycc.rtp.stats import ReceiverStats
 from pycc.transport.workers import worker_control
@@ -250,7 +249,7 @@ class Worker:
                            side.stats, python=side.path is not None)
                 added.append(side.fd)
             for side in pair.sides:
-                conf = relay_native.direction(side.path) if side.path is not None else None
+                conf = transcode_native.direction(side.path) if side.path is not None else None
                 if conf is not None:
                     native.transcode(side.fd, conf)
                     side.native_path = True
