@@ -697,6 +697,28 @@ def test_bad_packet_is_dropped_and_counted_and_the_call_goes_on(run: Run, reason
     run(scenario)
 
 
+def test_a_payload_the_codec_refuses_is_dropped_and_counted_and_the_call_goes_on(
+        run: Run) -> None:
+    """G.729 from A transcoded to PCMU for B: payloads that are not whole G.729 frames are
+    counted as the codec's drops on A's leg, and the audio after them still reaches B."""
+    g729 = Audio("G729", 8000, 1, 18)
+    require(g729, PCMU)
+
+    async def scenario() -> None:
+        async with call(g729.offer, PCMU.answer) as c:
+            a_pt = payload_type(c.answer_to_a, "G729", 8000)
+            packets = g729.packets(a_pt, SSRC_A, seconds=0.2)
+            c.a.send(packets[0])
+            await eventually(lambda: len(c.b.rtp_in) == 1)
+            for n, payload in enumerate((bytes(7), b"", bytes(13))):
+                c.a.send(rtp(a_pt, 1001 + n, 50_160 + 160 * n, SSRC_A, payload))
+            c.a.send(rtp(a_pt, 1004, 50_640, SSRC_A, parse_rtp(packets[4]).payload))
+            await eventually(lambda: len(c.b.rtp_in) >= 2)
+            leg = c.session.legs("a")[0]
+            assert leg.dropped == {"codec": 3}
+    run(scenario)
+
+
 @settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=30))

@@ -72,6 +72,9 @@ class TranscodePlan:
 class _Path:
     """One direction of a bridge."""
 
+    #: Payloads the direction's decoder refused (a relay decodes nothing).
+    refused = 0
+
     def forward(self, data: bytes) -> None:
         raise NotImplementedError
 
@@ -307,6 +310,14 @@ class _Transcoder(_Path):
         self._out.send_rtp(header + payload)
 
 
+def _through(path: _Path, leg: MediaLeg, data: bytes) -> None:
+    """``data`` from ``leg`` on along ``path``; a payload its codec refuses is counted."""
+    refused = path.refused
+    path.forward(data)
+    if path.refused != refused:
+        leg.dropped["codec"] += 1
+
+
 def transcoder_from_plan(plan: TranscodePlan, out: RtpSink, registry: Registry) -> _Path:
     """A transcoding direction rebuilt from its `TranscodePlan` (in a relay worker): fresh
     codec states, the stream's numbering and timing carried on. Raises LookupError when a
@@ -394,15 +405,15 @@ class Bridge:
             log.warning("cannot transcode %s to %s: %s", xs.codec, ys.codec, exc)
             self._to_y = self._to_x = None
 
-    def _from_x(self, _leg: MediaLeg, data: bytes) -> None:
+    def _from_x(self, leg: MediaLeg, data: bytes) -> None:
         path = self._to_y
         if path is not None:
-            path.forward(data)
+            _through(path, leg, data)
 
-    def _from_y(self, _leg: MediaLeg, data: bytes) -> None:
+    def _from_y(self, leg: MediaLeg, data: bytes) -> None:
         path = self._to_x
         if path is not None:
-            path.forward(data)
+            _through(path, leg, data)
 
     def _rtcp_from_x(self, _leg: MediaLeg, data: bytes) -> None:
         # Relayed streams keep their SSRCs end to end, so their reports and feedback (PLI, FIR
