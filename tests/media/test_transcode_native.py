@@ -11,6 +11,7 @@ the checkout (`test_relay_native.compile_relay`)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import struct
 from collections.abc import Iterator
@@ -266,6 +267,32 @@ def test_the_c_transcoder_sends_what_python_sends(lib: ctypes.CDLL, data: st.Dat
         assert c.packets == sink.packets
         same_state(python, c)
         assert c.state().codec_errors == errors
+    finally:
+        c.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(pair=st.sampled_from(PAIRS), datagrams=st.lists(st.one_of(
+    st.binary(max_size=2048),
+    st.builds(lambda pt, body: bytes([0x80 | body[0] % 64, pt]) + body[1:],
+              st.sampled_from([0, 8, 18, 111, 101, 0x80 | 18, 13]), st.binary(min_size=11,
+                                                                             max_size=1200))),
+    max_size=30))
+def test_any_datagram_is_taken_as_python_takes_it(lib: ctypes.CDLL, pair: tuple[str, str],
+                                                  datagrams: list[bytes]) -> None:
+    """Whatever arrives (the relay only checks the version and the source first), the C
+    direction neither reads nor writes out of bounds and does what the Python does."""
+    if "opus" in pair and not OPUS_PACKETS:
+        pytest.skip("no libopus here")
+    src, dst = pair
+    python, sink, c = pair_of(lib, side(src, events=IN_EVENT), side(dst, 30, events=OUT_EVENT))
+    try:
+        for sent in datagrams:
+            with contextlib.suppress(ValueError):
+                python.forward(sent)
+            c.forward(sent)
+        assert c.packets == sink.packets
+        same_state(python, c)
     finally:
         c.close()
 
