@@ -555,9 +555,12 @@ def dtmf_pcm(keys: str = KEYS) -> npt.NDArray[np.int16]:
 
 
 def dtmf_wav(path: Path, keys: str = KEYS) -> Path:
-    """:func:`dtmf_pcm` as a WAV for baresip, with 10 s of silence after it: baresip hangs up
-    when its audio file ends."""
-    pcm = np.concatenate([dtmf_pcm(keys), np.zeros(80000, dtype=np.int16)])
+    """:func:`dtmf_pcm` as a WAV for baresip, 1.5 s more silence before it and 10 s after it
+    (baresip hangs up when its audio file ends). baresip plays from the moment the call is
+    answered, and on a loaded run the application began listening more than 0.5 s later:
+    the first key's tone was gone before it."""
+    pcm = np.concatenate([np.zeros(12000, dtype=np.int16), dtmf_pcm(keys),
+                          np.zeros(80000, dtype=np.int16)])
     return write_mono_wav(path, pcm, 8000)
 
 
