@@ -48,6 +48,7 @@ typedef void (*pt_send)(void *ctx, const uint8_t *packet, int32_t len);
 pt_transcoder *pt_new(const pt_conf *conf);
 void pt_free(pt_transcoder *t);
 void pt_get(const pt_transcoder *t, pt_conf *out);
+uint64_t pt_codec_errors(const pt_transcoder *t);
 int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, void *ctx);
 
 /* The fields of `pycc.rtp.stats.ReceiverStats`; has_* say whether Python's value is None.
@@ -83,7 +84,6 @@ typedef struct {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     pt_transcoder *transcoder; /* this party's packets to the far party's codec */
-    uint64_t codec_errors;
 } side_t;
 
 typedef struct {
@@ -455,7 +455,7 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
         sending_t to = {far, now};
         if (pt_forward(side->transcoder, data, len, send_far, &to)) {
             conf->dropped++; /* a payload the codec refuses: that packet is lost, and the */
-            if (++side->codec_errors == 1) /* switch hears of the first */
+            if (pt_codec_errors(side->transcoder) == 1) /* switch hears of the first */
                 record(out, used, conf->fd, PR_CODEC_ERROR, data, len);
         }
         return;

@@ -402,6 +402,9 @@ void pt_free(pt_transcoder *t) { free(t); }
 
 void pt_get(const pt_transcoder *t, pt_conf *out) { *out = t->conf; }
 
+/* The payloads this direction's codecs refused so far. */
+uint64_t pt_codec_errors(const pt_transcoder *t) { return t->conf.codec_errors; }
+
 /* `_Transcoder.forward` for one packet. Returns 0, or 1 when the codec refused the payload
  * (the caller counts it lost). */
 int pt_forward(pt_transcoder *t, const uint8_t *data, int32_t len, pt_send out, void *ctx) {
