@@ -214,11 +214,7 @@ def test_a_stranger_is_refused_and_keys_still_reach_the_switch(run: Run,
             finally:
                 stranger.close()
             event_pt = 101
-            plan = DtmfSender(8000, 20).packets("7", 100, timestamp=160 * 30)
-            for n, p in enumerate(plan):
-                c.a.send(rtp(event_pt, 300 + n, p.timestamp, SSRC_A, p.payload,
-                             marker=p.marker))
-                await asyncio.sleep(0.005)
+            await _press_key(c, "7", 300, 160 * 30)
             await eventually(lambda: ("a", "7", "rfc4733") in c.digits, timeout=3.0)
             await eventually(lambda: a_leg.dropped["source"] >= 5, timeout=3.0)
             # RTCP multiplexed on the RTP port reaches the switch, even a reduced-size
@@ -339,16 +335,31 @@ async def _lock_transcoded(c: Call, from_a: list[bytes], from_b: list[bytes]) ->
     await eventually(lambda: len(c.b.rtp_in) >= 10 and len(c.a.rtp_in) >= 10)
 
 
-async def _locked_transcoded_call(c: Call, seconds: float,
+G729 = Audio("G729", 8000, 1, 18)
+
+
+async def _locked_transcoded_call(c: Call, seconds: float, a: Audio = PCMU, b: Audio = OPUS,
+                                  lost: tuple[int, ...] = (),
                                   ) -> tuple[int, int, list[bytes], list[bytes]]:
-    """PCMU from A and Opus from B, ``seconds`` of tone each: their payload types and
-    packets, the first ten of each sent so that both sources lock."""
-    a_pt = payload_type(c.answer_to_a, "PCMU", 8000)
-    b_pt = payload_type(c.offer_to_b, "opus", 48000)
-    from_a = PCMU.packets(a_pt, SSRC_A, seconds=seconds)
-    from_b = OPUS.packets(b_pt, SSRC_B, seconds=seconds)
+    """``a`` from A (less its packets ``lost``) and ``b`` from B (PCMU and Opus unless
+    told), ``seconds`` of tone each: their payload types and packets, the first ten of each
+    sent so that both sources lock."""
+    a_pt = payload_type(c.answer_to_a, a.name, a.rate)
+    b_pt = payload_type(c.offer_to_b, b.name, b.rate)
+    from_a = a.packets(a_pt, SSRC_A, seconds=seconds, lost=lost)
+    from_b = b.packets(b_pt, SSRC_B, seconds=seconds)
     await _lock_transcoded(c, from_a, from_b)
     return a_pt, b_pt, from_a, from_b
+
+
+async def _press_key(c: Call, key: str, seq: int, timestamp: int) -> list[RtpPacket]:
+    """A sends ``key`` as RFC 4733 events (payload type 101 at 8000 Hz) from ``seq``; the
+    packets it sent."""
+    keys = DtmfSender(8000, 20).packets(key, 100, timestamp=timestamp)
+    for n, p in enumerate(keys):
+        c.a.send(rtp(101, seq + n, p.timestamp, SSRC_A, p.payload, marker=p.marker))
+        await asyncio.sleep(0.004)
+    return keys
 
 
 def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run, packet_loop: str) -> None:
@@ -408,10 +419,7 @@ def test_a_transcoded_call_is_carried_on_by_the_worker(run: Run, packet_loop: st
             # A key from A reaches B in B's event numbering and clock, and the switch.
             b_event = payload_type(c.offer_to_b, "telephone-event", 48000)
             c.b.rtp_in.clear()
-            keys = DtmfSender(8000, 20).packets("7", 100, timestamp=50_000 + 130 * 160)
-            for n, p in enumerate(keys):
-                c.a.send(rtp(101, 1130 + n, p.timestamp, SSRC_A, p.payload, marker=p.marker))
-                await asyncio.sleep(0.004)
+            keys = await _press_key(c, "7", 1130, 50_000 + 130 * 160)
 
             def events() -> list[RtpPacket]:
                 return [e for e in map(parse_rtp, c.b.rtp_in) if e.payload_type == b_event]
@@ -528,9 +536,6 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
     run(scenario)
 
 
-G729 = Audio("G729", 8000, 1, 18)
-
-
 def test_a_g729_call_is_transcoded_in_the_workers_loop(run: Run, packet_loop: str) -> None:
     """G.729 on A, PCMU on B: the worker transcodes both ways in its loop (the C one when
     built, with the C transcoder), on the streams the switch began. Each party hears the
@@ -543,11 +548,8 @@ def test_a_g729_call_is_transcoded_in_the_workers_loop(run: Run, packet_loop: st
             bridge = c.session.bridges[0]
             assert bridge.transcoding
             (offloader,) = c.server.offloaders
-            a_pt = payload_type(c.answer_to_a, "G729", 8000)
-            b_pt = payload_type(c.offer_to_b, "PCMU", 8000)
-            from_a = G729.packets(a_pt, SSRC_A, seconds=2.5, lost=(60, 61))
-            from_b = PCMU.packets(b_pt, SSRC_B, seconds=2.5)
-            await _lock_transcoded(c, from_a, from_b)
+            a_pt, b_pt, from_a, from_b = await _locked_transcoded_call(
+                c, 2.5, G729, PCMU, lost=(60, 61))
             last_to_b, last_to_a = parse_rtp(c.b.rtp_in[-1]), parse_rtp(c.a.rtp_in[-1])
             c.server.sweep()
             assert len(offloader.handed) == 1
@@ -572,10 +574,7 @@ def test_a_g729_call_is_transcoded_in_the_workers_loop(run: Run, packet_loop: st
             # A key from A reaches B and the switch.
             b_event = payload_type(c.offer_to_b, "telephone-event", 8000)
             c.b.rtp_in.clear()
-            keys = DtmfSender(8000, 20).packets("4", 100, timestamp=50_000 + 110 * 160)
-            for n, p in enumerate(keys):
-                c.a.send(rtp(101, 1110 + n, p.timestamp, SSRC_A, p.payload, marker=p.marker))
-                await asyncio.sleep(0.004)
+            keys = await _press_key(c, "4", 1110, 50_000 + 110 * 160)
             await eventually(lambda: ("a", "4", "rfc4733") in c.digits and len(
                 [e for e in map(parse_rtp, c.b.rtp_in) if e.payload_type == b_event])
                 == len(keys), timeout=3.0)
