@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -44,6 +45,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,19 +257,41 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time of ``pid`` with its child processes (pycc's relay workers), and of the
     children alone."""
     total = children = 0.0
+    for process, fields in _processes():
+        if process == pid or int(fields[1]) == pid:
+            used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += used
+            if process != pid:
+                children += used
+    return total, children
+
+
+def _processes() -> Iterator[tuple[int, list[str]]]:
+    """Every process's id and the fields of its /proc stat after the command name."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            total += used
-            if int(entry.name) != pid:
-                children += used
-    return total, children
+
+
+def pin(pid: int, relay_cpu: int, other_cpu: int) -> None:
+    """Give the relay's media one core to itself: ``pid``'s child processes (pycc's relay
+    workers) on ``relay_cpu``, ``pid`` itself on ``other_cpu`` beside the load generator;
+    a process without children (rtpengine, every thread) goes on ``relay_cpu``."""
+    children = [process for process, fields in _processes() if int(fields[1]) == pid]
+    placements = [(child, relay_cpu) for child in children]
+    placements.append((pid, other_cpu if children else relay_cpu))
+    for process, cpu in placements:
+        try:
+            threads = [int(t.name) for t in Path(f"/proc/{process}/task").iterdir()]
+        except OSError:
+            continue
+        for thread in threads:
+            with contextlib.suppress(OSError):  # a thread that has just ended
+                os.sched_setaffinity(thread, {cpu})
 
 
 def payload_for(codec: str) -> bytes:
@@ -307,7 +331,8 @@ _SLOTS = 10
 
 def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket.socket,
              seconds: float, pid: int, *, b_codec: str = "PCMU",
-             conference: bool = False, warm: float = 1.0, reports: bool = False) -> RunResult:
+             conference: bool = False, warm: float = 1.0, reports: bool = False,
+             pinned: bool = False) -> RunResult:
     calls = len(ports)
     b_payload = payload_for(b_codec)
     b_pt = CODECS[b_codec][1]
@@ -378,6 +403,9 @@ def generate(ports: list[tuple[int, int]], a_sock: socket.socket, b_sock: socket
         if now >= next_tick:
             measuring = now >= measure_from
             if measuring and cpu_start is None:
+                if pinned:
+                    # Again: pycc starts its relay workers when the first calls lock.
+                    pin(pid, 1, 0)
                 cpu_start = cpu_seconds(pid)
             packet_tick, slot = divmod(tick, _SLOTS)
             if slot == 0:
@@ -454,7 +482,8 @@ def workers_of(target: str) -> int:
 
 
 def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
-             reports: bool = False, warm_workers: float = 5.0) -> RunResult:
+             reports: bool = False, warm_workers: float = 5.0,
+             pinned: bool = False) -> RunResult:
     a_sock, b_sock = bound_socket(), bound_socket()
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
@@ -465,11 +494,14 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
                                  opus_complexity=complexity, pure=target.endswith("-py"))
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
+    if pinned:
+        pin(proc.pid, 1, 0)
     try:
         # With the relay worker, a call's packets move to it once its sources lock (3 s).
         return generate(ports, a_sock, b_sock, seconds, proc.pid, b_codec=codec,
                         conference=mode == "conference",
-                        warm=warm_workers if workers_of(target) else 1.0, reports=reports)
+                        warm=warm_workers if workers_of(target) else 1.0, reports=reports,
+                        pinned=pinned)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -520,6 +552,10 @@ def main() -> None:
                         help="transcode mode: each phone sends an RTCP receiver report a "
                              "second saying it lost nothing, as phones on a clean network do "
                              "(pycc's Opus encoder then sends no FEC)")
+    parser.add_argument("--pin", action="store_true",
+                        help="relay and transcode modes: the relay's media on CPU 1 alone "
+                             "(rtpengine, or pycc's one relay worker), the load generator "
+                             "and pycc's switch process on CPU 0")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -529,6 +565,10 @@ def main() -> None:
         return
     if args.mode == "relay":
         args.codec = "PCMU"
+    if args.pin:
+        if len(os.sched_getaffinity(0)) < 2:
+            parser.error("--pin needs two CPUs")
+        os.sched_setaffinity(0, {0})
     targets = ["pycc", "rtpengine"] if args.mode == "relay" else ["pycc"]
     workers = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.worker and 1 not in workers:
@@ -555,7 +595,7 @@ def main() -> None:
                 runs[target].append(run_once(target, calls, args.seconds, args.mode,
                                              args.codec,
                                              args.reports and args.mode == "transcode",
-                                             args.warm))
+                                             args.warm, args.pin))
         for target, results in runs.items():
             medians[target] = (
                 statistics.median(r.sent / args.seconds for r in results),

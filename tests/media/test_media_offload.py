@@ -47,6 +47,7 @@ from pycc.media import leg as leg_module
 from pycc.media import relay_native
 from pycc.media.audio import LegInput
 from pycc.media.bridge import Bridge, TranscodePlan
+from pycc.media.leg import MediaLeg
 from pycc.media.offload import eligible
 from pycc.rtp.dtmf import DtmfSender, parse_event
 from pycc.rtp.packet import RtpPacket, parse_rtp
@@ -270,14 +271,27 @@ def test_a_listener_or_a_new_answer_takes_the_bridge_back(run: Run) -> None:
     run(scenario)
 
 
-def test_when_the_worker_dies_the_switch_relays_again(run: Run) -> None:
+def _port_shared(leg: MediaLeg) -> bool:
+    """Whether the leg's RTP socket shares its port (SO_REUSEPORT) with a worker's twin."""
+    with socket.fromfd(leg.sockets.rtp_fileno(), socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
+
+
+def test_when_the_worker_dies_the_switch_relays_again(run: Run, packet_loop: str) -> None:
     async def scenario() -> None:
         async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
             await _offloaded(c)
+            await _loop_is(c, packet_loop)
             (offloader,) = c.server.offloaders
+            bridge = c.session.bridges[0]
+            # The C loop sends through sockets connected to the parties on the legs' ports.
+            shared = packet_loop == "c"
+            await eventually(lambda: _port_shared(bridge.x) == _port_shared(bridge.y) == shared)
             assert offloader._process is not None
             os.kill(offloader._process.pid, signal.SIGKILL)
             await eventually(lambda: offloader.failed and not offloader.handed)
+            # The twins died with the worker: the ports are the legs' own again.
+            assert not _port_shared(bridge.x) and not _port_shared(bridge.y)
             c.b.rtp_in.clear()
             await _talk(c, 10, start=120)
             await eventually(lambda: len(c.b.rtp_in) >= 10)

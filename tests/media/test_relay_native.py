@@ -12,6 +12,7 @@ import shlex
 import socket
 import struct
 import subprocess
+import sys
 import sysconfig
 import time
 from collections.abc import Iterator, Sequence
@@ -266,6 +267,87 @@ def test_a_side_the_loop_cannot_hold_is_refused_with_the_reason(call: Call) -> N
     with pytest.raises(OSError):
         call.add(_table((0, 0)))  # that socket is carried already
     assert call.relay.remove(9999) is None
+
+
+def _reuses_port(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+
+
+def test_each_side_sends_through_a_twin_connected_to_its_party(call: Call) -> None:
+    call.add(_table((0, 0)))
+    assert call.relay.twinned(call.a.fileno()) and call.relay.twinned(call.b.fileno())
+    assert call.relay.twinned(12345) is None
+    assert _reuses_port(call.a) == 1
+    stranger = _udp()
+    try:
+        call.phone_a.sendto(_rtp(1), call.a.getsockname())
+        time.sleep(0.05)
+        # The party's packet went to the twin, not to the socket the switch made.
+        with pytest.raises(BlockingIOError):
+            call.a.recv(4096)
+        stranger.sendto(_rtp(2), call.a.getsockname())
+        call.phone_a.sendto(_rtp(3), call.a.getsockname())
+        assert call.drain(3) == []
+        assert call.heard_by_b() == [_rtp(1), _rtp(3)]  # from B's port, as before
+        counts = call.relay.remove(call.a.fileno())
+        assert counts is not None and (counts.received, counts.dropped) == (2, 1)
+        # Handed back: the twin is gone, the port is the switch's socket's alone again.
+        assert call.relay.twinned(call.a.fileno()) is None
+        assert _reuses_port(call.a) == 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder:
+            intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            with pytest.raises(OSError):
+                intruder.bind(call.a.getsockname())
+        call.phone_a.sendto(_rtp(4), call.a.getsockname())
+        time.sleep(0.05)
+        assert call.a.recv(4096) == _rtp(4)
+    finally:
+        stranger.close()
+
+
+_NO_DESCRIPTORS_LEFT = """
+import resource, socket, struct, sys, time
+from pathlib import Path
+from pycc.media import relay_native
+
+def udp():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+relay = relay_native.NativeRelay(relay_native.load(Path(sys.argv[1])))
+phone_a, phone_b, a, b = udp(), udp(), udp(), udp()
+highest = max(s.fileno() for s in (phone_a, phone_b, a, b))
+resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, resource.getrlimit(
+    resource.RLIMIT_NOFILE)[1]))
+table = [-1] * 256
+table[0] = 0
+relay.add(a, b, phone_a.getsockname(), table, [], None)
+relay.add(b, a, phone_b.getsockname(), table, [], None)
+packet = struct.pack("!BBHII", 0x80, 0, 1, 160, 7) + bytes(160)
+phone_a.sendto(packet, a.getsockname())
+deadline = time.monotonic() + 5
+while relay.counts([a.fileno()])[0].received < 1 and time.monotonic() < deadline:
+    list(relay.drain())
+    time.sleep(0.002)
+time.sleep(0.05)
+heard, source = phone_b.recvfrom(4096)
+assert heard == packet and source == b.getsockname(), (heard, source)
+assert relay.twinned(a.fileno()) is False and a.getsockopt(
+    socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
+print("sent with sendto")
+"""
+
+
+def test_without_a_twin_a_side_sends_with_sendto(tmp_path: Path) -> None:
+    """No descriptor left for the twin: the side is carried all the same."""
+    library = tmp_path / "librelay.so"
+    compile_relay(library)
+    done = subprocess.run([sys.executable, "-c", _NO_DESCRIPTORS_LEFT, str(library)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sent with sendto"
 
 
 def test_no_library_means_python_forwarding(monkeypatch: pytest.MonkeyPatch,

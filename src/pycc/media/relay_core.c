@@ -12,6 +12,14 @@
  * PCMU, PCMA, G.729 and Opus is transcoded here instead (transcode_core.c, compiled into the
  * same library), and the packets it makes go out to the far party the same way.
  *
+ * Each carried side gets a twin: a second socket bound to the side's address with
+ * SO_REUSEPORT and connected to its party. The kernel gives a connected socket the party's
+ * datagrams (it is the better match in the port's group) and leaves everyone else's to the
+ * original socket, where they are read and counted as strangers, as before. Packets to the
+ * party leave by `send` on the twin, which keeps its route: an unconnected `sendto` looks the
+ * route up for every datagram, a third of what a relayed packet cost here. A side whose twin
+ * cannot be made (an old kernel, no descriptors left) sends with `sendto` as before.
+ *
  * The library needs no Python headers: `pycc.media.relay_native` binds it with ctypes, and
  * `pycc accel build` compiles it with the system C compiler. Level-triggered epoll and one
  * read per ready socket per pass: a socket with more queued is simply ready again on the
@@ -83,6 +91,7 @@ typedef struct {
     pr_side conf;
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    int twin; /* the socket connected to the party on the same address, or -1 */
     pt_transcoder *transcoder; /* this party's packets to the far party's codec */
 } side_t;
 
@@ -228,14 +237,24 @@ relay_t *pr_open(void) {
 
 int pr_fd(relay_t *r) { return r->ep; }
 
+/* The side `fd` is the socket of (not its twin): what the caller's descriptors name. */
+static side_t *carried(relay_t *r, int fd) {
+    side_t *side = lookup(r, fd);
+    return (side != NULL && side->conf.fd == fd) ? side : NULL;
+}
+
 static void free_side(side_t *side) {
     if (side == NULL) return;
     if (side->transcoder != NULL) pt_free(side->transcoder);
+    if (side->twin >= 0) close(side->twin);
     free(side);
 }
 
 void pr_close(relay_t *r) {
-    for (int fd = 0; fd < r->capacity; fd++) free_side(r->by_fd[fd]);
+    /* The caller's sockets may be closed by now: only the twins, which are the relay's own,
+     * are touched. */
+    for (int fd = 0; fd < r->capacity; fd++)
+        if (r->by_fd[fd] != NULL && r->by_fd[fd]->conf.fd == fd) free_side(r->by_fd[fd]);
     free(r->by_fd);
     close(r->ep);
     free(r);
@@ -263,6 +282,52 @@ static int peer_address(const pr_side *conf, struct sockaddr_storage *out, sockl
     return -EAFNOSUPPORT;
 }
 
+/* Make room in the descriptor table for `fd`. */
+static int grow(relay_t *r, int fd) {
+    if (fd < r->capacity) return 0;
+    int capacity = r->capacity ? r->capacity : 64;
+    while (capacity <= fd) capacity *= 2;
+    side_t **grown = realloc(r->by_fd, (size_t)capacity * sizeof *grown);
+    if (grown == NULL) return -ENOMEM;
+    memset(grown + r->capacity, 0, (size_t)(capacity - r->capacity) * sizeof *grown);
+    r->by_fd = grown;
+    r->capacity = capacity;
+    return 0;
+}
+
+static void share_port(int fd, int on) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+}
+
+/* A socket on `fd`'s address connected to `peer`, or -1. The caller's socket joins a
+ * SO_REUSEPORT group only for as long as the twin lives, so that pycc's port allocation still
+ * finds the port taken meanwhile (a plain bind is refused). */
+static int make_twin(int fd, const struct sockaddr_storage *peer, socklen_t peer_len) {
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0
+        || local.ss_family != peer->ss_family)
+        return -1;
+    int twin = socket(local.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (twin < 0) return -1;
+    int on = 1;
+    if (local.ss_family == AF_INET6) { /* bound alike, or the bind is refused */
+        int v6only = 0;
+        socklen_t size = sizeof v6only;
+        if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &size) == 0)
+            setsockopt(twin, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    share_port(fd, 1);
+    if (setsockopt(twin, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0
+        || bind(twin, (const struct sockaddr *)&local, local_len) < 0
+        || connect(twin, (const struct sockaddr *)peer, peer_len) < 0) {
+        close(twin);
+        share_port(fd, 0);
+        return -1;
+    }
+    return twin;
+}
+
 /* Start carrying one side; its far side is added the same way (both before packets flow
  * matters not: a packet for a far side not yet added is dropped and counted). */
 int pr_add(relay_t *r, const pr_side *conf) {
@@ -272,22 +337,12 @@ int pr_add(relay_t *r, const pr_side *conf) {
     side_t *side = calloc(1, sizeof *side);
     if (side == NULL) return -ENOMEM;
     side->conf = *conf;
+    side->twin = -1;
     int bad = peer_address(conf, &side->peer, &side->peer_len);
+    if (bad == 0) bad = grow(r, fd);
     if (bad) {
         free(side);
         return bad;
-    }
-    if (fd >= r->capacity) {
-        int capacity = r->capacity ? r->capacity : 64;
-        while (capacity <= fd) capacity *= 2;
-        side_t **grown = realloc(r->by_fd, (size_t)capacity * sizeof *grown);
-        if (grown == NULL) {
-            free(side);
-            return -ENOMEM;
-        }
-        memset(grown + r->capacity, 0, (size_t)(capacity - r->capacity) * sizeof *grown);
-        r->by_fd = grown;
-        r->capacity = capacity;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -296,17 +351,43 @@ int pr_add(relay_t *r, const pr_side *conf) {
         return -err;
     }
     r->by_fd[fd] = side;
+    int twin = make_twin(fd, &side->peer, side->peer_len);
+    if (twin >= 0) {
+        struct epoll_event tev = {.events = EPOLLIN, .data.fd = twin};
+        if (grow(r, twin) == 0 && epoll_ctl(r->ep, EPOLL_CTL_ADD, twin, &tev) == 0) {
+            side->twin = twin;
+            r->by_fd[twin] = side;
+        } else {
+            close(twin);
+            share_port(fd, 0);
+        }
+    }
     return 0;
+}
+
+/* Whether a side has its twin (1), sends with sendto (0), or is not carried (-ENOENT). */
+int pr_twinned(relay_t *r, int fd) {
+    side_t *side = carried(r, fd);
+    return side == NULL ? -ENOENT : side->twin >= 0;
 }
 
 /* Copy a side's state out; with `remove`, stop carrying it too. */
 int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
-    side_t *side = lookup(r, fd);
+    side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
     if (out != NULL) *out = side->conf;
     if (remove) {
         epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
         r->by_fd[fd] = NULL;
+        if (side->twin >= 0) {
+            /* Datagrams still queued on the twin go with it: the party's next ones reach
+             * the caller's socket again. */
+            epoll_ctl(r->ep, EPOLL_CTL_DEL, side->twin, NULL);
+            r->by_fd[side->twin] = NULL;
+            close(side->twin);
+            side->twin = -1;
+            share_port(fd, 0);
+        }
         free_side(side);
     }
     return 0;
@@ -315,7 +396,7 @@ int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
 /* Transcode a side's packets here (see transcode_core.c) instead of relaying them or passing
  * them up; the direction's state is copied in. */
 int pr_transcode(relay_t *r, int fd, const pt_conf *conf) {
-    side_t *side = lookup(r, fd);
+    side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
     pt_transcoder *made = pt_new(conf);
     if (made == NULL) return -EINVAL;
@@ -327,7 +408,7 @@ int pr_transcode(relay_t *r, int fd, const pt_conf *conf) {
 
 /* A side's transcoding direction as it is now. */
 int pr_transcoder(relay_t *r, int fd, pt_conf *out) {
-    side_t *side = lookup(r, fd);
+    side_t *side = carried(r, fd);
     if (side == NULL || side->transcoder == NULL) return -ENOENT;
     pt_get(side->transcoder, out);
     return 0;
@@ -339,7 +420,7 @@ int pr_transcoder(relay_t *r, int fd, pt_conf *out) {
 #define PR_COUNTS 7
 int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
     for (int32_t i = 0; i < n; i++) {
-        side_t *side = lookup(r, fds[i]);
+        side_t *side = carried(r, fds[i]);
         double *at = out + PR_COUNTS * i;
         if (side == NULL) {
             for (int k = 0; k < PR_COUNTS; k++) at[k] = -1.0;
@@ -359,7 +440,7 @@ int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
 
 /* Count packets the interpreter dropped on a side's behalf (a transcoder's errors). */
 int pr_add_dropped(relay_t *r, int fd, uint64_t dropped) {
-    side_t *side = lookup(r, fd);
+    side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
     side->conf.dropped += dropped;
     return 0;
@@ -391,12 +472,18 @@ typedef struct {
     double now;
 } sending_t;
 
+/* Out of a side's port to its party: by its twin when it has one. */
+static ssize_t send_to_party(const side_t *side, const uint8_t *data, size_t len) {
+    if (side->twin >= 0) return send(side->twin, data, len, 0);
+    return sendto(side->conf.fd, data, len, 0, (const struct sockaddr *)&side->peer,
+                  side->peer_len);
+}
+
 /* Where a transcoding direction's packets go: out of the far side's socket to its party. */
 static void send_far(void *ctx, const uint8_t *packet, int32_t len) {
     sending_t *to = ctx;
     pr_side *far = &to->far->conf;
-    if (sendto(far->fd, packet, (size_t)len, 0, (const struct sockaddr *)&to->far->peer,
-               to->far->peer_len) < 0) {
+    if (send_to_party(to->far, packet, (size_t)len) < 0) {
         far->dropped++;
         return;
     }
@@ -446,7 +533,7 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
         record(out, used, conf->fd, PR_PATH, data, len);
         return;
     }
-    side_t *far = lookup(r, conf->far_fd);
+    side_t *far = carried(r, conf->far_fd);
     if (far == NULL) {
         conf->dropped++;
         return;
@@ -461,9 +548,7 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
         return;
     }
     data[1] = (uint8_t)mapped;
-    if (sendto(far->conf.fd, data, (size_t)len, 0, (const struct sockaddr *)&far->peer,
-               far->peer_len) < 0)
-        far->conf.dropped++;
+    if (send_to_party(far, data, (size_t)len) < 0) far->conf.dropped++;
 }
 
 /* One pass over the ready sockets: at most one datagram from each, up to PR_ROUNDS rounds of
@@ -484,7 +569,7 @@ int pr_drain(relay_t *r, uint8_t *out, int32_t capacity, int32_t *used) {
             if (side == NULL) continue;
             struct sockaddr_storage from;
             socklen_t from_len = sizeof from;
-            ssize_t len = recvfrom(side->conf.fd, r->buf, sizeof r->buf, 0,
+            ssize_t len = recvfrom(events[i].data.fd, r->buf, sizeof r->buf, 0,
                                    (struct sockaddr *)&from, &from_len);
             if (len < 0) continue; /* nothing after all, or an ICMP error of an earlier send */
             total++;

@@ -7,7 +7,9 @@ when ``PYCC_PURE`` is set, or when it does not load; the worker then forwards in
 `NativeRelay` is one relay: sides added with their socket, their party's address, the
 payload-type map, the telephone-event types and their RFC 3550 statistics
 (`pycc.rtp.stats.ReceiverStats`, handed over field by field and read back the same way);
-`drain` forwards what is ready and returns the records the interpreter must handle.
+`drain` forwards what is ready and returns the records the interpreter must handle. Each
+side sends through a twin socket on its port, connected to its party (see relay_core.c);
+`twinned` says whether a side has one.
 
 A side whose direction is transcoded runs it in C too once `NativeRelay.transcode` is given
 its `pycc.media.transcode_native.Direction`.
@@ -225,6 +227,12 @@ class NativeRelay:
                 int(flat[at + 4]), int(flat[at + 5]), flat[at + 6]))
         return found
 
+    def twinned(self, fd: int) -> bool | None:
+        """Whether side ``fd`` sends through a connected twin socket (False: with
+        ``sendto``), or None when it is not carried."""
+        found = self._lib.pr_twinned(self._live(), fd)
+        return None if found < 0 else bool(found)
+
     def add_dropped(self, fd: int, dropped: int = 1) -> None:
         self._lib.pr_add_dropped(self._live(), fd, dropped)
 
@@ -260,6 +268,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.pr_counts.argtypes = [handle, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32,
                               ctypes.POINTER(ctypes.c_double)]
     lib.pr_add_dropped.argtypes = [handle, ctypes.c_int, ctypes.c_uint64]
+    lib.pr_twinned.argtypes = [handle, ctypes.c_int]
     lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,
                              ctypes.POINTER(ctypes.c_int32)]
     lib.pr_transcode.argtypes = [handle, ctypes.c_int, ctypes.POINTER(Direction)]

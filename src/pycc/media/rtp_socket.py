@@ -84,8 +84,12 @@ class RtpSocketPair:
             self._loop.remove_reader(self._rtp.fileno())
 
     def resume_rtp(self) -> None:
-        """Read the RTP socket again."""
+        """Read the RTP socket again. The port is this socket's alone again: a relay worker
+        shares it (SO_REUSEPORT) with a socket connected to the party while it carries the
+        stream, and one that died could not say it stopped."""
         if not self._closed:
+            with contextlib.suppress(OSError):
+                self._rtp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 0)
             self._loop.add_reader(self._rtp.fileno(), self._drain, self._rtp, False)
 
     def send_rtp(self, data: bytes, destination: tuple[str, int]) -> None:
