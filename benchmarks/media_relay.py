@@ -123,7 +123,8 @@ async def serve_pycc(args: argparse.Namespace) -> None:
 
 def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
                relay_workers: int = 0, opus_complexity: int | None = None,
-               pure: bool = False) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
+               pure: bool = False,
+               source: str | None = None) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
     base = 30000
     span = max(200, calls * 4 + 100)
     argv = [sys.executable, __file__, "--serve-pycc", "--calls", str(calls),
@@ -132,7 +133,11 @@ def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
             "--relay-workers", str(relay_workers)]
     if opus_complexity is not None:
         argv += ["--opus-complexity", str(opus_complexity)]
-    env = {**os.environ, "PYCC_PURE": "1"} if pure else None
+    env = dict(os.environ)
+    if pure:
+        env["PYCC_PURE"] = "1"
+    if source is not None:  # another checkout's pycc (its own `pycc accel build`)
+        env["PYTHONPATH"] = source
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -472,8 +477,9 @@ def bound_socket() -> socket.socket:
 def workers_of(target: str) -> int:
     """The relay worker processes of a pycc target: "pycc-worker" has one, "pycc-N-workers"
     N, plain "pycc" none. A "-py" suffix: the same in pure Python (no compiled code, so the
-    workers forward in Python rather than in their C loop)."""
-    target = target.removesuffix("-py")
+    workers forward in Python rather than in their C loop); "-base": the same with the
+    baseline checkout's pycc."""
+    target = target.removesuffix("-base").removesuffix("-py")
     if target == "pycc-worker":
         return 1
     if target.startswith("pycc-") and target.endswith("-workers"):
@@ -483,7 +489,7 @@ def workers_of(target: str) -> int:
 
 def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
              reports: bool = False, warm_workers: float = 5.0,
-             pinned: bool = False) -> RunResult:
+             pinned: bool = False, baseline: str | None = None) -> RunResult:
     a_sock, b_sock = bound_socket(), bound_socket()
     a_port, b_port = a_sock.getsockname()[1], b_sock.getsockname()[1]
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
@@ -491,7 +497,8 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
         complexity = int(target[len("pycc-opus"):]) if target.startswith("pycc-opus") else None
         proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
                                  relay_workers=workers_of(target),
-                                 opus_complexity=complexity, pure=target.endswith("-py"))
+                                 opus_complexity=complexity, pure="-py" in target,
+                                 source=baseline if target.endswith("-base") else None)
     else:
         proc, ports = start_rtpengine(calls, a_port, b_port)
     if pinned:
@@ -556,6 +563,14 @@ def main() -> None:
                         help="relay and transcode modes: the relay's media on CPU 1 alone "
                              "(rtpengine, or pycc's one relay worker), the load generator "
                              "and pycc's switch process on CPU 0")
+    parser.add_argument("--without-switch-alone", action="store_true",
+                        help="relay and transcode modes with --workers: leave out pycc "
+                             "without relay workers")
+    parser.add_argument("--baseline", default=None, metavar="SRC",
+                        help="relay and transcode modes: also each pycc target with workers "
+                             "run from another checkout's source folder (e.g. the previous "
+                             "version's src/, its `pycc accel build` done), named with a "
+                             "-base suffix")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -579,6 +594,10 @@ def main() -> None:
             targets.insert(1, name)
             if args.python_loop:
                 targets.insert(2, f"{name}-py")
+            if args.baseline:
+                targets.insert(2, f"{name}-base")
+    if args.without_switch_alone and len(targets) > 1:
+        targets.remove("pycc")
     if args.opus_complexity is not None and args.mode == "transcode":
         targets = [f"pycc-opus{int(c)}" for c in args.opus_complexity.split(",")]
     print(f"# {' '.join(sys.argv)}")
@@ -595,7 +614,7 @@ def main() -> None:
                 runs[target].append(run_once(target, calls, args.seconds, args.mode,
                                              args.codec,
                                              args.reports and args.mode == "transcode",
-                                             args.warm, args.pin))
+                                             args.warm, args.pin, args.baseline))
         for target, results in runs.items():
             medians[target] = (
                 statistics.median(r.sent / args.seconds for r in results),
