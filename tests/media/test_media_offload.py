@@ -593,10 +593,10 @@ def test_a_g729_call_is_transcoded_in_the_workers_loop(run: Run, packet_loop: st
                 [e for e in map(parse_rtp, c.b.rtp_in) if e.payload_type == b_event])
                 == len(keys), timeout=3.0)
             # Payloads G.729 refuses: lost and counted; the call goes on.
-            dropped = bridge.x.dropped["source"]
+            dropped = bridge.x.dropped["codec"]
             for n, payload in enumerate((b"", bytes(7), bytes(13))):
                 c.a.send(rtp(a_pt, 1120 + n, 50_000 + 160 * (120 + n), SSRC_A, payload))
-            await eventually(lambda: bridge.x.dropped["source"] == dropped + 3, timeout=3.0)
+            await eventually(lambda: bridge.x.dropped["codec"] == dropped + 3, timeout=3.0)
             c.b.rtp_in.clear()
             for n in range(20):
                 c.a.send(rtp(a_pt, 1123 + n, 50_000 + 160 * (123 + n), SSRC_A,
@@ -634,5 +634,11 @@ def test_bad_packets_to_a_transcoding_worker_are_dropped_and_the_call_goes_on(
             check_tone(PCMU, [parse_rtp(p) for p in c.a.rtp_in])
             assert not offloader.failed and len(offloader.handed) == 1
             assert offloader._process is not None and offloader._process.poll() is None
+            # The worker's drops reach the legs by reason, as the switch's own would.
+            bridge = c.session.bridges[0]
+            await eventually(lambda: bridge.y.dropped["codec"] == 3, timeout=3.0)
+            assert {reason: bridge.x.dropped[reason]
+                    for reason in ("short", "version", "payload-type")} == \
+                {"short": 1, "version": 1, "payload-type": 1}
 
     run(scenario)

@@ -7,6 +7,7 @@ The library is compiled here from the checkout's source with the system C compil
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shlex
 import socket
@@ -228,6 +229,7 @@ def test_bad_and_foreign_packets_are_dropped_and_counted(call: Call) -> None:
     assert call.heard_by_b() == [_rtp(5)]
     counts = call.relay.counts([call.a.fileno(), 12345])
     assert counts[0] is not None and (counts[0].received, counts[0].dropped) == (1, 4)
+    assert counts[0].dropped_by == {"source": 1, "short": 1, "version": 1, "payload-type": 1}
     assert counts[1] is None
 
 
@@ -290,7 +292,7 @@ def test_each_side_sends_through_a_twin_connected_to_its_party(call: Call) -> No
         assert call.drain(3) == []
         assert call.heard_by_b() == [_rtp(1), _rtp(3)]  # from B's port, as before
         counts = call.relay.remove(call.a.fileno())
-        assert counts is not None and (counts.received, counts.dropped) == (2, 1)
+        assert counts is not None and (counts.received, counts.dropped_by) == (2, {"source": 1})
         # Handed back: the twin is gone, the port is the switch's socket's alone again.
         assert call.relay.twinned(call.a.fileno()) is None
         assert _reuses_port(call.a) == 0
@@ -303,6 +305,25 @@ def test_each_side_sends_through_a_twin_connected_to_its_party(call: Call) -> No
         assert call.a.recv(4096) == _rtp(4)
     finally:
         stranger.close()
+
+
+def test_packets_waiting_on_the_twins_go_on_when_the_bridge_is_handed_back(
+        call: Call) -> None:
+    call.add(_table((0, 0)))
+    for seq in (1, 2, 3):
+        call.phone_a.sendto(_rtp(seq), call.a.getsockname())
+        call.phone_b.sendto(_rtp(seq, ssrc=0x6262), call.b.getsockname())
+    time.sleep(0.05)  # queued on the twins, not read yet
+    counts = call.relay.remove(call.a.fileno())
+    assert counts is not None and counts.received == 3
+    assert call.heard_by_b() == [_rtp(1), _rtp(2), _rtp(3)]
+    heard_by_a = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            heard_by_a.append(call.phone_a.recv(4096))
+    assert heard_by_a == [_rtp(seq, ssrc=0x6262) for seq in (1, 2, 3)]
+    far = call.relay.remove(call.b.fileno())
+    assert far is not None and far.received == 3
 
 
 _NO_DESCRIPTORS_LEFT = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,17 @@ def test_a_call_and_registrations_in_the_metrics(tmp_path: Path, register_worker
             in_use = value(up, "pycc_rtp_ports", state="in_use")
             assert in_use is not None and in_use >= 2
             assert (value(up, "pycc_rtp_packets_received_total") or 0) > 0
+            assert value(up, "pycc_rtp_packets_dropped_total", reason="source") is None
+
+            # Three packets from a stranger to the port alice sends to: dropped, by reason.
+            assert alice.rtp.remote is not None
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+                stranger.bind(("127.0.0.1", 0))
+                for seq in range(3):
+                    stranger.sendto(bytes([0x80, 0]) + seq.to_bytes(2, "big") + bytes(168),
+                                    alice.rtp.remote)
+            await eventually(lambda: value(scrape(switch), "pycc_rtp_packets_dropped_total",
+                                           reason="source") == 3)
 
             # Five packets of alice's never arrive: a gap in her sequence numbers.
             alice.rtp._seq = (alice.rtp._seq + 5) & 0xFFFF

@@ -80,13 +80,14 @@ def eligible(bridge: Bridge, owner: object) -> bool:
 class _Handed:
     """A bridge in the worker's hands, and what of its counts the legs have already."""
 
-    __slots__ = ("bridge", "counted")
+    __slots__ = ("bridge", "counted", "dropped")
 
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        # Per side: packets received, dropped, and (transcoding) sent and octets sent, as
-        # far as already added to the legs.
-        self.counted = [[0, 0, 0, 0], [0, 0, 0, 0]]
+        # Per side: packets received, sent and octets sent (transcoding), and dropped by
+        # reason, as far as already added to the legs.
+        self.counted = [[0, 0, 0], [0, 0, 0]]
+        self.dropped: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
 class RelayOffloader:
@@ -312,20 +313,26 @@ class RelayOffloader:
         for index, (received, dropped, last, *rest) in enumerate(sides):
             leg, far = legs[index], legs[1 - index]
             seen = handed.counted[index]
-            new_received, new_dropped = int(received) - seen[0], int(dropped) - seen[1]
-            seen[0], seen[1] = int(received), int(dropped)
+            new_received = int(received) - seen[0]
+            seen[0] = int(received)
             if new_received > 0:
                 leg.received += new_received
                 if not transcoded:
                     far.sent += new_received
                 leg.last_received = _loop_time(leg, float(last))
-            if new_dropped > 0:
-                leg.dropped["source"] += new_dropped
+            # By the same reasons as the switch's own drops (a packet the worker could not
+            # send on: "send").
+            dropped_seen = handed.dropped[index]
+            for reason, count in dict(dropped).items():
+                new_dropped = int(count) - dropped_seen.get(str(reason), 0)
+                if new_dropped > 0:
+                    leg.dropped[str(reason)] += new_dropped
+                    dropped_seen[str(reason)] = int(count)
             if transcoded:
                 sent, octets, last_ts, last_at = int(rest[0]), int(rest[1]), int(rest[2]), \
                     float(rest[3])
-                new_sent, new_octets = sent - seen[2], octets - seen[3]
-                seen[2], seen[3] = sent, octets
+                new_sent, new_octets = sent - seen[1], octets - seen[2]
+                seen[1], seen[2] = sent, octets
                 if new_sent > 0:
                     leg.note_sent(new_sent, new_octets, last_ts, _loop_time(leg, last_at))
 

@@ -49,6 +49,12 @@
 
 enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4 };
 
+/* Why a packet was dropped, in the order of `pycc.media.relay_native.DROP_REASONS`: not from
+ * the party, shorter than an RTP header, not RTP version 2, a payload type not negotiated, a
+ * payload the codec refuses, and one that could not be sent on to the far party. */
+enum { DROP_SOURCE, DROP_SHORT, DROP_VERSION, DROP_PAYLOAD_TYPE, DROP_CODEC, DROP_SEND,
+       PR_DROPS };
+
 /* transcode_core.c */
 typedef struct pt_transcoder pt_transcoder;
 typedef struct pt_conf pt_conf;
@@ -79,7 +85,8 @@ typedef struct {
     uint8_t addr[16];
     int16_t map[256];
     uint8_t events[32];
-    uint64_t received, dropped;
+    uint64_t received;
+    uint64_t dropped[PR_DROPS];
     double last;
     pr_stats stats;
     /* What a transcoding direction sent this party (the switch's RTCP sender reports). */
@@ -100,6 +107,7 @@ typedef struct {
     int capacity;
     side_t **by_fd;
     uint8_t buf[PR_MAX_DATAGRAM];
+    uint8_t scratch[2 * (PR_RECORD_HEADER + PR_MAX_DATAGRAM)]; /* records no one reads */
 } relay_t;
 
 /* -- RFC 3550 appendix A.1, A.3, A.8 ------------------------------------------------------ */
@@ -371,17 +379,43 @@ int pr_twinned(relay_t *r, int fd) {
     return side == NULL ? -ENOENT : side->twin >= 0;
 }
 
+static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_storage *from,
+                   uint8_t *out, int32_t *used);
+
+/* Forward what waits on a side's twin: no one reads it once it closes (the party's next
+ * datagrams reach the caller's socket again). Of those few packets the interpreter does not
+ * see the records (event copies, RTCP, a Python transcoder's input). */
+static void drain_twin(relay_t *r, side_t *side) {
+    if (side == NULL || side->twin < 0) return;
+    for (int i = 0; i < PR_BATCH; i++) {
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof from;
+        ssize_t len = recvfrom(side->twin, r->buf, sizeof r->buf, MSG_DONTWAIT,
+                               (struct sockaddr *)&from, &from_len);
+        if (len < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            continue; /* an ICMP error of an earlier send */
+        }
+        int32_t used = 0;
+        handle(r, side, (int32_t)len, &from, r->scratch, &used);
+    }
+}
+
 /* Copy a side's state out; with `remove`, stop carrying it too. */
 int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
     side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
+    if (remove) {
+        /* The bridge is handed back while packets may wait on the twins: this side's, and
+         * the far side's, whose packets go out through this side. */
+        drain_twin(r, side);
+        drain_twin(r, carried(r, side->conf.far_fd));
+    }
     if (out != NULL) *out = side->conf;
     if (remove) {
         epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
         r->by_fd[fd] = NULL;
         if (side->twin >= 0) {
-            /* Datagrams still queued on the twin go with it: the party's next ones reach
-             * the caller's socket again. */
             epoll_ctl(r->ep, EPOLL_CTL_DEL, side->twin, NULL);
             r->by_fd[side->twin] = NULL;
             close(side->twin);
@@ -414,10 +448,10 @@ int pr_transcoder(relay_t *r, int fd, pt_conf *out) {
     return 0;
 }
 
-/* Of each of `n` sides, PR_COUNTS doubles: received, dropped, the last arrival, and what a
- * transcoding direction sent it (packets, payload octets, the last RTP timestamp and when);
- * a side not carried reads as -1. */
-#define PR_COUNTS 7
+/* Of each of `n` sides, PR_COUNTS doubles: received, the last arrival, what a transcoding
+ * direction sent it (packets, payload octets, the last RTP timestamp and when), and the
+ * packets dropped for each reason; a side not carried reads as -1. */
+#define PR_COUNTS (6 + PR_DROPS)
 int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
     for (int32_t i = 0; i < n; i++) {
         side_t *side = carried(r, fds[i]);
@@ -428,21 +462,13 @@ int pr_counts(relay_t *r, const int32_t *fds, int32_t n, double *out) {
         }
         const pr_side *c = &side->conf;
         at[0] = (double)c->received;
-        at[1] = (double)c->dropped;
-        at[2] = c->last;
-        at[3] = (double)c->sent;
-        at[4] = (double)c->sent_octets;
-        at[5] = c->last_sent_ts;
-        at[6] = c->last_sent_at;
+        at[1] = c->last;
+        at[2] = (double)c->sent;
+        at[3] = (double)c->sent_octets;
+        at[4] = c->last_sent_ts;
+        at[5] = c->last_sent_at;
+        for (int k = 0; k < PR_DROPS; k++) at[6 + k] = (double)c->dropped[k];
     }
-    return 0;
-}
-
-/* Count packets the interpreter dropped on a side's behalf (a transcoder's errors). */
-int pr_add_dropped(relay_t *r, int fd, uint64_t dropped) {
-    side_t *side = carried(r, fd);
-    if (side == NULL) return -ENOENT;
-    side->conf.dropped += dropped;
     return 0;
 }
 
@@ -484,7 +510,7 @@ static void send_far(void *ctx, const uint8_t *packet, int32_t len) {
     sending_t *to = ctx;
     pr_side *far = &to->far->conf;
     if (send_to_party(to->far, packet, (size_t)len) < 0) {
-        far->dropped++;
+        far->dropped[DROP_SEND]++;
         return;
     }
     far->sent++;
@@ -498,8 +524,12 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
                    uint8_t *out, int32_t *used) {
     uint8_t *data = r->buf;
     pr_side *conf = &side->conf;
-    if (len < 2 || (data[0] >> 6) != 2 || !same_peer(side, from)) {
-        conf->dropped++;
+    if (!same_peer(side, from)) {
+        conf->dropped[DROP_SOURCE]++;
+        return;
+    }
+    if (len < 2 || (data[0] >> 6) != 2) {
+        conf->dropped[len < 2 ? DROP_SHORT : DROP_VERSION]++;
         return;
     }
     uint8_t second = data[1];
@@ -508,12 +538,12 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
         return;
     }
     if (len < 12) {
-        conf->dropped++;
+        conf->dropped[DROP_SHORT]++;
         return;
     }
     int16_t mapped = conf->map[second];
     if (mapped < 0) {
-        conf->dropped++;
+        conf->dropped[DROP_PAYLOAD_TYPE]++;
         return;
     }
     double now = monotonic_now();
@@ -535,20 +565,20 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
     }
     side_t *far = carried(r, conf->far_fd);
     if (far == NULL) {
-        conf->dropped++;
+        conf->dropped[DROP_SEND]++;
         return;
     }
     if (side->transcoder != NULL) {
         sending_t to = {far, now};
         if (pt_forward(side->transcoder, data, len, send_far, &to)) {
-            conf->dropped++; /* a payload the codec refuses: that packet is lost, and the */
-            if (pt_codec_errors(side->transcoder) == 1) /* switch hears of the first */
+            conf->dropped[DROP_CODEC]++; /* a payload the codec refuses: that packet is */
+            if (pt_codec_errors(side->transcoder) == 1) /* lost; the switch hears of the first */
                 record(out, used, conf->fd, PR_CODEC_ERROR, data, len);
         }
         return;
     }
     data[1] = (uint8_t)mapped;
-    if (send_to_party(far, data, (size_t)len) < 0) far->conf.dropped++;
+    if (send_to_party(far, data, (size_t)len) < 0) far->conf.dropped[DROP_SEND]++;
 }
 
 /* One pass over the ready sockets: at most one datagram from each, up to PR_ROUNDS rounds of

@@ -29,7 +29,8 @@ from pycc import accel
 from pycc.media.transcode_native import Direction
 from pycc.rtp.stats import ReceiverStats
 
-__all__ = ["CODEC_ERROR", "EVENT", "PATH", "RTCP", "NativeRelay", "SideCounts", "load"]
+__all__ = ["CODEC_ERROR", "DROP_REASONS", "EVENT", "PATH", "RTCP", "NativeRelay", "SideCounts",
+           "load"]
 
 #: Record kinds `NativeRelay.drain` returns; CODEC_ERROR: the first payload a side's C
 #: transcoder refused (each one is counted dropped).
@@ -38,8 +39,12 @@ EVENT: Final = 2
 PATH: Final = 3
 CODEC_ERROR: Final = 4
 
-#: What `pr_counts` gives per side.
-_COUNTS: Final = 7
+#: Why the C loop drops a packet, in its order (relay_core.c): the keys of
+#: `pycc.media.leg.MediaLeg.dropped`, plus "send" for a packet it could not send on.
+DROP_REASONS: Final = ("source", "short", "version", "payload-type", "codec", "send")
+
+#: What `pr_counts` gives per side: six figures, then the drops of each reason.
+_COUNTS: Final = 6 + len(DROP_REASONS)
 
 _RECORD: Final = struct.Struct("=iii")
 #: Room for the records of one pass: the C loop stops a pass before it could overflow.
@@ -70,7 +75,7 @@ class _Side(ctypes.Structure):
         ("addr", ctypes.c_uint8 * 16),
         ("map", ctypes.c_int16 * 256),
         ("events", ctypes.c_uint8 * 32),
-        ("received", ctypes.c_uint64), ("dropped", ctypes.c_uint64),
+        ("received", ctypes.c_uint64), ("dropped", ctypes.c_uint64 * len(DROP_REASONS)),
         ("last", ctypes.c_double),
         ("stats", _Stats),
         ("sent", ctypes.c_uint64), ("sent_octets", ctypes.c_uint64),
@@ -108,22 +113,32 @@ def stats_from_c(found: _Stats, stats: ReceiverStats) -> None:
 
 
 class SideCounts:
-    """What the C loop counted for one side; ``sent`` to ``last_sent_at``: what a C
-    transcoding direction sent this side's party."""
+    """What the C loop counted for one side; ``dropped_by``: its drops by reason (those of
+    `DROP_REASONS` that happened); ``sent`` to ``last_sent_at``: what a C transcoding
+    direction sent this side's party."""
 
-    __slots__ = ("dropped", "last", "last_sent_at", "last_sent_ts", "received", "sent",
+    __slots__ = ("dropped_by", "last", "last_sent_at", "last_sent_ts", "received", "sent",
                  "sent_octets")
 
-    def __init__(self, received: int, dropped: int, last: float, sent: int = 0,
+    def __init__(self, received: int, dropped_by: dict[str, int], last: float, sent: int = 0,
                  sent_octets: int = 0, last_sent_ts: int = 0,
                  last_sent_at: float = 0.0) -> None:
         self.received = received
-        self.dropped = dropped
+        self.dropped_by = dropped_by
         self.last = last
         self.sent = sent
         self.sent_octets = sent_octets
         self.last_sent_ts = last_sent_ts
         self.last_sent_at = last_sent_at
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.dropped_by.values())
+
+
+def _reasons(counts: Sequence[float | int]) -> dict[str, int]:
+    return {reason: int(count) for reason, count in zip(DROP_REASONS, counts, strict=True)
+            if count}
 
 
 class NativeRelay:
@@ -213,8 +228,8 @@ class NativeRelay:
         stats = self._stats.pop(fd, None)
         if stats is not None and conf.has_stats:
             stats_from_c(conf.stats, stats)
-        return SideCounts(conf.received, conf.dropped, conf.last, conf.sent, conf.sent_octets,
-                          int(conf.last_sent_ts), conf.last_sent_at)
+        return SideCounts(conf.received, _reasons(list(conf.dropped)), conf.last, conf.sent,
+                          conf.sent_octets, int(conf.last_sent_ts), conf.last_sent_at)
 
     def counts(self, fds: Sequence[int]) -> list[SideCounts | None]:
         out = (ctypes.c_double * (_COUNTS * len(fds)))()
@@ -223,8 +238,8 @@ class NativeRelay:
         found: list[SideCounts | None] = []
         for at in range(0, len(flat), _COUNTS):
             found.append(None if flat[at] < 0 else SideCounts(
-                int(flat[at]), int(flat[at + 1]), flat[at + 2], int(flat[at + 3]),
-                int(flat[at + 4]), int(flat[at + 5]), flat[at + 6]))
+                int(flat[at]), _reasons(flat[at + 6:at + _COUNTS]), flat[at + 1],
+                int(flat[at + 2]), int(flat[at + 3]), int(flat[at + 4]), flat[at + 5]))
         return found
 
     def twinned(self, fd: int) -> bool | None:
@@ -232,9 +247,6 @@ class NativeRelay:
         ``sendto``), or None when it is not carried."""
         found = self._lib.pr_twinned(self._live(), fd)
         return None if found < 0 else bool(found)
-
-    def add_dropped(self, fd: int, dropped: int = 1) -> None:
-        self._lib.pr_add_dropped(self._live(), fd, dropped)
 
     def drain(self) -> Iterator[tuple[int, int, bytes]]:
         """Forward what is ready; yields (descriptor, kind, packet) for each record."""
@@ -267,7 +279,6 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.pr_get.argtypes = [handle, ctypes.c_int, ctypes.POINTER(_Side), ctypes.c_int]
     lib.pr_counts.argtypes = [handle, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32,
                               ctypes.POINTER(ctypes.c_double)]
-    lib.pr_add_dropped.argtypes = [handle, ctypes.c_int, ctypes.c_uint64]
     lib.pr_twinned.argtypes = [handle, ctypes.c_int]
     lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,
                              ctypes.POINTER(ctypes.c_int32)]

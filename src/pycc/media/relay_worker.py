@@ -19,7 +19,8 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 - ``tick`` (every `TICK_SECONDS` for each bridge, in at least `TICK_SLICES` messages of at
   most `TICK_PAIRS` bridges each: one pass over a thousand bridges would hold up their
   packets for tens of milliseconds at once): per bridge and side, the packets forwarded,
-  dropped, and when the last one arrived (for the media time-out and the metrics), which
+  those dropped by reason (`pycc.media.relay_native.DROP_REASONS`), and when the last one
+  arrived (for the media time-out and the metrics), which
   loop forwards (``"loop": "c"`` or ``"python"``) and how many transcoding directions run
   in C (``"c_transcoding"``);
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import pickle
@@ -108,10 +110,10 @@ class _Side:
         self.stats = stats
         # What the forwarding loop counted (this module's or the C one's) ...
         self.received = 0
-        self.dropped = 0
+        self.dropped: dict[str, int] = {}  # by reason, as relay_native.DROP_REASONS
         self.last = 0.0
         # ... and the packets lost here on the way out (a transcoder's, a failed send).
-        self.dropped_here = 0
+        self.dropped_here: collections.Counter[str] = collections.Counter()
         #: A transcoding direction from this party to the other (else packets are relayed),
         #: and whether the C loop runs it (with ``path``'s codec objects).
         self.path: Any = None
@@ -130,7 +132,7 @@ class _Side:
         try:
             self.sock.sendto(data, self.peer)
         except OSError:
-            self.dropped_here += 1
+            self.dropped_here["send"] += 1
             return
         self.sent += 1
         self.sent_octets += len(data) - 12
@@ -138,7 +140,8 @@ class _Side:
 
     def counts(self) -> list[Any]:
         """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
-        counts: list[Any] = [self.received, self.dropped + self.dropped_here, self.last]
+        dropped = self.dropped_here + collections.Counter(self.dropped)
+        counts: list[Any] = [self.received, dict(dropped), self.last]
         if self.path is not None:
             last_ts = self.last_sent_ts if self.last_sent_ts is not None else \
                 int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
@@ -357,9 +360,11 @@ class Worker:
         except OSError:
             return  # an ICMP error from an earlier send; the socket stays usable
         # IPv4 sources are (host, port) already; IPv6 ones carry flow and scope after them.
-        if (source if len(source) == 2 else source[:2]) != side.peer or len(data) < 2 \
-                or data[0] >> 6 != 2:
-            side.dropped += 1
+        if (source if len(source) == 2 else source[:2]) != side.peer:
+            _drop(side, "source")
+            return
+        if len(data) < 2 or data[0] >> 6 != 2:
+            _drop(side, "short" if len(data) < 2 else "version")
             return
         second = data[1]
         if 192 <= second <= 223:  # RTCP multiplexed on the RTP port (RFC 5761 §4)
@@ -369,11 +374,11 @@ class Worker:
                         "data": base64.b64encode(data).decode()})
             return
         if len(data) < 12:
-            side.dropped += 1
+            _drop(side, "short")
             return
         out = side.map[second]
         if out < 0:
-            side.dropped += 1
+            _drop(side, "payload-type")
             return
         now = time.monotonic()
         stats = side.stats
@@ -394,7 +399,7 @@ class Worker:
         try:
             far.sock.sendto(data, far.peer)
         except OSError:
-            far.dropped += 1
+            _drop(far, "send")
 
     def _through_path(self, pair: _Pair, index: int, data: bytes, now: float) -> None:
         """An accepted packet of a transcoded direction: through its transcoder to the far
@@ -418,7 +423,7 @@ class Worker:
     def _codec_error(self, side: _Side, detail: str) -> None:
         """A packet of ``side`` its transcoder could not take: counted lost; the switch
         hears of the first."""
-        side.dropped_here += 1
+        side.dropped_here["codec"] += 1
         side.codec_errors += 1
         if side.codec_errors == 1:
             self._send({"op": "error", "detail": detail})
@@ -441,9 +446,13 @@ class Worker:
                               for pair in pairs}})
 
 
+def _drop(side: _Side, reason: str) -> None:
+    side.dropped[reason] = side.dropped.get(reason, 0) + 1
+
+
 def _take_counts(side: _Side, found: relay_native.SideCounts) -> None:
     """What the C loop counted for ``side``, including what its transcoder sent it."""
-    side.received, side.dropped, side.last = found.received, found.dropped, found.last
+    side.received, side.dropped, side.last = found.received, found.dropped_by, found.last
     if found.sent:
         side.sent, side.sent_octets = found.sent, found.sent_octets
         side.last_sent_ts, side.last_sent_at = found.last_sent_ts, found.last_sent_at

@@ -11,8 +11,11 @@ counted as it happens is counted cheaply:
 - SIP requests by method and transactions by final status, from the transaction events the
   switch dispatches anyway (:meth:`SwitchMetrics.observe_sip`) and, for pycc's own answers,
   the transactions' last response at scrape time;
-- RTP packets received and lost: the media legs' own counters, summed at scrape time; a leg
-  that ends leaves its final figures behind, so the totals never go back. Legs are also
+- RTP packets received, lost and dropped (by reason: a stranger's, malformed, a payload type
+  not negotiated, SRTP authentication, a payload the codec refuses, one that could not be
+  sent): the media legs' own counters, summed at scrape time, whether the switch or a relay
+  worker carries the leg; a leg that ends leaves its final figures behind, so the totals
+  never go back. Legs are also
   looked at once a second (`SwitchMetrics.start`), so that even a short call is counted;
 - queue wait times, from the ``queue.left`` bus event, into a histogram.
 
@@ -221,17 +224,25 @@ class _Stream:
         return self.leg.received
 
     @property
+    def dropped(self) -> Counter[str]:
+        """The leg's drops by reason; packets its socket could not send count as "send"."""
+        dropped = Counter(self.leg.dropped)
+        dropped["send"] += self.leg.sockets.send_errors
+        return +dropped  # reasons with a count only
+
+    @property
     def total_lost(self) -> int:
         return sum(lost for _stats, lost in self.lost.values())
 
 
 class RtpTally:
-    """RTP packets received and lost over every media leg the switch had."""
+    """RTP packets received, lost and dropped over every media leg the switch had."""
 
     def __init__(self) -> None:
         self._streams: dict[int, _Stream] = {}
         self._retired_received = 0
         self._retired_lost = 0
+        self._retired_dropped: Counter[str] = Counter()
 
     def sample(self, media: MediaServer | None) -> None:
         """Look at the legs now: new ones are followed, ended ones leave their totals."""
@@ -246,6 +257,7 @@ class RtpTally:
             gone.sample()  # the leg object keeps its final figures after it closed
             self._retired_received += gone.received
             self._retired_lost += gone.total_lost
+            self._retired_dropped += gone.dropped
         for key, leg in current.items():
             stream = self._streams.get(key)
             if stream is None or stream.leg is not leg:
@@ -263,6 +275,14 @@ class RtpTally:
     @property
     def lost(self) -> int:
         return self._retired_lost + sum(s.total_lost for s in self._streams.values())
+
+    @property
+    def dropped(self) -> Counter[str]:
+        """Packets dropped on arrival or on the way out, by reason."""
+        total = Counter(self._retired_dropped)
+        for stream in self._streams.values():
+            total += stream.dropped
+        return total
 
 
 # -- the sources and the collector -------------------------------------------------------------
@@ -422,6 +442,15 @@ class _SwitchCollector(Collector):
                         "(RFC 3550 cumulative loss of each stream).", [])
         lost.add_metric([tenant], rtp.lost)
         yield lost
+        dropped = _counter("pycc_rtp_packets_dropped", "RTP and RTCP packets dropped on media "
+                           "legs, by reason (source: not from the party; short, version, "
+                           "padding, extension, csrc, field: malformed; payload-type: not "
+                           "negotiated; srtp, srtcp: authentication or replay; codec: a "
+                           "payload the decoder refuses; send: could not be sent on).",
+                           ["reason"])
+        for reason, count in sorted(rtp.dropped.items()):
+            dropped.add_metric([tenant, reason], count)
+        yield dropped
         sessions = _gauge("pycc_media_sessions_active", "Media sessions (calls' media).", [])
         sessions.add_metric([tenant], len(media.sessions) if media is not None else 0)
         yield sessions
