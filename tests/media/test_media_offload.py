@@ -250,6 +250,9 @@ def test_a_listener_or_a_new_answer_takes_the_bridge_back(run: Run) -> None:
             listener.on_packet = lambda _leg, data: heard.append(data)  # type: ignore[method-assign]
             listener.attach()
             assert not offloader.handed and bridge.reclaim is None
+            # Until the worker answers the removal it forwards what reaches it; from then on
+            # the listener hears every packet.
+            await eventually(lambda: not offloader._returning, timeout=3.0)
             c.b.rtp_in.clear()
             await _talk(c, 10, start=60)
             await eventually(lambda: len(heard) >= 10 and len(c.b.rtp_in) >= 10)
@@ -267,6 +270,43 @@ def test_a_listener_or_a_new_answer_takes_the_bridge_back(run: Run) -> None:
             c.b.rtp_in.clear()
             await _talk(c, 10, start=80)
             await eventually(lambda: len(c.b.rtp_in) >= 10)
+
+    run(scenario)
+
+
+def test_packets_waiting_for_a_stalled_worker_reach_a_listener_that_took_the_bridge(
+        run: Run) -> None:
+    """The C loop's sockets connected to the parties hold what they sent while the worker
+    was not running; when the switch takes the bridge back, those packets are the switch's
+    to read: its listener hears them all, in order, and B hears each once."""
+    if relay_native.load() is None:
+        pytest.skip("the relay's C loop is not built here (pycc accel build)")
+
+    async def scenario() -> None:
+        async with call(pcmu_offer, pcmu_answer, relay_workers=1) as c:
+            await _offloaded(c)
+            await _loop_is(c, "c")
+            (offloader,) = c.server.offloaders
+            bridge = c.session.bridges[0]
+            await eventually(lambda: _port_shared(bridge.x) and _port_shared(bridge.y))
+            assert offloader._process is not None
+            os.kill(offloader._process.pid, signal.SIGSTOP)
+            try:
+                c.b.rtp_in.clear()
+                await _talk(c, 8, start=300)  # they wait on the worker's sockets
+                heard: list[bytes] = []
+                listener = LegInput(bridge.x, 8000)
+                listener.on_packet = lambda _leg, data: heard.append(data)  # type: ignore[method-assign]
+                listener.attach()
+                assert not offloader.handed
+                await asyncio.sleep(0.1)
+                assert heard == [] and c.b.rtp_in == []
+            finally:
+                os.kill(offloader._process.pid, signal.SIGCONT)
+            await eventually(lambda: len(heard) >= 8 and len(c.b.rtp_in) >= 8, timeout=3.0)
+            assert [parse_rtp(p).sequence for p in heard] == list(range(400, 408))
+            assert [parse_rtp(p).sequence for p in c.b.rtp_in] == list(range(400, 408))
+            assert not offloader.failed
 
     run(scenario)
 

@@ -284,11 +284,20 @@ class RelayOffloader:
             sides = message["sides"]
             if handed is not None and sides is not None:
                 self._count(handed, sides)
-                for leg, side in zip((handed.bridge.x, handed.bridge.y), sides, strict=True):
+                legs = (handed.bridge.x, handed.bridge.y)
+                for leg, side in zip(legs, sides, strict=True):
                     # The statistics come last, after the counts.
                     found = decode_stats(side[-1])
                     if found is not None:
                         leg.stats = found
+                # What the party sent after the switch took the bridge back and before the
+                # worker let go waited on the worker's connected socket: it is the switch's
+                # to read (a listener that took the bridge back hears it).
+                for leg, packets in zip(legs, message.get("pending") or ([], []), strict=True):
+                    peer = leg.peer
+                    if peer is not None:
+                        for text in packets:
+                            leg.receive(base64.b64decode(text), peer, False)
         elif op in ("event", "rtcp"):
             handed = self.handed.get(int(message["id"]))
             if handed is not None:

@@ -47,7 +47,7 @@
 #define HALF_U32 2147483648.0
 #define TURN_U32 4294967296.0
 
-enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4 };
+enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4, PR_PENDING = 5 };
 
 /* Why a packet was dropped, in the order of `pycc.media.relay_native.DROP_REASONS`: not from
  * the party, shorter than an RTP header, not RTP version 2, a payload type not negotiated, a
@@ -106,8 +106,9 @@ typedef struct {
     int ep;
     int capacity;
     side_t **by_fd;
+    int control;       /* the caller's control socket, in the epoll set too, or -1 */
+    int control_ready; /* the last pass stopped for it */
     uint8_t buf[PR_MAX_DATAGRAM];
-    uint8_t scratch[2 * (PR_RECORD_HEADER + PR_MAX_DATAGRAM)]; /* records no one reads */
 } relay_t;
 
 /* -- RFC 3550 appendix A.1, A.3, A.8 ------------------------------------------------------ */
@@ -240,8 +241,22 @@ relay_t *pr_open(void) {
         free(r);
         return NULL;
     }
+    r->control = -1;
     return r;
 }
+
+/* Watch the caller's control socket too: a pass that finds it readable stops before reading
+ * any packet, so that an order (hand a bridge back) is followed before the packets that
+ * arrived with it. */
+int pr_watch_control(relay_t *r, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -errno;
+    r->control = fd;
+    return 0;
+}
+
+/* Whether the last `pr_drain` stopped because the control socket was readable. */
+int pr_control_ready(relay_t *r) { return r->control_ready; }
 
 int pr_fd(relay_t *r) { return r->ep; }
 
@@ -379,38 +394,36 @@ int pr_twinned(relay_t *r, int fd) {
     return side == NULL ? -ENOENT : side->twin >= 0;
 }
 
-static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_storage *from,
-                   uint8_t *out, int32_t *used);
+static void record(uint8_t *out, int32_t *used, int32_t fd, int32_t kind, const uint8_t *data,
+                   int32_t len);
 
-/* Forward what waits on a side's twin: no one reads it once it closes (the party's next
- * datagrams reach the caller's socket again). Of those few packets the interpreter does not
- * see the records (event copies, RTCP, a Python transcoder's input). */
-static void drain_twin(relay_t *r, side_t *side) {
-    if (side == NULL || side->twin < 0) return;
-    for (int i = 0; i < PR_BATCH; i++) {
-        struct sockaddr_storage from;
-        socklen_t from_len = sizeof from;
-        ssize_t len = recvfrom(side->twin, r->buf, sizeof r->buf, MSG_DONTWAIT,
-                               (struct sockaddr *)&from, &from_len);
+/* Move what waits on a side's twin into `out` as PR_PENDING records, unread by the loop:
+ * once the twin closes no one could read it, and the caller hands a side back because
+ * someone else (the switch) must see its packets from now on. Returns the datagrams
+ * taken; call again while it returns any. */
+int pr_take_pending(relay_t *r, int fd, uint8_t *out, int32_t capacity, int32_t *used) {
+    *used = 0;
+    side_t *side = carried(r, fd);
+    if (side == NULL) return -ENOENT;
+    int taken = 0;
+    for (int tries = 0; side->twin >= 0 && tries < PR_BATCH; tries++) {
+        if (capacity - *used < PR_RECORD_HEADER + PR_MAX_DATAGRAM) break;
+        ssize_t len = recv(side->twin, r->buf, sizeof r->buf, MSG_DONTWAIT);
         if (len < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             continue; /* an ICMP error of an earlier send */
         }
-        int32_t used = 0;
-        handle(r, side, (int32_t)len, &from, r->scratch, &used);
+        record(out, used, fd, PR_PENDING, r->buf, (int32_t)len);
+        taken++;
     }
+    return taken;
 }
 
-/* Copy a side's state out; with `remove`, stop carrying it too. */
+/* Copy a side's state out; with `remove`, stop carrying it too (what still waits on its
+ * twin is lost: take it first). */
 int pr_get(relay_t *r, int fd, pr_side *out, int remove) {
     side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
-    if (remove) {
-        /* The bridge is handed back while packets may wait on the twins: this side's, and
-         * the far side's, whose packets go out through this side. */
-        drain_twin(r, side);
-        drain_twin(r, carried(r, side->conf.far_fd));
-    }
     if (out != NULL) *out = side->conf;
     if (remove) {
         epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
@@ -588,9 +601,16 @@ int pr_drain(relay_t *r, uint8_t *out, int32_t capacity, int32_t *used) {
     struct epoll_event events[PR_BATCH];
     int total = 0;
     *used = 0;
+    r->control_ready = 0;
     for (int round = 0; round < PR_ROUNDS; round++) {
         int n = epoll_wait(r->ep, events, PR_BATCH, 0);
         if (n < 0) return (errno == EINTR) ? total : -errno;
+        for (int i = 0; r->control >= 0 && i < n; i++) {
+            if (events[i].data.fd == r->control) {
+                r->control_ready = 1; /* the packets stay ready (level-triggered) */
+                return total;
+            }
+        }
         for (int i = 0; i < n; i++) {
             /* A packet can make two records (an event copy, then the packet for a
              * transcoder): stop while there is room for both; the rest stay ready. */

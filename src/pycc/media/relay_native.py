@@ -29,8 +29,8 @@ from pycc import accel
 from pycc.media.transcode_native import Direction
 from pycc.rtp.stats import ReceiverStats
 
-__all__ = ["CODEC_ERROR", "DROP_REASONS", "EVENT", "PATH", "RTCP", "NativeRelay", "SideCounts",
-           "load"]
+__all__ = ["CODEC_ERROR", "DROP_REASONS", "EVENT", "PATH", "PENDING", "RTCP", "NativeRelay",
+           "SideCounts", "load"]
 
 #: Record kinds `NativeRelay.drain` returns; CODEC_ERROR: the first payload a side's C
 #: transcoder refused (each one is counted dropped).
@@ -38,6 +38,8 @@ RTCP: Final = 1
 EVENT: Final = 2
 PATH: Final = 3
 CODEC_ERROR: Final = 4
+#: A packet that waited on a side's twin when it was handed back (`NativeRelay.take_pending`).
+PENDING: Final = 5
 
 #: Why the C loop drops a packet, in its order (relay_core.c): the keys of
 #: `pycc.media.leg.MediaLeg.dropped`, plus "send" for a packet it could not send on.
@@ -49,6 +51,8 @@ _COUNTS: Final = 6 + len(DROP_REASONS)
 _RECORD: Final = struct.Struct("=iii")
 #: Room for the records of one pass: the C loop stops a pass before it could overflow.
 _OUT_BYTES: Final = 256 * 1024
+#: Room for the packets waiting on one twin, taken in as many calls as they need.
+_PENDING_BYTES: Final = 16 * 1024
 
 
 class _Stats(ctypes.Structure):
@@ -242,6 +246,34 @@ class NativeRelay:
                 int(flat[at + 2]), int(flat[at + 3]), int(flat[at + 4]), flat[at + 5]))
         return found
 
+    def watch_control(self, fd: int) -> None:
+        """Put the caller's control socket in the relay's epoll set: `drain` then stops
+        before any packet while it is readable (`control_waiting`)."""
+        found = self._lib.pr_watch_control(self._live(), fd)
+        if found < 0:
+            raise OSError(-found, f"the relay cannot watch descriptor {fd}")
+
+    @property
+    def control_waiting(self) -> bool:
+        """Whether the last `drain` stopped for the control socket."""
+        return bool(self._lib.pr_control_ready(self._live()))
+
+    def take_pending(self, fd: int) -> list[bytes]:
+        """The party's packets waiting, unread, on side ``fd``'s twin, oldest first: before
+        `remove`, for whoever carries the side next (its twin closes with it)."""
+        taken: list[bytes] = []
+        out = (ctypes.c_uint8 * _PENDING_BYTES)()
+        used = ctypes.c_int32()
+        while self._lib.pr_take_pending(self._live(), fd, out, _PENDING_BYTES,
+                                        ctypes.byref(used)) > 0:
+            buffer, at = memoryview(out).cast("B"), 0
+            while at < used.value:
+                _fd, _kind, length = _RECORD.unpack_from(buffer, at)
+                at += _RECORD.size
+                taken.append(bytes(buffer[at:at + length]))
+                at += length
+        return taken
+
     def twinned(self, fd: int) -> bool | None:
         """Whether side ``fd`` sends through a connected twin socket (False: with
         ``sendto``), or None when it is not carried."""
@@ -280,6 +312,10 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.pr_counts.argtypes = [handle, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32,
                               ctypes.POINTER(ctypes.c_double)]
     lib.pr_twinned.argtypes = [handle, ctypes.c_int]
+    lib.pr_watch_control.argtypes = [handle, ctypes.c_int]
+    lib.pr_control_ready.argtypes = [handle]
+    lib.pr_take_pending.argtypes = [handle, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8),
+                                    ctypes.c_int32, ctypes.POINTER(ctypes.c_int32)]
     lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,
                              ctypes.POINTER(ctypes.c_int32)]
     lib.pr_transcode.argtypes = [handle, ctypes.c_int, ctypes.POINTER(Direction)]

@@ -26,7 +26,9 @@ What the switch still needs arrives over the same Unix socket, as JSON messages:
 - ``event``: a copy of every RFC 4733 telephone-event packet (the switch reports the keys);
 - ``rtcp``: RTCP that arrives multiplexed on an RTP port (RFC 5761), for the switch to read
   and pass on as it does for its own RTCP ports;
-- ``removed``: the answer to ``remove``: the final counts and each side's statistics;
+- ``removed``: the answer to ``remove``: the final counts, each side's statistics, and the
+  party's packets that still waited unread for the C loop (``pending``), which the switch
+  reads as its own;
 - ``refused``: the answer to an ``add`` this process cannot carry (a codec it cannot load).
 
 A transcoded bridge's counts also say, per side, what was sent to that party: packets, payload
@@ -174,21 +176,31 @@ class Worker:
         #: Transcoding directions the C loop runs.
         self.c_transcoding = 0
         if native is not None:
+            # Orders before packets: a bridge handed back is the switch's from that moment,
+            # and the packets waiting for this process go back to it unforwarded.
+            native.watch_control(control.fileno())
             loop.add_reader(native.fileno, self._drain)
 
     # -- control --------------------------------------------------------------------------
     def on_control(self) -> None:
+        """Follow every order waiting on the control socket."""
+        while not self.done.done():
+            if not self._order():
+                return
+
+    def _order(self) -> bool:
+        """Follow one order; False when none was waiting."""
         try:
             payload, fds, _flags, _address = socket.recv_fds(self.control, MAX_MESSAGE, 4)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             payload, fds = b"", []
         if not payload:  # the switch is gone
             for fd in fds:
                 socket.close(fd)
             self._finish()
-            return
+            return False
         try:
             message = json.loads(payload)
             op = message["op"]
@@ -204,6 +216,7 @@ class Worker:
             for fd in fds:
                 socket.close(fd)
             self._send({"op": "error", "detail": f"{type(exc).__name__}: {exc}"})
+        return True
 
     def _add(self, message: dict[str, Any], fds: list[int]) -> None:
         if len(fds) != 2:
@@ -284,12 +297,15 @@ class Worker:
         if pair is None:
             self._send({"op": "removed", "id": ident, "sides": None})
             return
+        pending: list[list[str]] = []
         for side in pair.sides:
             if side.native_path:
                 self.c_transcoding -= 1
                 side.native_path = False
             if pair.native and self.native is not None:
                 self.native_sides.pop(side.fd, None)
+                pending.append([base64.b64encode(packet).decode()
+                                for packet in self.native.take_pending(side.fd)])
                 found = self.native.remove(side.fd)  # its statistics object is up to date
                 if found is not None:
                     _take_counts(side, found)
@@ -297,7 +313,8 @@ class Worker:
                 self.loop.remove_reader(side.fd)
             side.sock.close()  # the switch keeps its own descriptor of the socket
         self._send({"op": "removed", "id": ident, "sides": [
-            [*side.counts(), encode_stats(side.stats)] for side in pair.sides]})
+            [*side.counts(), encode_stats(side.stats)] for side in pair.sides],
+            "pending": pending or [[], []]})
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -338,6 +355,8 @@ class Worker:
                 self._send({"op": "rtcp" if kind == relay_native.RTCP else "event",
                             "id": pair.id, "side": index,
                             "data": base64.b64encode(data).decode()})
+        if self.native.control_waiting:
+            self.on_control()
 
     def _refresh(self, pairs: list[_Pair]) -> None:
         """Bring the C loop's counts into the sides of ``pairs`` it carries."""
