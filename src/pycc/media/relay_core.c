@@ -47,7 +47,8 @@
 #define HALF_U32 2147483648.0
 #define TURN_U32 4294967296.0
 
-enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4, PR_PENDING = 5 };
+enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4, PR_PENDING = 5,
+       PR_CONTROL = 6 };
 
 /* Why a packet was dropped, in the order of `pycc.media.relay_native.DROP_REASONS`: not from
  * the party, shorter than an RTP header, not RTP version 2, a payload type not negotiated, a
@@ -106,8 +107,7 @@ typedef struct {
     int ep;
     int capacity;
     side_t **by_fd;
-    int control;       /* the caller's control socket, in the epoll set too, or -1 */
-    int control_ready; /* the last pass stopped for it */
+    int control; /* the caller's control socket, in the epoll set too, or -1 */
     uint8_t buf[PR_MAX_DATAGRAM];
 } relay_t;
 
@@ -246,8 +246,8 @@ relay_t *pr_open(void) {
 }
 
 /* Watch the caller's control socket too: a pass that finds it readable stops before reading
- * any packet, so that an order (hand a bridge back) is followed before the packets that
- * arrived with it. */
+ * any packet and ends its records with a PR_CONTROL one, so that an order (hand a bridge
+ * back) is followed before the packets that arrived with it. */
 int pr_watch_control(relay_t *r, int fd) {
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -errno;
@@ -255,8 +255,6 @@ int pr_watch_control(relay_t *r, int fd) {
     return 0;
 }
 
-/* Whether the last `pr_drain` stopped because the control socket was readable. */
-int pr_control_ready(relay_t *r) { return r->control_ready; }
 
 int pr_fd(relay_t *r) { return r->ep; }
 
@@ -601,13 +599,13 @@ int pr_drain(relay_t *r, uint8_t *out, int32_t capacity, int32_t *used) {
     struct epoll_event events[PR_BATCH];
     int total = 0;
     *used = 0;
-    r->control_ready = 0;
     for (int round = 0; round < PR_ROUNDS; round++) {
         int n = epoll_wait(r->ep, events, PR_BATCH, 0);
         if (n < 0) return (errno == EINTR) ? total : -errno;
         for (int i = 0; r->control >= 0 && i < n; i++) {
             if (events[i].data.fd == r->control) {
-                r->control_ready = 1; /* the packets stay ready (level-triggered) */
+                /* The packets stay ready (level-triggered) for the next pass. */
+                record(out, used, r->control, PR_CONTROL, r->buf, 0);
                 return total;
             }
         }

@@ -29,8 +29,8 @@ from pycc import accel
 from pycc.media.transcode_native import Direction
 from pycc.rtp.stats import ReceiverStats
 
-__all__ = ["CODEC_ERROR", "DROP_REASONS", "EVENT", "PATH", "PENDING", "RTCP", "NativeRelay",
-           "SideCounts", "load"]
+__all__ = ["CODEC_ERROR", "CONTROL", "DROP_REASONS", "EVENT", "PATH", "PENDING", "RTCP",
+           "NativeRelay", "SideCounts", "load"]
 
 #: Record kinds `NativeRelay.drain` returns; CODEC_ERROR: the first payload a side's C
 #: transcoder refused (each one is counted dropped).
@@ -40,6 +40,8 @@ PATH: Final = 3
 CODEC_ERROR: Final = 4
 #: A packet that waited on a side's twin when it was handed back (`NativeRelay.take_pending`).
 PENDING: Final = 5
+#: The last record of a pass that stopped for the control socket (`NativeRelay.watch_control`).
+CONTROL: Final = 6
 
 #: Why the C loop drops a packet, in its order (relay_core.c): the keys of
 #: `pycc.media.leg.MediaLeg.dropped`, plus "send" for a packet it could not send on.
@@ -247,16 +249,11 @@ class NativeRelay:
         return found
 
     def watch_control(self, fd: int) -> None:
-        """Put the caller's control socket in the relay's epoll set: `drain` then stops
-        before any packet while it is readable (`control_waiting`)."""
+        """Put the caller's control socket in the relay's epoll set: while it is readable,
+        `drain` stops before any packet, its last record of kind `CONTROL`."""
         found = self._lib.pr_watch_control(self._live(), fd)
         if found < 0:
             raise OSError(-found, f"the relay cannot watch descriptor {fd}")
-
-    @property
-    def control_waiting(self) -> bool:
-        """Whether the last `drain` stopped for the control socket."""
-        return bool(self._lib.pr_control_ready(self._live()))
 
     def take_pending(self, fd: int) -> list[bytes]:
         """The party's packets waiting, unread, on side ``fd``'s twin, oldest first: before
@@ -313,7 +310,6 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
                               ctypes.POINTER(ctypes.c_double)]
     lib.pr_twinned.argtypes = [handle, ctypes.c_int]
     lib.pr_watch_control.argtypes = [handle, ctypes.c_int]
-    lib.pr_control_ready.argtypes = [handle]
     lib.pr_take_pending.argtypes = [handle, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8),
                                     ctypes.c_int32, ctypes.POINTER(ctypes.c_int32)]
     lib.pr_drain.argtypes = [handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int32,

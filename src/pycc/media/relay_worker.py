@@ -142,8 +142,10 @@ class _Side:
 
     def counts(self) -> list[Any]:
         """This side's counts for a tick; a transcoded bridge's sides say what they sent."""
-        dropped = self.dropped_here + collections.Counter(self.dropped)
-        counts: list[Any] = [self.received, dict(dropped), self.last]
+        dropped = self.dropped
+        if self.dropped_here:
+            dropped = dict(self.dropped_here + collections.Counter(dropped))
+        counts: list[Any] = [self.received, dropped, self.last]
         if self.path is not None:
             last_ts = self.last_sent_ts if self.last_sent_ts is not None else \
                 int.from_bytes(self.last_sent[4:8], "big") if self.last_sent else 0
@@ -339,9 +341,11 @@ class Worker:
         except OSError as exc:
             self._send({"op": "error", "detail": f"relay: {exc}"})
             return
+        control = False
         for fd, kind, data in records:
             found = self.native_sides.get(fd)
             if found is None:
+                control = control or kind == relay_native.CONTROL
                 continue
             pair, index = found
             if kind == relay_native.PATH:
@@ -355,7 +359,7 @@ class Worker:
                 self._send({"op": "rtcp" if kind == relay_native.RTCP else "event",
                             "id": pair.id, "side": index,
                             "data": base64.b64encode(data).decode()})
-        if self.native.control_waiting:
+        if control:  # the pass stopped for an order: followed before the next packets
             self.on_control()
 
     def _refresh(self, pairs: list[_Pair]) -> None:
