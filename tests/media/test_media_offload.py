@@ -49,6 +49,7 @@ from pycc.media.audio import LegInput
 from pycc.media.bridge import Bridge, TranscodePlan
 from pycc.media.leg import MediaLeg
 from pycc.media.offload import eligible
+from pycc.media.relay_worker import PENDING_LIMIT
 from pycc.rtp.dtmf import DtmfSender, parse_event
 from pycc.rtp.packet import RtpPacket, parse_rtp
 from pycc.rtp.rtcp import ReceiverReport, ReportBlock
@@ -274,11 +275,13 @@ def test_a_listener_or_a_new_answer_takes_the_bridge_back(run: Run) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize("count", [8, PENDING_LIMIT + 30])
 def test_packets_waiting_for_a_stalled_worker_reach_a_listener_that_took_the_bridge(
-        run: Run) -> None:
+        run: Run, count: int) -> None:
     """The C loop's sockets connected to the parties hold what they sent while the worker
     was not running; when the switch takes the bridge back, those packets are the switch's
-    to read: its listener hears them all, in order, and B hears each once."""
+    to read: its listener hears them, in order, and B hears each once. Past
+    `PENDING_LIMIT` only the newest come back; the older ones are counted dropped."""
     if relay_native.load() is None:
         pytest.skip("the relay's C loop is not built here (pycc accel build)")
 
@@ -293,7 +296,7 @@ def test_packets_waiting_for_a_stalled_worker_reach_a_listener_that_took_the_bri
             os.kill(offloader._process.pid, signal.SIGSTOP)
             try:
                 c.b.rtp_in.clear()
-                await _talk(c, 8, start=300)  # they wait on the worker's sockets
+                await _talk(c, count, start=300)  # they wait on the worker's sockets
                 heard: list[bytes] = []
                 listener = LegInput(bridge.x, 8000)
                 listener.on_packet = lambda _leg, data: heard.append(data)  # type: ignore[method-assign]
@@ -303,9 +306,13 @@ def test_packets_waiting_for_a_stalled_worker_reach_a_listener_that_took_the_bri
                 assert heard == [] and c.b.rtp_in == []
             finally:
                 os.kill(offloader._process.pid, signal.SIGCONT)
-            await eventually(lambda: len(heard) >= 8 and len(c.b.rtp_in) >= 8, timeout=3.0)
-            assert [parse_rtp(p).sequence for p in heard] == list(range(400, 408))
-            assert [parse_rtp(p).sequence for p in c.b.rtp_in] == list(range(400, 408))
+            returned = min(count, PENDING_LIMIT)
+            await eventually(lambda: len(heard) >= returned and len(c.b.rtp_in) >= returned,
+                             timeout=3.0)
+            newest = list(range(400 + count - returned, 400 + count))
+            assert [parse_rtp(p).sequence for p in heard] == newest
+            assert [parse_rtp(p).sequence for p in c.b.rtp_in] == newest
+            assert bridge.x.dropped["send"] == count - returned
             assert not offloader.failed
 
     run(scenario)

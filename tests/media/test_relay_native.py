@@ -306,6 +306,20 @@ def test_each_side_sends_through_a_twin_connected_to_its_party(call: Call) -> No
         stranger.close()
 
 
+def test_packets_from_before_the_twin_go_first_in_order(call: Call) -> None:
+    """The switch stopped reading before the hand-over: what waits on its socket is older
+    than anything the twin gets, and leaves first."""
+    for seq in (1, 2, 3):
+        call.phone_a.sendto(_rtp(seq), call.a.getsockname())
+    time.sleep(0.05)
+    call.add(_table((0, 0)))
+    for seq in (4, 5, 6):
+        call.phone_a.sendto(_rtp(seq), call.a.getsockname())
+    time.sleep(0.05)
+    assert call.drain(6) == []
+    assert call.heard_by_b() == [_rtp(seq) for seq in range(1, 7)]
+
+
 def test_packets_waiting_on_a_twin_are_taken_before_the_side_is_handed_back(
         call: Call) -> None:
     """What the party sent that the loop has not read yet is the next carrier's: taken out

@@ -332,11 +332,11 @@ class RelayOffloader:
             # By the same reasons as the switch's own drops (a packet the worker could not
             # send on: "send").
             dropped_seen = handed.dropped[index]
-            for reason, count in dict(dropped).items():
-                new_dropped = int(count) - dropped_seen.get(str(reason), 0)
+            for reason, count in dropped.items():
+                new_dropped = count - dropped_seen.get(reason, 0)
                 if new_dropped > 0:
-                    leg.dropped[str(reason)] += new_dropped
-                    dropped_seen[str(reason)] = int(count)
+                    leg.dropped[reason] += new_dropped
+                    dropped_seen[reason] = count
             if transcoded:
                 sent, octets, last_ts, last_at = int(rest[0]), int(rest[1]), int(rest[2]), \
                     float(rest[3])

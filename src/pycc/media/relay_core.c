@@ -100,6 +100,7 @@ typedef struct {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     int twin; /* the socket connected to the party on the same address, or -1 */
+    int backlog; /* the caller's socket may still hold the party's packets from before */
     pt_transcoder *transcoder; /* this party's packets to the far party's codec */
 } side_t;
 
@@ -377,6 +378,7 @@ int pr_add(relay_t *r, const pr_side *conf) {
         struct epoll_event tev = {.events = EPOLLIN, .data.fd = twin};
         if (grow(r, twin) == 0 && epoll_ctl(r->ep, EPOLL_CTL_ADD, twin, &tev) == 0) {
             side->twin = twin;
+            side->backlog = 1;
             r->by_fd[twin] = side;
         } else {
             close(twin);
@@ -592,6 +594,28 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
     if (send_to_party(far, data, (size_t)len) < 0) far->conf.dropped[DROP_SEND]++;
 }
 
+/* Handle what waits on a side's own socket until it is empty, then forget the backlog: the
+ * datagrams read, or minus them when `out` ran out of room first. */
+static int read_backlog(relay_t *r, side_t *side, uint8_t *out, int32_t capacity,
+                        int32_t *used) {
+    int read = 0;
+    for (int tries = 0; tries < 4 * PR_BATCH; tries++) {
+        if (capacity - *used < 2 * (PR_RECORD_HEADER + PR_MAX_DATAGRAM)) return -read;
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof from;
+        ssize_t len = recvfrom(side->conf.fd, r->buf, sizeof r->buf, MSG_DONTWAIT,
+                               (struct sockaddr *)&from, &from_len);
+        if (len < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            continue; /* an ICMP error of an earlier send */
+        }
+        read++;
+        handle(r, side, (int32_t)len, &from, out, used);
+    }
+    side->backlog = 0;
+    return read;
+}
+
 /* One pass over the ready sockets: at most one datagram from each, up to PR_ROUNDS rounds of
  * PR_BATCH while sockets stay ready and `out` has room for what the interpreter must see.
  * Returns the datagrams read, or -errno; `*used` is the bytes of records written. */
@@ -615,6 +639,12 @@ int pr_drain(relay_t *r, uint8_t *out, int32_t capacity, int32_t *used) {
             if (capacity - *used < 2 * (PR_RECORD_HEADER + PR_MAX_DATAGRAM)) return total;
             side_t *side = lookup(r, events[i].data.fd);
             if (side == NULL) continue;
+            if (events[i].data.fd == side->twin && side->backlog) {
+                /* The party's packets from before the twin come first, in order. */
+                int left = read_backlog(r, side, out, capacity, used);
+                total += left < 0 ? -left : left;
+                if (left < 0) return total; /* out of room: the rest on the next pass */
+            }
             struct sockaddr_storage from;
             socklen_t from_len = sizeof from;
             ssize_t len = recvfrom(events[i].data.fd, r->buf, sizeof r->buf, 0,

@@ -78,6 +78,10 @@ TICK_PAIRS: Final = 50
 #: The largest control message (a tick for many bridges is the longest).
 MAX_MESSAGE: Final = 1 << 20
 _MAX_DATAGRAM: Final = 2048
+#: A handed-back side's waiting packets returned to the switch, the newest (two seconds of
+#: 20 ms audio): with a large receive buffer a stalled worker's backlog would not fit in one
+#: control message, and older audio is too late to play anyway.
+PENDING_LIMIT: Final = 100
 #: Sequence number, timestamp and SSRC: header bytes 2 to 11 (RFC 3550 §5.1).
 _SEQ_TS_SSRC: Final = struct.Struct("!HII")
 
@@ -306,8 +310,11 @@ class Worker:
                 side.native_path = False
             if pair.native and self.native is not None:
                 self.native_sides.pop(side.fd, None)
-                pending.append([base64.b64encode(packet).decode()
-                                for packet in self.native.take_pending(side.fd)])
+                waiting = self.native.take_pending(side.fd)
+                if len(waiting) > PENDING_LIMIT:
+                    side.dropped_here["send"] += len(waiting) - PENDING_LIMIT
+                    waiting = waiting[-PENDING_LIMIT:]
+                pending.append([base64.b64encode(packet).decode() for packet in waiting])
                 found = self.native.remove(side.fd)  # its statistics object is up to date
                 if found is not None:
                     _take_counts(side, found)

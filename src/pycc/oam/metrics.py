@@ -15,8 +15,8 @@ counted as it happens is counted cheaply:
   not negotiated, SRTP authentication, a payload the codec refuses, one that could not be
   sent): the media legs' own counters, summed at scrape time, whether the switch or a relay
   worker carries the leg; a leg that ends leaves its final figures behind, so the totals
-  never go back. Legs are also
-  looked at once a second (`SwitchMetrics.start`), so that even a short call is counted;
+  never go back. Legs are also looked at once a second (`SwitchMetrics.start`), so that
+  even a short call is counted;
 - queue wait times, from the ``queue.left`` bus event, into a histogram.
 
 The dialer's per-campaign counters are its day counters (`DialerStats`): they restart with the
