@@ -334,9 +334,14 @@ def test_when_the_worker_dies_the_switch_relays_again(run: Run, packet_loop: str
             # The C loop sends through sockets connected to the parties on the legs' ports.
             shared = packet_loop == "c"
             await eventually(lambda: _port_shared(bridge.x) == _port_shared(bridge.y) == shared)
-            assert offloader._process is not None
-            os.kill(offloader._process.pid, signal.SIGKILL)
+            process = offloader._process
+            assert process is not None
+            os.kill(process.pid, signal.SIGKILL)
             await eventually(lambda: offloader.failed and not offloader.handed)
+            # The kernel closes a dying process's sockets one by one: its control socket
+            # may close before its twins, and a packet that reaches a twin then is lost
+            # with it. Gone for good once the process has ended.
+            await eventually(lambda: process.poll() is not None)
             # The twins died with the worker: the ports are the legs' own again.
             assert not _port_shared(bridge.x) and not _port_shared(bridge.y)
             c.b.rtp_in.clear()
@@ -583,9 +588,11 @@ def test_when_the_worker_dies_a_transcoded_call_goes_on_in_the_switch(run: Run) 
             _a_pt, _b_pt, from_a, from_b = await _locked_transcoded_call(c, 0.8)
             before = parse_rtp(c.b.rtp_in[-1])
             c.server.sweep()
-            assert len(offloader.handed) == 1 and offloader._process is not None
-            os.kill(offloader._process.pid, signal.SIGKILL)
-            await eventually(lambda: offloader.failed and not offloader.handed)
+            process = offloader._process
+            assert len(offloader.handed) == 1 and process is not None
+            os.kill(process.pid, signal.SIGKILL)
+            await eventually(lambda: offloader.failed and not offloader.handed
+                             and process.poll() is not None)  # its twins closed too
             c.b.rtp_in.clear()
             await _send_both(c, from_a, from_b, 10, 30)
             await eventually(lambda: len(c.b.rtp_in) >= 20)

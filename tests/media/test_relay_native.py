@@ -331,12 +331,16 @@ def test_packets_waiting_on_a_twin_are_taken_before_the_side_is_handed_back(
     assert call.relay.take_pending(call.a.fileno()) == [_rtp(seq) for seq in range(1, 41)]
     assert call.relay.take_pending(call.a.fileno()) == []
     assert call.relay.take_pending(12345) == []
+    # From the first take on, the party's packets reach the switch's socket, not a twin
+    # about to close.
+    call.phone_a.sendto(_rtp(41), call.a.getsockname())
+    time.sleep(0.05)
     counts = call.relay.remove(call.a.fileno())
     assert counts is not None and counts.received == 0
     assert call.heard_by_b() == []
-    call.phone_a.sendto(_rtp(41), call.a.getsockname())  # the switch's socket again
+    call.phone_a.sendto(_rtp(42), call.a.getsockname())
     time.sleep(0.05)
-    assert call.a.recv(4096) == _rtp(41)
+    assert [call.a.recv(4096), call.a.recv(4096)] == [_rtp(41), _rtp(42)]
 
 
 def test_a_readable_control_socket_comes_before_the_packets(call: Call) -> None:

@@ -104,3 +104,18 @@ def test_the_counts_go_out_a_share_of_the_bridges_at_a_time(
                 sock.close()
     control.send(b'{"op": "exit"}')
     assert process.wait(10) == 0
+
+
+def test_every_removal_is_answered_in_order_though_the_switch_reads_late(
+        worker: tuple[socket.socket, subprocess.Popen[bytes]]) -> None:
+    """The switch counts a bridge as still forwarded by the worker until its "removed"
+    answer arrives: answers the switch's full socket cannot take yet wait, in order."""
+    control, process = worker
+    removals = 3000
+    for ident in range(removals):
+        control.send(json.dumps({"op": "remove", "id": ident}).encode())
+    answers = [json.loads(control.recv(MAX_MESSAGE)) for _ in range(removals)]
+    assert [answer["id"] for answer in answers] == list(range(removals))
+    assert {answer["op"] for answer in answers} == {"removed"}
+    control.send(b'{"op": "exit"}')
+    assert process.wait(10) == 0

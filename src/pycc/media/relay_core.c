@@ -101,6 +101,7 @@ typedef struct {
     socklen_t peer_len;
     int twin; /* the socket connected to the party on the same address, or -1 */
     int backlog; /* the caller's socket may still hold the party's packets from before */
+    int released; /* the twin no longer takes the party's datagrams (see release_twin) */
     pt_transcoder *transcoder; /* this party's packets to the far party's codec */
 } side_t;
 
@@ -397,14 +398,29 @@ int pr_twinned(relay_t *r, int fd) {
 static void record(uint8_t *out, int32_t *used, int32_t fd, int32_t kind, const uint8_t *data,
                    int32_t len);
 
+/* Let the party's next datagrams go to the caller's socket: the twin is connected to its
+ * own address instead, which no party sends from, so the kernel's lookup no longer prefers
+ * it (its queue stays readable). Until then a datagram could land on the twin after the
+ * last read of it and be lost when it closes. */
+static void release_twin(side_t *side) {
+    if (side->twin < 0 || side->released) return;
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    if (getsockname(side->twin, (struct sockaddr *)&local, &local_len) == 0)
+        connect(side->twin, (const struct sockaddr *)&local, local_len);
+    side->released = 1;
+}
+
 /* Move what waits on a side's twin into `out` as PR_PENDING records, unread by the loop:
  * once the twin closes no one could read it, and the caller hands a side back because
- * someone else (the switch) must see its packets from now on. Returns the datagrams
- * taken; call again while it returns any. */
+ * someone else (the switch) must see its packets from now on. The twin takes no more of
+ * the party's datagrams from the first call on. Returns the datagrams taken; call again
+ * while it returns any. */
 int pr_take_pending(relay_t *r, int fd, uint8_t *out, int32_t capacity, int32_t *used) {
     *used = 0;
     side_t *side = carried(r, fd);
     if (side == NULL) return -ENOENT;
+    release_twin(side);
     int taken = 0;
     for (int tries = 0; side->twin >= 0 && tries < PR_BATCH; tries++) {
         if (capacity - *used < PR_RECORD_HEADER + PR_MAX_DATAGRAM) break;
@@ -511,9 +527,9 @@ typedef struct {
     double now;
 } sending_t;
 
-/* Out of a side's port to its party: by its twin when it has one. */
+/* Out of a side's port to its party: by its twin while it has one connected there. */
 static ssize_t send_to_party(const side_t *side, const uint8_t *data, size_t len) {
-    if (side->twin >= 0) return send(side->twin, data, len, 0);
+    if (side->twin >= 0 && !side->released) return send(side->twin, data, len, 0);
     return sendto(side->conf.fd, data, len, 0, (const struct sockaddr *)&side->peer,
                   side->peer_len);
 }

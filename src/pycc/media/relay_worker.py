@@ -181,6 +181,10 @@ class Worker:
         self.native_sides: dict[int, tuple[_Pair, int]] = {}
         #: Transcoding directions the C loop runs.
         self.c_transcoding = 0
+        #: Answers the switch must get ("removed", "refused") that its socket could not take
+        #: yet, in order.
+        self.outbox: collections.deque[bytes] = collections.deque()
+        self._writing = False
         if native is not None:
             # Orders before packets: a bridge handed back is the switch's from that moment,
             # and the packets waiting for this process go back to it unforwarded.
@@ -249,8 +253,8 @@ class Worker:
             except (LookupError, ValueError, TypeError, pickle.UnpicklingError) as exc:
                 for side in pair.sides:
                     side.sock.close()
-                self._send({"op": "refused", "id": ident,
-                            "detail": f"{type(exc).__name__}: {exc}"})
+                self._answer({"op": "refused", "id": ident,
+                              "detail": f"{type(exc).__name__}: {exc}"})
                 return
         self.pairs[ident] = pair
         if self._carry_natively(pair):
@@ -301,7 +305,7 @@ class Worker:
     def _remove(self, ident: int) -> None:
         pair = self.pairs.pop(ident, None)
         if pair is None:
-            self._send({"op": "removed", "id": ident, "sides": None})
+            self._answer({"op": "removed", "id": ident, "sides": None})
             return
         pending: list[list[str]] = []
         for side in pair.sides:
@@ -321,7 +325,7 @@ class Worker:
             else:
                 self.loop.remove_reader(side.fd)
             side.sock.close()  # the switch keeps its own descriptor of the socket
-        self._send({"op": "removed", "id": ident, "sides": [
+        self._answer({"op": "removed", "id": ident, "sides": [
             [*side.counts(), encode_stats(side.stats)] for side in pair.sides],
             "pending": pending or [[], []]})
 
@@ -334,6 +338,32 @@ class Worker:
             pass
         except OSError:
             self._finish()
+
+    def _answer(self, message: dict[str, Any]) -> None:
+        """Send an answer the switch waits for: until a "removed" arrives it counts the
+        bridge as still forwarded here, and the packets the answer returns are its to play.
+        One the socket cannot take now is sent when it can, in order."""
+        self.outbox.append(json.dumps(message).encode())
+        if len(self.outbox) == 1:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self.outbox:
+            try:
+                self.control.send(self.outbox[0])
+            except (BlockingIOError, InterruptedError):
+                if not self._writing:
+                    self.loop.add_writer(self.control.fileno(), self._flush)
+                    self._writing = True
+                return
+            except OSError:
+                self.outbox.clear()
+                self._finish()
+                return
+            self.outbox.popleft()
+        if self._writing:
+            self.loop.remove_writer(self.control.fileno())
+            self._writing = False
 
     def _finish(self) -> None:
         if not self.done.done():
@@ -530,6 +560,7 @@ async def _run(control: socket.socket) -> None:
     finally:
         ticker.cancel()
         loop.remove_reader(control.fileno())
+        loop.remove_writer(control.fileno())
         if worker.native is not None:
             loop.remove_reader(worker.native.fileno)
             worker.native.close()
