@@ -1,6 +1,7 @@
 """Media benchmark: pycc's RTP relay and transcoding against rtpengine, on loopback.
 
     python benchmarks/media_relay.py --runs 3 --seconds 8 --calls 250,500,1000 [--workers 1,2]
+    python benchmarks/media_relay.py --calls 1000 --workers 1 --without-switch-alone --realtime
     python benchmarks/media_relay.py --mode transcode --codec opus --calls 40,80 \
         [--opus-complexity 5,1] [--workers 1,2] [--reports]
     python benchmarks/media_relay.py --mode transcode --codec G729 --calls 75,150
@@ -89,7 +90,7 @@ async def serve_pycc(args: argparse.Namespace) -> None:
 
         set_opus_complexity(int(args.opus_complexity))
     server = MediaServer(LOOPBACK, args.rtp_ports, rtp_timeout=0,
-                         relay_workers=args.relay_workers)
+                         relay_workers=args.relay_workers, relay_priority=args.relay_priority)
     await server.start()
     ports: list[tuple[int, int]] = []
     b_codec = CODECS[args.codec]
@@ -123,14 +124,14 @@ async def serve_pycc(args: argparse.Namespace) -> None:
 
 def start_pycc(calls: int, a_port: int, b_port: int, mode: str, codec: str,
                relay_workers: int = 0, opus_complexity: int | None = None,
-               pure: bool = False,
-               source: str | None = None) -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
+               pure: bool = False, source: str | None = None,
+               priority: str = "normal") -> tuple[subprocess.Popen[str], list[tuple[int, int]]]:
     base = 30000
     span = max(200, calls * 4 + 100)
     argv = [sys.executable, __file__, "--serve-pycc", "--calls", str(calls),
             "--a-port", str(a_port), "--b-port", str(b_port), "--mode", mode,
             "--codec", codec, "--rtp-ports", f"{base}-{base + span}",
-            "--relay-workers", str(relay_workers)]
+            "--relay-workers", str(relay_workers), "--relay-priority", priority]
     if opus_complexity is not None:
         argv += ["--opus-complexity", str(opus_complexity)]
     env = dict(os.environ)
@@ -205,8 +206,8 @@ def sdp_port(body: bytes) -> int:
     raise ValueError("no audio line")
 
 
-def start_rtpengine(calls: int, a_port: int,
-                    b_port: int) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
+def start_rtpengine(calls: int, a_port: int, b_port: int, realtime: bool = False,
+                    ) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
     if shutil.which("rtpengine") is None:
         subprocess.run(["apt-get", "install", "-y", "--no-install-recommends",
                         "rtpengine-daemon"], check=True,
@@ -219,6 +220,8 @@ def start_rtpengine(calls: int, a_port: int,
             f"--interface={LOOPBACK}", f"--listen-ng={LOOPBACK}:{ng_port}",
             f"--port-min={base}", f"--port-max={base + calls * 4 + 100}",
             "--num-threads=1", "--log-level=3", f"--pidfile=/tmp/rtpengine-bench-{ng_port}.pid"]
+    if realtime:  # its threads as pycc's workers with media_priority = "realtime"
+        argv += ["--scheduling=rr", "--priority=10"]
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     control.connect((LOOPBACK, ng_port))
@@ -478,8 +481,9 @@ def workers_of(target: str) -> int:
     """The relay worker processes of a pycc target: "pycc-worker" has one, "pycc-N-workers"
     N, plain "pycc" none. A "-py" suffix: the same in pure Python (no compiled code, so the
     workers forward in Python rather than in their C loop); "-base": the same with the
-    baseline checkout's pycc."""
-    target = target.removesuffix("-base").removesuffix("-py")
+    baseline checkout's pycc; "-rt": its relay workers (or rtpengine's threads) in the
+    round-robin real-time class."""
+    target = target.removesuffix("-rt").removesuffix("-base").removesuffix("-py")
     if target == "pycc-worker":
         return 1
     if target.startswith("pycc-") and target.endswith("-workers"):
@@ -498,9 +502,10 @@ def run_once(target: str, calls: int, seconds: float, mode: str, codec: str,
         proc, ports = start_pycc(calls, a_port, b_port, mode, codec,
                                  relay_workers=workers_of(target),
                                  opus_complexity=complexity, pure="-py" in target,
-                                 source=baseline if target.endswith("-base") else None)
+                                 source=baseline if "-base" in target else None,
+                                 priority="realtime" if target.endswith("-rt") else "normal")
     else:
-        proc, ports = start_rtpengine(calls, a_port, b_port)
+        proc, ports = start_rtpengine(calls, a_port, b_port, realtime=target.endswith("-rt"))
     if pinned:
         pin(proc.pid, 1, 0)
     try:
@@ -537,6 +542,7 @@ def main() -> None:
     parser.add_argument("--b-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rtp-ports", default="30000-34999", help=argparse.SUPPRESS)
     parser.add_argument("--relay-workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--relay-priority", default="normal", help=argparse.SUPPRESS)
     parser.add_argument("--opus-complexity", default=None,
                         help="transcode mode: Opus encoder complexities to run pycc with, "
                              "each a target of its own in the same invocation (e.g. 5,1)")
@@ -571,6 +577,10 @@ def main() -> None:
                              "run from another checkout's source folder (e.g. the previous "
                              "version's src/, its `pycc accel build` done), named with a "
                              "-base suffix")
+    parser.add_argument("--realtime", action="store_true",
+                        help="relay and transcode modes: also each pycc target with workers "
+                             "with media_priority = \"realtime\", and rtpengine with "
+                             "--scheduling=rr --priority=10, named with a -rt suffix")
     args = parser.parse_args()
     if args.serve_pycc:
         args.calls = int(args.calls)
@@ -596,6 +606,9 @@ def main() -> None:
                 targets.insert(2, f"{name}-py")
             if args.baseline:
                 targets.insert(2, f"{name}-base")
+    if args.realtime:
+        targets += [f"{target}-rt" for target in targets
+                    if (workers_of(target) and "-base" not in target) or target == "rtpengine"]
     if args.without_switch_alone and len(targets) > 1:
         targets.remove("pycc")
     if args.opus_complexity is not None and args.mode == "transcode":
@@ -611,10 +624,16 @@ def main() -> None:
         runs: dict[str, list[RunResult]] = {target: [] for target in targets}
         for _ in range(args.runs):
             for target in targets:
-                runs[target].append(run_once(target, calls, args.seconds, args.mode,
-                                             args.codec,
-                                             args.reports and args.mode == "transcode",
-                                             args.warm, args.pin, args.baseline))
+                result = run_once(target, calls, args.seconds, args.mode, args.codec,
+                                  args.reports and args.mode == "transcode", args.warm,
+                                  args.pin, args.baseline)
+                runs[target].append(result)
+                # Each run on stderr too: the medians hide how much runs differ here.
+                print(f"# {target} {calls}: {result.sent / args.seconds:,.0f}/s, loss "
+                      f"{100 * result.loss:.2f} %, p50 {percentile(result.latencies_ms, 50):.2f}"
+                      f" p99 {percentile(result.latencies_ms, 99):.2f} ms, CPU "
+                      f"{100 * result.cpu:.0f} % (workers {100 * result.worker_cpu:.0f} %)",
+                      file=sys.stderr, flush=True)
         for target, results in runs.items():
             medians[target] = (
                 statistics.median(r.sent / args.seconds for r in results),
@@ -627,9 +646,10 @@ def main() -> None:
         for target in targets:
             rate, loss, p50, p99, cpu, worker_cpu = medians[target]
             ratio = ""
-            if target.startswith("pycc") and "rtpengine" in medians \
-                    and medians["rtpengine"][4] > 0:
-                ratio = f"{cpu / medians['rtpengine'][4]:.2f}"
+            reference = "rtpengine-rt" if target.endswith("-rt") else "rtpengine"
+            if target.startswith("pycc") and reference in medians \
+                    and medians[reference][4] > 0:
+                ratio = f"{cpu / medians[reference][4]:.2f}"
             label = args.mode if args.mode != "transcode" else f"PCMU<->{args.codec}"
             loss = max(0.0, loss)  # packets of the warm-up second may land in the count
             print(f"| {label} | {calls} | {target} | {rate:,.0f} | {loss:.2f} | {p50:.2f} |"

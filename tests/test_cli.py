@@ -338,6 +338,8 @@ def test_missing_data_dir_from_env_fails_in_a_real_process(tmp_path: Path) -> No
     ("media_workers", "65", "-1 to 64"), ("media_workers", "-2", "-1 to 64"),
     ("media_workers", '"two"', "-1 to 64"),
     ("register_workers", "2", "-1 to 1"), ("register_workers", '"one"', "-1 to 1"),
+    ("media_priority", '"turbo"', "normal, high or realtime"),
+    ("media_priority", "10", "normal, high or realtime"),
 ])
 def test_serve_refuses_a_setting_outside_its_range(
         data_dir: Path, setting: str, value: str, words: str) -> None:

@@ -47,6 +47,8 @@ def test_a_value_of_the_wrong_type_is_refused_with_its_name(
               "register_workers": "a whole number from -1 to 1"}
     if name in ranged:
         words = words.replace("a whole number", ranged[name])
+    if name == "media_priority":
+        words = words.replace("a string", "normal, high or realtime")
     write(tmp_path, f"{name} = {value}")
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)

@@ -176,6 +176,11 @@ class SwitchConfig:
     #: one on a machine with two or more cores.
     media_workers: int = field(
         default=-1, metadata={"expected": f"a whole number from -1 to {MAX_MEDIA_WORKERS}"})
+    #: How the relay workers are scheduled: "normal"; "high" (nice -10); "realtime" (the
+    #: round-robin real-time class, as FreeSWITCH's -rp): a worker then runs the moment a
+    #: packet arrives, ahead of ordinary processes. Both need CAP_SYS_NICE (root has it).
+    media_priority: str = field(
+        default="normal", metadata={"expected": "normal, high or realtime"})
     #: A register worker process that reads and authenticates REGISTERs, and challenges the
     #: first INVITE of a call, on another core (`pycc.ccmanager.register_offload`): 0 for
     #: none, 1 for one, -1 for one on a machine with two or more cores.

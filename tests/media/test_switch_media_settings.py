@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from pycc.codecs.opus import OpusCodec
 from pycc.config import ConfigError, SwitchConfig
 from pycc.store import Store, make_url
 from pycc.switch import Switch
+from pycc.transport.workers import HIGH_NICE, REALTIME_PRIORITY
 
 
 def _config(tmp_path: Path, **settings: object) -> SwitchConfig:
@@ -23,8 +27,9 @@ def _config(tmp_path: Path, **settings: object) -> SwitchConfig:
         store.create_all()
         store.ensure_tenant("default", "pycc")
     first = free_port("udp", count=8)
+    settings.setdefault("media_workers", 0)
     return SwitchConfig(data_dir=data, bind="127.0.0.1", sip_port=0, sips_port=-1,
-                        secret="media-settings-nonce-secret", media_workers=0,
+                        secret="media-settings-nonce-secret",
                         rtp_ports=f"{first}-{first + 7}", **settings)  # type: ignore[arg-type]
 
 
@@ -60,3 +65,68 @@ def test_an_opus_complexity_outside_0_to_10_stops_the_start(tmp_path: Path,
     with pytest.raises(ConfigError, match="opus_complexity: expected a whole number"):
         asyncio.run(main())
     assert opus.complexity == before
+
+
+def _worker_pid(switch: Switch) -> int:
+    assert switch.media is not None
+    (offloader,) = switch.media.offloaders
+    assert offloader.running and offloader._process is not None
+    return offloader._process.pid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority needs CAP_SYS_NICE")
+def test_media_priority_schedules_the_relay_workers_and_nothing_else(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Switch(_config(tmp_path, media_workers=1,
+                                  media_priority="realtime")) as switch:
+            pid = _worker_pid(switch)
+            assert os.sched_getscheduler(pid) == os.SCHED_RR
+            assert os.sched_getparam(pid).sched_priority == REALTIME_PRIORITY
+            # The switch itself (SIP, the API) stays an ordinary process.
+            assert os.sched_getscheduler(0) == os.SCHED_OTHER
+        high = tmp_path / "high"
+        high.mkdir()
+        async with Switch(_config(high, media_workers=1, media_priority="high")) as switch:
+            pid = _worker_pid(switch)
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+            assert os.getpriority(os.PRIO_PROCESS, pid) == HIGH_NICE
+        normal = tmp_path / "normal"
+        normal.mkdir()
+        async with Switch(_config(normal, media_workers=1)) as switch:
+            pid = _worker_pid(switch)
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+            assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0)
+
+    asyncio.run(main())
+
+
+def test_a_refused_media_priority_is_logged_and_the_workers_run_anyway(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A user without CAP_SYS_NICE: the kernel's refusal (EPERM) is stood in for here,
+    as the tests run as root."""
+    def refuse(pid: int, policy: int, param: os.sched_param) -> None:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+
+    async def main() -> None:
+        async with Switch(_config(tmp_path, media_workers=1,
+                                  media_priority="realtime")) as switch:
+            pid = _worker_pid(switch)
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+    with caplog.at_level(logging.WARNING, logger="pycc.media.offload"):
+        asyncio.run(main())
+    assert any("media_priority realtime: the system refused it (Operation not permitted)"
+               in record.getMessage() for record in caplog.records), caplog.text
+
+
+def test_an_unknown_media_priority_stops_the_start(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Switch(_config(tmp_path, media_priority="turbo")):
+            pass
+
+    with pytest.raises(ConfigError, match="media_priority: expected normal, high or "
+                                          "realtime, not 'turbo'"):
+        asyncio.run(main())

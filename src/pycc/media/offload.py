@@ -42,7 +42,7 @@ from pycc.media.bridge import Bridge
 from pycc.media.leg import MediaLeg
 from pycc.media.relay_worker import MAX_MESSAGE, decode_stats, encode_stats
 from pycc.rtp.latch import LatchState
-from pycc.transport.workers import start_worker, stop_worker
+from pycc.transport.workers import set_priority, start_worker, stop_worker
 
 __all__ = ["RelayOffloader", "eligible"]
 
@@ -93,8 +93,10 @@ class _Handed:
 class RelayOffloader:
     """One relay worker process and the bridges it forwards for one media server."""
 
-    def __init__(self, owner: object) -> None:
+    def __init__(self, owner: object, *, priority: str = "normal") -> None:
         self.owner = owner
+        #: How the worker is scheduled (`pycc.transport.workers.PRIORITIES`).
+        self.priority = priority
         self.handed: dict[int, _Handed] = {}
         #: Bridges given back whose final counts are on their way.
         self._returning: dict[int, _Handed] = {}
@@ -115,6 +117,11 @@ class RelayOffloader:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, self._process = start_worker("pycc.media.relay_worker", MAX_MESSAGE)
+        try:
+            set_priority(self._process.pid, self.priority)
+        except OSError as exc:
+            log.warning("media_priority %s: the system refused it (%s); the relay worker "
+                        "runs at normal priority", self.priority, exc.strerror or exc)
         self._control = ours
         self._loop = loop
         loop.add_reader(ours.fileno(), self._on_message)

@@ -23,6 +23,7 @@ from pycc.media.rtp_socket import RtpSocketPair
 from pycc.media.session import MediaSession
 from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
 from pycc.sdp.anchor import LocalCodec
+from pycc.transport.workers import PRIORITIES, PRIORITY_WORDS
 
 __all__ = ["MediaServer", "PortsExhausted"]
 
@@ -54,7 +55,11 @@ class MediaServer:
         sweep_interval: float = 1.0,
         rtcp_interval: float = 5.0,
         relay_workers: int = 0,
+        relay_priority: str = "normal",
     ) -> None:
+        if relay_priority not in PRIORITIES:
+            raise ValueError(f"relay_priority: expected {PRIORITY_WORDS}, "
+                             f"not {relay_priority!r}")
         self.host = host
         self.range = PortRange.parse(ports) if isinstance(ports, str) else ports
         self.allocator = PortAllocator(self.range)
@@ -75,7 +80,8 @@ class MediaServer:
         self.engine: MediaEngine | None = None
         #: Worker processes that forward plain relayed bridges, each its share of them.
         self.offloaders: list[RelayOffloader] = [
-            RelayOffloader(self) for _ in range(max(0, relay_workers))]
+            RelayOffloader(self, priority=relay_priority)
+            for _ in range(max(0, relay_workers))]
 
     def _sample_rate_of(self, name: str, clock_rate: int, channels: int) -> int:
         try:
