@@ -221,14 +221,24 @@ def test_bad_and_foreign_packets_are_dropped_and_counted(call: Call) -> None:
         call.phone_a.sendto(_rtp(2)[:11], call.a.getsockname())   # short
         call.phone_a.sendto(b"\x40" + _rtp(3)[1:], call.a.getsockname())  # version 1
         call.phone_a.sendto(_rtp(4, pt=18), call.a.getsockname())  # not negotiated
+        # 15 CSRCs in 20 bytes; an extension of 100 words in 24; padding counted as 0.
+        call.phone_a.sendto(b"\x8f" + _rtp(6)[1:20], call.a.getsockname())
+        call.phone_a.sendto(b"\x90" + _rtp(7)[1:12] + b"\xbe\xde\x00\x64" + bytes(8),
+                            call.a.getsockname())
+        call.phone_a.sendto(b"\xa0" + _rtp(8)[1:-1] + b"\x00", call.a.getsockname())
+        # Well-formed: two CSRCs, a one-word extension, three bytes of padding.
+        fine = (b"\xb2" + _rtp(9)[1:12] + bytes(8) + b"\xbe\xde\x00\x01" + bytes(4)
+                + b"\xff" * 160 + b"\x00\x00\x03")
+        call.phone_a.sendto(fine, call.a.getsockname())
         call.phone_a.sendto(_rtp(5), call.a.getsockname())
-        assert call.drain(5) == []
+        assert call.drain(9) == []
     finally:
         stranger.close()
-    assert call.heard_by_b() == [_rtp(5)]
+    assert call.heard_by_b() == [fine, _rtp(5)]
     counts = call.relay.counts([call.a.fileno(), 12345])
-    assert counts[0] is not None and (counts[0].received, counts[0].dropped) == (1, 4)
-    assert counts[0].dropped_by == {"source": 1, "short": 1, "version": 1, "payload-type": 1}
+    assert counts[0] is not None and (counts[0].received, counts[0].dropped) == (2, 7)
+    assert counts[0].dropped_by == {"source": 1, "short": 1, "version": 1, "payload-type": 1,
+                                    "csrc": 1, "extension": 1, "padding": 1}
     assert counts[1] is None
 
 

@@ -52,9 +52,10 @@ enum { PR_RTCP = 1, PR_EVENT = 2, PR_PATH = 3, PR_CODEC_ERROR = 4, PR_PENDING = 
 
 /* Why a packet was dropped, in the order of `pycc.media.relay_native.DROP_REASONS`: not from
  * the party, shorter than an RTP header, not RTP version 2, a payload type not negotiated, a
- * payload the codec refuses, and one that could not be sent on to the far party. */
+ * payload the codec refuses, one that could not be sent on to the far party, and CSRCs, an
+ * extension or padding that do not fit in the packet. */
 enum { DROP_SOURCE, DROP_SHORT, DROP_VERSION, DROP_PAYLOAD_TYPE, DROP_CODEC, DROP_SEND,
-       PR_DROPS };
+       DROP_CSRC, DROP_EXTENSION, DROP_PADDING, PR_DROPS };
 
 /* transcode_core.c */
 typedef struct pt_transcoder pt_transcoder;
@@ -549,6 +550,24 @@ static void send_far(void *ctx, const uint8_t *packet, int32_t len) {
     far->last_sent_at = to->now;
 }
 
+/* Whether the CSRC list, the header extension and the padding of an RTP packet of at least
+ * 12 bytes fit in it (RFC 3550 §5.1, §5.3.1), as the switch checks before relaying: -1, or
+ * the reason to drop it. */
+static int layout_fault(const uint8_t *data, int32_t len) {
+    int32_t offset = 12 + 4 * (data[0] & 0x0F);
+    if (offset > len) return DROP_CSRC;
+    if (data[0] & 0x10) {
+        if (offset + 4 > len) return DROP_EXTENSION;
+        offset += 4 + 4 * ((data[offset + 2] << 8) | data[offset + 3]);
+        if (offset > len) return DROP_EXTENSION;
+    }
+    if (data[0] & 0x20) {
+        int32_t padding = data[len - 1]; /* counts itself: neither 0 nor into the header */
+        if (padding == 0 || padding > len - offset) return DROP_PADDING;
+    }
+    return -1;
+}
+
 static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_storage *from,
                    uint8_t *out, int32_t *used) {
     uint8_t *data = r->buf;
@@ -569,6 +588,13 @@ static void handle(relay_t *r, side_t *side, int32_t len, const struct sockaddr_
     if (len < 12) {
         conf->dropped[DROP_SHORT]++;
         return;
+    }
+    if (data[0] & 0x3F) { /* CSRCs, an extension or padding: rare, and checked then */
+        int fault = layout_fault(data, len);
+        if (fault >= 0) {
+            conf->dropped[fault]++;
+            return;
+        }
     }
     int16_t mapped = conf->map[second];
     if (mapped < 0) {

@@ -45,7 +45,8 @@ CONTROL: Final = 6
 
 #: Why the C loop drops a packet, in its order (relay_core.c): the keys of
 #: `pycc.media.leg.MediaLeg.dropped`, plus "send" for a packet it could not send on.
-DROP_REASONS: Final = ("source", "short", "version", "payload-type", "codec", "send")
+DROP_REASONS: Final = ("source", "short", "version", "payload-type", "codec", "send",
+                       "csrc", "extension", "padding")
 
 #: What `pr_counts` gives per side: six figures, then the drops of each reason.
 _COUNTS: Final = 6 + len(DROP_REASONS)

@@ -63,6 +63,8 @@ from typing import Any, Final
 
 from pycc.media import relay_native, transcode_native
 from pycc.media.relay_native import NativeRelay
+from pycc.rtp.errors import RtpError
+from pycc.rtp.packet import checked_header_fields
 from pycc.rtp.stats import ReceiverStats
 from pycc.transport.workers import worker_control
 
@@ -436,6 +438,12 @@ class Worker:
         if len(data) < 12:
             _drop(side, "short")
             return
+        if data[0] & 0x3F:  # CSRCs, an extension or padding: rare, and checked then
+            try:
+                checked_header_fields(data)
+            except RtpError as exc:
+                _drop(side, exc.reason)
+                return
         out = side.map[second]
         if out < 0:
             _drop(side, "payload-type")
