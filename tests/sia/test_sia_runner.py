@@ -40,6 +40,16 @@ def hears(pcm: Pcm, freq: float) -> bool:
     return len(pcm) > 0 and band_share(pcm, RATE, freq) > 0.1
 
 
+async def speaks_into_a_new_message(folder: Path, before: set[Path], seconds: float) -> None:
+    """Wait until a message not among ``before`` holds ``seconds`` of audio: on a loaded
+    machine the recording can start well after the caller heard the beep."""
+    wanted = 44 + 2 * int(seconds * RATE)  # a mono 16-bit WAV's header and samples
+    async with asyncio.timeout(5):
+        while not any(path.stat().st_size >= wanted
+                      for path in set(folder.glob("*.wav")) - before):
+            await asyncio.sleep(0.02)
+
+
 def read_wav(path: Path) -> tuple[int, int, np.ndarray]:
     with wave.open(str(path), "rb") as file:
         assert file.getsampwidth() == 2
@@ -283,16 +293,18 @@ def test_record_writes_a_playable_wav_of_the_caller(tmp_path: Path) -> None:
         assert band_share(samples, RATE, 1000) < 0.01  # not in the message
 
         # '#' ends a message early; so does silence; a caller hanging up keeps it.
+        messages = lab.files / "messages"
         hasher = await lab.caller("1002")
         hasher.phone.tone(600)
+        before = set(messages.glob("*.wav"))
         running = asyncio.create_task(run_flow(flow_of([{"record": {"max_seconds": 10}}]),
                                                hasher.call))
         # The message starts after the beep: on a loaded machine that can be well after the
-        # flow does, so the caller speaks for a while once it has heard the beep.
+        # flow does, so the caller speaks until the message holds some of it.
         async with asyncio.timeout(5):
             while not hears(hasher.phone.heard(), 1000):
                 await asyncio.sleep(0.02)
-        await asyncio.sleep(0.6)
+        await speaks_into_a_new_message(messages, before, 0.3)
         await hasher.phone.press("#")
         outcome = await asyncio.wait_for(running, 2)
         _rate, _channels, samples = read_wav(Path(outcome.variables["recording"]))
@@ -309,12 +321,13 @@ def test_record_writes_a_playable_wav_of_the_caller(tmp_path: Path) -> None:
 
         leaver = await lab.caller("1004")
         leaver.phone.tone(600)
+        before = set(messages.glob("*.wav"))
         running = asyncio.create_task(run_flow(flow, leaver.call))
         # The caller speaks after the beep (200 ms, tone:beep), then hangs up mid-message.
         async with asyncio.timeout(5):
             while not hears(leaver.phone.heard(), 1000):
                 await asyncio.sleep(0.02)
-        await asyncio.sleep(0.6)
+        await speaks_into_a_new_message(messages, before, 0.3)
         lab.caller_hangs_up(leaver)
         outcome = await asyncio.wait_for(running, 2)
         assert (outcome.hung_up, outcome.reason, outcome.target) == (True, "caller", None)
