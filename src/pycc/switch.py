@@ -57,7 +57,7 @@ from pycc.transport.tls import (
     make_self_signed_certificate,
     server_ssl_context,
 )
-from pycc.transport.workers import PRIORITIES, PRIORITY_WORDS
+from pycc.transport.workers import check_priority
 
 log = logging.getLogger("pycc.switch")
 
@@ -189,10 +189,11 @@ class Switch:
                               f"{MAX_MEDIA_WORKERS}, not {cfg.media_workers}")
         workers = cfg.media_workers if cfg.media_workers >= 0 else \
             int((os.cpu_count() or 1) >= 2)
-        if cfg.media_priority not in PRIORITIES:
+        try:
+            check_priority(cfg.media_priority)
+        except ValueError as exc:
             await store.close()
-            raise ConfigError(f"media_priority: expected {PRIORITY_WORDS}, "
-                              f"not {cfg.media_priority!r}")
+            raise ConfigError(f"media_priority: {exc}") from None
         media = MediaServer(cfg.bind, ports, rtp_timeout=cfg.rtp_timeout,
                             relay_workers=workers, relay_priority=cfg.media_priority)
         await media.start()

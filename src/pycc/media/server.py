@@ -23,7 +23,7 @@ from pycc.media.rtp_socket import RtpSocketPair
 from pycc.media.session import MediaSession
 from pycc.rtp.ports import PortAllocator, PortRange, PortsExhausted
 from pycc.sdp.anchor import LocalCodec
-from pycc.transport.workers import PRIORITIES, PRIORITY_WORDS
+from pycc.transport.workers import check_priority
 
 __all__ = ["MediaServer", "PortsExhausted"]
 
@@ -57,9 +57,10 @@ class MediaServer:
         relay_workers: int = 0,
         relay_priority: str = "normal",
     ) -> None:
-        if relay_priority not in PRIORITIES:
-            raise ValueError(f"relay_priority: expected {PRIORITY_WORDS}, "
-                             f"not {relay_priority!r}")
+        try:
+            check_priority(relay_priority)
+        except ValueError as exc:
+            raise ValueError(f"relay_priority: {exc}") from None
         self.host = host
         self.range = PortRange.parse(ports) if isinstance(ports, str) else ports
         self.allocator = PortAllocator(self.range)

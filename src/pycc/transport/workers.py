@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 
-__all__ = ["PRIORITIES", "PRIORITY_WORDS", "set_priority", "start_worker", "stop_worker",
+__all__ = ["PRIORITIES", "check_priority", "set_priority", "start_worker", "stop_worker",
            "worker_control"]
 
 #: How a worker process is scheduled against the rest of the machine: "normal" as it was
@@ -24,7 +24,6 @@ __all__ = ["PRIORITIES", "PRIORITY_WORDS", "set_priority", "start_worker", "stop
 #: 10 (FreeSWITCH's ``-rp``, rtpengine's ``--scheduling=rr``), so that a packet that
 #: arrives wakes it at once, ahead of every ordinary process.
 PRIORITIES = ("normal", "high", "realtime")
-PRIORITY_WORDS = "normal, high or realtime"
 HIGH_NICE = -10
 REALTIME_PRIORITY = 10
 
@@ -73,12 +72,17 @@ def worker_control(module: str, argv: list[str] | None = None) -> socket.socket 
     return socket.socket(fileno=int(args[0]))
 
 
+def check_priority(priority: str) -> None:
+    """Raise ValueError naming the choices unless ``priority`` is one of `PRIORITIES`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"expected normal, high or realtime, not {priority!r}")
+
+
 def set_priority(pid: int, priority: str) -> None:
     """Schedule process ``pid`` at ``priority`` (one of `PRIORITIES`); the threads it starts
     later inherit it. Raises ValueError for an unknown priority and OSError when the system
     refuses (a user without CAP_SYS_NICE, or with too low an RLIMIT_RTPRIO)."""
-    if priority not in PRIORITIES:
-        raise ValueError(f"expected {PRIORITY_WORDS}, not {priority!r}")
+    check_priority(priority)
     if priority == "high":
         os.setpriority(os.PRIO_PROCESS, pid, HIGH_NICE)
     elif priority == "realtime":
