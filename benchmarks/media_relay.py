@@ -89,8 +89,11 @@ async def serve_pycc(args: argparse.Namespace) -> None:
         from pycc.codecs.opus import set_opus_complexity
 
         set_opus_complexity(int(args.opus_complexity))
+    # Named only when asked: a --baseline checkout from before media_priority has no such
+    # argument.
+    priority = {} if args.relay_priority == "normal" else {"relay_priority": args.relay_priority}
     server = MediaServer(LOOPBACK, args.rtp_ports, rtp_timeout=0,
-                         relay_workers=args.relay_workers, relay_priority=args.relay_priority)
+                         relay_workers=args.relay_workers, **priority)
     await server.start()
     ports: list[tuple[int, int]] = []
     b_codec = CODECS[args.codec]
